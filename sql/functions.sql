@@ -1,0 +1,35 @@
+-- arithmetic and the other functions, on both types
+SELECT '[1,2,3]'::vector + '[4,5,6]', '[1,2,3]'::vector - '[4,5,6]', '[1,2,3]'::vector * '[4,5,6]';
+SELECT '[1,2,3]'::halfvec + '[4,5,6]', '[1,2,3]'::halfvec - '[4,5,6]', '[1,2,3]'::halfvec * '[4,5,6]';
+SELECT '[1,2]'::vector || '[3]', '[1,2]'::halfvec || '[3]';
+SELECT '[1,2]'::vector + '[3]';
+SELECT '[1,2]'::halfvec * '[3]';
+SELECT '[3e38]'::vector + '[3e38]';
+SELECT '[-3e38]'::vector - '[3e38]';
+SELECT '[1e20]'::vector * '[1e20]';
+SELECT '[60000]'::halfvec + '[60000]';
+SELECT '[300]'::halfvec * '[300]';
+SELECT vector_dims(array_fill(1, ARRAY[10000])::vector || array_fill(1, ARRAY[6001])::vector);
+
+SELECT vector_dims('[1,2,3]'::vector), vector_dims('[1,2]'::halfvec);
+SELECT vector_norm('[3,4]'::vector), l2_norm('[3,4]'::halfvec), vector_norm('[0,0]'::vector);
+SELECT l2_normalize('[3,4]'::vector), l2_normalize('[3,4]'::halfvec);
+SELECT l2_normalize('[0,0]'::vector), l2_normalize('[0,0]'::halfvec);
+SELECT l2_normalize('[3e38,3e38]'::vector);
+
+SELECT subvector('[1,2,3,4,5]'::vector, 2, 3), subvector('[1,2,3,4,5]'::halfvec, 2, 3);
+SELECT subvector('[1,2,3,4,5]'::vector, 4, 10), subvector('[1,2,3,4,5]'::vector, -1, 3);
+SELECT subvector('[1,2,3,4,5]'::vector, 1, 2147483647);
+SELECT subvector('[1,2,3,4,5]'::vector, 6, 1);
+SELECT subvector('[1,2,3,4,5]'::vector, 2, 0);
+SELECT subvector('[1,2,3,4,5]'::halfvec, -5, 3);
+
+-- STRICT: NULL in, NULL out
+SELECT l2_distance(NULL::vector, '[1]') IS NULL, vector_dims(NULL::halfvec) IS NULL;
+
+-- volatility and parallel safety as promised
+SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ann'
+WHERE p.provolatile <> 'i' OR p.proparallel <> 's' OR NOT p.proisstrict
+ORDER BY 1;

@@ -1,0 +1,31 @@
+/*
+ * ann.c
+ *		Module entry point: the one _PG_init, and extension-wide functions.
+ *
+ * _PG_init picks the distance kernels for this CPU before anything can
+ * call them.  The index access methods add their GUCs here as they come.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "distance.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	AnnDistanceInit();
+}
+
+/* ann_simd_level(): the name of the kernel set in use. */
+PG_FUNCTION_INFO_V1(ann_simd_level);
+Datum
+ann_simd_level(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(ann_kernels->name));
+}
