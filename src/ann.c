@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 
 #include "distance.h"
+#include "hnsw.h"
 
 PG_MODULE_MAGIC;
 
@@ -20,6 +21,7 @@ void
 _PG_init(void)
 {
 	AnnDistanceInit();
+	HnswInit();
 }
 
 /* ann_simd_level(): the name of the kernel set in use. */

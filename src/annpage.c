@@ -1,0 +1,152 @@
+/*
+ * annpage.c
+ *		Buffers, page initialisation, metapage checks and the page-edit
+ *		object shared by both access methods.
+ *
+ * Locking: AnnNewBuffer takes the relation extension lock (unless the
+ * relation is local to this backend) only while it adds the block, and
+ * returns the new buffer pinned and exclusively locked.  AnnEdit callers
+ * lock buffers exclusively, in their AM's documented order, before
+ * registering them, and keep them locked until AnnEditFinish or
+ * AnnEditAbort, which release nothing: unlocking is the caller's job.
+ */
+#include "postgres.h"
+
+#include "access/xloginsert.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+
+#include "annpage.h"
+
+/* Empty page with our special space; flags tell the AM's page kind. */
+void
+AnnInitPage(Page page, uint16 page_id, uint16 flags)
+{
+	AnnPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(AnnPageOpaqueData));
+	opaque = AnnPageGetOpaque(page);
+	opaque->nextblkno = InvalidBlockNumber;
+	opaque->flags = flags;
+	opaque->page_id = page_id;
+}
+
+/*
+ * Add a block at the end of the fork.  Returns it pinned and exclusively
+ * locked; the caller initialises it (it is all zeros).
+ */
+Buffer
+AnnNewBuffer(Relation index, ForkNumber fork)
+{
+	bool		need_lock = !RELATION_IS_LOCAL(index);
+	Buffer		buffer;
+
+	if (need_lock)
+		LockRelationForExtension(index, ExclusiveLock);
+	buffer = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	if (need_lock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return buffer;
+}
+
+/* Refuse, with a clear error, a metapage we must not interpret. */
+void
+AnnCheckMeta(Relation index, Page page, const char *am_name, uint32 magic,
+			 uint32 version)
+{
+	AnnMetaHeaderData *header = (AnnMetaHeaderData *) PageGetContents(page);
+
+	if (header->magic != magic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not a valid %s index",
+						RelationGetRelationName(index), am_name),
+				 errdetail("The metapage has magic number 0x%08X.", header->magic)));
+	if (header->version != version)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" has unsupported format version %u",
+						RelationGetRelationName(index), header->version),
+				 errdetail("This version of ann reads format version %u.", version),
+				 errhint("REINDEX the index.")));
+}
+
+void
+AnnEditBegin(AnnEdit *edit, Relation index, bool building)
+{
+	edit->index = index;
+	edit->building = building;
+	edit->nbuffers = 0;
+	edit->state = building ? NULL : GenericXLogStart(index);
+}
+
+/*
+ * Register an exclusively locked buffer and return the page to change.
+ * new_page asks for a full image: use it for new or rewritten pages.
+ */
+Page
+AnnEditRegister(AnnEdit *edit, Buffer buffer, bool new_page)
+{
+	for (int i = 0; i < edit->nbuffers; i++)
+		if (edit->buffers[i] == buffer)
+			return edit->building ? BufferGetPage(buffer) :
+				GenericXLogRegisterBuffer(edit->state, buffer, 0);
+
+	if (edit->nbuffers >= MAX_GENERIC_XLOG_PAGES)
+		elog(ERROR, "too many buffers in one change of index \"%s\"",
+			 RelationGetRelationName(edit->index));
+	edit->buffers[edit->nbuffers++] = buffer;
+	if (edit->building)
+		return BufferGetPage(buffer);
+	return GenericXLogRegisterBuffer(edit->state, buffer,
+									 new_page ? GENERIC_XLOG_FULL_IMAGE : 0);
+}
+
+/*
+ * Make the changes durable: one WAL record, or dirty buffers in a build.
+ * The buffers stay registered (and locked) for AnnEditUnlockRelease.
+ */
+void
+AnnEditFinish(AnnEdit *edit)
+{
+	if (edit->building)
+	{
+		for (int i = 0; i < edit->nbuffers; i++)
+			MarkBufferDirty(edit->buffers[i]);
+	}
+	else
+		GenericXLogFinish(edit->state);
+	edit->state = NULL;
+}
+
+/*
+ * Drop the changes.  In a build the pages were changed in place, so only
+ * call this before changing anything.
+ */
+void
+AnnEditAbort(AnnEdit *edit)
+{
+	if (edit->state != NULL)
+		GenericXLogAbort(edit->state);
+	edit->state = NULL;
+	edit->nbuffers = 0;
+}
+
+/* Unlock and release every buffer registered in a finished edit. */
+void
+AnnEditUnlockRelease(AnnEdit *edit)
+{
+	for (int i = 0; i < edit->nbuffers; i++)
+		UnlockReleaseBuffer(edit->buffers[i]);
+	edit->nbuffers = 0;
+}
+
+/* After a build that wrote pages without WAL, log them all at once. */
+void
+AnnLogRelation(Relation index, ForkNumber fork)
+{
+	if (RelationNeedsWAL(index) || fork == INIT_FORKNUM)
+		log_newpage_range(index, fork, 0, RelationGetNumberOfBlocksInFork(index, fork),
+						  true);
+}

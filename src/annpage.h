@@ -1,0 +1,67 @@
+/*
+ * annpage.h
+ *		Page handling shared by the hnsw and spann access methods.
+ *
+ * Every index page of both AMs ends with the same special space
+ * (AnnPageOpaqueData), whose last two bytes identify the AM, as bloom
+ * does.  Block 0 is a metapage that starts with AnnMetaHeaderData.
+ *
+ * AnnEdit hides the two ways a page change is made durable: during a
+ * build, pages are changed in place and the whole relation is WAL-logged
+ * once at the end (AnnLogRelation); afterwards every change goes through
+ * GenericXLog, at most MAX_GENERIC_XLOG_PAGES buffers per record.
+ */
+#ifndef ANN_PAGE_H
+#define ANN_PAGE_H
+
+#include "access/generic_xlog.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+#define ANN_METAPAGE_BLKNO	0
+
+/* Page IDs in the last two bytes of every page (bloom uses 0xFF83) */
+#define ANN_HNSW_PAGE_ID	0xFF90
+#define ANN_SPANN_PAGE_ID	0xFF91
+
+typedef struct AnnPageOpaqueData
+{
+	BlockNumber nextblkno;		/* next page of a chain, or InvalidBlockNumber */
+	uint16		flags;			/* page kind, AM-specific bits */
+	uint16		page_id;		/* ANN_HNSW_PAGE_ID or ANN_SPANN_PAGE_ID */
+} AnnPageOpaqueData;
+
+typedef AnnPageOpaqueData *AnnPageOpaque;
+
+#define AnnPageGetOpaque(page) ((AnnPageOpaque) PageGetSpecialPointer(page))
+
+/* The start of every metapage; the AM's own fields follow. */
+typedef struct AnnMetaHeaderData
+{
+	uint32		magic;			/* the AM's magic number */
+	uint32		version;		/* on-disk format version */
+} AnnMetaHeaderData;
+
+/* One page change in progress: build mode or GenericXLog mode. */
+typedef struct AnnEdit
+{
+	Relation	index;
+	bool		building;		/* true: no WAL now, AnnLogRelation later */
+	GenericXLogState *state;	/* GenericXLog mode only */
+	int			nbuffers;
+	Buffer		buffers[MAX_GENERIC_XLOG_PAGES];
+} AnnEdit;
+
+extern void AnnInitPage(Page page, uint16 page_id, uint16 flags);
+extern Buffer AnnNewBuffer(Relation index, ForkNumber fork);
+extern void AnnCheckMeta(Relation index, Page page, const char *am_name,
+						 uint32 magic, uint32 version);
+
+extern void AnnEditBegin(AnnEdit *edit, Relation index, bool building);
+extern Page AnnEditRegister(AnnEdit *edit, Buffer buffer, bool new_page);
+extern void AnnEditFinish(AnnEdit *edit);
+extern void AnnEditAbort(AnnEdit *edit);
+extern void AnnEditUnlockRelease(AnnEdit *edit);
+extern void AnnLogRelation(Relation index, ForkNumber fork);
+
+#endif							/* ANN_PAGE_H */

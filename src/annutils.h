@@ -1,0 +1,51 @@
+/*
+ * annutils.h
+ *		Opclass-driven helpers shared by the hnsw and spann access methods:
+ *		which distance an index computes, and how to read its key values.
+ */
+#ifndef ANN_UTILS_H
+#define ANN_UTILS_H
+
+#include "utils/rel.h"
+
+#include "vector.h"
+
+/* Support procedure numbers of every ann opclass */
+#define ANN_DISTANCE_PROC	1	/* the distance, e.g. vector_l2_squared_distance */
+#define ANN_NORM_PROC		2	/* optional: normalise keys (cosine) */
+
+typedef enum AnnMetric
+{
+	ANN_METRIC_L2,				/* squared Euclidean */
+	ANN_METRIC_IP,				/* negative inner product */
+	ANN_METRIC_COSINE,			/* negative inner product of unit vectors */
+	ANN_METRIC_L1
+} AnnMetric;
+
+typedef float (*AnnElemDistanceFn) (const void *a, const void *b, int n);
+
+/*
+ * How an index compares keys, resolved once per scan or build from the
+ * opclass.  Lower distances are closer for every metric.
+ */
+typedef struct AnnDistanceInfo
+{
+	AnnMetric	metric;
+	bool		half;			/* keys are halfvec */
+	float		sign;			/* -1 turns an inner product into a distance */
+	AnnElemDistanceFn kernel;	/* from ann_kernels */
+} AnnDistanceInfo;
+
+static inline float
+AnnDistance(const AnnDistanceInfo *info, const void *a, const void *b, int n)
+{
+	return info->sign * info->kernel(a, b, n);
+}
+
+extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);
+extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable);
+extern const void *AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim);
+extern Size AnnKeySize(const AnnDistanceInfo *info, int dim);
+extern const char *AnnKeyTypeName(const AnnDistanceInfo *info);
+
+#endif							/* ANN_UTILS_H */

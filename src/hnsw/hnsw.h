@@ -1,0 +1,311 @@
+/*
+ * hnsw.h
+ *		The hnsw access method: private definitions.
+ *
+ * Page layout, tuple states, locking and WAL are described in
+ * src/hnsw/README; the on-disk structs below follow it.
+ */
+#ifndef HNSW_H
+#define HNSW_H
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "lib/pairingheap.h"
+#include "nodes/execnodes.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+
+#include "annpage.h"
+#include "annutils.h"
+
+/* ---------------------------------------------------------------------
+ * Limits, defaults, support procedures
+ * ---------------------------------------------------------------------
+ */
+#define HNSW_MAX_DIM			2000	/* vector: an element tuple fits a page */
+#define HNSW_MAX_HALF_DIM		4000	/* halfvec */
+
+#define HNSW_DEFAULT_M			16
+#define HNSW_MIN_M				2
+#define HNSW_MAX_M				100
+#define HNSW_DEFAULT_EF_CONSTRUCTION 64
+#define HNSW_MIN_EF_CONSTRUCTION 4
+#define HNSW_MAX_EF_CONSTRUCTION 1000
+#define HNSW_DEFAULT_EF_SEARCH	40
+#define HNSW_MIN_EF_SEARCH		1
+#define HNSW_MAX_EF_SEARCH		1000
+
+#define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
+#define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
+
+/* Heavyweight lock tags (page numbers of LockPage, not real pages) */
+#define HNSW_UPDATE_LOCK		0
+
+/* Build sub-phases reported in pg_stat_progress_create_index */
+#define HNSW_PHASE_GRAPH		2
+#define HNSW_PHASE_WRITE		3
+
+/* ---------------------------------------------------------------------
+ * Page IDs and magic
+ * ---------------------------------------------------------------------
+ */
+#define HNSW_MAGIC				0xA7A50001
+#define HNSW_VERSION			1
+
+#define HNSW_PAGE_META			0x0001
+#define HNSW_PAGE_ELEMENTS		0x0002
+
+#define HNSW_ELEMENT_TUPLE		1
+#define HNSW_NEIGHBOR_TUPLE		2
+
+/* ---------------------------------------------------------------------
+ * On-disk structs (see README, "Page layout")
+ * ---------------------------------------------------------------------
+ */
+
+/* Block 0, stored below pd_lower so generic WAL keeps it */
+typedef struct HnswMetaPageData
+{
+	AnnMetaHeaderData header;	/* HNSW_MAGIC, HNSW_VERSION */
+	uint32		dimensions;		/* of every key */
+	uint16		m;				/* reloption m */
+	uint16		ef_construction;	/* reloption ef_construction */
+	ItemPointerData entry;		/* entry element, invalid when empty */
+	int16		entry_level;	/* its level, -1 when empty */
+	BlockNumber insert_page;	/* first page that may have room */
+} HnswMetaPageData;
+
+typedef HnswMetaPageData *HnswMetaPage;
+
+/* One indexed vector and the heap rows that hold it */
+typedef struct HnswElementTupleData
+{
+	uint8		type;			/* HNSW_ELEMENT_TUPLE */
+	uint8		level;			/* top layer of the element */
+	uint8		deleted;		/* 1: removed by VACUUM, slot reusable */
+	uint8		unused;
+	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* invalid ones are free */
+	ItemPointerData neighbortid;	/* the element's neighbour tuple */
+	uint16		padding;		/* the key below is 4-byte aligned */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+} HnswElementTupleData;
+
+typedef HnswElementTupleData *HnswElementTuple;
+
+/* Neighbour lists of one element: layer 0 has 2m slots, others m */
+typedef struct HnswNeighborTupleData
+{
+	uint8		type;			/* HNSW_NEIGHBOR_TUPLE */
+	uint8		level;			/* level of the owning element */
+	uint16		nslots;			/* (level + 2) * m */
+	ItemPointerData slots[FLEXIBLE_ARRAY_MEMBER];	/* element TIDs; invalid = empty */
+} HnswNeighborTupleData;
+
+typedef HnswNeighborTupleData *HnswNeighborTuple;
+
+#define HNSW_ELEMENT_TUPLE_SIZE(keysize) \
+	MAXALIGN(offsetof(HnswElementTupleData, key) + (keysize))
+#define HNSW_NEIGHBOR_TUPLE_SIZE(level, m) \
+	MAXALIGN(offsetof(HnswNeighborTupleData, slots) + \
+			 sizeof(ItemPointerData) * HnswSlotCount(level, m))
+
+static inline int
+HnswSlotCount(int level, int m)
+{
+	return (level + 2) * m;
+}
+
+/* Slots of a layer: [HnswLayerStart, HnswLayerStart + HnswLayerSlots) */
+static inline int
+HnswLayerSlots(int layer, int m)
+{
+	return layer == 0 ? 2 * m : m;
+}
+
+static inline int
+HnswLayerStart(int layer, int m)
+{
+	return layer == 0 ? 0 : (layer + 1) * m;
+}
+
+/* ---------------------------------------------------------------------
+ * In-memory state
+ * ---------------------------------------------------------------------
+ */
+
+/* Index-wide facts, cached in rd_amcache */
+typedef struct HnswIndexInfo
+{
+	AnnDistanceInfo dist;
+	int			dimensions;
+	int			m;
+	int			ef_construction;
+	Size		keysize;		/* bytes of a stored key */
+} HnswIndexInfo;
+
+/*
+ * A reference to an element: an index into the build graph while it is
+ * in memory, or a packed element TID on disk.
+ */
+typedef uint64 HnswRef;
+
+#define HNSW_NO_REF				PG_UINT64_MAX
+
+static inline HnswRef
+HnswTidToRef(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) | ItemPointerGetOffsetNumber(tid);
+}
+
+static inline void
+HnswRefToTid(HnswRef ref, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (ref >> 16), (OffsetNumber) (ref & 0xFFFF));
+}
+
+/* One element found by a search: its distance to the query */
+typedef struct HnswCandidate
+{
+	HnswRef		ref;
+	float		distance;
+} HnswCandidate;
+
+/* A binary heap of candidates, nearest or farthest on top */
+typedef struct HnswHeap
+{
+	HnswCandidate *items;
+	int			count;
+	int			capacity;
+	bool		max_on_top;
+} HnswHeap;
+
+/*
+ * What a search needs from a graph, in memory or on disk.  The query is
+ * part of the graph object.
+ */
+typedef struct HnswGraphOps
+{
+	/* first visit of ref on this layer? (marks it visited) */
+	bool		(*visit) (void *graph, HnswRef ref, int layer);
+	/* query distance; false when the element must be skipped */
+	bool		(*distance) (void *graph, HnswRef ref, float *distance);
+	/* the element's neighbours at layer into out; returns how many */
+	int			(*neighbors) (void *graph, HnswRef ref, int layer, HnswRef *out);
+} HnswGraphOps;
+
+/* Reusable search state over one graph */
+typedef struct HnswSearch
+{
+	const HnswGraphOps *ops;
+	void	   *graph;
+	HnswHeap	candidates;		/* nearest on top: still to expand */
+	HnswHeap	results;		/* farthest on top: the best ef so far */
+	HnswRef    *neighbors;		/* scratch, 2 * m slots */
+} HnswSearch;
+
+/* What a disk search remembers of each element it met */
+typedef struct HnswVisitEntry
+{
+	HnswRef		ref;			/* hash key */
+	char		status;			/* used by simplehash */
+	int8		layer;			/* lowest layer visited on, or HNSW_UNVISITED */
+	uint8		level;			/* element level, once read */
+	bool		read;			/* level and neighbortid are known */
+	ItemPointerData neighbortid;
+	void	   *key;			/* copy of the key, when the graph keeps keys */
+} HnswVisitEntry;
+
+#define HNSW_UNVISITED			INT8_MAX
+
+struct hnswvisit_hash;
+
+/*
+ * The graph in index pages, as a search sees it.  Pages are read under a
+ * share lock held only while one tuple is examined; the last page stays
+ * pinned to save a lookup when the next tuple is on it too.
+ */
+typedef struct HnswDiskGraph
+{
+	Relation	index;
+	const HnswIndexInfo *info;
+	const void *query;			/* elements of the query key */
+	bool		keep_keys;		/* copy keys into visit entries */
+	struct hnswvisit_hash *visited;
+	HnswVisitEntry *current;	/* entry of the last visit() */
+	Buffer		buffer;			/* pinned page, or InvalidBuffer */
+	/* optional filter: elements for which it returns true are skipped */
+	bool		(*skip) (void *arg, HnswRef ref);
+	void	   *skip_arg;
+} HnswDiskGraph;
+
+extern const HnswGraphOps hnsw_disk_graph_ops;
+
+/* ---------------------------------------------------------------------
+ * Functions
+ * ---------------------------------------------------------------------
+ */
+
+/* hnsw.c */
+extern int	hnsw_ef_search;
+extern void HnswInit(void);
+extern int	HnswGetM(Relation index);
+extern int	HnswGetEfConstruction(Relation index);
+
+/* hnswbuild.c */
+extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void hnswbuildempty(Relation index);
+
+/* hnswinsert.c */
+extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+					   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+					   IndexInfo *indexInfo);
+extern void HnswInsertKey(Relation index, Datum key, ItemPointer heap_tid, bool building,
+						  bool unchanged_hint);
+
+/* hnswscan.c */
+extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
+extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+					   int norderbys);
+extern bool hnswgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnswendscan(IndexScanDesc scan);
+
+/* hnswvacuum.c */
+extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback,
+											 void *callback_state);
+extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats);
+
+/* hnswutils.c */
+extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
+extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
+extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
+extern int	HnswRandomLevel(int m);
+extern void HnswCheckDimensions(const HnswIndexInfo *info, int dim);
+extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
+extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
+extern const void *HnswElementKey(HnswElementTuple element);
+extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
+extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
+extern void HnswDiskGraphRelease(HnswDiskGraph *graph);
+extern Page HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno);
+extern HnswVisitEntry *HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref);
+extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
+extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
+extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
+
+/* hnswgraph.c */
+extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
+extern void HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance);
+extern HnswCandidate HnswHeapPop(HnswHeap *heap);
+extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
+extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
+extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
+extern void HnswSearchRestart(HnswSearch *search, int layer);
+extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
+extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
+extern int	HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
+								float (*pair_distance) (void *context, HnswRef a, HnswRef b),
+								void *context, HnswCandidate *selected);
+
+#endif							/* HNSW_H */

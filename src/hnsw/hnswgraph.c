@@ -1,0 +1,244 @@
+/*
+ * hnswgraph.c
+ *		Layer search and neighbour selection (Malkov & Yashunin, HNSW).
+ *
+ * The algorithms here do not know where the graph lives: they reach it
+ * through HnswGraphOps, implemented by the in-memory build graph
+ * (hnswbuild.c) and by the on-disk graph (hnswutils.c), so build, insert,
+ * scan and vacuum share one search.
+ *
+ * A search keeps two binary heaps of candidates: the frontier still to
+ * expand (nearest on top) and the best ef elements found (farthest on
+ * top).  Elements are marked visited once per layer; the set carried down
+ * from the layer above is marked again on arrival (HnswSearchRestart).
+ */
+#include "postgres.h"
+
+#include "hnsw.h"
+
+/* ---------------------------------------------------------------------
+ * Binary heap of candidates
+ * ---------------------------------------------------------------------
+ */
+
+void
+HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top)
+{
+	heap->items = palloc(sizeof(HnswCandidate) * capacity);
+	heap->count = 0;
+	heap->capacity = capacity;
+	heap->max_on_top = max_on_top;
+}
+
+/* Does a belong above b? */
+static inline bool
+heap_above(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b)
+{
+	return heap->max_on_top ? a->distance > b->distance : a->distance < b->distance;
+}
+
+void
+HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
+{
+	int			i;
+
+	if (heap->count == heap->capacity)
+	{
+		heap->capacity *= 2;
+		heap->items = repalloc(heap->items, sizeof(HnswCandidate) * heap->capacity);
+	}
+	i = heap->count++;
+	heap->items[i].ref = ref;
+	heap->items[i].distance = distance;
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		HnswCandidate swap;
+
+		if (!heap_above(heap, &heap->items[i], &heap->items[parent]))
+			break;
+		swap = heap->items[i];
+		heap->items[i] = heap->items[parent];
+		heap->items[parent] = swap;
+		i = parent;
+	}
+}
+
+/* Remove and return the top; the heap must not be empty. */
+HnswCandidate
+HnswHeapPop(HnswHeap *heap)
+{
+	HnswCandidate top = heap->items[0];
+	int			i = 0;
+
+	heap->items[0] = heap->items[--heap->count];
+	for (;;)
+	{
+		int			left = 2 * i + 1;
+		int			best = i;
+		HnswCandidate swap;
+
+		if (left < heap->count && heap_above(heap, &heap->items[left], &heap->items[best]))
+			best = left;
+		if (left + 1 < heap->count && heap_above(heap, &heap->items[left + 1], &heap->items[best]))
+			best = left + 1;
+		if (best == i)
+			break;
+		swap = heap->items[i];
+		heap->items[i] = heap->items[best];
+		heap->items[best] = swap;
+		i = best;
+	}
+	return top;
+}
+
+/* ---------------------------------------------------------------------
+ * Layer search
+ * ---------------------------------------------------------------------
+ */
+
+void
+HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
+{
+	search->ops = ops;
+	search->graph = graph;
+	HnswHeapInit(&search->candidates, 64, false);
+	HnswHeapInit(&search->results, 64, true);
+	search->neighbors = palloc(sizeof(HnswRef) * 2 * m);
+}
+
+/*
+ * Begin a search at entry, on its top layer.  Returns false when the
+ * entry cannot be used (its distance callback refused it).
+ */
+bool
+HnswSearchStart(HnswSearch *search, HnswRef entry, int layer)
+{
+	float		distance;
+
+	search->candidates.count = 0;
+	search->results.count = 0;
+	search->ops->visit(search->graph, entry, layer);
+	if (!search->ops->distance(search->graph, entry, &distance))
+		return false;
+	HnswHeapPush(&search->candidates, entry, distance);
+	HnswHeapPush(&search->results, entry, distance);
+	return true;
+}
+
+/*
+ * Carry the results of one layer down to the next as its entry points,
+ * marking them visited there.
+ */
+void
+HnswSearchRestart(HnswSearch *search, int layer)
+{
+	search->candidates.count = 0;
+	for (int i = 0; i < search->results.count; i++)
+	{
+		HnswCandidate *c = &search->results.items[i];
+
+		search->ops->visit(search->graph, c->ref, layer);
+		HnswHeapPush(&search->candidates, c->ref, c->distance);
+	}
+}
+
+/* Start a layer's search from items (distances known), marking them visited. */
+void
+HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer)
+{
+	search->candidates.count = 0;
+	search->results.count = 0;
+	for (int i = 0; i < n; i++)
+	{
+		search->ops->visit(search->graph, items[i].ref, layer);
+		HnswHeapPush(&search->candidates, items[i].ref, items[i].distance);
+		HnswHeapPush(&search->results, items[i].ref, items[i].distance);
+	}
+}
+
+/*
+ * Expand the frontier on one layer until no candidate can improve the
+ * best ef results (SEARCH-LAYER of the paper).
+ */
+void
+HnswSearchLayer(HnswSearch *search, int ef, int layer)
+{
+	HnswHeap   *candidates = &search->candidates;
+	HnswHeap   *results = &search->results;
+
+	while (candidates->count > 0)
+	{
+		HnswCandidate nearest = HnswHeapPop(candidates);
+		int			n;
+
+		if (results->count >= ef && nearest.distance > results->items[0].distance)
+			break;
+
+		n = search->ops->neighbors(search->graph, nearest.ref, layer, search->neighbors);
+		for (int i = 0; i < n; i++)
+		{
+			HnswRef		ref = search->neighbors[i];
+			float		distance;
+
+			if (!search->ops->visit(search->graph, ref, layer) ||
+				!search->ops->distance(search->graph, ref, &distance))
+				continue;
+			if (results->count < ef || distance < results->items[0].distance)
+			{
+				HnswHeapPush(candidates, ref, distance);
+				HnswHeapPush(results, ref, distance);
+				if (results->count > ef)
+					HnswHeapPop(results);
+			}
+		}
+	}
+}
+
+/* Empty the results into out, nearest first; returns how many. */
+int
+HnswSortedResults(HnswSearch *search, HnswCandidate *out)
+{
+	int			n = search->results.count;
+
+	for (int i = n - 1; i >= 0; i--)
+		out[i] = HnswHeapPop(&search->results);
+	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * Neighbour selection
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The paper's heuristic (its algorithm 4, without keeping pruned
+ * connections): walk the candidates nearest first and keep one only if it
+ * is closer to the base element than to every neighbour kept so far.
+ * This spreads the links in different directions, which is what keeps
+ * clustered data navigable.  sorted is ascending by distance to the base.
+ */
+int
+HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
+					float (*pair_distance) (void *context, HnswRef a, HnswRef b),
+					void *context, HnswCandidate *selected)
+{
+	int			nselected = 0;
+
+	for (int i = 0; i < ncandidates && nselected < max_neighbors; i++)
+	{
+		bool		diverse = true;
+
+		for (int j = 0; j < nselected; j++)
+		{
+			if (pair_distance(context, sorted[i].ref, selected[j].ref) < sorted[i].distance)
+			{
+				diverse = false;
+				break;
+			}
+		}
+		if (diverse)
+			selected[nselected++] = sorted[i];
+	}
+	return nselected;
+}

@@ -1,0 +1,579 @@
+/*
+ * hnswinsert.c
+ *		aminsert for hnsw, and the on-disk insert a spilling build uses.
+ *
+ * An insert (see README, "Locking" and "WAL") searches the graph for the
+ * new element's neighbours holding no buffer lock for longer than one
+ * tuple read, writes the element and its neighbour tuple in one WAL
+ * record, then adds the reverse links one neighbour tuple at a time, and
+ * last moves the entry point if the new element is higher.  Each step
+ * leaves a graph that readers can use.
+ *
+ * Heavyweight lock: HNSW_UPDATE_LOCK in share mode, or exclusive when the
+ * new element may become the entry point (or the index is empty), so
+ * that entry point changes are serialised.  A build holds none: nobody
+ * else sees the index.
+ */
+#include "postgres.h"
+
+#include <float.h>
+
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+/* search effort for the cheap duplicate probe of an unchanged UPDATE */
+#define HNSW_UNCHANGED_EF		8
+/* attempts to add a reverse link while the neighbour list keeps changing */
+#define HNSW_LINK_ATTEMPTS		3
+
+typedef struct HnswInsertState
+{
+	Relation	index;
+	const HnswIndexInfo *info;
+	bool		building;
+	Datum		key;			/* prepared key, varlena */
+	const void *elements;		/* its elements */
+	ItemPointerData heaptid;
+	int			level;
+	HnswDiskGraph graph;
+	HnswSearch	search;
+	HnswCandidate *found;
+	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];
+	int			nselected[HNSW_MAX_LEVEL + 1];
+} HnswInsertState;
+
+static float
+pair_distance(void *arg, HnswRef a, HnswRef b)
+{
+	HnswInsertState *is = (HnswInsertState *) arg;
+	const void *ka = HnswDiskGraphKey(&is->graph, a);
+	const void *kb = HnswDiskGraphKey(&is->graph, b);
+
+	/* an element vacuumed away meanwhile never blocks a candidate */
+	if (ka == NULL || kb == NULL)
+		return FLT_MAX;
+	return AnnDistance(&is->info->dist, ka, kb, is->info->dimensions);
+}
+
+/*
+ * Search from the entry point down to layer 0, choosing the new
+ * element's neighbours on each of its layers.  Returns the nearest
+ * element found on layer 0 (for the duplicate check), if any.
+ */
+static bool
+find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef,
+			   HnswCandidate *nearest)
+{
+	int			m = is->info->m;
+	int			top = Min(is->level, meta->entry_level);
+	HnswRef		entry = HnswTidToRef((ItemPointer) &meta->entry);
+
+	HnswDiskGraphReset(&is->graph, is->elements);
+	if (!HnswSearchStart(&is->search, entry, meta->entry_level))
+		return false;
+	for (int layer = meta->entry_level; layer > top; layer--)
+	{
+		HnswSearchLayer(&is->search, 1, layer);
+		HnswSearchRestart(&is->search, layer - 1);
+	}
+	for (int layer = top; layer >= 0; layer--)
+	{
+		int			nfound;
+
+		HnswSearchLayer(&is->search, ef, layer);
+		nfound = HnswSortedResults(&is->search, is->found);
+		if (layer == 0 && nfound > 0)
+			*nearest = is->found[0];
+		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
+												   pair_distance, is, is->selected[layer]);
+		if (layer > 0)
+			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
+	}
+	return true;
+}
+
+/* Add heaptid to an existing element with a free slot; false if none. */
+static bool
+add_heaptid(HnswInsertState *is, HnswRef ref)
+{
+	ItemPointerData tid;
+	Buffer		buffer;
+	HnswElementTuple element;
+	bool		added = false;
+
+	HnswRefToTid(ref, &tid);
+	buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&tid));
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	element = HnswPageGetElement(BufferGetPage(buffer), ItemPointerGetOffsetNumber(&tid));
+	if (element != NULL && !element->deleted &&
+		memcmp(element->key, DatumGetPointer(is->key), is->info->keysize) == 0)
+	{
+		for (int i = 0; i < HNSW_HEAPTIDS && !added; i++)
+		{
+			if (!ItemPointerIsValid(&element->heaptids[i]))
+			{
+				AnnEdit		edit;
+				Page		page;
+
+				AnnEditBegin(&edit, is->index, is->building);
+				page = AnnEditRegister(&edit, buffer, false);
+				element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+				element->heaptids[i] = is->heaptid;
+				AnnEditFinish(&edit);
+				added = true;
+			}
+		}
+	}
+	UnlockReleaseBuffer(buffer);
+	return added;
+}
+
+/* The two tuples of the new element, with its chosen neighbours. */
+static void
+form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
+{
+	int			m = is->info->m;
+
+	memset(etup, 0, HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize));
+	etup->type = HNSW_ELEMENT_TUPLE;
+	etup->level = is->level;
+	etup->heaptids[0] = is->heaptid;
+	for (int i = 1; i < HNSW_HEAPTIDS; i++)
+		ItemPointerSetInvalid(&etup->heaptids[i]);
+	memcpy(etup->key, DatumGetPointer(is->key), is->info->keysize);
+
+	ntup->type = HNSW_NEIGHBOR_TUPLE;
+	ntup->level = is->level;
+	ntup->nslots = HnswSlotCount(is->level, m);
+	for (int i = 0; i < ntup->nslots; i++)
+		ItemPointerSetInvalid(&ntup->slots[i]);
+	for (int layer = 0; layer <= is->level; layer++)
+		for (int i = 0; i < is->nselected[layer]; i++)
+			HnswRefToTid(is->selected[layer][i].ref,
+						 &ntup->slots[HnswLayerStart(layer, m) + i]);
+}
+
+/*
+ * Overwrite a deleted element of this page whose neighbour tuple is on
+ * the same page and has enough slots.  Returns the element's offset, or
+ * InvalidOffsetNumber.
+ */
+static OffsetNumber
+reuse_deleted(Page page, int level, int m)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	BlockNumber blkno = InvalidBlockNumber;
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		HnswElementTuple element = HnswPageGetElement(page, off);
+		HnswNeighborTuple neighbors;
+
+		if (element == NULL || !element->deleted)
+			continue;
+		if (blkno == InvalidBlockNumber)
+			blkno = ItemPointerGetBlockNumber(&element->neighbortid);
+		if (ItemPointerGetBlockNumber(&element->neighbortid) != blkno)
+			continue;
+		neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&element->neighbortid));
+		if (neighbors != NULL && neighbors->nslots >= HnswSlotCount(level, m))
+			return off;
+	}
+	return InvalidOffsetNumber;
+}
+
+/*
+ * Put the tuples on page (registered in an edit), reusing a deleted slot
+ * or adding them; returns false if they do not fit.  *etid is set.
+ */
+static bool
+put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple etup,
+			HnswNeighborTuple ntup, ItemPointer etid)
+{
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
+	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+	OffsetNumber off = reuse_deleted(page, is->level, is->info->m);
+
+	if (off != InvalidOffsetNumber)
+	{
+		HnswElementTuple old = HnswPageGetElement(page, off);
+		HnswNeighborTuple oldn = HnswPageGetNeighbors(page,
+													  ItemPointerGetOffsetNumber(&old->neighbortid));
+		uint16		nslots = oldn->nslots;
+
+		etup->neighbortid = old->neighbortid;
+		memcpy(old, etup, esize);
+		memcpy(oldn, ntup, nsize);
+		for (int i = ntup->nslots; i < nslots; i++)
+			ItemPointerSetInvalid(&oldn->slots[i]);
+		oldn->nslots = nslots;
+		ItemPointerSet(etid, blkno, off);
+		return true;
+	}
+	if (PageGetFreeSpaceForMultipleTuples(page, 2) < esize + nsize)
+		return false;
+
+	/* the element goes first, so its neighbour tuple is the next offset */
+	off = PageGetMaxOffsetNumber(page) + 1;
+	ItemPointerSet(&etup->neighbortid, blkno, off + 1);
+	if (PageAddItem(page, (Item) etup, esize, InvalidOffsetNumber, false, false) != off ||
+		PageAddItem(page, (Item) ntup, nsize, InvalidOffsetNumber, false, false) != off + 1)
+		elog(ERROR, "failed to add hnsw tuples to index \"%s\"", RelationGetRelationName(is->index));
+	ItemPointerSet(etid, blkno, off);
+	return true;
+}
+
+/* Record in the metapage (locked after data pages) where inserts go now. */
+static void
+set_insert_page(HnswInsertState *is, AnnEdit *edit, BlockNumber blkno)
+{
+	Buffer		metabuf = ReadBuffer(is->index, ANN_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(AnnEditRegister(edit, metabuf, false));
+	meta->insert_page = blkno;
+}
+
+/* Can page take the new element, in a deleted slot or in free space? */
+static bool
+has_room(HnswInsertState *is, Page page)
+{
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
+	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+
+	if (PageIsNew(page))
+		return false;
+	return PageGetFreeSpaceForMultipleTuples(page, 2) >= esize + nsize ||
+		reuse_deleted(page, is->level, is->info->m) != InvalidOffsetNumber;
+}
+
+/*
+ * Write the new element: on the first page from the insert page on that
+ * has room, else on a new page.  An element too large to share a page
+ * with its neighbour tuple gets two new pages.
+ */
+static void
+write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
+{
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
+	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+	HnswElementTuple etup = palloc(esize);
+	HnswNeighborTuple ntup = palloc(nsize);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(is->index);
+	bool		together = esize + nsize + 2 * sizeof(ItemIdData) <=
+		BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData));
+	AnnEdit		edit;
+	Buffer		buffer;
+	Page		page;
+
+	form_tuples(is, etup, ntup);
+	if (!BlockNumberIsValid(insert_page) || insert_page == ANN_METAPAGE_BLKNO)
+		insert_page = ANN_METAPAGE_BLKNO + 1;
+
+	for (BlockNumber blkno = insert_page; together && blkno < nblocks; blkno++)
+	{
+		buffer = ReadBuffer(is->index, blkno);
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		if (has_room(is, BufferGetPage(buffer)))
+		{
+			AnnEditBegin(&edit, is->index, is->building);
+			page = AnnEditRegister(&edit, buffer, false);
+			put_on_page(is, page, blkno, etup, ntup, etid);
+			if (blkno != insert_page)
+				set_insert_page(is, &edit, blkno);
+			AnnEditFinish(&edit);
+			AnnEditUnlockRelease(&edit);
+			return;
+		}
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* no room anywhere: new page(s) */
+	buffer = AnnNewBuffer(is->index, MAIN_FORKNUM);
+	AnnEditBegin(&edit, is->index, is->building);
+	page = AnnEditRegister(&edit, buffer, true);
+	AnnInitPage(page, ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS);
+	if (together)
+		put_on_page(is, page, BufferGetBlockNumber(buffer), etup, ntup, etid);
+	else
+	{
+		Buffer		nbuffer = AnnNewBuffer(is->index, MAIN_FORKNUM);
+		Page		npage = AnnEditRegister(&edit, nbuffer, true);
+
+		AnnInitPage(npage, ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS);
+		ItemPointerSet(&etup->neighbortid, BufferGetBlockNumber(nbuffer), FirstOffsetNumber);
+		if (PageAddItem(page, (Item) etup, esize, InvalidOffsetNumber, false, false) == InvalidOffsetNumber ||
+			PageAddItem(npage, (Item) ntup, nsize, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+			elog(ERROR, "failed to add hnsw tuples to index \"%s\"",
+				 RelationGetRelationName(is->index));
+		ItemPointerSet(etid, BufferGetBlockNumber(buffer), FirstOffsetNumber);
+	}
+	set_insert_page(is, &edit, BufferGetBlockNumber(buffer));
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * The links of ref on layer, re-chosen to include new_ref at distance
+ * (from ref).  Returns how many; *changed is false when the list would
+ * stay as it is.
+ */
+static int
+relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef new_ref,
+	   float distance, int layer, HnswRef *out)
+{
+	int			max_links = HnswLayerSlots(layer, is->info->m);
+	HnswCandidate *candidates = palloc(sizeof(HnswCandidate) * (ncurrent + 1));
+	HnswCandidate *kept = palloc(sizeof(HnswCandidate) * (ncurrent + 1));
+	int			n = 0;
+
+	if (ncurrent < max_links)
+	{
+		memcpy(out, current, sizeof(HnswRef) * ncurrent);
+		out[ncurrent] = new_ref;
+		return ncurrent + 1;
+	}
+	for (int i = 0; i < ncurrent; i++)
+	{
+		candidates[n].ref = current[i];
+		candidates[n].distance = pair_distance(is, ref, current[i]);
+		n++;
+	}
+	candidates[n].ref = new_ref;
+	candidates[n].distance = distance;
+	n++;
+	for (int i = 1; i < n; i++)
+	{
+		/* insertion sort: n is at most 2 * m + 1 */
+		HnswCandidate c = candidates[i];
+		int			j = i - 1;
+
+		while (j >= 0 && candidates[j].distance > c.distance)
+		{
+			candidates[j + 1] = candidates[j];
+			j--;
+		}
+		candidates[j + 1] = c;
+	}
+	n = HnswSelectNeighbors(candidates, n, max_links, pair_distance, is, kept);
+	for (int i = 0; i < n; i++)
+		out[i] = kept[i].ref;
+	return n;
+}
+
+/*
+ * Make ref point at the new element on layer.  The list is read, the new
+ * one computed with no lock held, and written only if nobody changed it
+ * in between; otherwise start over (a few times).
+ */
+static void
+add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distance,
+				 int layer)
+{
+	int			m = is->info->m;
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
+	HnswRef    *wanted = palloc(sizeof(HnswRef) * (2 * m + 1));
+	HnswVisitEntry *entry = HnswDiskGraphEntry(&is->graph, ref);
+
+	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
+	{
+		int			ncurrent = HnswDiskGraphNeighbors(&is->graph, ref, layer, current);
+		int			nwanted = relink(is, ref, current, ncurrent, new_ref, distance, layer, wanted);
+		Buffer		buffer;
+		Page		page;
+		HnswNeighborTuple neighbors;
+		ItemPointer slots;
+		bool		unchanged = true;
+		bool		kept_new = false;
+		AnnEdit		edit;
+
+		if (!entry->read)
+			return;				/* the neighbour is gone */
+		for (int i = 0; i < nwanted; i++)
+			kept_new |= wanted[i] == new_ref;
+		if (!kept_new)
+			return;				/* the heuristic prefers the links it has */
+
+		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&entry->neighbortid));
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		neighbors = HnswPageGetNeighbors(BufferGetPage(buffer),
+										 ItemPointerGetOffsetNumber(&entry->neighbortid));
+		if (neighbors == NULL || neighbors->level < layer)
+		{
+			UnlockReleaseBuffer(buffer);
+			return;
+		}
+		slots = neighbors->slots + HnswLayerStart(layer, m);
+		for (int i = 0; i < HnswLayerSlots(layer, m) && unchanged; i++)
+		{
+			HnswRef		have = ItemPointerIsValid(&slots[i]) ? HnswTidToRef(&slots[i]) : HNSW_NO_REF;
+
+			unchanged = have == (i < ncurrent ? current[i] : HNSW_NO_REF);
+		}
+		if (unchanged)
+		{
+			AnnEditBegin(&edit, is->index, is->building);
+			page = AnnEditRegister(&edit, buffer, false);
+			neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&entry->neighbortid));
+			slots = neighbors->slots + HnswLayerStart(layer, m);
+			for (int i = 0; i < HnswLayerSlots(layer, m); i++)
+			{
+				if (i < nwanted)
+					HnswRefToTid(wanted[i], &slots[i]);
+				else
+					ItemPointerSetInvalid(&slots[i]);
+			}
+			AnnEditFinish(&edit);
+		}
+		UnlockReleaseBuffer(buffer);
+		if (unchanged)
+			return;
+	}
+}
+
+/* Point the metapage at the new element if it is above the entry point. */
+static void
+update_entry_point(HnswInsertState *is, ItemPointer etid)
+{
+	Buffer		metabuf = ReadBuffer(is->index, ANN_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+	AnnEdit		edit;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
+	if (is->level > meta->entry_level)
+	{
+		AnnEditBegin(&edit, is->index, is->building);
+		meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+		meta->entry = *etid;
+		meta->entry_level = is->level;
+		AnnEditFinish(&edit);
+	}
+	UnlockReleaseBuffer(metabuf);
+}
+
+static void
+insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer heaptid,
+				  bool building)
+{
+	int			m;
+	int			dim;
+
+	is->index = index;
+	is->info = HnswGetIndexInfo(index);
+	m = is->info->m;
+	is->building = building;
+	is->key = key;
+	is->elements = AnnKeyElements(&is->info->dist, key, &dim);
+	HnswCheckDimensions(is->info, dim);
+	is->heaptid = *heaptid;
+	is->level = HnswRandomLevel(m);
+	HnswDiskGraphInit(&is->graph, index, true);
+	HnswSearchInit(&is->search, &hnsw_disk_graph_ops, &is->graph, m);
+	is->found = palloc(sizeof(HnswCandidate) * (is->info->ef_construction + 1));
+	for (int layer = 0; layer <= is->level; layer++)
+	{
+		is->selected[layer] = palloc(sizeof(HnswCandidate) * 2 * m);
+		is->nselected[layer] = 0;
+	}
+}
+
+/* Register the new element's key so pair distances can use it. */
+static void
+remember_new_key(HnswInsertState *is, HnswRef ref)
+{
+	HnswVisitEntry *entry = HnswDiskGraphEntry(&is->graph, ref);
+
+	entry->key = DatumGetPointer(is->key);
+}
+
+/*
+ * Insert one prepared key (see AnnPrepareKey) for heaptid.  building:
+ * called by a build that ran out of memory (no WAL, no locks).
+ * unchanged_hint: aminsert's indexUnchanged, an UPDATE that kept the
+ * vector, which first tries to join the existing element cheaply.
+ */
+void
+HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
+			  bool unchanged_hint)
+{
+	HnswInsertState is;
+	HnswMetaPageData meta;
+	LOCKMODE	lockmode = ShareLock;
+	HnswCandidate nearest = {HNSW_NO_REF, 0};
+	ItemPointerData etid;
+
+	insert_state_init(&is, index, key, heaptid, building);
+	if (!building)
+		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+	HnswReadMeta(index, &meta);
+	if (!building && is.level > meta.entry_level)
+	{
+		UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		lockmode = ExclusiveLock;
+		LockPage(index, HNSW_UPDATE_LOCK, lockmode);
+		HnswReadMeta(index, &meta);
+	}
+
+	if (ItemPointerIsValid(&meta.entry))
+	{
+		bool		joined = false;
+
+		if (unchanged_hint && find_neighbors(&is, &meta, HNSW_UNCHANGED_EF, &nearest) &&
+			nearest.distance == 0)
+			joined = add_heaptid(&is, nearest.ref);
+		if (!joined && find_neighbors(&is, &meta, is.info->ef_construction, &nearest) &&
+			nearest.ref != HNSW_NO_REF && nearest.distance == 0)
+			joined = add_heaptid(&is, nearest.ref);
+		if (joined)
+		{
+			HnswDiskGraphRelease(&is.graph);
+			if (!building)
+				UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+			return;
+		}
+	}
+
+	write_element(&is, meta.insert_page, &etid);
+	remember_new_key(&is, HnswTidToRef(&etid));
+	for (int layer = Min(is.level, meta.entry_level); layer >= 0; layer--)
+		for (int i = 0; i < is.nselected[layer]; i++)
+			add_reverse_link(&is, is.selected[layer][i].ref, HnswTidToRef(&etid),
+							 is.selected[layer][i].distance, layer);
+	if (is.level > meta.entry_level)
+		update_entry_point(&is, &etid);
+
+	HnswDiskGraphRelease(&is.graph);
+	if (!building)
+		UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
+}
+
+bool
+hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+		   IndexInfo *indexInfo)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	const HnswIndexInfo *info;
+	Datum		key;
+	bool		usable;
+
+	if (isnull[0])
+		return false;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw insert context",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	info = HnswGetIndexInfo(index);
+	key = AnnPrepareKey(&info->dist, values[0], &usable);
+	if (usable)
+		HnswInsertKey(index, key, heap_tid, false, indexUnchanged);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return false;
+}

@@ -1,0 +1,354 @@
+/*
+ * hnswutils.c
+ *		hnsw page and tuple helpers, the cached index facts, and the
+ *		on-disk graph that insert, scan and vacuum search.
+ *
+ * Locking: the disk graph takes a share lock on one page at a time, only
+ * while it reads one tuple, and keeps the last page pinned (not locked)
+ * between calls; HnswDiskGraphRelease drops the pin.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+/* Hash set of visited elements, keyed by HnswRef */
+#define SH_PREFIX		hnswvisit
+#define SH_ELEMENT_TYPE HnswVisitEntry
+#define SH_KEY_TYPE		HnswRef
+#define SH_KEY			ref
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* ---------------------------------------------------------------------
+ * Index facts
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Dimensions, m, ef_construction and the distance of an index, read from
+ * its metapage once and cached in rd_amcache (they never change).
+ */
+const HnswIndexInfo *
+HnswGetIndexInfo(Relation index)
+{
+	if (index->rd_amcache == NULL)
+	{
+		HnswMetaPageData meta;
+		HnswIndexInfo *info = MemoryContextAllocZero(index->rd_indexcxt,
+													 sizeof(HnswIndexInfo));
+
+		HnswReadMeta(index, &meta);
+		AnnResolveDistance(index, &info->dist);
+		info->dimensions = meta.dimensions;
+		info->m = meta.m;
+		info->ef_construction = meta.ef_construction;
+		info->keysize = AnnKeySize(&info->dist, info->dimensions);
+		index->rd_amcache = info;
+	}
+	return (const HnswIndexInfo *) index->rd_amcache;
+}
+
+/* Copy the metapage, after checking it is one we can read. */
+void
+HnswReadMeta(Relation index, HnswMetaPageData *meta)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	AnnCheckMeta(index, page, "hnsw", HNSW_MAGIC, HNSW_VERSION);
+	memcpy(meta, PageGetContents(page), sizeof(HnswMetaPageData));
+	UnlockReleaseBuffer(buffer);
+}
+
+/* A metapage for an empty index. */
+void
+HnswInitMetaPage(Page page, const HnswIndexInfo *info)
+{
+	HnswMetaPage meta;
+
+	AnnInitPage(page, ANN_HNSW_PAGE_ID, HNSW_PAGE_META);
+	meta = (HnswMetaPage) PageGetContents(page);
+	meta->header.magic = HNSW_MAGIC;
+	meta->header.version = HNSW_VERSION;
+	meta->dimensions = info->dimensions;
+	meta->m = info->m;
+	meta->ef_construction = info->ef_construction;
+	ItemPointerSetInvalid(&meta->entry);
+	meta->entry_level = -1;
+	meta->insert_page = InvalidBlockNumber;
+	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
+	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
+}
+
+/*
+ * Level of a new element: floor(-ln(U) / ln(m)), so each layer holds
+ * about 1/m of the one below, capped so the neighbour tuple fits a page.
+ */
+int
+HnswRandomLevel(int m)
+{
+	double		u = 1.0 - pg_prng_double(&pg_global_prng_state);	/* (0, 1] */
+	int			level = (int) floor(-log(u) / log((double) m));
+	int			fits = (int) ((BLCKSZ - 256) / (sizeof(ItemPointerData) * m)) - 2;
+
+	return Min(level, Min(fits, HNSW_MAX_LEVEL));
+}
+
+void
+HnswCheckDimensions(const HnswIndexInfo *info, int dim)
+{
+	if (dim != info->dimensions)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", info->dimensions, dim)));
+}
+
+/* ---------------------------------------------------------------------
+ * Tuples on pages
+ * ---------------------------------------------------------------------
+ */
+
+HnswElementTuple
+HnswPageGetElement(Page page, OffsetNumber offno)
+{
+	HnswElementTuple element;
+
+	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		return NULL;
+	element = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, offno));
+	return element->type == HNSW_ELEMENT_TUPLE ? element : NULL;
+}
+
+HnswNeighborTuple
+HnswPageGetNeighbors(Page page, OffsetNumber offno)
+{
+	HnswNeighborTuple neighbors;
+
+	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
+		return NULL;
+	neighbors = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, offno));
+	return neighbors->type == HNSW_NEIGHBOR_TUPLE ? neighbors : NULL;
+}
+
+/* The key's elements (after its varlena header, dim and unused fields) */
+const void *
+HnswElementKey(HnswElementTuple element)
+{
+	return element->key + offsetof(Vector, x);
+}
+
+/* ---------------------------------------------------------------------
+ * The on-disk graph
+ * ---------------------------------------------------------------------
+ */
+
+void
+HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
+{
+	graph->index = index;
+	graph->info = HnswGetIndexInfo(index);
+	graph->query = NULL;
+	graph->keep_keys = keep_keys;
+	graph->visited = hnswvisit_create(CurrentMemoryContext, 256, NULL);
+	graph->current = NULL;
+	graph->buffer = InvalidBuffer;
+	graph->skip = NULL;
+	graph->skip_arg = NULL;
+}
+
+/* Forget every visit: the start of a new search for query. */
+void
+HnswDiskGraphReset(HnswDiskGraph *graph, const void *query)
+{
+	hnswvisit_reset(graph->visited);
+	graph->query = query;
+	graph->current = NULL;
+}
+
+void
+HnswDiskGraphRelease(HnswDiskGraph *graph)
+{
+	if (BufferIsValid(graph->buffer))
+		ReleaseBuffer(graph->buffer);
+	graph->buffer = InvalidBuffer;
+}
+
+/* Share-lock blkno, keeping its pin for the next call; unlock after use. */
+Page
+HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno)
+{
+	if (!BufferIsValid(graph->buffer) || BufferGetBlockNumber(graph->buffer) != blkno)
+	{
+		if (BufferIsValid(graph->buffer))
+			ReleaseBuffer(graph->buffer);
+		graph->buffer = ReadBuffer(graph->index, blkno);
+	}
+	LockBuffer(graph->buffer, BUFFER_LOCK_SHARE);
+	return BufferGetPage(graph->buffer);
+}
+
+static inline void
+unlock_page(HnswDiskGraph *graph)
+{
+	LockBuffer(graph->buffer, BUFFER_LOCK_UNLOCK);
+}
+
+/* The visit entry of ref, created unvisited if new. */
+HnswVisitEntry *
+HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref)
+{
+	bool		found;
+	HnswVisitEntry *entry = hnswvisit_insert(graph->visited, ref, &found);
+
+	if (!found)
+	{
+		entry->layer = HNSW_UNVISITED;
+		entry->read = false;
+		entry->key = NULL;
+	}
+	return entry;
+}
+
+static bool
+disk_visit(void *arg, HnswRef ref, int layer)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
+
+	graph->current = entry;
+	if (entry->layer <= layer)
+		return false;
+	entry->layer = layer;
+	return true;
+}
+
+/*
+ * Read an element tuple into entry (level, neighbour TID, key copy) and
+ * compute its distance to the query when one is set.  False when the
+ * element is gone or filtered out.
+ */
+static bool
+read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
+{
+	ItemPointerData tid;
+	Page		page;
+	HnswElementTuple element;
+	bool		usable;
+
+	if (graph->skip != NULL && graph->skip(graph->skip_arg, entry->ref))
+		return false;
+	HnswRefToTid(entry->ref, &tid);
+	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&tid));
+	element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+	usable = element != NULL && !element->deleted;
+	if (usable)
+	{
+		entry->level = element->level;
+		entry->neighbortid = element->neighbortid;
+		entry->read = true;
+		if (graph->keep_keys && entry->key == NULL)
+		{
+			entry->key = palloc(graph->info->keysize);
+			memcpy(entry->key, element->key, graph->info->keysize);
+		}
+		if (distance != NULL)
+			*distance = AnnDistance(&graph->info->dist, graph->query,
+									HnswElementKey(element), graph->info->dimensions);
+	}
+	unlock_page(graph);
+	return usable;
+}
+
+static bool
+disk_distance(void *arg, HnswRef ref, float *distance)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+	HnswVisitEntry *entry = graph->current;
+
+	if (entry == NULL || entry->ref != ref)
+		entry = HnswDiskGraphEntry(graph, ref);
+	return read_element(graph, entry, distance);
+}
+
+/* Neighbours of ref on layer; the element must have been read. */
+int
+HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out)
+{
+	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
+	int			m = graph->info->m;
+	int			n = 0;
+	Page		page;
+	HnswNeighborTuple neighbors;
+
+	if (!entry->read && !read_element(graph, entry, NULL))
+		return 0;
+	if (layer > entry->level)
+		return 0;
+
+	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&entry->neighbortid));
+	neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&entry->neighbortid));
+	if (neighbors != NULL && neighbors->level >= layer)
+	{
+		ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
+
+		for (int i = 0; i < HnswLayerSlots(layer, m) && ItemPointerIsValid(&slots[i]); i++)
+			out[n++] = HnswTidToRef(&slots[i]);
+	}
+	unlock_page(graph);
+	return n;
+}
+
+static int
+disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
+{
+	return HnswDiskGraphNeighbors((HnswDiskGraph *) arg, ref, layer, out);
+}
+
+const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distance, disk_neighbors};
+
+/* The key of ref (read and copied if needed), or NULL if it is gone. */
+const void *
+HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref)
+{
+	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
+
+	Assert(graph->keep_keys);
+	if (entry->key == NULL && !read_element(graph, entry, NULL))
+		return NULL;
+	return (const char *) entry->key + offsetof(Vector, x);
+}
+
+/* Copy the live heap TIDs of element ref into tids; returns how many. */
+int
+HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids)
+{
+	ItemPointerData tid;
+	Page		page;
+	HnswElementTuple element;
+	int			n = 0;
+
+	HnswRefToTid(ref, &tid);
+	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&tid));
+	element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+	if (element != NULL && !element->deleted)
+	{
+		for (int i = 0; i < HNSW_HEAPTIDS; i++)
+			if (ItemPointerIsValid(&element->heaptids[i]))
+				tids[n++] = element->heaptids[i];
+	}
+	unlock_page(graph);
+	return n;
+}
