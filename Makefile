@@ -6,31 +6,41 @@ EXTVERSION = 0.1.0
 MODULE_big = ann
 OBJS = \
 	src/ann.o \
+	src/annpage.o \
+	src/annutils.o \
 	src/distance.o \
 	src/vector.o \
-	src/halfvec.o
+	src/halfvec.o \
+	src/hnsw/hnsw.o \
+	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswgraph.o \
+	src/hnsw/hnswinsert.o \
+	src/hnsw/hnswscan.o \
+	src/hnsw/hnswutils.o \
+	src/hnsw/hnswvacuum.o
 
 DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw
 # Kernels are compiled for baseline x86-64; SIMD variants use per-function
 # target attributes and are chosen at load time (see src/distance.c).
 PG_CFLAGS = -std=gnu11
 SHLIB_LINK = -lm
 
-EXTRA_CLEAN = test/kernel_check test/bench/kernel_bench tmp_check
+EXTRA_CLEAN = test/kernel_check test/bench/kernel_bench test/bench/fmnist tmp_check
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Standalone programs that link the kernels directly: the SIMD-vs-scalar
-# check run by the test suite, and the kernel benchmark.
+# check run by the test suite, the kernel benchmark, and the Fashion-MNIST
+# loader of the HNSW benchmark (test/bench/README.md).
 KERNEL_PROG_CFLAGS = $(CFLAGS) $(CPPFLAGS) -I$(srcdir)/src
 KERNEL_PROG_LIBS = -L$(pkglibdir) -lpgcommon -lpgport -lm
-test/kernel_check test/bench/kernel_bench: %: %.c src/distance.c src/distance.h
+test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance.c src/distance.h
 	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c $(KERNEL_PROG_LIBS)
 
 PROVE_TESTS ?= test/t/*.pl

@@ -407,7 +407,7 @@ plan_new_page(PagePlan *plan)
 static bool
 plan_fits(PagePlan *plan, Size size)
 {
-	return plan->lower + sizeof(ItemIdData) <= plan->upper - MAXALIGN(size);
+	return plan->lower + sizeof(ItemIdData) + MAXALIGN(size) <= plan->upper;
 }
 
 static void
@@ -492,7 +492,9 @@ add_tuple(Relation index, Page page, void *tuple, Size size, ItemPointer tid)
 {
 	if (PageAddItem(page, tuple, size, InvalidOffsetNumber, false, false) !=
 		ItemPointerGetOffsetNumber(tid))
-		elog(ERROR, "failed to add tuple to index \"%s\"", RelationGetRelationName(index));
+		elog(ERROR, "failed to add tuple to index \"%s\" at (%u,%u)",
+			 RelationGetRelationName(index), ItemPointerGetBlockNumber(tid),
+			 ItemPointerGetOffsetNumber(tid));
 }
 
 /* Write every element in TID order, then point the metapage at the entry. */
