@@ -203,7 +203,11 @@ typedef struct HnswSearch
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
 } HnswSearch;
 
-/* What a disk search remembers of each element it met */
+/*
+ * What a disk search remembers of each element it met.  Entries live in
+ * a hash table that moves them when it grows: copy fields out rather than
+ * keep a pointer across calls that may add entries.
+ */
 typedef struct HnswVisitEntry
 {
 	HnswRef		ref;			/* hash key */
@@ -280,7 +284,7 @@ extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
-extern int	HnswRandomLevel(int m);
+extern int	HnswRandomLevel(int m, ItemPointer heaptid);
 extern void HnswCheckDimensions(const HnswIndexInfo *info, int dim);
 extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);

@@ -302,7 +302,7 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 {
 	HnswBuildGraph *g = &bs->graph;
 	int			m = bs->info.m;
-	int			level = HnswRandomLevel(m);
+	int			level = HnswRandomLevel(m, heaptid);
 	int32		id = graph_allocate(g, level);
 	HnswBuildElement *e;
 	int			top;

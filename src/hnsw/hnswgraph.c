@@ -212,11 +212,15 @@ HnswSortedResults(HnswSearch *search, HnswCandidate *out)
  */
 
 /*
- * The paper's heuristic (its algorithm 4, without keeping pruned
- * connections): walk the candidates nearest first and keep one only if it
- * is closer to the base element than to every neighbour kept so far.
- * This spreads the links in different directions, which is what keeps
- * clustered data navigable.  sorted is ascending by distance to the base.
+ * The paper's heuristic (its algorithm 4): walk the candidates nearest
+ * first and keep one only if it is closer to the base element than to
+ * every neighbour kept so far, which spreads the links in different
+ * directions and keeps clustered data navigable.  Then, as the paper's
+ * keepPrunedConnections option does, fill the remaining slots with the
+ * nearest candidates it passed over: without them elements that are
+ * pruned from every list become unreachable, which inner-product spaces
+ * (where long vectors are everyone's nearest) do all the time.  sorted is
+ * ascending by distance to the base.
  */
 int
 HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
@@ -224,8 +228,10 @@ HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
 					void *context, HnswCandidate *selected)
 {
 	int			nselected = 0;
+	int			npruned = 0;
+	int			i;
 
-	for (int i = 0; i < ncandidates && nselected < max_neighbors; i++)
+	for (i = 0; i < ncandidates && nselected < max_neighbors; i++)
 	{
 		bool		diverse = true;
 
@@ -239,6 +245,10 @@ HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
 		}
 		if (diverse)
 			selected[nselected++] = sorted[i];
+		else
+			sorted[npruned++] = sorted[i];	/* reuse the walked prefix */
 	}
+	for (int j = 0; j < npruned && nselected < max_neighbors; j++)
+		selected[nselected++] = sorted[j];
 	return nselected;
 }

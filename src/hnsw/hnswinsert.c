@@ -378,7 +378,13 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 	int			m = is->info->m;
 	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
 	HnswRef    *wanted = palloc(sizeof(HnswRef) * (2 * m + 1));
-	HnswVisitEntry *entry = HnswDiskGraphEntry(&is->graph, ref);
+	ItemPointerData neighbortid;
+
+	/* the neighbour was read by the search; copy its neighbour TID now, as
+	 * visit entries move when the graph's hash grows */
+	if (!HnswDiskGraphEntry(&is->graph, ref)->read)
+		return;
+	neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
 
 	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
 	{
@@ -392,17 +398,15 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 		bool		kept_new = false;
 		AnnEdit		edit;
 
-		if (!entry->read)
-			return;				/* the neighbour is gone */
 		for (int i = 0; i < nwanted; i++)
 			kept_new |= wanted[i] == new_ref;
 		if (!kept_new)
 			return;				/* the heuristic prefers the links it has */
 
-		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&entry->neighbortid));
+		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&neighbortid));
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		neighbors = HnswPageGetNeighbors(BufferGetPage(buffer),
-										 ItemPointerGetOffsetNumber(&entry->neighbortid));
+										 ItemPointerGetOffsetNumber(&neighbortid));
 		if (neighbors == NULL || neighbors->level < layer)
 		{
 			UnlockReleaseBuffer(buffer);
@@ -419,7 +423,7 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 		{
 			AnnEditBegin(&edit, is->index, is->building);
 			page = AnnEditRegister(&edit, buffer, false);
-			neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&entry->neighbortid));
+			neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&neighbortid));
 			slots = neighbors->slots + HnswLayerStart(layer, m);
 			for (int i = 0; i < HnswLayerSlots(layer, m); i++)
 			{
@@ -472,7 +476,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	is->elements = AnnKeyElements(&is->info->dist, key, &dim);
 	HnswCheckDimensions(is->info, dim);
 	is->heaptid = *heaptid;
-	is->level = HnswRandomLevel(m);
+	is->level = HnswRandomLevel(m, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);
 	HnswSearchInit(&is->search, &hnsw_disk_graph_ops, &is->graph, m);
 	is->found = palloc(sizeof(HnswCandidate) * (is->info->ef_construction + 1));

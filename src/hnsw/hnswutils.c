@@ -12,7 +12,6 @@
 #include <math.h>
 
 #include "common/hashfn.h"
-#include "common/pg_prng.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 
@@ -96,11 +95,15 @@ HnswInitMetaPage(Page page, const HnswIndexInfo *info)
 /*
  * Level of a new element: floor(-ln(U) / ln(m)), so each layer holds
  * about 1/m of the one below, capped so the neighbour tuple fits a page.
+ * U comes from a hash of the heap TID rather than a random generator, so
+ * the same rows inserted in the same order always build the same graph.
  */
 int
-HnswRandomLevel(int m)
+HnswRandomLevel(int m, ItemPointer heaptid)
 {
-	double		u = 1.0 - pg_prng_double(&pg_global_prng_state);	/* (0, 1] */
+	uint64		hash = hash_bytes_extended((const unsigned char *) heaptid,
+										   sizeof(ItemPointerData), 0x5eed);
+	double		u = ((hash >> 11) + 1) / (double) (UINT64CONST(1) << 53);	/* (0, 1] */
 	int			level = (int) floor(-log(u) / log((double) m));
 	int			fits = (int) ((BLCKSZ - 256) / (sizeof(ItemPointerData) * m)) - 2;
 

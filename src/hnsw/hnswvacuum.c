@@ -261,44 +261,50 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
 static void
 repair_element(HnswVacuumState *vs, HnswRef self)
 {
-	HnswVisitEntry *entry = HnswDiskGraphEntry(&vs->graph, self);
+	HnswVisitEntry *entry;
+	ItemPointerData neighbortid;
+	int			level;
 	int			m = vs->info->m;
 	HnswRef    *links = palloc(sizeof(HnswRef) * 2 * m);
-	Buffer		buffer = InvalidBuffer;
-	AnnEdit		edit;
-	HnswNeighborTuple neighbors = NULL;
 
-	/* read the element itself (fills entry) */
-	if (HnswDiskGraphKey(&vs->graph, self) == NULL || !entry->read)
+	/* copy what we need: visit entries move as the graph's hash grows */
+	if (HnswDiskGraphKey(&vs->graph, self) == NULL)
 		return;
-	for (int layer = entry->level; layer >= 0; layer--)
+	entry = HnswDiskGraphEntry(&vs->graph, self);
+	neighbortid = entry->neighbortid;
+	level = entry->level;
+
+	for (int layer = level; layer >= 0; layer--)
 	{
 		int			n = repair_layer(vs, self, layer, links);
-		ItemPointer slots;
+		Buffer		buffer;
+		AnnEdit		edit;
+		HnswNeighborTuple neighbors;
 
 		if (n < 0)
 			continue;
-		if (!BufferIsValid(buffer))
+		buffer = ReadBuffer(vs->index, ItemPointerGetBlockNumber(&neighbortid));
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		AnnEditBegin(&edit, vs->index, false);
+		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
+										 ItemPointerGetOffsetNumber(&neighbortid));
+		if (neighbors != NULL && neighbors->level >= layer)
 		{
-			HnswDiskGraphRelease(&vs->graph);
-			buffer = ReadBuffer(vs->index, ItemPointerGetBlockNumber(&entry->neighbortid));
-			LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-			AnnEditBegin(&edit, vs->index, false);
-			neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
-											 ItemPointerGetOffsetNumber(&entry->neighbortid));
+			ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
+
+			for (int i = 0; i < HnswLayerSlots(layer, m); i++)
+			{
+				if (i < n)
+					HnswRefToTid(links[i], &slots[i]);
+				else
+					ItemPointerSetInvalid(&slots[i]);
+			}
+			AnnEditFinish(&edit);
 		}
-		slots = neighbors->slots + HnswLayerStart(layer, m);
-		for (int i = 0; i < HnswLayerSlots(layer, m); i++)
-		{
-			if (i < n)
-				HnswRefToTid(links[i], &slots[i]);
-			else
-				ItemPointerSetInvalid(&slots[i]);
-		}
-		/* later layers read through the graph, which must not wait on us */
-		AnnEditFinish(&edit);
+		else
+			AnnEditAbort(&edit);
+		/* the next layer reads through the graph, which must not wait on us */
 		UnlockReleaseBuffer(buffer);
-		buffer = InvalidBuffer;
 	}
 }
 

@@ -1,0 +1,165 @@
+-- hnsw on vector: every opclass, exactness at high ef_search, the table
+-- life cycle, and bad definitions.  Data are integer-valued so distances
+-- are exact; comparisons with exact search are done as set differences.
+SET enable_seqscan = off;
+
+CREATE TABLE hv (id int PRIMARY KEY, v vector(4));
+INSERT INTO hv SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
+FROM generate_series(1, 600) i;
+INSERT INTO hv VALUES (601, NULL), (602, '[0,0,0,0]');
+
+-- Test helpers, also used by hnsw_halfvec (which drops them).
+-- misses(table, op, k, slack): over the queries below, how many of the
+-- index's first k rows lie farther than exact search's k-th distance (plus
+-- slack), plus how many rows short of k the index came back.
+CREATE TABLE hnsw_queries (qid int, q text);
+INSERT INTO hnsw_queries VALUES (1, '[3,1,4,1]'), (2, '[30,36,40,10]'), (3, '[15,0,20,5]'), (4, '[-5,8,1,2]');
+
+CREATE FUNCTION misses(tbl regclass, op text, k int, slack float8 DEFAULT 0) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	total bigint := 0;
+	kth float8;
+	n bigint;
+	typ text;
+	r record;
+BEGIN
+	SELECT format_type(atttypid, atttypmod) INTO typ FROM pg_attribute WHERE attrelid = tbl AND attname = 'v';
+	FOR r IN SELECT * FROM hnsw_queries LOOP
+		SET LOCAL enable_indexscan = off;
+		SET LOCAL enable_seqscan = on;
+		EXECUTE format('SELECT max(d) FROM (SELECT v %s $1::%s AS d FROM %s WHERE v IS NOT NULL ORDER BY 1 LIMIT $2) s',
+					   op, typ, tbl) INTO kth USING r.q, k;
+		SET LOCAL enable_indexscan = on;
+		SET LOCAL enable_seqscan = off;
+		EXECUTE format('SELECT count(*) FILTER (WHERE d > $3 + $4), $2 - count(*) FROM (SELECT v %s $1::%s AS d FROM %s ORDER BY v %s $1::%s LIMIT $2) s',
+					   op, typ, tbl, op, typ) INTO n, kth USING r.q, k, kth, slack;
+		total := total + n + kth::bigint;
+	END LOOP;
+	RETURN total;
+END $$;
+
+-- each opclass: the plan uses the index and, with ef_search above the row
+-- count, the index returns exactly the exact answer.  Inner product is no
+-- metric: a graph cannot promise to reach every element, so it only has
+-- to be nearly exact.
+SET hnsw.ef_search = 1000;
+CREATE INDEX hv_l2 ON hv USING hnsw (v vector_l2_ops);
+EXPLAIN (COSTS OFF) SELECT id FROM hv ORDER BY v <-> '[1,2,3,4]' LIMIT 5;
+SELECT misses('hv', '<->', 10) AS l2_misses, misses('hv', '<->', 100) AS l2_misses_100;
+SELECT id, v <-> '[3,1,4,1]' AS d FROM hv ORDER BY v <-> '[3,1,4,1]' LIMIT 5;
+DROP INDEX hv_l2;
+
+CREATE INDEX hv_ip ON hv USING hnsw (v vector_ip_ops);
+SELECT misses('hv', '<#>', 10) <= 2 AS ip_nearly_exact;
+DROP INDEX hv_ip;
+
+CREATE INDEX hv_cos ON hv USING hnsw (v vector_cosine_ops);
+SELECT misses('hv', '<=>', 10) AS cosine_misses;
+-- the zero vector has no direction: not in a cosine index
+SELECT count(*) FILTER (WHERE id = 602) AS zero_returned FROM (SELECT id FROM hv ORDER BY v <=> '[1,1,1,1]' LIMIT 700) s;
+DROP INDEX hv_cos;
+
+CREATE INDEX hv_l1 ON hv USING hnsw (v vector_l1_ops) WITH (m = 4, ef_construction = 8);
+SELECT misses('hv', '<+>', 10) AS l1_misses;
+DROP INDEX hv_l1;
+
+-- NULLs are not indexed; the index returns every non-NULL row once
+CREATE INDEX hv_idx ON hv USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
+SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id = 601) AS nulls
+FROM (SELECT id FROM hv ORDER BY v <-> '[1,1,1,1]' LIMIT 1000) s;
+-- a NULL query still returns rows
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <-> NULL LIMIT 5) s;
+-- dimension mismatch in the query
+SELECT id FROM hv ORDER BY v <-> '[1,2,3]' LIMIT 1;
+
+-- inserts after the build, duplicates included (one element holds up to
+-- ten rows; more make a second element)
+INSERT INTO hv SELECT i, ARRAY[(i * 11) % 29, (i * 5) % 23, (i * 19) % 43, (i * 2) % 13]
+FROM generate_series(603, 900) i;
+INSERT INTO hv SELECT i, '[100,100,100,100]' FROM generate_series(901, 915) i;
+SELECT misses('hv', '<->', 10) AS misses_after_insert;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <-> '[100,100,100,100]' LIMIT 15) s WHERE id > 900;
+
+-- an UPDATE that keeps the vector, and one that changes it
+UPDATE hv SET id = id + 1000 WHERE id BETWEEN 901 AND 905;
+UPDATE hv SET v = '[-50,-50,-50,-50]' WHERE id = 1;
+SELECT id FROM hv ORDER BY v <-> '[-50,-50,-50,-50]' LIMIT 1;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <-> '[100,100,100,100]' LIMIT 15) s WHERE id > 900;
+
+-- deletes and VACUUM: dead rows never come back, answers stay exact
+DELETE FROM hv WHERE id % 3 = 0;
+VACUUM hv;
+SELECT misses('hv', '<->', 10) AS misses_after_vacuum;
+SELECT count(*) FILTER (WHERE id % 3 = 0 AND id < 1000) AS dead_returned, count(*)
+FROM (SELECT id FROM hv ORDER BY v <-> '[1,1,1,1]' LIMIT 1000) s;
+-- space freed by VACUUM is reused
+SELECT pg_relation_size('hv_idx') AS size_before \gset
+INSERT INTO hv SELECT i, ARRAY[i % 17, i % 19, i % 23, i % 7] FROM generate_series(3000, 3150) i;
+SELECT pg_relation_size('hv_idx') = :size_before AS reused_space;
+SELECT misses('hv', '<->', 10) AS misses_after_reuse;
+
+-- REINDEX, plain and concurrent
+REINDEX INDEX hv_idx;
+SELECT misses('hv', '<->', 10) AS misses_after_reindex;
+REINDEX INDEX CONCURRENTLY hv_idx;
+SELECT misses('hv', '<->', 10) AS misses_after_reindex_concurrently;
+
+-- TRUNCATE empties the index; it works again afterwards
+TRUNCATE hv;
+SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <-> '[1,1,1,1]' LIMIT 5) s;
+INSERT INTO hv VALUES (1, '[1,1,1,1]'), (2, '[2,2,2,2]');
+SELECT id FROM hv ORDER BY v <-> '[2,2,2,3]' LIMIT 5;
+DROP TABLE hv;
+
+-- an index built on an empty table
+CREATE TABLE empty (v vector(2));
+CREATE INDEX ON empty USING hnsw (v vector_l2_ops);
+SELECT * FROM empty ORDER BY v <-> '[1,1]' LIMIT 1;
+INSERT INTO empty VALUES ('[1,1]'), ('[5,5]'), (NULL);
+SELECT * FROM empty ORDER BY v <-> '[4,4]' LIMIT 3;
+DROP TABLE empty;
+
+-- unlogged table
+CREATE UNLOGGED TABLE ul (id int, v vector(2));
+INSERT INTO ul SELECT i, ARRAY[i, i * 2] FROM generate_series(1, 100) i;
+CREATE INDEX ON ul USING hnsw (v vector_l2_ops);
+SELECT id FROM ul ORDER BY v <-> '[10,20]' LIMIT 3;
+DROP TABLE ul;
+
+-- partial and expression indexes
+CREATE TABLE pe (id int, v vector(3));
+INSERT INTO pe SELECT i, ARRAY[i % 10, i % 7, i % 5] FROM generate_series(1, 300) i;
+CREATE INDEX pe_partial ON pe USING hnsw (v vector_l2_ops) WHERE id <= 100;
+EXPLAIN (COSTS OFF) SELECT id FROM pe WHERE id <= 100 ORDER BY v <-> '[1,1,1]' LIMIT 3;
+SELECT count(*), max(id) FROM (SELECT id FROM pe WHERE id <= 100 ORDER BY v <-> '[1,1,1]' LIMIT 200) s;
+CREATE INDEX pe_expr ON pe USING hnsw ((v::halfvec(3)) halfvec_l2_ops);
+EXPLAIN (COSTS OFF) SELECT id FROM pe ORDER BY v::halfvec(3) <-> '[1,1,1]' LIMIT 3;
+SELECT count(*) FROM (SELECT id FROM pe ORDER BY v::halfvec(3) <-> '[9,6,4]' LIMIT 10) s
+WHERE id IN (SELECT id FROM pe WHERE v = '[9,6,4]');
+DROP TABLE pe;
+
+-- bad definitions
+CREATE TABLE bad (v vector, w vector(2001), h halfvec(4001), ok vector(2000), okh halfvec(4000));
+CREATE INDEX ON bad USING hnsw (v vector_l2_ops);
+CREATE INDEX ON bad USING hnsw (w vector_l2_ops);
+CREATE INDEX ON bad USING hnsw (h halfvec_l2_ops);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops);
+CREATE INDEX ON bad USING hnsw (okh halfvec_l2_ops);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (m = 1);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (m = 101);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (ef_construction = 3);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (ef_construction = 1001);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (m = 40, ef_construction = 64);
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (lists = 3);
+CREATE INDEX ON bad USING hnsw (ok);
+-- the largest elements take a page of their own, their neighbours another
+INSERT INTO bad (ok, okh) SELECT array_fill(i, ARRAY[2000]), array_fill(i, ARRAY[4000]) FROM generate_series(1, 3) i;
+SELECT vector_dims(ok), ok <-> array_fill(2.2, ARRAY[2000])::vector AS d FROM bad ORDER BY ok <-> array_fill(2.2, ARRAY[2000])::vector LIMIT 2;
+SELECT okh <+> array_fill(0, ARRAY[4000])::halfvec AS d FROM bad ORDER BY okh <+> array_fill(0, ARRAY[4000])::halfvec LIMIT 3;
+CREATE INDEX ON bad USING hnsw (ok vector_l2_ops, okh halfvec_l2_ops);
+DROP TABLE bad;
+SET hnsw.ef_search = 0;
+SET hnsw.ef_search = 1001;
+SHOW hnsw.ef_search;
+RESET hnsw.ef_search;
+SHOW hnsw.ef_search;
