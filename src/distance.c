@@ -9,10 +9,12 @@
  * (and XGETBV, for the OS's consent to the wide registers) which variants
  * may run and publishes the best set in ann_kernels.
  *
- * SIMD kernels keep several independent accumulators so the FMA latency
- * is hidden, and finish short tails with masked loads (AVX-512F, AVX2 for
- * float32) or a zero-padded copy (float16), which adds nothing to any of
- * the sums computed here.
+ * The SIMD levels share one set of kernel templates (SIMD_KERNELS) and
+ * differ only in the intrinsics they plug in.  Each kernel keeps four
+ * independent accumulators per sum so the FMA latency is hidden, runs its
+ * main loop on whole vectors, and finishes a short tail once, with a
+ * masked load (float32) or a zero-padded copy (float16), which adds
+ * nothing to any of the sums computed here.
  */
 #include "postgres.h"
 
@@ -151,16 +153,141 @@ static const AnnKernels scalar_kernels = {
 #ifdef ANN_X86_SIMD
 
 /* ---------------------------------------------------------------------
+ * SIMD kernel templates
+ *
+ * Every SIMD level computes the same kernels the same way; only the
+ * vector width and the intrinsics differ.  A level L provides:
+ *
+ *	L_TARGET			function attribute enabling its instructions
+ *	L_VEC, L_WIDTH		vector type and its number of float lanes
+ *	L_ZERO, L_ADD, L_SUB, L_FMA, L_ABS, L_SUM (horizontal sum to float)
+ *	L_LOAD(p)			L_WIDTH floats at p
+ *	L_TAIL(p, len)		the len < L_WIDTH floats at p, zero-filled
+ *	L_LOADH(p)			L_WIDTH halves at p, widened
+ *	L_STORE(p, v)		store L_WIDTH floats at p
+ *
+ * and instantiates them with SIMD_KERNELS(L, l).
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The loop shared by all kernels: blocks of four vectors into four
+ * independent accumulator sets (so one FMA need not wait for the last),
+ * then single vectors, then one zero-filled tail.  STEP(L, k, x, y) folds
+ * the vectors x and y into accumulator set k.  Zero lanes add nothing to
+ * any sum computed here.
+ */
+#define SIMD_LOOP(L, LOAD, TAIL, STEP) \
+	do { \
+		const int	w_ = L##_WIDTH; \
+		int			i = 0; \
+		\
+		for (; i + 4 * w_ <= n; i += 4 * w_) \
+		{ \
+			STEP(L, 0, LOAD(a + i), LOAD(b + i)); \
+			STEP(L, 1, LOAD(a + i + w_), LOAD(b + i + w_)); \
+			STEP(L, 2, LOAD(a + i + 2 * w_), LOAD(b + i + 2 * w_)); \
+			STEP(L, 3, LOAD(a + i + 3 * w_), LOAD(b + i + 3 * w_)); \
+		} \
+		for (; i + w_ <= n; i += w_) \
+			STEP(L, 0, LOAD(a + i), LOAD(b + i)); \
+		if (i < n) \
+			STEP(L, 1, TAIL(a + i, n - i), TAIL(b + i, n - i)); \
+	} while (0)
+
+#define SIMD_L2_STEP(L, k, x, y) \
+	do { L##_VEC d_ = L##_SUB(x, y); s##k = L##_FMA(d_, d_, s##k); } while (0)
+#define SIMD_IP_STEP(L, k, x, y) \
+	s##k = L##_FMA(x, y, s##k)
+#define SIMD_L1_STEP(L, k, x, y) \
+	s##k = L##_ADD(s##k, L##_ABS(L##_SUB(x, y)))
+#define SIMD_COSINE_STEP(L, k, x, y) \
+	do { \
+		L##_VEC		x_ = (x), y_ = (y); \
+		dot##k = L##_FMA(x_, y_, dot##k); \
+		norm_a##k = L##_FMA(x_, x_, norm_a##k); \
+		norm_b##k = L##_FMA(y_, y_, norm_b##k); \
+	} while (0)
+
+/* Declare the accumulator set s0..s3, and add it up. */
+#define SIMD_ZERO4(L, s) \
+	L##_VEC		s##0 = L##_ZERO, s##1 = s##0, s##2 = s##0, s##3 = s##0
+#define SIMD_TOTAL4(L, s) \
+	L##_SUM(L##_ADD(L##_ADD(s##0, s##1), L##_ADD(s##2, s##3)))
+
+#define SIMD_DISTANCE(L, NAME, T, LOAD, TAIL, STEP) \
+	L##_TARGET static float \
+	NAME(const T *a, const T *b, int n) \
+	{ \
+		SIMD_ZERO4(L, s); \
+		\
+		SIMD_LOOP(L, LOAD, TAIL, STEP); \
+		return SIMD_TOTAL4(L, s); \
+	}
+
+#define SIMD_COSINE(L, NAME, T, LOAD, TAIL) \
+	L##_TARGET static double \
+	NAME(const T *a, const T *b, int n) \
+	{ \
+		SIMD_ZERO4(L, dot); \
+		SIMD_ZERO4(L, norm_a); \
+		SIMD_ZERO4(L, norm_b); \
+		\
+		SIMD_LOOP(L, LOAD, TAIL, SIMD_COSINE_STEP); \
+		return AnnCosineFromParts(SIMD_TOTAL4(L, dot), SIMD_TOTAL4(L, norm_a), \
+								  SIMD_TOTAL4(L, norm_b)); \
+	}
+
+/*
+ * Level L's kernels, named l_l2_squared and so on, and their table
+ * l_kernels.  A float16 tail goes through a zero-padded copy: masked
+ * 16-bit loads need AVX-512BW, and reading past the end could fault.
+ */
+#define SIMD_KERNELS(L, l) \
+	L##_TARGET static inline L##_VEC \
+	l##_tail_halves(const AnnHalf *p, int len) \
+	{ \
+		AnnHalf		padded[L##_WIDTH] = {0}; \
+		\
+		memcpy(padded, p, len * sizeof(AnnHalf)); \
+		return L##_LOADH(padded); \
+	} \
+	L##_TARGET static void \
+	l##_half_to_float(const AnnHalf *src, float *dst, int n) \
+	{ \
+		int			i = 0; \
+		\
+		for (; i + L##_WIDTH <= n; i += L##_WIDTH) \
+			L##_STORE(dst + i, L##_LOADH(src + i)); \
+		for (; i < n; i++) \
+			dst[i] = AnnHalfToFloat(src[i]); \
+	} \
+	SIMD_DISTANCE(L, l##_l2_squared, float, L##_LOAD, L##_TAIL, SIMD_L2_STEP) \
+	SIMD_DISTANCE(L, l##_inner_product, float, L##_LOAD, L##_TAIL, SIMD_IP_STEP) \
+	SIMD_DISTANCE(L, l##_l1, float, L##_LOAD, L##_TAIL, SIMD_L1_STEP) \
+	SIMD_COSINE(L, l##_cosine, float, L##_LOAD, L##_TAIL) \
+	SIMD_DISTANCE(L, l##_half_l2_squared, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L2_STEP) \
+	SIMD_DISTANCE(L, l##_half_inner_product, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_IP_STEP) \
+	SIMD_DISTANCE(L, l##_half_l1, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L1_STEP) \
+	SIMD_COSINE(L, l##_half_cosine, AnnHalf, L##_LOADH, l##_tail_halves) \
+	static const AnnKernels l##_kernels = { \
+		ANN_SIMD_##L, #l, \
+		l##_l2_squared, l##_inner_product, l##_l1, l##_cosine, \
+		l##_half_l2_squared, l##_half_inner_product, l##_half_l1, \
+		l##_half_cosine, l##_half_to_float \
+	}
+
+/* ---------------------------------------------------------------------
  * AVX2 + FMA + F16C kernels (8 lanes)
  * ---------------------------------------------------------------------
  */
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 
-/* Lanes [0, remaining) set, for masked loads of a tail shorter than 8. */
+/* Lanes [0, len) set, for masked loads of a tail shorter than 8. */
 AVX2_TARGET static inline __m256i
-avx2_tail_mask(int remaining)
+avx2_tail_mask(int len)
 {
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(remaining),
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(len),
 							  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
@@ -181,194 +308,20 @@ avx2_abs(__m256 v)
 	return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
 }
 
-/*
- * The float32 AVX2 kernels share one shape: four accumulators over blocks
- * of 32, single vectors, then one masked tail.  STEP(acc, x, y) folds the
- * vectors x and y into acc.
- */
-#define AVX2_FLOAT_LOOP(STEP) \
-	do { \
-		int			i = 0; \
-		for (; i + 32 <= n; i += 32) \
-		{ \
-			STEP(s0, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)); \
-			STEP(s1, _mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8)); \
-			STEP(s2, _mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16)); \
-			STEP(s3, _mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24)); \
-		} \
-		for (; i + 8 <= n; i += 8) \
-			STEP(s0, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)); \
-		if (i < n) \
-		{ \
-			__m256i		mask = avx2_tail_mask(n - i); \
-			STEP(s1, _mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask)); \
-		} \
-	} while (0)
+#define AVX2_VEC			__m256
+#define AVX2_WIDTH			8
+#define AVX2_ZERO			_mm256_setzero_ps()
+#define AVX2_ADD			_mm256_add_ps
+#define AVX2_SUB			_mm256_sub_ps
+#define AVX2_FMA			_mm256_fmadd_ps
+#define AVX2_ABS			avx2_abs
+#define AVX2_SUM			avx2_sum
+#define AVX2_LOAD			_mm256_loadu_ps
+#define AVX2_TAIL(p, len)	_mm256_maskload_ps((p), avx2_tail_mask(len))
+#define AVX2_LOADH(p)		_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (p)))
+#define AVX2_STORE			_mm256_storeu_ps
 
-#define AVX2_L2_STEP(acc, x, y) \
-	do { __m256 d_ = _mm256_sub_ps(x, y); acc = _mm256_fmadd_ps(d_, d_, acc); } while (0)
-#define AVX2_IP_STEP(acc, x, y) \
-	acc = _mm256_fmadd_ps(x, y, acc)
-#define AVX2_L1_STEP(acc, x, y) \
-	acc = _mm256_add_ps(acc, avx2_abs(_mm256_sub_ps(x, y)))
-
-#define AVX2_ZERO4 \
-	__m256		s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0
-
-#define AVX2_TOTAL4 \
-	avx2_sum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
-
-AVX2_TARGET static float
-avx2_l2_squared(const float *a, const float *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_FLOAT_LOOP(AVX2_L2_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static float
-avx2_inner_product(const float *a, const float *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_FLOAT_LOOP(AVX2_IP_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static float
-avx2_l1(const float *a, const float *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_FLOAT_LOOP(AVX2_L1_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static double
-avx2_cosine(const float *a, const float *b, int n)
-{
-	__m256		dot = _mm256_setzero_ps(),
-				norm_a = dot,
-				norm_b = dot;
-	int			i = 0;
-
-	for (; i < n; i += 8)
-	{
-		__m256		x,
-					y;
-
-		if (i + 8 <= n)
-		{
-			x = _mm256_loadu_ps(a + i);
-			y = _mm256_loadu_ps(b + i);
-		}
-		else
-		{
-			__m256i		mask = avx2_tail_mask(n - i);
-
-			x = _mm256_maskload_ps(a + i, mask);
-			y = _mm256_maskload_ps(b + i, mask);
-		}
-		dot = _mm256_fmadd_ps(x, y, dot);
-		norm_a = _mm256_fmadd_ps(x, x, norm_a);
-		norm_b = _mm256_fmadd_ps(y, y, norm_b);
-	}
-	return AnnCosineFromParts(avx2_sum(dot), avx2_sum(norm_a), avx2_sum(norm_b));
-}
-
-/* Widen 8 halves at src, or the n - i < 8 left at the tail, zero-padded. */
-AVX2_TARGET static inline __m256
-avx2_load_halves(const AnnHalf *src, int i, int n)
-{
-	AnnHalf		padded[8] = {0};
-
-	if (i + 8 <= n)
-		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (src + i)));
-	memcpy(padded, src + i, (n - i) * sizeof(AnnHalf));
-	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) padded));
-}
-
-/*
- * The float16 AVX2 kernels: two accumulators over blocks of 16 halves,
- * then blocks of 8 with the last one padded.
- */
-#define AVX2_HALF_LOOP(STEP) \
-	do { \
-		int			i = 0; \
-		for (; i + 16 <= n; i += 16) \
-		{ \
-			STEP(s0, avx2_load_halves(a, i, n), avx2_load_halves(b, i, n)); \
-			STEP(s1, avx2_load_halves(a, i + 8, n), avx2_load_halves(b, i + 8, n)); \
-		} \
-		for (; i < n; i += 8) \
-			STEP(s2, avx2_load_halves(a, i, n), avx2_load_halves(b, i, n)); \
-	} while (0)
-
-AVX2_TARGET static float
-avx2_half_l2_squared(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_HALF_LOOP(AVX2_L2_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static float
-avx2_half_inner_product(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_HALF_LOOP(AVX2_IP_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static float
-avx2_half_l1(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX2_ZERO4;
-
-	AVX2_HALF_LOOP(AVX2_L1_STEP);
-	return AVX2_TOTAL4;
-}
-
-AVX2_TARGET static double
-avx2_half_cosine(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	__m256		dot = _mm256_setzero_ps(),
-				norm_a = dot,
-				norm_b = dot;
-
-	for (int i = 0; i < n; i += 8)
-	{
-		__m256		x = avx2_load_halves(a, i, n);
-		__m256		y = avx2_load_halves(b, i, n);
-
-		dot = _mm256_fmadd_ps(x, y, dot);
-		norm_a = _mm256_fmadd_ps(x, x, norm_a);
-		norm_b = _mm256_fmadd_ps(y, y, norm_b);
-	}
-	return AnnCosineFromParts(avx2_sum(dot), avx2_sum(norm_a), avx2_sum(norm_b));
-}
-
-AVX2_TARGET static void
-avx2_half_to_float(const AnnHalf *src, float *dst, int n)
-{
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(dst + i,
-						 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (src + i))));
-	for (; i < n; i++)
-		dst[i] = AnnHalfToFloat(src[i]);
-}
-
-static const AnnKernels avx2_kernels = {
-	ANN_SIMD_AVX2, "avx2",
-	avx2_l2_squared, avx2_inner_product, avx2_l1, avx2_cosine,
-	avx2_half_l2_squared, avx2_half_inner_product, avx2_half_l1,
-	avx2_half_cosine, avx2_half_to_float
-};
+SIMD_KERNELS(AVX2, avx2);
 
 /* ---------------------------------------------------------------------
  * AVX-512F kernels (16 lanes)
@@ -376,177 +329,21 @@ static const AnnKernels avx2_kernels = {
  */
 #define AVX512_TARGET __attribute__((target("avx512f")))
 
-#define AVX512_FLOAT_LOOP(STEP) \
-	do { \
-		int			i = 0; \
-		for (; i + 64 <= n; i += 64) \
-		{ \
-			STEP(s0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)); \
-			STEP(s1, _mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16)); \
-			STEP(s2, _mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32)); \
-			STEP(s3, _mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48)); \
-		} \
-		for (; i + 16 <= n; i += 16) \
-			STEP(s0, _mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)); \
-		if (i < n) \
-		{ \
-			__mmask16	mask = (__mmask16) ((1u << (n - i)) - 1); \
-			STEP(s1, _mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i)); \
-		} \
-	} while (0)
+#define AVX512_VEC			__m512
+#define AVX512_WIDTH		16
+#define AVX512_ZERO			_mm512_setzero_ps()
+#define AVX512_ADD			_mm512_add_ps
+#define AVX512_SUB			_mm512_sub_ps
+#define AVX512_FMA			_mm512_fmadd_ps
+#define AVX512_ABS			_mm512_abs_ps
+#define AVX512_SUM			_mm512_reduce_add_ps
+#define AVX512_LOAD			_mm512_loadu_ps
+#define AVX512_TAIL(p, len) \
+	_mm512_maskz_loadu_ps((__mmask16) ((1u << (len)) - 1), (p))
+#define AVX512_LOADH(p)		_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (p)))
+#define AVX512_STORE		_mm512_storeu_ps
 
-#define AVX512_L2_STEP(acc, x, y) \
-	do { __m512 d_ = _mm512_sub_ps(x, y); acc = _mm512_fmadd_ps(d_, d_, acc); } while (0)
-#define AVX512_IP_STEP(acc, x, y) \
-	acc = _mm512_fmadd_ps(x, y, acc)
-#define AVX512_L1_STEP(acc, x, y) \
-	acc = _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
-
-#define AVX512_ZERO4 \
-	__m512		s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0
-
-#define AVX512_TOTAL4 \
-	_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)))
-
-AVX512_TARGET static float
-avx512_l2_squared(const float *a, const float *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_FLOAT_LOOP(AVX512_L2_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static float
-avx512_inner_product(const float *a, const float *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_FLOAT_LOOP(AVX512_IP_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static float
-avx512_l1(const float *a, const float *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_FLOAT_LOOP(AVX512_L1_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static double
-avx512_cosine(const float *a, const float *b, int n)
-{
-	__m512		dot = _mm512_setzero_ps(),
-				norm_a = dot,
-				norm_b = dot;
-
-	for (int i = 0; i < n; i += 16)
-	{
-		__mmask16	mask = (n - i >= 16) ? 0xffff : (__mmask16) ((1u << (n - i)) - 1);
-		__m512		x = _mm512_maskz_loadu_ps(mask, a + i);
-		__m512		y = _mm512_maskz_loadu_ps(mask, b + i);
-
-		dot = _mm512_fmadd_ps(x, y, dot);
-		norm_a = _mm512_fmadd_ps(x, x, norm_a);
-		norm_b = _mm512_fmadd_ps(y, y, norm_b);
-	}
-	return AnnCosineFromParts(_mm512_reduce_add_ps(dot),
-							  _mm512_reduce_add_ps(norm_a),
-							  _mm512_reduce_add_ps(norm_b));
-}
-
-/* Widen 16 halves at src + i, or the n - i < 16 left, zero-padded. */
-AVX512_TARGET static inline __m512
-avx512_load_halves(const AnnHalf *src, int i, int n)
-{
-	AnnHalf		padded[16] = {0};
-
-	if (i + 16 <= n)
-		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (src + i)));
-	memcpy(padded, src + i, (n - i) * sizeof(AnnHalf));
-	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) padded));
-}
-
-#define AVX512_HALF_LOOP(STEP) \
-	do { \
-		int			i = 0; \
-		for (; i + 32 <= n; i += 32) \
-		{ \
-			STEP(s0, avx512_load_halves(a, i, n), avx512_load_halves(b, i, n)); \
-			STEP(s1, avx512_load_halves(a, i + 16, n), avx512_load_halves(b, i + 16, n)); \
-		} \
-		for (; i < n; i += 16) \
-			STEP(s2, avx512_load_halves(a, i, n), avx512_load_halves(b, i, n)); \
-	} while (0)
-
-AVX512_TARGET static float
-avx512_half_l2_squared(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_HALF_LOOP(AVX512_L2_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static float
-avx512_half_inner_product(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_HALF_LOOP(AVX512_IP_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static float
-avx512_half_l1(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	AVX512_ZERO4;
-
-	AVX512_HALF_LOOP(AVX512_L1_STEP);
-	return AVX512_TOTAL4;
-}
-
-AVX512_TARGET static double
-avx512_half_cosine(const AnnHalf *a, const AnnHalf *b, int n)
-{
-	__m512		dot = _mm512_setzero_ps(),
-				norm_a = dot,
-				norm_b = dot;
-
-	for (int i = 0; i < n; i += 16)
-	{
-		__m512		x = avx512_load_halves(a, i, n);
-		__m512		y = avx512_load_halves(b, i, n);
-
-		dot = _mm512_fmadd_ps(x, y, dot);
-		norm_a = _mm512_fmadd_ps(x, x, norm_a);
-		norm_b = _mm512_fmadd_ps(y, y, norm_b);
-	}
-	return AnnCosineFromParts(_mm512_reduce_add_ps(dot),
-							  _mm512_reduce_add_ps(norm_a),
-							  _mm512_reduce_add_ps(norm_b));
-}
-
-AVX512_TARGET static void
-avx512_half_to_float(const AnnHalf *src, float *dst, int n)
-{
-	int			i = 0;
-
-	for (; i + 16 <= n; i += 16)
-		_mm512_storeu_ps(dst + i,
-						 _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (src + i))));
-	for (; i < n; i++)
-		dst[i] = AnnHalfToFloat(src[i]);
-}
-
-static const AnnKernels avx512_kernels = {
-	ANN_SIMD_AVX512, "avx512",
-	avx512_l2_squared, avx512_inner_product, avx512_l1, avx512_cosine,
-	avx512_half_l2_squared, avx512_half_inner_product, avx512_half_l1,
-	avx512_half_cosine, avx512_half_to_float
-};
+SIMD_KERNELS(AVX512, avx512);
 
 /* ---------------------------------------------------------------------
  * CPU detection

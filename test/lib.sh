@@ -1,0 +1,68 @@
+# test/lib.sh: shell helpers shared by test/run and test/demo.
+#
+#   install_dependencies PKG...   apt-get install what is missing (as root)
+#   build_and_install [COPT]      make clean all install, warnings as errors
+#   start_cluster DIR             initdb + start a throwaway cluster in DIR on a
+#                                 private port and socket directory; exports
+#                                 PGHOST, PGPORT, PGUSER, PGDATABASE
+#   stop_cluster DIR
+#
+# As root, the cluster runs as the postgres user (initdb refuses root).
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PG_BIN/pg_config
+export PATH="$PG_BIN:$PATH"
+
+if [ "$(id -u)" = 0 ]; then
+	AS_PG=(runuser -u postgres --)
+else
+	AS_PG=()
+fi
+
+install_dependencies() {
+	local missing=()
+	for pkg in "$@"; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "== installing ${missing[*]}"
+	apt-get update -qq >/dev/null &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+		{ echo "apt-get install failed" >&2; exit 1; }
+}
+
+build_and_install() {
+	make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -s PG_CONFIG="$PG_CONFIG" COPT="${1:-}" all ||
+		{ echo "build failed" >&2; exit 1; }
+	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null || { echo "install failed" >&2; exit 1; }
+}
+
+# start_cluster DIR [postgres -c settings...]
+start_cluster() {
+	local dir=$1 opts="" setting
+	shift
+	for setting in "$@"; do
+		opts="$opts -c $setting"
+	done
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+	PGPORT=$((40000 + RANDOM % 20000))
+	export PGHOST="$dir" PGPORT PGUSER=postgres PGDATABASE=postgres
+	"${AS_PG[@]}" initdb -D "$dir/data" -U postgres --no-sync >"$dir/initdb.log" 2>&1 ||
+		{ cat "$dir/initdb.log"; exit 1; }
+	"${AS_PG[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w \
+		-o "-p $PGPORT -k $dir -c listen_addresses='' $opts" start >/dev/null ||
+		{ cat "$dir/server.log"; exit 1; }
+}
+
+stop_cluster() {
+	[ -f "$1/data/postmaster.pid" ] &&
+		"${AS_PG[@]}" pg_ctl -D "$1/data" -m fast -w stop >/dev/null 2>&1
+	return 0
+}
