@@ -18,11 +18,22 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+#include <sys/statvfs.h>
+
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
 #include "pgstat.h"
+#include "storage/buffile.h"
+#include "storage/dsm_impl.h"
+#include "storage/sharedfileset.h"
+#include "storage/spin.h"
 #include "utils/memutils.h"
 
 #include "hnsw.h"
@@ -43,6 +54,7 @@ typedef struct HnswBuildList
 /* Element header; its layer-0 list and its key follow in the stride */
 typedef struct HnswBuildElement
 {
+	LWLock		lock;			/* lists and heap TIDs, in a parallel build */
 	uint8		level;
 	uint8		nheaptids;
 	bool		merged;			/* a duplicate folded into another element */
@@ -50,17 +62,26 @@ typedef struct HnswBuildElement
 	Size		upper;			/* arena offset of layers 1..level, or 0 */
 } HnswBuildElement;
 
+/* What every participant of a build shares (in DSM when parallel) */
+typedef struct HnswGraphShared
+{
+	slock_t		mutex;			/* guards the fields below */
+	int32		nelements;
+	Size		upper_used;		/* bytes taken from the back */
+	int32		entry;			/* -1 while empty */
+	int			entry_level;
+	int			lock_tranche;	/* of the element locks */
+} HnswGraphShared;
+
 typedef struct HnswBuildGraph
 {
-	char	   *arena;
+	HnswGraphShared *shared;
+	bool		parallel;		/* take element locks */
+	char	   *arena;			/* position-independent: offsets and ids only */
 	Size		capacity;
 	Size		stride;			/* bytes per element */
 	Size		list0_offset;	/* layer-0 list within the stride */
 	Size		key_offset;		/* key within the stride */
-	Size		upper_used;		/* bytes taken from the back */
-	int32		nelements;
-	int32		entry;			/* -1 while empty */
-	int			entry_level;
 	uint32	   *visited;		/* per element: tag of its last visit */
 	int32		visited_capacity;
 	uint32		visit_tag;
@@ -80,9 +101,14 @@ typedef struct HnswBuildState
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];	/* per layer */
 	int			nselected[HNSW_MAX_LEVEL + 1];
 	bool		on_disk;		/* graph written: insert the rest on disk */
+	bool		progress;		/* report to pg_stat_progress_create_index */
+	BufFile    *spill;			/* parallel: rows that found the graph full */
+	FileSet    *spill_set;
+	char		spill_name[MAXPGPATH];
 	double		indtuples;
 	double		reltuples;
 	MemoryContext tuple_cxt;
+	MemoryContext build_cxt;	/* outlives tuples: for writing the graph */
 } HnswBuildState;
 
 /* ---------------------------------------------------------------------
@@ -116,22 +142,46 @@ element_list(HnswBuildGraph *g, int32 id, int layer)
 }
 
 static void
-graph_init(HnswBuildGraph *g, const HnswIndexInfo *info, Size capacity)
+graph_init(HnswBuildGraph *g, const HnswIndexInfo *info, char *arena, Size capacity,
+		   HnswGraphShared *shared, bool parallel)
 {
 	g->info = info;
+	g->shared = shared;
+	g->parallel = parallel;
+	g->arena = arena;
 	g->capacity = capacity;
-	g->arena = MemoryContextAllocHuge(CurrentMemoryContext, capacity);
 	g->list0_offset = MAXALIGN(sizeof(HnswBuildElement));
 	g->key_offset = g->list0_offset +
 		MAXALIGN(offsetof(HnswBuildList, edges) + sizeof(HnswBuildEdge) * 2 * info->m);
 	g->stride = g->key_offset + MAXALIGN(info->keysize);
-	g->upper_used = 0;
-	g->nelements = 0;
-	g->entry = -1;
-	g->entry_level = -1;
 	g->visited_capacity = 1024;
 	g->visited = palloc0(sizeof(uint32) * g->visited_capacity);
 	g->visit_tag = 0;
+}
+
+static void
+graph_shared_init(HnswGraphShared *shared, int lock_tranche)
+{
+	SpinLockInit(&shared->mutex);
+	shared->nelements = 0;
+	shared->upper_used = 0;
+	shared->entry = -1;
+	shared->entry_level = -1;
+	shared->lock_tranche = lock_tranche;
+}
+
+static inline void
+lock_element(HnswBuildGraph *g, int32 id, LWLockMode mode)
+{
+	if (g->parallel)
+		LWLockAcquire(&element_at(g, id)->lock, mode);
+}
+
+static inline void
+unlock_element(HnswBuildGraph *g, int32 id)
+{
+	if (g->parallel)
+		LWLockRelease(&element_at(g, id)->lock);
 }
 
 /*
@@ -141,38 +191,34 @@ graph_init(HnswBuildGraph *g, const HnswIndexInfo *info, Size capacity)
 static int32
 graph_allocate(HnswBuildGraph *g, int level)
 {
+	HnswGraphShared *shared = g->shared;
 	int			m = g->info->m;
-	Size		upper = (Size) level * (offsetof(HnswBuildList, edges) + sizeof(HnswBuildEdge) * m);
-	Size		front = (Size) (g->nelements + 1) * g->stride;
-	int32		id;
+	Size		upper = MAXALIGN((Size) level * (offsetof(HnswBuildList, edges) +
+											 sizeof(HnswBuildEdge) * m));
+	int32		id = -1;
+	Size		upper_offset = 0;
 	HnswBuildElement *e;
 
-	upper = MAXALIGN(upper);
-	if (front + g->upper_used + upper > g->capacity)
+	SpinLockAcquire(&shared->mutex);
+	if ((Size) (shared->nelements + 1) * g->stride + shared->upper_used + upper <= g->capacity)
+	{
+		id = shared->nelements++;
+		shared->upper_used += upper;
+		upper_offset = g->capacity - shared->upper_used;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (id < 0)
 		return -1;
 
-	id = g->nelements++;
 	e = element_at(g, id);
+	if (g->parallel)
+		LWLockInitialize(&e->lock, shared->lock_tranche);
 	e->level = level;
 	e->nheaptids = 0;
 	e->merged = false;
-	e->upper = 0;
-	if (level > 0)
-	{
-		g->upper_used += upper;
-		e->upper = g->capacity - g->upper_used;
-	}
+	e->upper = level > 0 ? upper_offset : 0;
 	for (int layer = 0; layer <= level; layer++)
 		element_list(g, id, layer)->count = 0;
-
-	if (id >= g->visited_capacity)
-	{
-		int32		old = g->visited_capacity;
-
-		g->visited_capacity *= 2;
-		g->visited = repalloc(g->visited, sizeof(uint32) * g->visited_capacity);
-		memset(g->visited + old, 0, sizeof(uint32) * (g->visited_capacity - old));
-	}
 	return id;
 }
 
@@ -195,6 +241,16 @@ graph_visit(void *arg, HnswRef ref, int layer)
 	HnswBuildGraph *g = (HnswBuildGraph *) arg;
 	uint32		tag = g->visit_tag + layer + 1;
 
+	/* other participants add elements too: grow on demand */
+	if (ref >= (HnswRef) g->visited_capacity)
+	{
+		int32		old = g->visited_capacity;
+
+		while (ref >= (HnswRef) g->visited_capacity)
+			g->visited_capacity *= 2;
+		g->visited = repalloc_huge(g->visited, sizeof(uint32) * g->visited_capacity);
+		memset(g->visited + old, 0, sizeof(uint32) * (g->visited_capacity - old));
+	}
 	if (g->visited[ref] == tag)
 		return false;
 	g->visited[ref] = tag;
@@ -216,13 +272,17 @@ graph_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 {
 	HnswBuildGraph *g = (HnswBuildGraph *) arg;
 	HnswBuildList *list;
+	int			n;
 
 	if (layer > element_at(g, (int32) ref)->level)
 		return 0;
 	list = element_list(g, (int32) ref, layer);
-	for (int i = 0; i < list->count; i++)
+	lock_element(g, (int32) ref, LW_SHARED);
+	n = list->count;
+	for (int i = 0; i < n; i++)
 		out[i] = list->edges[i].element;
-	return list->count;
+	unlock_element(g, (int32) ref);
+	return n;
 }
 
 static const HnswGraphOps build_graph_ops = {graph_visit, graph_distance, graph_neighbors};
@@ -260,11 +320,13 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 	int			max_links = HnswLayerSlots(layer, g->info->m);
 	int			n;
 
+	lock_element(g, from, LW_EXCLUSIVE);
 	if (list->count < max_links)
 	{
 		list->edges[list->count].element = to;
 		list->edges[list->count].distance = distance;
 		list->count++;
+		unlock_element(g, from);
 		return;
 	}
 
@@ -283,6 +345,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 		list->edges[i].distance = kept[i].distance;
 	}
 	list->count = n;
+	unlock_element(g, from);
 }
 
 /* Is element id's key bytewise equal to key (a full varlena key)? */
@@ -305,6 +368,8 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 	int			level = HnswRandomLevel(m, heaptid);
 	int32		id = graph_allocate(g, level);
 	HnswBuildElement *e;
+	int32		entry;
+	int			entry_level;
 	int			top;
 
 	if (id < 0)
@@ -313,23 +378,28 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 	e->heaptids[e->nheaptids++] = *heaptid;
 	memcpy(g->arena + (Size) id * g->stride + g->key_offset, key, bs->info.keysize);
 
-	if (g->entry < 0)
+	SpinLockAcquire(&g->shared->mutex);
+	entry = g->shared->entry;
+	entry_level = g->shared->entry_level;
+	if (entry < 0)
 	{
-		g->entry = id;
-		g->entry_level = level;
-		return true;
+		g->shared->entry = id;
+		g->shared->entry_level = level;
 	}
+	SpinLockRelease(&g->shared->mutex);
+	if (entry < 0)
+		return true;
 
 	/* greedy descent to the element's own top layer, then ef_construction */
 	graph_new_search(g, element_key(g, id));
-	HnswSearchStart(&bs->search, g->entry, g->entry_level);
-	for (int layer = g->entry_level; layer > level; layer--)
+	HnswSearchStart(&bs->search, entry, entry_level);
+	for (int layer = entry_level; layer > level; layer--)
 	{
 		HnswSearchLayer(&bs->search, 1, layer);
 		HnswSearchRestart(&bs->search, layer - 1);
 	}
 
-	top = Min(level, g->entry_level);
+	top = Min(level, entry_level);
 	for (int layer = top; layer >= 0; layer--)
 	{
 		HnswBuildList *list = element_list(g, id, layer);
@@ -342,11 +412,19 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		if (layer == 0 && nfound > 0 && bs->found[0].distance == 0 &&
 			same_key(g, (int32) bs->found[0].ref, key))
 		{
-			HnswBuildElement *twin = element_at(g, (int32) bs->found[0].ref);
+			int32		twin_id = (int32) bs->found[0].ref;
+			HnswBuildElement *twin = element_at(g, twin_id);
+			bool		joined = false;
 
+			lock_element(g, twin_id, LW_EXCLUSIVE);
 			if (twin->nheaptids < HNSW_HEAPTIDS)
 			{
 				twin->heaptids[twin->nheaptids++] = *heaptid;
+				joined = true;
+			}
+			unlock_element(g, twin_id);
+			if (joined)
+			{
 				e->merged = true;
 				return true;
 			}
@@ -373,11 +451,13 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 			graph_link(g, (int32) bs->selected[layer][i].ref, id,
 					   bs->selected[layer][i].distance, layer, bs->found, bs->kept);
 
-	if (level > g->entry_level)
+	SpinLockAcquire(&g->shared->mutex);
+	if (level > g->shared->entry_level)
 	{
-		g->entry = id;
-		g->entry_level = level;
+		g->shared->entry = id;
+		g->shared->entry_level = level;
 	}
+	SpinLockRelease(&g->shared->mutex);
 	return true;
 }
 
@@ -432,7 +512,7 @@ plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
 
 	plan.blkno = ANN_METAPAGE_BLKNO;
 	plan_new_page(&plan);
-	for (int32 id = 0; id < g->nelements; id++)
+	for (int32 id = 0; id < g->shared->nelements; id++)
 	{
 		HnswBuildElement *e = element_at(g, id);
 		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m);
@@ -502,9 +582,10 @@ static void
 graph_write(HnswBuildState *bs)
 {
 	HnswBuildGraph *g = &bs->graph;
-	ItemPointerData *etids = palloc_extended(sizeof(ItemPointerData) * Max(g->nelements, 1),
+	int32		nelements = g->shared->nelements;
+	ItemPointerData *etids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
 											 MCXT_ALLOC_HUGE);
-	ItemPointerData *ntids = palloc_extended(sizeof(ItemPointerData) * Max(g->nelements, 1),
+	ItemPointerData *ntids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
 											 MCXT_ALLOC_HUGE);
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(bs->info.keysize);
 	HnswElementTuple etup = palloc(esize);
@@ -516,7 +597,7 @@ graph_write(HnswBuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	plan_tids(g, etids, ntids);
 
-	for (int32 id = 0; id < g->nelements; id++)
+	for (int32 id = 0; id < nelements; id++)
 	{
 		HnswBuildElement *e = element_at(g, id);
 		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, bs->info.m);
@@ -558,10 +639,10 @@ graph_write(HnswBuildState *bs)
 	metabuf = ReadBuffer(bs->index, ANN_METAPAGE_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
-	if (g->entry >= 0)
+	if (g->shared->entry >= 0)
 	{
-		meta->entry = etids[g->entry];
-		meta->entry_level = g->entry_level;
+		meta->entry = etids[g->shared->entry];
+		meta->entry_level = g->shared->entry_level;
 	}
 	meta->insert_page = RelationGetNumberOfBlocks(bs->index) - 1;
 	MarkBufferDirty(metabuf);
@@ -617,8 +698,9 @@ write_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
 static void
 report_spill(HnswBuildState *bs)
 {
-	double		per_element = (double) (bs->graph.nelements * bs->graph.stride +
-										bs->graph.upper_used) / Max(bs->graph.nelements, 1);
+	HnswGraphShared *shared = bs->graph.shared;
+	double		per_element = (double) (shared->nelements * bs->graph.stride +
+										shared->upper_used) / Max(shared->nelements, 1);
 	double		needed = per_element * Max(bs->reltuples, bs->indtuples) * 1.1;
 
 	ereport(NOTICE,
@@ -627,6 +709,39 @@ report_spill(HnswBuildState *bs)
 			 errdetail("Building will take significantly more time."),
 			 errhint("Increase maintenance_work_mem to about %.0f MB to build this index in memory.",
 					 ceil(needed / (1024.0 * 1024.0)))));
+}
+
+/* Parallel build: keep a row the full graph had no room for. */
+static void
+spill_row(HnswBuildState *bs, ItemPointer tid, Datum key)
+{
+	if (bs->spill == NULL)
+		bs->spill = BufFileCreateFileSet(bs->spill_set, bs->spill_name);
+	BufFileWrite(bs->spill, tid, sizeof(ItemPointerData));
+	BufFileWrite(bs->spill, DatumGetPointer(key), bs->info.keysize);
+}
+
+/* Add one row: to the graph while it has room, then on disk (or spilled). */
+static void
+add_row(HnswBuildState *bs, ItemPointer tid, Datum key)
+{
+	if (!bs->on_disk && graph_insert(bs, DatumGetPointer(key), tid))
+		return;
+	if (bs->graph.parallel)
+	{
+		spill_row(bs, tid, key);
+		return;
+	}
+	if (!bs->on_disk)
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->build_cxt);
+
+		report_spill(bs);
+		graph_write(bs);
+		MemoryContextSwitchTo(old);
+		bs->on_disk = true;
+	}
+	HnswInsertKey(bs->index, key, tid, true, false);
 }
 
 static void
@@ -647,22 +762,286 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	{
 		AnnKeyElements(&bs->info.dist, key, &dim);
 		HnswCheckDimensions(&bs->info, dim);
-		if (!bs->on_disk && !graph_insert(bs, DatumGetPointer(key), tid))
-		{
-			report_spill(bs);
-			MemoryContextSwitchTo(old);
-			graph_write(bs);
-			MemoryContextSwitchTo(bs->tuple_cxt);
-			bs->on_disk = true;
-		}
-		if (bs->on_disk)
-			HnswInsertKey(index, key, tid, true, false);
+		add_row(bs, tid, key);
 		bs->indtuples++;
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+		if (bs->progress)
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+										 bs->graph.parallel ? bs->graph.shared->nelements :
+										 (int64) bs->indtuples);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tuple_cxt);
 	CHECK_FOR_INTERRUPTS();
+}
+
+/* Everything a participant needs to insert into the graph. */
+static void
+build_state_init(HnswBuildState *bs, Relation heap, Relation index, char *arena,
+				 Size capacity, HnswGraphShared *shared, bool parallel)
+{
+	int			m;
+
+	memset(bs, 0, sizeof(*bs));
+	bs->heap = heap;
+	bs->index = index;
+	build_index_info(index, &bs->info);
+	m = bs->info.m;
+	bs->reltuples = heap->rd_rel->reltuples;
+	bs->build_cxt = CurrentMemoryContext;
+	graph_init(&bs->graph, &bs->info, arena, capacity, shared, parallel);
+	HnswSearchInit(&bs->search, &build_graph_ops, &bs->graph, m);
+	bs->found = palloc(sizeof(HnswCandidate) * (Max(bs->info.ef_construction, 2 * m) + 1));
+	bs->kept = palloc(sizeof(HnswCandidate) * (2 * m + 1));
+	for (int layer = 0; layer <= HNSW_MAX_LEVEL; layer++)
+		bs->selected[layer] = palloc(sizeof(HnswCandidate) * (2 * m + 1));
+	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build tuple context",
+										  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* ---------------------------------------------------------------------
+ * Parallel build
+ *
+ * The leader creates one DSM segment holding HnswParallelShared, the
+ * parallel heap scan and the graph arena.  Every participant (the leader
+ * too) scans its share of the heap and inserts into the shared graph,
+ * locking an element's LWLock to read or change its lists.  Rows that
+ * find the arena full go to a per-participant spill file; after the
+ * workers finish, the leader writes the graph and inserts the spilled
+ * rows on disk.
+ * ---------------------------------------------------------------------
+ */
+#define HNSW_SHARED_KEY		UINT64CONST(0xA7A5000000000001)
+#define HNSW_ARENA_KEY		UINT64CONST(0xA7A5000000000002)
+
+typedef struct HnswParallelShared
+{
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	Size		arena_size;
+	HnswGraphShared graph;
+	SharedFileSet fileset;		/* spill files */
+	slock_t		mutex;			/* guards the counts below */
+	double		heap_tuples;
+	double		index_tuples;
+	/* the parallel table scan follows, at BUFFERALIGN(sizeof(this)) */
+} HnswParallelShared;
+
+#define ParallelTableScanFromHnswShared(ps) \
+	((ParallelTableScanDesc) ((char *) (ps) + BUFFERALIGN(sizeof(HnswParallelShared))))
+
+static void
+spill_name(char *name, int participant)
+{
+	snprintf(name, MAXPGPATH, "hnsw.%d", participant);
+}
+
+/* One participant's share of the build: scan, insert, count. */
+static void
+participate(HnswParallelShared *ps, char *arena, Relation heap, Relation index,
+			int participant, bool progress)
+{
+	HnswBuildState bs;
+	IndexInfo  *indexInfo = BuildIndexInfo(index);
+	TableScanDesc scan;
+	double		heap_tuples;
+
+	build_state_init(&bs, heap, index, arena, ps->arena_size, &ps->graph, true);
+	bs.progress = progress;
+	bs.spill_set = &ps->fileset.fs;
+	spill_name(bs.spill_name, participant);
+	indexInfo->ii_Concurrent = ps->isconcurrent;
+	scan = table_beginscan_parallel(heap, ParallelTableScanFromHnswShared(ps));
+	heap_tuples = table_index_build_scan(heap, index, indexInfo, true, progress,
+										 build_callback, &bs, scan);
+	if (bs.spill != NULL)
+		BufFileClose(bs.spill);
+	SpinLockAcquire(&ps->mutex);
+	ps->heap_tuples += heap_tuples;
+	ps->index_tuples += bs.indtuples;
+	SpinLockRelease(&ps->mutex);
+}
+
+/* Entry point of a parallel worker (named in CreateParallelContext). */
+PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+void
+HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	HnswParallelShared *ps = shm_toc_lookup(toc, HNSW_SHARED_KEY, false);
+	char	   *arena = shm_toc_lookup(toc, HNSW_ARENA_KEY, false);
+	LOCKMODE	heap_lockmode = ps->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
+	Relation	heap = table_open(ps->heaprelid, heap_lockmode);
+	Relation	index = index_open(ps->indexrelid, RowExclusiveLock);
+
+	SharedFileSetAttach(&ps->fileset, seg);
+	participate(ps, arena, heap, index, ParallelWorkerNumber, false);
+	index_close(index, RowExclusiveLock);
+	table_close(heap, heap_lockmode);
+}
+
+/* Insert the rows every participant spilled, now that the graph is on disk. */
+static double
+insert_spilled(HnswBuildState *bs, HnswParallelShared *ps, int nparticipants)
+{
+	char	   *key = palloc(bs->info.keysize);
+	double		n = 0;
+
+	for (int participant = -1; participant < nparticipants - 1; participant++)
+	{
+		char		name[MAXPGPATH];
+		BufFile    *file;
+		ItemPointerData tid;
+
+		spill_name(name, participant);
+		file = BufFileOpenFileSet(&ps->fileset.fs, name, O_RDONLY, true);
+		if (file == NULL)
+			continue;
+		while (BufFileRead(file, &tid, sizeof(tid)) == sizeof(tid))
+		{
+			if (BufFileRead(file, key, bs->info.keysize) != bs->info.keysize)
+				elog(ERROR, "could not read hnsw spill file \"%s\"", name);
+			HnswInsertKey(bs->index, PointerGetDatum(key), &tid, true, false);
+			n++;
+			CHECK_FOR_INTERRUPTS();
+		}
+		BufFileClose(file);
+	}
+	return n;
+}
+
+/*
+ * Build with nworkers parallel workers and the leader.  Returns false,
+ * having done nothing, if no DSM segment could be had.
+ */
+static bool
+build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size arena_size,
+			   double *heap_tuples)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	Size		shared_size;
+	HnswParallelShared *ps;
+	char	   *arena;
+	bool		isconcurrent = indexInfo->ii_Concurrent;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("ann", "HnswParallelBuildMain", nworkers);
+	snapshot = isconcurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
+	shared_size = BUFFERALIGN(sizeof(HnswParallelShared)) +
+		table_parallelscan_estimate(bs->heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, arena_size);
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	ps = shm_toc_allocate(pcxt->toc, shared_size);
+	ps->heaprelid = RelationGetRelid(bs->heap);
+	ps->indexrelid = RelationGetRelid(bs->index);
+	ps->isconcurrent = isconcurrent;
+	ps->arena_size = arena_size;
+	graph_shared_init(&ps->graph, LWLockNewTrancheId());
+	SharedFileSetInit(&ps->fileset, pcxt->seg);
+	SpinLockInit(&ps->mutex);
+	ps->heap_tuples = 0;
+	ps->index_tuples = 0;
+	table_parallelscan_initialize(bs->heap, ParallelTableScanFromHnswShared(ps), snapshot);
+	arena = shm_toc_allocate(pcxt->toc, arena_size);
+	shm_toc_insert(pcxt->toc, HNSW_SHARED_KEY, ps);
+	shm_toc_insert(pcxt->toc, HNSW_ARENA_KEY, arena);
+
+	LWLockRegisterTranche(ps->graph.lock_tranche, "hnsw build");
+	LaunchParallelWorkers(pcxt);
+	participate(ps, arena, bs->heap, bs->index, -1, true);
+	WaitForParallelWorkersToFinish(pcxt);
+
+	/* the leader writes the shared graph, then what did not fit */
+	graph_init(&bs->graph, &bs->info, arena, arena_size, &ps->graph, false);
+	graph_write(bs);
+	bs->indtuples = ps->index_tuples;
+	insert_spilled(bs, ps, pcxt->nworkers_launched + 1);
+	*heap_tuples = ps->heap_tuples;
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
+}
+
+/* Blocks of the heap and its TOAST table: where the vectors really are. */
+static BlockNumber
+heap_data_blocks(Relation heap)
+{
+	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
+
+	if (OidIsValid(heap->rd_rel->reltoastrelid))
+	{
+		Relation	toast = table_open(heap->rd_rel->reltoastrelid, AccessShareLock);
+
+		blocks += RelationGetNumberOfBlocks(toast);
+		table_close(toast, AccessShareLock);
+	}
+	return blocks;
+}
+
+/* Bytes free in /dev/shm, or SIZE_MAX when DSM does not live there. */
+static Size
+dsm_space_left(void)
+{
+	struct statvfs fs;
+
+	if (dynamic_shared_memory_type != DSM_IMPL_POSIX || statvfs("/dev/shm", &fs) != 0)
+		return SIZE_MAX;
+	return (Size) fs.f_bavail * fs.f_frsize;
+}
+
+/*
+ * How many workers to ask for, and the arena they share.  Workers are
+ * sized on the data (heap plus TOAST, where vectors live), unless the
+ * table's parallel_workers says otherwise.  A parallel build keeps the
+ * whole graph in shared memory; when /dev/shm cannot hold it, build
+ * serially and say why.
+ */
+static int
+plan_workers(HnswBuildState *bs, Size *arena_size)
+{
+	int			nworkers = max_parallel_maintenance_workers;
+	int			reloption = RelationGetParallelWorkers(bs->heap, -1);
+	double		rows = bs->reltuples >= 0 ? bs->reltuples :
+		(double) heap_data_blocks(bs->heap) * BLCKSZ / bs->info.keysize;
+	Size		needed = (Size) (rows * (bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge)) * 1.2)
+		+ 1024 * 1024;
+	Size		space;
+
+	*arena_size = Min((Size) maintenance_work_mem * 1024, needed);
+	if (reloption >= 0)
+		nworkers = Min(nworkers, reloption);
+	else if (heap_data_blocks(bs->heap) < (BlockNumber) min_parallel_table_scan_size)
+		nworkers = 0;
+	if (nworkers == 0)
+		return 0;
+
+	space = dsm_space_left();
+	if (*arena_size > space)
+	{
+		ereport(NOTICE,
+				(errmsg("building hnsw index \"%s\" without parallel workers",
+						RelationGetRelationName(bs->index)),
+				 errdetail("The graph needs %zu MB of shared memory, but only %zu MB are free in /dev/shm.",
+						   *arena_size / (1024 * 1024), space / (1024 * 1024)),
+				 errhint("Enlarge /dev/shm or lower maintenance_work_mem.")));
+		return 0;
+	}
+	return nworkers;
 }
 
 IndexBuildResult *
@@ -670,39 +1049,38 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
 	HnswBuildState bs;
-	int			m;
+	HnswGraphShared shared;
+	Size		arena_size;
+	int			nworkers;
+	bool		built = false;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 
-	memset(&bs, 0, sizeof(bs));
-	bs.heap = heap;
-	bs.index = index;
-	build_index_info(index, &bs.info);
-	m = bs.info.m;
-	bs.reltuples = heap->rd_rel->reltuples;
+	build_state_init(&bs, heap, index, NULL, 0, &shared, false);
+	bs.progress = true;
 	write_metapage(index, MAIN_FORKNUM, &bs.info);
-
-	graph_init(&bs.graph, &bs.info, (Size) maintenance_work_mem * 1024);
-	HnswSearchInit(&bs.search, &build_graph_ops, &bs.graph, m);
-	bs.found = palloc(sizeof(HnswCandidate) * (Max(bs.info.ef_construction, 2 * m) + 1));
-	bs.kept = palloc(sizeof(HnswCandidate) * (2 * m + 1));
-	for (int layer = 0; layer <= HNSW_MAX_LEVEL; layer++)
-		bs.selected[layer] = palloc(sizeof(HnswCandidate) * (2 * m + 1));
-	bs.tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw build tuple context",
-										 ALLOCSET_DEFAULT_SIZES);
-
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_GRAPH);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) Max(bs.reltuples, 0));
-	result->heap_tuples = table_index_build_scan(heap, index, indexInfo, true, true,
-												 build_callback, &bs, NULL);
-	if (!bs.on_disk)
-		graph_write(&bs);
 
-	pfree(bs.graph.arena);
+	nworkers = plan_workers(&bs, &arena_size);
+	if (nworkers > 0)
+		built = build_parallel(&bs, indexInfo, nworkers, arena_size, &result->heap_tuples);
+	if (!built)
+	{
+		arena_size = (Size) maintenance_work_mem * 1024;
+		graph_shared_init(&shared, 0);
+		graph_init(&bs.graph, &bs.info, MemoryContextAllocHuge(CurrentMemoryContext, arena_size),
+				   arena_size, &shared, false);
+		result->heap_tuples = table_index_build_scan(heap, index, indexInfo, true, true,
+													 build_callback, &bs, NULL);
+		if (!bs.on_disk)
+			graph_write(&bs);
+		pfree(bs.graph.arena);
+	}
+
 	MemoryContextDelete(bs.tuple_cxt);
 	AnnLogRelation(index, MAIN_FORKNUM);
-
 	result->index_tuples = bs.indtuples;
 	return result;
 }
