@@ -36,6 +36,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when any of
+# our headers changes, or objects disagree about struct layouts.
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h)
+
 # Standalone programs that link the kernels directly: the SIMD-vs-scalar
 # check run by the test suite, the kernel benchmark, and the Fashion-MNIST
 # loader of the HNSW benchmark (test/bench/README.md).

@@ -187,8 +187,14 @@ typedef struct HnswGraphOps
 {
 	/* first visit of ref on this layer? (marks it visited) */
 	bool		(*visit) (void *graph, HnswRef ref, int layer);
-	/* query distance; false when the element must be skipped */
-	bool		(*distance) (void *graph, HnswRef ref, float *distance);
+	/*
+	 * Query distances of n elements met on one layer (the search marked
+	 * them visited first); ok[i] is false when refs[i] must be skipped.
+	 * One call per expanded element lets an implementation overlap the
+	 * memory latency of fetching the n keys.
+	 */
+	void		(*distances) (void *graph, const HnswRef *refs, int n, float *distances,
+							  bool *ok);
 	/* the element's neighbours at layer into out; returns how many */
 	int			(*neighbors) (void *graph, HnswRef ref, int layer, HnswRef *out);
 } HnswGraphOps;
@@ -201,6 +207,9 @@ typedef struct HnswSearch
 	HnswHeap	candidates;		/* nearest on top: still to expand */
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
+	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
+	float	   *fresh_distances;
+	bool	   *fresh_ok;
 } HnswSearch;
 
 /*
@@ -235,8 +244,8 @@ typedef struct HnswDiskGraph
 	const void *query;			/* elements of the query key */
 	bool		keep_keys;		/* copy keys into visit entries */
 	struct hnswvisit_hash *visited;
-	HnswVisitEntry *current;	/* entry of the last visit() */
 	Buffer		buffer;			/* pinned page, or InvalidBuffer */
+	Buffer	   *pins;			/* scratch for a batch of distances */
 	/* optional filter: elements for which it returns true are skipped */
 	bool		(*skip) (void *arg, HnswRef ref);
 	void	   *skip_arg;

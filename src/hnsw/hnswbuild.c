@@ -257,14 +257,20 @@ graph_visit(void *arg, HnswRef ref, int layer)
 	return true;
 }
 
-static bool
-graph_distance(void *arg, HnswRef ref, float *distance)
+/* Keys are in the arena: prefetch them all, then compute. */
+static void
+graph_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok)
 {
 	HnswBuildGraph *g = (HnswBuildGraph *) arg;
 
-	*distance = AnnDistance(&g->info->dist, g->query, element_key(g, (int32) ref),
-							g->info->dimensions);
-	return true;
+	for (int i = 0; i < n; i++)
+		__builtin_prefetch(element_key(g, (int32) refs[i]));
+	for (int i = 0; i < n; i++)
+	{
+		distances[i] = AnnDistance(&g->info->dist, g->query, element_key(g, (int32) refs[i]),
+								   g->info->dimensions);
+		ok[i] = true;
+	}
 }
 
 static int
@@ -285,7 +291,7 @@ graph_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return n;
 }
 
-static const HnswGraphOps build_graph_ops = {graph_visit, graph_distance, graph_neighbors};
+static const HnswGraphOps build_graph_ops = {graph_visit, graph_distances, graph_neighbors};
 
 static float
 graph_pair_distance(void *arg, HnswRef a, HnswRef b)

@@ -105,6 +105,9 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	HnswHeapInit(&search->candidates, 64, false);
 	HnswHeapInit(&search->results, 64, true);
 	search->neighbors = palloc(sizeof(HnswRef) * 2 * m);
+	search->fresh = palloc(sizeof(HnswRef) * 2 * m);
+	search->fresh_distances = palloc(sizeof(float) * 2 * m);
+	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 }
 
 /*
@@ -115,11 +118,13 @@ bool
 HnswSearchStart(HnswSearch *search, HnswRef entry, int layer)
 {
 	float		distance;
+	bool		ok;
 
 	search->candidates.count = 0;
 	search->results.count = 0;
 	search->ops->visit(search->graph, entry, layer);
-	if (!search->ops->distance(search->graph, entry, &distance))
+	search->ops->distances(search->graph, &entry, 1, &distance, &ok);
+	if (!ok)
 		return false;
 	HnswHeapPush(&search->candidates, entry, distance);
 	HnswHeapPush(&search->results, entry, distance);
@@ -171,23 +176,28 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 	{
 		HnswCandidate nearest = HnswHeapPop(candidates);
 		int			n;
+		int			nfresh;
 
 		if (results->count >= ef && nearest.distance > results->items[0].distance)
 			break;
 
 		n = search->ops->neighbors(search->graph, nearest.ref, layer, search->neighbors);
+		nfresh = 0;
 		for (int i = 0; i < n; i++)
+			if (search->ops->visit(search->graph, search->neighbors[i], layer))
+				search->fresh[nfresh++] = search->neighbors[i];
+		search->ops->distances(search->graph, search->fresh, nfresh,
+							   search->fresh_distances, search->fresh_ok);
+		for (int i = 0; i < nfresh; i++)
 		{
-			HnswRef		ref = search->neighbors[i];
-			float		distance;
+			float		distance = search->fresh_distances[i];
 
-			if (!search->ops->visit(search->graph, ref, layer) ||
-				!search->ops->distance(search->graph, ref, &distance))
+			if (!search->fresh_ok[i])
 				continue;
 			if (results->count < ef || distance < results->items[0].distance)
 			{
-				HnswHeapPush(candidates, ref, distance);
-				HnswHeapPush(results, ref, distance);
+				HnswHeapPush(candidates, search->fresh[i], distance);
+				HnswHeapPush(results, search->fresh[i], distance);
 				if (results->count > ef)
 					HnswHeapPop(results);
 			}

@@ -166,10 +166,10 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->query = NULL;
 	graph->keep_keys = keep_keys;
 	graph->visited = hnswvisit_create(CurrentMemoryContext, 256, NULL);
-	graph->current = NULL;
 	graph->buffer = InvalidBuffer;
 	graph->skip = NULL;
 	graph->skip_arg = NULL;
+	graph->pins = palloc(sizeof(Buffer) * 2 * graph->info->m);
 }
 
 /* Forget every visit: the start of a new search for query. */
@@ -178,7 +178,6 @@ HnswDiskGraphReset(HnswDiskGraph *graph, const void *query)
 {
 	hnswvisit_reset(graph->visited);
 	graph->query = query;
-	graph->current = NULL;
 }
 
 void
@@ -231,7 +230,6 @@ disk_visit(void *arg, HnswRef ref, int layer)
 	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
 	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
 
-	graph->current = entry;
 	if (entry->layer <= layer)
 		return false;
 	entry->layer = layer;
@@ -275,15 +273,51 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 	return usable;
 }
 
-static bool
-disk_distance(void *arg, HnswRef ref, float *distance)
+/*
+ * Pin the pages of all n elements and prefetch their line pointers, then
+ * their tuples, then read each under its share lock: the cache misses of
+ * the n elements overlap instead of queueing.  Line pointers are read
+ * without the lock here, which is safe because they only choose what to
+ * prefetch (an offset outside the page is ignored).
+ */
+static void
+disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok)
 {
 	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
-	HnswVisitEntry *entry = graph->current;
+	Buffer	   *pins = graph->pins;
+	Size		tuple_size = HNSW_ELEMENT_TUPLE_SIZE(graph->info->keysize);
 
-	if (entry == NULL || entry->ref != ref)
-		entry = HnswDiskGraphEntry(graph, ref);
-	return read_element(graph, entry, distance);
+	for (int i = 0; i < n; i++)
+	{
+		OffsetNumber offno = (OffsetNumber) (refs[i] & 0xFFFF);
+
+		pins[i] = ReadBuffer(graph->index, (BlockNumber) (refs[i] >> 16));
+		if (offno >= FirstOffsetNumber && offno <= MaxOffsetNumber)
+			__builtin_prefetch(PageGetItemId(BufferGetPage(pins[i]), offno));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		OffsetNumber offno = (OffsetNumber) (refs[i] & 0xFFFF);
+		Page		page = BufferGetPage(pins[i]);
+		unsigned	start;
+
+		if (offno < FirstOffsetNumber || offno > MaxOffsetNumber)
+			continue;
+		/* the header and the key's first lines; the hardware streams the rest */
+		start = ItemIdGetOffset(PageGetItemId(page, offno));
+		for (unsigned at = start; at < start + Min(tuple_size, 256) && at < BLCKSZ; at += 64)
+			__builtin_prefetch((char *) page + at);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		HnswVisitEntry *entry = HnswDiskGraphEntry(graph, refs[i]);
+
+		/* read_element locks graph->buffer: hand it this pin */
+		if (BufferIsValid(graph->buffer))
+			ReleaseBuffer(graph->buffer);
+		graph->buffer = pins[i];
+		ok[i] = read_element(graph, entry, &distances[i]);
+	}
 }
 
 /* Neighbours of ref on layer; the element must have been read. */
@@ -320,7 +354,7 @@ disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return HnswDiskGraphNeighbors((HnswDiskGraph *) arg, ref, layer, out);
 }
 
-const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distance, disk_neighbors};
+const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors};
 
 /* The key of ref (read and copied if needed), or NULL if it is gone. */
 const void *
