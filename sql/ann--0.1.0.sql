@@ -376,7 +376,7 @@ CREATE ACCESS METHOD hnsw TYPE INDEX HANDLER hnswhandler;
 COMMENT ON ACCESS METHOD hnsw IS 'hierarchical navigable small world graph for approximate nearest-neighbour search';
 
 CREATE OPERATOR CLASS vector_l2_ops
-	FOR TYPE vector USING hnsw AS
+	DEFAULT FOR TYPE vector USING hnsw AS
 	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
 	FUNCTION 1 vector_l2_squared_distance(vector, vector);
 CREATE OPERATOR CLASS vector_ip_ops
@@ -394,7 +394,7 @@ CREATE OPERATOR CLASS vector_l1_ops
 	FUNCTION 1 l1_distance(vector, vector);
 
 CREATE OPERATOR CLASS halfvec_l2_ops
-	FOR TYPE halfvec USING hnsw AS
+	DEFAULT FOR TYPE halfvec USING hnsw AS
 	OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
 CREATE OPERATOR CLASS halfvec_ip_ops

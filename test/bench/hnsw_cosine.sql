@@ -1,0 +1,4 @@
+-- pgbench script of test/bench/hnsw_bench.sh: the 10 nearest training
+-- images, by cosine distance, of a random test image (-D nqueries=N).
+\set qid random(1, :nqueries)
+SELECT id FROM fmnist_train ORDER BY embedding <=> (SELECT embedding FROM fmnist_test WHERE id = :qid) LIMIT 10;
