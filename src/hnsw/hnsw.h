@@ -317,8 +317,8 @@ extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
-extern int	HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
+extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
 								float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-								void *context, HnswCandidate *selected);
+								void *context, HnswCandidate *selected, int *ndiverse);
 
 #endif							/* HNSW_H */

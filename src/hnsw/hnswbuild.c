@@ -43,11 +43,18 @@ typedef struct HnswBuildEdge
 {
 	int32		element;
 	float		distance;
+	bool		diverse;		/* kept by the heuristic, not a fill */
 } HnswBuildEdge;
 
+/*
+ * A layer list.  "Sorted" lists are ascending by distance with valid
+ * diverse flags, so a full list can take a new link by updating the flags
+ * (link_sorted) instead of re-running the heuristic over every pair.
+ */
 typedef struct HnswBuildList
 {
 	int32		count;
+	bool		sorted;
 	HnswBuildEdge edges[FLEXIBLE_ARRAY_MEMBER];
 } HnswBuildList;
 
@@ -218,7 +225,10 @@ graph_allocate(HnswBuildGraph *g, int level)
 	e->merged = false;
 	e->upper = level > 0 ? upper_offset : 0;
 	for (int layer = 0; layer <= level; layer++)
+	{
 		element_list(g, id, layer)->count = 0;
+		element_list(g, id, layer)->sorted = true;
+	}
 	return id;
 }
 
@@ -313,10 +323,82 @@ compare_candidates(const void *a, const void *b)
 	return (x->ref > y->ref) - (x->ref < y->ref);
 }
 
+/* Store selected (diverse ones first, as HnswSelectNeighbors leaves them) sorted. */
+static void
+store_sorted(HnswBuildList *list, const HnswCandidate *selected, int n, int ndiverse)
+{
+	list->count = 0;
+	for (int i = 0; i < n; i++)
+	{
+		int			at = list->count++;
+
+		while (at > 0 && list->edges[at - 1].distance > selected[i].distance)
+		{
+			list->edges[at] = list->edges[at - 1];
+			at--;
+		}
+		list->edges[at].element = (int32) selected[i].ref;
+		list->edges[at].distance = selected[i].distance;
+		list->edges[at].diverse = i < ndiverse;
+	}
+	list->sorted = true;
+}
+
 /*
- * Link from -> to on layer.  A full list is re-selected with the
- * heuristic over its links plus the new one, so it may drop the new link
- * or an old one.
+ * Add a link to a full sorted list, as the heuristic would: the new link
+ * is diverse unless a diverse link nearer the base is nearer to it; if it
+ * is, diverse links beyond it that are nearer to it than to the base stop
+ * being diverse (changes that would cascade further are ignored).  The
+ * list then drops its farthest fill link, or its farthest link if all are
+ * diverse.
+ */
+static void
+link_sorted(HnswBuildGraph *g, HnswBuildList *list, int32 to, float distance)
+{
+	int			count = list->count;
+	int			at = 0;
+	bool		diverse = true;
+	int			drop = -1;
+
+	while (at < count && list->edges[at].distance <= distance)
+	{
+		if (diverse && list->edges[at].diverse &&
+			graph_pair_distance(g, to, list->edges[at].element) < distance)
+			diverse = false;
+		at++;
+	}
+	if (diverse)
+		for (int i = at; i < count; i++)
+			if (list->edges[i].diverse &&
+				graph_pair_distance(g, list->edges[i].element, to) < list->edges[i].distance)
+				list->edges[i].diverse = false;
+
+	/* the farthest fill link, counting the new one at position at */
+	for (int i = count - 1; i >= 0 && drop < 0; i--)
+		if (!list->edges[i].diverse)
+			drop = i;
+	if (!diverse && (drop < at))
+		return;					/* the new link is the farthest fill: dropped */
+	if (drop < 0)
+	{
+		if (at == count)
+			return;				/* all diverse and the new link farthest */
+		drop = count - 1;
+	}
+
+	/* remove drop, insert the new link at its place in the order */
+	memmove(&list->edges[drop], &list->edges[drop + 1], sizeof(HnswBuildEdge) * (count - 1 - drop));
+	if (drop < at)
+		at--;
+	memmove(&list->edges[at + 1], &list->edges[at], sizeof(HnswBuildEdge) * (count - 1 - at));
+	list->edges[at].element = to;
+	list->edges[at].distance = distance;
+	list->edges[at].diverse = diverse;
+}
+
+/*
+ * Link from -> to on layer.  A full list keeps the links the heuristic
+ * would choose from its links plus the new one.
  */
 static void
 graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
@@ -325,6 +407,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 	HnswBuildList *list = element_list(g, from, layer);
 	int			max_links = HnswLayerSlots(layer, g->info->m);
 	int			n;
+	int			ndiverse;
 
 	lock_element(g, from, LW_EXCLUSIVE);
 	if (list->count < max_links)
@@ -332,25 +415,24 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 		list->edges[list->count].element = to;
 		list->edges[list->count].distance = distance;
 		list->count++;
-		unlock_element(g, from);
-		return;
+		list->sorted = false;
 	}
-
-	for (int i = 0; i < list->count; i++)
+	else if (list->sorted)
+		link_sorted(g, list, to, distance);
+	else
 	{
-		scratch[i].ref = list->edges[i].element;
-		scratch[i].distance = list->edges[i].distance;
+		for (int i = 0; i < list->count; i++)
+		{
+			scratch[i].ref = list->edges[i].element;
+			scratch[i].distance = list->edges[i].distance;
+		}
+		scratch[list->count].ref = to;
+		scratch[list->count].distance = distance;
+		qsort(scratch, list->count + 1, sizeof(HnswCandidate), compare_candidates);
+		n = HnswSelectNeighbors(scratch, list->count + 1, max_links, graph_pair_distance, g,
+								kept, &ndiverse);
+		store_sorted(list, kept, n, ndiverse);
 	}
-	scratch[list->count].ref = to;
-	scratch[list->count].distance = distance;
-	qsort(scratch, list->count + 1, sizeof(HnswCandidate), compare_candidates);
-	n = HnswSelectNeighbors(scratch, list->count + 1, max_links, graph_pair_distance, g, kept);
-	for (int i = 0; i < n; i++)
-	{
-		list->edges[i].element = (int32) kept[i].ref;
-		list->edges[i].distance = kept[i].distance;
-	}
-	list->count = n;
 	unlock_element(g, from);
 }
 
@@ -377,6 +459,7 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 	int32		entry;
 	int			entry_level;
 	int			top;
+	int			ndiverse;
 
 	if (id < 0)
 		return false;
@@ -439,13 +522,8 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		bs->nselected[layer] = HnswSelectNeighbors(bs->found, nfound,
 												   HnswLayerSlots(layer, m),
 												   graph_pair_distance, g,
-												   bs->selected[layer]);
-		for (int i = 0; i < bs->nselected[layer]; i++)
-		{
-			list->edges[i].element = (int32) bs->selected[layer][i].ref;
-			list->edges[i].distance = bs->selected[layer][i].distance;
-		}
-		list->count = bs->nselected[layer];
+												   bs->selected[layer], &ndiverse);
+		store_sorted(list, bs->selected[layer], bs->nselected[layer], ndiverse);
 
 		if (layer > 0)
 			HnswSearchSeed(&bs->search, bs->found, nfound, layer - 1);

@@ -229,23 +229,28 @@ HnswSortedResults(HnswSearch *search, HnswCandidate *out)
  * keepPrunedConnections option does, fill the remaining slots with the
  * nearest candidates it passed over: without them elements that are
  * pruned from every list become unreachable, which inner-product spaces
- * (where long vectors are everyone's nearest) do all the time.  sorted is
- * ascending by distance to the base.
+ * (where long vectors are everyone's nearest) do all the time.
+ *
+ * sorted is ascending by distance to the base and is not changed.  The
+ * kept ("diverse") candidates come first in selected, in order, then the
+ * fill; *ndiverse (if not NULL) says how many were kept.  While walking,
+ * passed-over candidates are parked at the back of selected, nearest
+ * last, and give way as kept ones arrive: only the nearest few can ever
+ * be needed.
  */
 int
-HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
+HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
 					float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-					void *context, HnswCandidate *selected)
+					void *context, HnswCandidate *selected, int *ndiverse)
 {
-	int			nselected = 0;
-	int			npruned = 0;
-	int			i;
+	int			nkept = 0;
+	int			nparked = 0;
 
-	for (i = 0; i < ncandidates && nselected < max_neighbors; i++)
+	for (int i = 0; i < ncandidates && nkept < max_neighbors; i++)
 	{
 		bool		diverse = true;
 
-		for (int j = 0; j < nselected; j++)
+		for (int j = 0; j < nkept; j++)
 		{
 			if (pair_distance(context, sorted[i].ref, selected[j].ref) < sorted[i].distance)
 			{
@@ -254,11 +259,27 @@ HnswSelectNeighbors(HnswCandidate *sorted, int ncandidates, int max_neighbors,
 			}
 		}
 		if (diverse)
-			selected[nselected++] = sorted[i];
-		else
-			sorted[npruned++] = sorted[i];	/* reuse the walked prefix */
+		{
+			if (nkept + nparked == max_neighbors)
+				nparked--;		/* drop the farthest parked one */
+			selected[nkept++] = sorted[i];
+		}
+		else if (nkept + nparked < max_neighbors)
+		{
+			nparked++;
+			selected[max_neighbors - nparked] = sorted[i];
+		}
 	}
-	for (int j = 0; j < npruned && nselected < max_neighbors; j++)
-		selected[nselected++] = sorted[j];
-	return nselected;
+	if (ndiverse != NULL)
+		*ndiverse = nkept;
+	/* parked ones sit at [max - nparked, max), farthest first: flip, then append */
+	for (int lo = max_neighbors - nparked, hi = max_neighbors - 1; lo < hi; lo++, hi--)
+	{
+		HnswCandidate swap = selected[lo];
+
+		selected[lo] = selected[hi];
+		selected[hi] = swap;
+	}
+	memmove(&selected[nkept], &selected[max_neighbors - nparked], sizeof(HnswCandidate) * nparked);
+	return nkept + nparked;
 }

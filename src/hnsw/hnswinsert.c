@@ -88,7 +88,7 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef,
 		if (layer == 0 && nfound > 0)
 			*nearest = is->found[0];
 		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
-												   pair_distance, is, is->selected[layer]);
+												   pair_distance, is, is->selected[layer], NULL);
 		if (layer > 0)
 			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
 	}
@@ -360,7 +360,7 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 		}
 		candidates[j + 1] = c;
 	}
-	n = HnswSelectNeighbors(candidates, n, max_links, pair_distance, is, kept);
+	n = HnswSelectNeighbors(candidates, n, max_links, pair_distance, is, kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;

@@ -251,7 +251,7 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
 	qsort(candidates, n, sizeof(HnswCandidate), compare_candidates);
 	/* the heuristic's cost grows with candidates; the nearest few decide */
 	n = HnswSelectNeighbors(candidates, Min(n, vs->info->ef_construction),
-							HnswLayerSlots(layer, m), vacuum_pair_distance, vs, kept);
+							HnswLayerSlots(layer, m), vacuum_pair_distance, vs, kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
