@@ -306,6 +306,7 @@ extern HnswVisitEntry *HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref);
 extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
+extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
 
 /* hnswgraph.c */
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
@@ -317,6 +318,7 @@ extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
+extern int	HnswCompareCandidates(const void *a, const void *b);
 extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
 								float (*pair_distance) (void *context, HnswRef a, HnswRef b),
 								void *context, HnswCandidate *selected, int *ndiverse);

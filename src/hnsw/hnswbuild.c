@@ -312,17 +312,6 @@ graph_pair_distance(void *arg, HnswRef a, HnswRef b)
 					   g->info->dimensions);
 }
 
-static int
-compare_candidates(const void *a, const void *b)
-{
-	const HnswCandidate *x = (const HnswCandidate *) a;
-	const HnswCandidate *y = (const HnswCandidate *) b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return (x->ref > y->ref) - (x->ref < y->ref);
-}
-
 /* Store selected (diverse ones first, as HnswSelectNeighbors leaves them) sorted. */
 static void
 store_sorted(HnswBuildList *list, const HnswCandidate *selected, int n, int ndiverse)
@@ -428,7 +417,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 		}
 		scratch[list->count].ref = to;
 		scratch[list->count].distance = distance;
-		qsort(scratch, list->count + 1, sizeof(HnswCandidate), compare_candidates);
+		qsort(scratch, list->count + 1, sizeof(HnswCandidate), HnswCompareCandidates);
 		n = HnswSelectNeighbors(scratch, list->count + 1, max_links, graph_pair_distance, g,
 								kept, &ndiverse);
 		store_sorted(list, kept, n, ndiverse);

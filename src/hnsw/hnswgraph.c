@@ -216,6 +216,18 @@ HnswSortedResults(HnswSearch *search, HnswCandidate *out)
 	return n;
 }
 
+/* qsort order of candidates: nearest first, ties by reference */
+int
+HnswCompareCandidates(const void *a, const void *b)
+{
+	const HnswCandidate *x = (const HnswCandidate *) a;
+	const HnswCandidate *y = (const HnswCandidate *) b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return (x->ref > y->ref) - (x->ref < y->ref);
+}
+
 /* ---------------------------------------------------------------------
  * Neighbour selection
  * ---------------------------------------------------------------------

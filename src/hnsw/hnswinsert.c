@@ -45,19 +45,6 @@ typedef struct HnswInsertState
 	int			nselected[HNSW_MAX_LEVEL + 1];
 } HnswInsertState;
 
-static float
-pair_distance(void *arg, HnswRef a, HnswRef b)
-{
-	HnswInsertState *is = (HnswInsertState *) arg;
-	const void *ka = HnswDiskGraphKey(&is->graph, a);
-	const void *kb = HnswDiskGraphKey(&is->graph, b);
-
-	/* an element vacuumed away meanwhile never blocks a candidate */
-	if (ka == NULL || kb == NULL)
-		return FLT_MAX;
-	return AnnDistance(&is->info->dist, ka, kb, is->info->dimensions);
-}
-
 /*
  * Search from the entry point down to layer 0, choosing the new
  * element's neighbours on each of its layers.  Returns the nearest
@@ -88,7 +75,8 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef,
 		if (layer == 0 && nfound > 0)
 			*nearest = is->found[0];
 		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
-												   pair_distance, is, is->selected[layer], NULL);
+												   HnswDiskGraphPairDistance, &is->graph,
+												   is->selected[layer], NULL);
 		if (layer > 0)
 			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
 	}
@@ -341,26 +329,15 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	for (int i = 0; i < ncurrent; i++)
 	{
 		candidates[n].ref = current[i];
-		candidates[n].distance = pair_distance(is, ref, current[i]);
+		candidates[n].distance = HnswDiskGraphPairDistance(&is->graph, ref, current[i]);
 		n++;
 	}
 	candidates[n].ref = new_ref;
 	candidates[n].distance = distance;
 	n++;
-	for (int i = 1; i < n; i++)
-	{
-		/* insertion sort: n is at most 2 * m + 1 */
-		HnswCandidate c = candidates[i];
-		int			j = i - 1;
-
-		while (j >= 0 && candidates[j].distance > c.distance)
-		{
-			candidates[j + 1] = candidates[j];
-			j--;
-		}
-		candidates[j + 1] = c;
-	}
-	n = HnswSelectNeighbors(candidates, n, max_links, pair_distance, is, kept, NULL);
+	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
+	n = HnswSelectNeighbors(candidates, n, max_links, HnswDiskGraphPairDistance, &is->graph,
+							kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;

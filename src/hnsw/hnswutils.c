@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "common/hashfn.h"
@@ -366,6 +367,23 @@ HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref)
 	if (entry->key == NULL && !read_element(graph, entry, NULL))
 		return NULL;
 	return (const char *) entry->key + offsetof(Vector, x);
+}
+
+/*
+ * Distance between the keys of two elements of a graph that keeps keys:
+ * the pair distance HnswSelectNeighbors asks for.  An element vacuumed
+ * away meanwhile is infinitely far, so it never blocks a candidate.
+ */
+float
+HnswDiskGraphPairDistance(void *arg, HnswRef a, HnswRef b)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+	const void *ka = HnswDiskGraphKey(graph, a);
+	const void *kb = HnswDiskGraphKey(graph, b);
+
+	if (ka == NULL || kb == NULL)
+		return FLT_MAX;
+	return AnnDistance(&graph->info->dist, ka, kb, graph->info->dimensions);
 }
 
 /* Copy the live heap TIDs of element ref into tids; returns how many. */

@@ -176,29 +176,6 @@ remove_dead_tuples(HnswVacuumState *vs, IndexBulkDeleteCallback callback,
 	}
 }
 
-static float
-vacuum_pair_distance(void *arg, HnswRef a, HnswRef b)
-{
-	HnswVacuumState *vs = (HnswVacuumState *) arg;
-	const void *ka = HnswDiskGraphKey(&vs->graph, a);
-	const void *kb = HnswDiskGraphKey(&vs->graph, b);
-
-	if (ka == NULL || kb == NULL)
-		return FLT_MAX;
-	return AnnDistance(&vs->info->dist, ka, kb, vs->info->dimensions);
-}
-
-static int
-compare_candidates(const void *a, const void *b)
-{
-	const HnswCandidate *x = (const HnswCandidate *) a;
-	const HnswCandidate *y = (const HnswCandidate *) b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return (x->ref > y->ref) - (x->ref < y->ref);
-}
-
 /* Add ref to candidates unless it is the element itself, dead or there already. */
 static void
 add_candidate(HnswVacuumState *vs, HnswRef self, HnswRef ref, HnswCandidate *candidates,
@@ -210,7 +187,7 @@ add_candidate(HnswVacuumState *vs, HnswRef self, HnswRef ref, HnswCandidate *can
 		if (candidates[i].ref == ref)
 			return;
 	candidates[*n].ref = ref;
-	candidates[*n].distance = vacuum_pair_distance(vs, self, ref);
+	candidates[*n].distance = HnswDiskGraphPairDistance(&vs->graph, self, ref);
 	(*n)++;
 }
 
@@ -248,10 +225,11 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
 		else
 			add_candidate(vs, self, links[i], candidates, &n);
 	}
-	qsort(candidates, n, sizeof(HnswCandidate), compare_candidates);
+	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
 	/* the heuristic's cost grows with candidates; the nearest few decide */
 	n = HnswSelectNeighbors(candidates, Min(n, vs->info->ef_construction),
-							HnswLayerSlots(layer, m), vacuum_pair_distance, vs, kept, NULL);
+							HnswLayerSlots(layer, m), HnswDiskGraphPairDistance, &vs->graph,
+							kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
