@@ -16,8 +16,6 @@
  */
 #include "postgres.h"
 
-#include <float.h>
-
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"

@@ -17,8 +17,6 @@
  */
 #include "postgres.h"
 
-#include <float.h>
-
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
