@@ -138,6 +138,20 @@ SELECT count(*) FROM (SELECT id FROM pe ORDER BY v::halfvec(3) <-> '[9,6,4]' LIM
 WHERE id IN (SELECT id FROM pe WHERE v = '[9,6,4]');
 DROP TABLE pe;
 
+-- many copies of one vector must not wall the rest of the graph off
+CREATE TABLE dup (id serial PRIMARY KEY, v vector(2));
+INSERT INTO dup (v) SELECT ARRAY[i % 20, i / 20] FROM generate_series(0, 199) i;
+CREATE INDEX dup_idx ON dup USING hnsw (v vector_l2_ops);
+INSERT INTO dup (v) SELECT '[5,5]' FROM generate_series(1, 300);
+SET hnsw.ef_search = 40;
+SELECT v FROM dup ORDER BY v <-> '[5,6]' LIMIT 1;
+SELECT v FROM dup ORDER BY v <-> '[15,9]' LIMIT 1;
+REINDEX INDEX dup_idx;
+SELECT v FROM dup ORDER BY v <-> '[5,6]' LIMIT 1;
+SELECT v FROM dup ORDER BY v <-> '[15,9]' LIMIT 1;
+SET hnsw.ef_search = 1000;
+DROP TABLE dup;
+
 -- bad definitions
 CREATE TABLE bad (v vector, w vector(2001), h halfvec(4001), ok vector(2000), okh halfvec(4000));
 CREATE INDEX ON bad USING hnsw (v vector_l2_ops);

@@ -351,9 +351,14 @@ link_sorted(HnswBuildGraph *g, HnswBuildList *list, int32 to, float distance)
 
 	while (at < count && list->edges[at].distance <= distance)
 	{
-		if (diverse && list->edges[at].diverse &&
-			graph_pair_distance(g, to, list->edges[at].element) < distance)
-			diverse = false;
+		if (diverse && list->edges[at].diverse)
+		{
+			float		between = graph_pair_distance(g, to, list->edges[at].element);
+
+			if (between == 0)
+				return;			/* a duplicate of a kept link adds nothing */
+			diverse = between >= distance;
+		}
 		at++;
 	}
 	if (diverse)
@@ -433,6 +438,32 @@ same_key(HnswBuildGraph *g, int32 id, const char *key)
 				  g->info->keysize) == 0;
 }
 
+/* Add heaptid to an element of found at distance 0 with the same key and room. */
+static bool
+join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const char *key,
+		  ItemPointer heaptid)
+{
+	for (int i = 0; i < nfound && found[i].distance == 0; i++)
+	{
+		int32		twin_id = (int32) found[i].ref;
+		HnswBuildElement *twin = element_at(g, twin_id);
+		bool		joined = false;
+
+		if (!same_key(g, twin_id, key))
+			continue;
+		lock_element(g, twin_id, LW_EXCLUSIVE);
+		if (twin->nheaptids < HNSW_HEAPTIDS)
+		{
+			twin->heaptids[twin->nheaptids++] = *heaptid;
+			joined = true;
+		}
+		unlock_element(g, twin_id);
+		if (joined)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Add one row to the in-memory graph.  Returns false when the arena is
  * full (nothing was added).
@@ -486,26 +517,11 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		HnswSearchLayer(&bs->search, bs->info.ef_construction, layer);
 		nfound = HnswSortedResults(&bs->search, bs->found);
 
-		/* an exact duplicate with room joins the existing element */
-		if (layer == 0 && nfound > 0 && bs->found[0].distance == 0 &&
-			same_key(g, (int32) bs->found[0].ref, key))
+		/* an exact duplicate joins an existing element with room */
+		if (layer == 0 && join_twin(g, bs->found, nfound, key, heaptid))
 		{
-			int32		twin_id = (int32) bs->found[0].ref;
-			HnswBuildElement *twin = element_at(g, twin_id);
-			bool		joined = false;
-
-			lock_element(g, twin_id, LW_EXCLUSIVE);
-			if (twin->nheaptids < HNSW_HEAPTIDS)
-			{
-				twin->heaptids[twin->nheaptids++] = *heaptid;
-				joined = true;
-			}
-			unlock_element(g, twin_id);
-			if (joined)
-			{
-				e->merged = true;
-				return true;
-			}
+			e->merged = true;
+			return true;
 		}
 
 		bs->nselected[layer] = HnswSelectNeighbors(bs->found, nfound,

@@ -241,7 +241,10 @@ HnswCompareCandidates(const void *a, const void *b)
  * keepPrunedConnections option does, fill the remaining slots with the
  * nearest candidates it passed over: without them elements that are
  * pruned from every list become unreachable, which inner-product spaces
- * (where long vectors are everyone's nearest) do all the time.
+ * (where long vectors are everyone's nearest) do all the time.  A
+ * candidate identical to a kept one (distance 0 between them) is neither
+ * kept nor used as fill: many elements holding one repeated vector would
+ * otherwise fill each other's lists and wall the rest of the graph off.
  *
  * sorted is ascending by distance to the base and is not changed.  The
  * kept ("diverse") candidates come first in selected, in order, then the
@@ -261,12 +264,16 @@ HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighb
 	for (int i = 0; i < ncandidates && nkept < max_neighbors; i++)
 	{
 		bool		diverse = true;
+		bool		duplicate = false;
 
 		for (int j = 0; j < nkept; j++)
 		{
-			if (pair_distance(context, sorted[i].ref, selected[j].ref) < sorted[i].distance)
+			float		between = pair_distance(context, sorted[i].ref, selected[j].ref);
+
+			if (between < sorted[i].distance || between == 0)
 			{
 				diverse = false;
+				duplicate = between == 0;
 				break;
 			}
 		}
@@ -276,7 +283,7 @@ HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighb
 				nparked--;		/* drop the farthest parked one */
 			selected[nkept++] = sorted[i];
 		}
-		else if (nkept + nparked < max_neighbors)
+		else if (!duplicate && nkept + nparked < max_neighbors)
 		{
 			nparked++;
 			selected[max_neighbors - nparked] = sorted[i];

@@ -38,19 +38,19 @@ typedef struct HnswInsertState
 	int			level;
 	HnswDiskGraph graph;
 	HnswSearch	search;
-	HnswCandidate *found;
+	HnswCandidate *found;		/* after find_neighbors: layer 0's results */
+	int			nfound;
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];
 	int			nselected[HNSW_MAX_LEVEL + 1];
 } HnswInsertState;
 
 /*
  * Search from the entry point down to layer 0, choosing the new
- * element's neighbours on each of its layers.  Returns the nearest
- * element found on layer 0 (for the duplicate check), if any.
+ * element's neighbours on each of its layers; layer 0's results stay in
+ * is->found, nearest first.  False if the entry point is unusable.
  */
 static bool
-find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef,
-			   HnswCandidate *nearest)
+find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 {
 	int			m = is->info->m;
 	int			top = Min(is->level, meta->entry_level);
@@ -70,8 +70,7 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef,
 
 		HnswSearchLayer(&is->search, ef, layer);
 		nfound = HnswSortedResults(&is->search, is->found);
-		if (layer == 0 && nfound > 0)
-			*nearest = is->found[0];
+		is->nfound = nfound;
 		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
 												   HnswDiskGraphPairDistance, &is->graph,
 												   is->selected[layer], NULL);
@@ -94,7 +93,13 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 	element = HnswPageGetElement(BufferGetPage(buffer), ItemPointerGetOffsetNumber(&tid));
+
+	/*
+	 * An element without a live heap TID is dead: VACUUM (pass 1, under
+	 * this same buffer lock) found it so and will free it, TIDs and all.
+	 */
 	if (element != NULL && !element->deleted &&
+		ItemPointerIsValid(&element->heaptids[0]) &&
 		memcmp(element->key, DatumGetPointer(is->key), is->info->keysize) == 0)
 	{
 		for (int i = 0; i < HNSW_HEAPTIDS && !added; i++)
@@ -115,6 +120,16 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	}
 	UnlockReleaseBuffer(buffer);
 	return added;
+}
+
+/* Join an element found at distance 0 (same vector) that has room. */
+static bool
+join_twin(HnswInsertState *is)
+{
+	for (int i = 0; i < is->nfound && is->found[i].distance == 0; i++)
+		if (add_heaptid(is, is->found[i].ref))
+			return true;
+	return false;
 }
 
 /* The two tuples of the new element, with its chosen neighbours. */
@@ -455,6 +470,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	HnswDiskGraphInit(&is->graph, index, true);
 	HnswSearchInit(&is->search, &hnsw_disk_graph_ops, &is->graph, m);
 	is->found = palloc(sizeof(HnswCandidate) * (is->info->ef_construction + 1));
+	is->nfound = 0;
 	for (int layer = 0; layer <= is->level; layer++)
 	{
 		is->selected[layer] = palloc(sizeof(HnswCandidate) * 2 * m);
@@ -484,7 +500,6 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 	HnswInsertState is;
 	HnswMetaPageData meta;
 	LOCKMODE	lockmode = ShareLock;
-	HnswCandidate nearest = {HNSW_NO_REF, 0};
 	ItemPointerData etid;
 
 	insert_state_init(&is, index, key, heaptid, building);
@@ -503,12 +518,10 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 	{
 		bool		joined = false;
 
-		if (unchanged_hint && find_neighbors(&is, &meta, HNSW_UNCHANGED_EF, &nearest) &&
-			nearest.distance == 0)
-			joined = add_heaptid(&is, nearest.ref);
-		if (!joined && find_neighbors(&is, &meta, is.info->ef_construction, &nearest) &&
-			nearest.ref != HNSW_NO_REF && nearest.distance == 0)
-			joined = add_heaptid(&is, nearest.ref);
+		if (unchanged_hint && find_neighbors(&is, &meta, HNSW_UNCHANGED_EF))
+			joined = join_twin(&is);
+		if (!joined && find_neighbors(&is, &meta, is.info->ef_construction))
+			joined = join_twin(&is);
 		if (joined)
 		{
 			HnswDiskGraphRelease(&is.graph);

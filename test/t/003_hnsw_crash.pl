@@ -1,0 +1,83 @@
+# Crash recovery: an immediate shutdown (no checkpoint) while clients
+# insert into an hnsw-indexed table.  Replay must give back an index that
+# holds every committed row once, answers exactly at ef_search 1000, and
+# takes new rows, deletes and VACUUM.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use AnnTest;
+
+my $DIMS = 16;
+my $CLIENTS = 2;
+my $TXNS = 200;		# per client and round: the table stays under 1000 rows
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+# replay compares every generic WAL record's result with the page image
+$node->append_conf('postgresql.conf', "wal_consistency_checking = 'generic'");
+$node->start;
+ann_setup($node, 'postgres');
+
+$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
+	CREATE SEQUENCE items_seq;
+	INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_seq')::int AS n
+		FROM generate_series(1, 300)) s;
+	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops);
+	CHECKPOINT;");
+
+my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
+
+# Clients insert rows, one per transaction, pausing so that they are still
+# busy when, $min_new rows later, the server stops without a checkpoint.
+# After restart every committed row must be in the index.
+my $rounds = 0;
+
+sub crash_during_inserts
+{
+	my ($round, $min_new) = @_;
+	my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+	my $bench = pgbench_start($node, "-c $CLIENTS -j $CLIENTS -t $TXNS", qq{
+INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_seq')::int AS n) s;
+\\sleep 2 ms
+}, 'insert' . ++$rounds);
+	ok(wait_for_query_while_running($node, $bench, "SELECT count(*) >= $before + $min_new FROM items"),
+		"$round: $min_new rows inserted before the crash");
+	$node->stop('immediate');
+	my $finished = $bench->[0]->finish;
+	note("$round: pgbench " . ($finished ? 'had finished' : 'was interrupted') . ' when the server stopped');
+	unlike(${ $bench->[2] }, qr/ERROR:/, "$round: no insert failed before the crash")
+	  or diag("pgbench: ${ $bench->[1] }${ $bench->[2] }");
+	$node->start;
+
+	my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+	note("$round: $rows rows after recovery, $before before the inserts");
+	cmp_ok($rows, '>=', $before + $min_new, "$round: committed rows survived the crash");
+	index_used_ok($node, 'postgres', 'items', $queries[0], 'items_idx');
+	all_reachable_ok($node, 'postgres', 'items', $queries[0], "$round: every row is in the index, once");
+	matches_exact_ok($node, 'postgres', 'items', \@queries, "$round: the top-10 are exact at ef_search 1000",
+		ef => 1000, ids => 1);
+	return;
+}
+
+crash_during_inserts('crash during inserts', 150);
+
+# new rows, deletes and VACUUM on the recovered index
+$node->safe_psql('postgres', "INSERT INTO items VALUES (100000, ann_test_vec(100000, $DIMS))");
+is(knn_rows($node, 'postgres', 'items', "ann_test_vec(100000, $DIMS)::vector", k => 1)->[0],
+	'100000', 'a row inserted after recovery is found');
+$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 4 = 0; VACUUM items');
+all_reachable_ok($node, 'postgres', 'items', $queries[1], 'after delete and VACUUM every row is in the index, once');
+matches_exact_ok($node, 'postgres', 'items', \@queries, 'after delete and VACUUM the top-10 are exact',
+	ef => 1000, ids => 1);
+
+# again, now that inserts reuse the space VACUUM freed
+crash_during_inserts('crash during inserts into freed space', 150);
+
+unlike(slurp_file($node->logfile), qr/inconsistent page found/, 'replay found no inconsistent page');
+
+$node->stop;
+done_testing();

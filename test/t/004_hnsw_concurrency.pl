@@ -1,0 +1,84 @@
+# Concurrent inserts and index scans on one hnsw index (pgbench, four
+# clients), then the same while rows are deleted and VACUUM removes them.
+# Clients insert vectors drawn from a small set, so the same vector often
+# arrives from two sessions at once.  Every scan must return ten distinct
+# rows; afterwards every row is in the index once and the answers are
+# exact.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use AnnTest;
+
+my $DIMS = 16;
+
+my $node = PostgreSQL::Test::Cluster->new('concurrency');
+$node->init;
+$node->append_conf('postgresql.conf', 'autovacuum = off');
+$node->start;
+ann_setup($node, 'postgres');
+
+# n: which of the vectors ann_test_vec(n) the row has
+$node->safe_psql('postgres', "CREATE TABLE items (id bigserial PRIMARY KEY, n int, v vector($DIMS));
+	INSERT INTO items (n, v) SELECT i, ann_test_vec(i, $DIMS) FROM generate_series(1, 300) i;
+	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops);");
+
+# One transaction: insert a row, then a scan that fails (division by zero)
+# unless its rows pass $check.  At most 500 distinct vectors, so the whole
+# index stays within one search at ef_search 1000.
+sub script
+{
+	my ($check) = @_;
+	return qq{
+\\set n random(1, 500)
+SET enable_seqscan = off;
+SET hnsw.ef_search = 100;
+INSERT INTO items (n, v) VALUES (:n, ann_test_vec(:n, $DIMS));
+SELECT 1 / ($check)::int
+FROM (SELECT id FROM items ORDER BY v <-> ann_test_vec(:n + 1000, $DIMS)::vector LIMIT 10) s;
+};
+}
+my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-5, 17, 250, 499, 2024);
+
+# The index holds every row once and gives exact distances.  Rows share
+# vectors, so which of two equally near rows comes first is open: compare
+# distances.
+sub index_complete_ok
+{
+	my ($when) = @_;
+	index_used_ok($node, 'postgres', 'items', $queries[0], 'items_idx');
+	all_reachable_ok($node, 'postgres', 'items', $queries[0], "$when: every row is in the index, once");
+	matches_exact_ok($node, 'postgres', 'items', \@queries, "$when: the top-10 distances are exact",
+		ef => 1000);
+	return;
+}
+
+pgbench_ok($node, '-c 4 -j 2 -t 300 --random-seed=42', script('count(*) = 10 AND count(DISTINCT id) = 10'),
+	'insert_scan', 1200,
+	'4 clients insert and scan concurrently, every scan returns 10 distinct rows');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM items'), '1500', 'all inserts committed');
+index_complete_ok('after concurrent inserts');
+
+# Inserts and scans again while rows are deleted and VACUUM removes them
+# from the graph.  Round k deletes every row whose vector number n is k
+# modulo 20, so whole elements die while clients keep inserting those
+# vectors: a new row may meet an element VACUUM is removing.  No class is
+# deleted twice, so a row whose index entry got lost stays missing.
+my $bench = pgbench_start($node, '-c 4 -j 2 -t 400 --random-seed=43',
+	script('count(*) = 10 AND count(DISTINCT id) = 10'), 'insert_scan_vacuum');
+my $rounds = 0;
+while (pgbench_running($bench) && $rounds < 20)
+{
+	$node->safe_psql('postgres', "DELETE FROM items WHERE n % 20 = $rounds; VACUUM items");
+	$rounds++;
+}
+note("$rounds rounds of DELETE and VACUUM ran during the inserts");
+pgbench_finish_ok($bench, 1600, '4 clients insert and scan during deletes and VACUUM, every scan returns 10 distinct rows');
+$node->safe_psql('postgres', 'VACUUM items');
+index_complete_ok('after inserts during VACUUM');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,97 @@
+# Recall of hnsw at default m and ef_construction and hnsw.ef_search = 100:
+# after the build, after inserting 50% more rows, after deleting 30% of
+# the rows and VACUUM, and for a build that outgrows maintenance_work_mem
+# and finishes on disk.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use AnnTest;
+
+my $DIMS = 32;
+my $NQUERIES = 50;
+my $K = 10;
+my $MIN_RECALL = 0.95;
+
+my $node = PostgreSQL::Test::Cluster->new('recall');
+$node->init;
+$node->start;
+ann_setup($node, 'postgres');
+
+# Rows $from..$to of uniformly random vectors; the seed makes them the same
+# on every run.
+sub random_rows
+{
+	my ($table, $from, $to, $seed) = @_;
+	return "SELECT setseed($seed);
+		INSERT INTO $table SELECT i, (SELECT array_agg(random()::real) FROM generate_series(1, $DIMS)
+									  WHERE i > 0)::vector
+		FROM generate_series($from, $to) i;";
+}
+
+$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
+	CREATE TABLE queries (qid int PRIMARY KEY, q vector($DIMS));"
+	  . random_rows('items', 1, 10000, 0.11)
+	  . random_rows('queries', 1, $NQUERIES, 0.22));
+
+# The exact k nearest rows of $table to every query, stored in table $exact.
+sub store_exact
+{
+	my ($exact, $table) = @_;
+	$table //= 'items';
+	$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off;
+		CREATE TABLE $exact AS SELECT qid, t.id
+		FROM queries, LATERAL (SELECT id FROM $table ORDER BY v <-> q LIMIT $K) t");
+	return;
+}
+
+# Recall@k of the index of $table (default items) over all queries against
+# table $exact.
+sub recall_ok
+{
+	my ($exact, $name, $table) = @_;
+	$table //= 'items';
+	my $recall = $node->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 100;
+		SELECT round(count(e.id)::numeric / (SELECT count(*) FROM $exact), 4)
+		FROM queries CROSS JOIN LATERAL (SELECT id FROM $table ORDER BY v <-> q LIMIT $K) t
+		LEFT JOIN $exact e ON e.qid = queries.qid AND e.id = t.id");
+	note("$name: recall\@$K = $recall");
+	cmp_ok($recall, '>=', $MIN_RECALL, "$name: recall\@$K >= $MIN_RECALL");
+	return;
+}
+
+$node->safe_psql('postgres', 'CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops)');
+index_used_ok($node, 'postgres', 'items', 'SELECT q FROM queries WHERE qid = 1', 'items_idx');
+store_exact('exact_build');
+recall_ok('exact_build', 'after the build');
+
+# 5,000 more rows, each inserted into the graph on disk
+$node->safe_psql('postgres', random_rows('items', 10001, 15000, 0.33));
+store_exact('exact_insert');
+recall_ok('exact_insert', 'after inserting 50% more rows');
+
+# 30% of the rows deleted; VACUUM removes them from the graph
+$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 < 3; VACUUM items');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM items'), '10500', '30% of the rows deleted');
+store_exact('exact_vacuum');
+recall_ok('exact_vacuum', 'after deleting 30% of the rows and VACUUM');
+
+# A build in 1MB (the least maintenance_work_mem allows): the graph
+# outgrows it after about 2,000 rows, the build says so and inserts the
+# rest on disk.  A smaller table keeps the slow part short.
+$node->safe_psql('postgres', 'CREATE TABLE spill AS SELECT * FROM items WHERE id <= 5000');
+store_exact('exact_spill', 'spill');
+my ($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB';
+	CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops);");
+is($ret, 0, 'build in 1MB of maintenance_work_mem succeeds') or diag($err);
+like($err, qr/NOTICE:  hnsw graph no longer fits into maintenance_work_mem after \d+ tuples/,
+	'the build reports that it outgrew maintenance_work_mem');
+like($err, qr/HINT:  Increase maintenance_work_mem to about \d+ MB/, 'and says how much would do');
+index_used_ok($node, 'postgres', 'spill', 'SELECT q FROM queries WHERE qid = 1', 'spill_idx');
+recall_ok('exact_spill', 'after a build that spilled to disk', 'spill');
+
+$node->stop;
+done_testing();
