@@ -267,7 +267,21 @@ graph_visit(void *arg, HnswRef ref, int layer)
 	return true;
 }
 
-/* Keys are in the arena: prefetch them all, then compute. */
+/* Fetch a whole key into the cache ahead of its use. */
+static inline void
+prefetch_key(HnswBuildGraph *g, int32 id)
+{
+	const char *key = element_key(g, id);
+
+	for (Size at = 0; at < g->info->keysize; at += 64)
+		__builtin_prefetch(key + at);
+}
+
+/*
+ * Keys are in the arena, each a random read: start on the first two
+ * while the first lines of all are requested, then fetch each key one
+ * step ahead of the distance that needs it.
+ */
 static void
 graph_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok)
 {
@@ -275,8 +289,12 @@ graph_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *o
 
 	for (int i = 0; i < n; i++)
 		__builtin_prefetch(element_key(g, (int32) refs[i]));
+	if (n > 0)
+		prefetch_key(g, (int32) refs[0]);
 	for (int i = 0; i < n; i++)
 	{
+		if (i + 1 < n)
+			prefetch_key(g, (int32) refs[i + 1]);
 		distances[i] = AnnDistance(&g->info->dist, g->query, element_key(g, (int32) refs[i]),
 								   g->info->dimensions);
 		ok[i] = true;
