@@ -1067,6 +1067,9 @@ build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size aren
 
 	LWLockRegisterTranche(ps->graph.lock_tranche, "hnsw build");
 	LaunchParallelWorkers(pcxt);
+	ereport(DEBUG1,
+			(errmsg("building hnsw index \"%s\" with %d parallel workers",
+					RelationGetRelationName(bs->index), pcxt->nworkers_launched)));
 	participate(ps, arena, bs->heap, bs->index, -1, true);
 	WaitForParallelWorkersToFinish(pcxt);
 
