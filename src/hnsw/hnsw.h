@@ -297,6 +297,8 @@ extern int	HnswRandomLevel(int m, ItemPointer heaptid);
 extern void HnswCheckDimensions(const HnswIndexInfo *info, int dim);
 extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
+extern void HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m,
+							  const HnswRef *refs, int n);
 extern const void *HnswElementKey(HnswElementTuple element);
 extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);

@@ -414,14 +414,7 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 			AnnEditBegin(&edit, is->index, is->building);
 			page = AnnEditRegister(&edit, buffer, false);
 			neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&neighbortid));
-			slots = neighbors->slots + HnswLayerStart(layer, m);
-			for (int i = 0; i < HnswLayerSlots(layer, m); i++)
-			{
-				if (i < nwanted)
-					HnswRefToTid(wanted[i], &slots[i]);
-				else
-					ItemPointerSetInvalid(&slots[i]);
-			}
+			HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
 			AnnEditFinish(&edit);
 		}
 		UnlockReleaseBuffer(buffer);

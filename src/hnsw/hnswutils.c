@@ -125,26 +125,43 @@ HnswCheckDimensions(const HnswIndexInfo *info, int dim)
  * ---------------------------------------------------------------------
  */
 
-HnswElementTuple
-HnswPageGetElement(Page page, OffsetNumber offno)
+/* The tuple at offno if it exists and is of the given type, else NULL. */
+static void *
+page_tuple(Page page, OffsetNumber offno, uint8 type)
 {
-	HnswElementTuple element;
+	uint8	   *tuple;
 
 	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
 		return NULL;
-	element = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, offno));
-	return element->type == HNSW_ELEMENT_TUPLE ? element : NULL;
+	tuple = (uint8 *) PageGetItem(page, PageGetItemId(page, offno));
+	return *tuple == type ? tuple : NULL;
+}
+
+HnswElementTuple
+HnswPageGetElement(Page page, OffsetNumber offno)
+{
+	return (HnswElementTuple) page_tuple(page, offno, HNSW_ELEMENT_TUPLE);
 }
 
 HnswNeighborTuple
 HnswPageGetNeighbors(Page page, OffsetNumber offno)
 {
-	HnswNeighborTuple neighbors;
+	return (HnswNeighborTuple) page_tuple(page, offno, HNSW_NEIGHBOR_TUPLE);
+}
 
-	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
-		return NULL;
-	neighbors = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, offno));
-	return neighbors->type == HNSW_NEIGHBOR_TUPLE ? neighbors : NULL;
+/* Set a layer's list to refs[0..n), the rest of its slots empty. */
+void
+HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m, const HnswRef *refs, int n)
+{
+	ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
+
+	for (int i = 0; i < HnswLayerSlots(layer, m); i++)
+	{
+		if (i < n)
+			HnswRefToTid(refs[i], &slots[i]);
+		else
+			ItemPointerSetInvalid(&slots[i]);
+	}
 }
 
 /* The key's elements (after its varlena header, dim and unused fields) */

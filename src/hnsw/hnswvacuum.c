@@ -266,15 +266,7 @@ repair_element(HnswVacuumState *vs, HnswRef self)
 										 ItemPointerGetOffsetNumber(&neighbortid));
 		if (neighbors != NULL && neighbors->level >= layer)
 		{
-			ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
-
-			for (int i = 0; i < HnswLayerSlots(layer, m); i++)
-			{
-				if (i < n)
-					HnswRefToTid(links[i], &slots[i]);
-				else
-					ItemPointerSetInvalid(&slots[i]);
-			}
+			HnswSetLayerSlots(neighbors, layer, m, links, n);
 			AnnEditFinish(&edit);
 		}
 		else
