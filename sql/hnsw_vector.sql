@@ -152,6 +152,38 @@ SELECT v FROM dup ORDER BY v <-> '[15,9]' LIMIT 1;
 SET hnsw.ef_search = 1000;
 DROP TABLE dup;
 
+-- iterative scans (on by default, strict order) go past ef_search rows
+CREATE TABLE it (id int, v vector(2));
+INSERT INTO it SELECT i, ARRAY[i % 37, i % 41] FROM generate_series(1, 2000) i;
+CREATE INDEX ON it USING hnsw (v vector_l2_ops);
+SET hnsw.ef_search = 10;
+SHOW hnsw.iterative_scan;
+SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+-- strict order: never a row nearer than one before it
+SELECT count(*) FILTER (WHERE d < prev) AS out_of_order, count(*)
+FROM (SELECT d, lag(d) OVER (ORDER BY n) AS prev
+	  FROM (SELECT row_number() OVER () AS n, d
+			FROM (SELECT v <-> '[5,5]' AS d FROM it ORDER BY v <-> '[5,5]' LIMIT 300) a) b) c;
+-- a filter keeping one row in ten still gets its ten rows, the right ones
+SELECT count(*) FROM (SELECT id FROM it WHERE id % 10 = 0 ORDER BY v <-> '[5,5]' LIMIT 10) s;
+-- (+ 0 keeps the exact answer off the index)
+SELECT max(v <-> '[5,5]') = (SELECT max(d) FROM (SELECT v <-> '[5,5]' AS d FROM it WHERE id % 10 = 0
+												 ORDER BY (v <-> '[5,5]') + 0 LIMIT 10) e) AS exact
+FROM (SELECT v FROM it WHERE id % 10 = 0 ORDER BY v <-> '[5,5]' LIMIT 10) s;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+-- the budget: one extra element, then the scan ends
+SET hnsw.max_scan_tuples = 1;
+SELECT count(*) < 300 AS stopped_early FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+RESET hnsw.max_scan_tuples;
+SET hnsw.iterative_scan = off;
+SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+SELECT count(*) < 10 AS short FROM (SELECT id FROM it WHERE id % 10 = 0 ORDER BY v <-> '[5,5]' LIMIT 10) s;
+SET hnsw.iterative_scan = sideways;
+RESET hnsw.iterative_scan;
+SET hnsw.ef_search = 1000;
+DROP TABLE it;
+
 -- bad definitions
 CREATE TABLE bad (v vector, w vector(2001), h halfvec(4001), ok vector(2000), okh halfvec(4000));
 CREATE INDEX ON bad USING hnsw (v vector_l2_ops);

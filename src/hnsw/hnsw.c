@@ -22,6 +22,16 @@
 #include "hnsw.h"
 
 int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
+int			hnsw_iterative_scan = HNSW_ITERATIVE_STRICT;
+int			hnsw_max_scan_tuples = HNSW_DEFAULT_MAX_SCAN_TUPLES;
+double		hnsw_scan_mem_multiplier = 1.0;
+
+static const struct config_enum_entry iterative_scan_options[] = {
+	{"off", HNSW_ITERATIVE_OFF, false},
+	{"relaxed_order", HNSW_ITERATIVE_RELAXED, false},
+	{"strict_order", HNSW_ITERATIVE_STRICT, false},
+	{NULL, 0, false}
+};
 
 static relopt_kind hnsw_relopt_kind;
 
@@ -50,6 +60,20 @@ HnswInit(void)
 							&hnsw_ef_search, HNSW_DEFAULT_EF_SEARCH,
 							HNSW_MIN_EF_SEARCH, HNSW_MAX_EF_SEARCH,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("hnsw.iterative_scan",
+							 "Sets whether a scan goes on past ef_search rows when more are wanted",
+							 "strict_order keeps results in distance order, relaxed_order may "
+							 "return a few out of order, off stops after ef_search rows.",
+							 &hnsw_iterative_scan, HNSW_ITERATIVE_STRICT, iterative_scan_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("hnsw.max_scan_tuples",
+							"Sets the most elements an iterative scan visits past the first search",
+							NULL, &hnsw_max_scan_tuples, HNSW_DEFAULT_MAX_SCAN_TUPLES, 1, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("hnsw.scan_mem_multiplier",
+							 "Sets the multiple of work_mem an iterative scan may use",
+							 NULL, &hnsw_scan_mem_multiplier, 1.0, 1.0, 1000.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hnsw");
 }
 

@@ -34,6 +34,7 @@
 #define HNSW_DEFAULT_EF_SEARCH	40
 #define HNSW_MIN_EF_SEARCH		1
 #define HNSW_MAX_EF_SEARCH		1000
+#define HNSW_DEFAULT_MAX_SCAN_TUPLES 20000
 
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
@@ -207,6 +208,8 @@ typedef struct HnswSearch
 	HnswHeap	candidates;		/* nearest on top: still to expand */
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
+	bool		keep_discarded; /* collect what did not make the results */
+	HnswHeap	discarded;		/* nearest on top */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
@@ -259,7 +262,17 @@ extern const HnswGraphOps hnsw_disk_graph_ops;
  */
 
 /* hnsw.c */
+typedef enum HnswIterativeScan
+{
+	HNSW_ITERATIVE_OFF,
+	HNSW_ITERATIVE_RELAXED,
+	HNSW_ITERATIVE_STRICT
+} HnswIterativeScan;
+
 extern int	hnsw_ef_search;
+extern int	hnsw_iterative_scan;
+extern int	hnsw_max_scan_tuples;
+extern double hnsw_scan_mem_multiplier;
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
@@ -317,6 +330,7 @@ extern HnswCandidate HnswHeapPop(HnswHeap *heap);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
+extern int	HnswSearchExpand(HnswSearch *search, HnswHeap *found);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);

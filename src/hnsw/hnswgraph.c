@@ -30,11 +30,13 @@ HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top)
 	heap->max_on_top = max_on_top;
 }
 
-/* Does a belong above b? */
+/* Does a belong above b?  Ties go by reference, so the order is repeatable. */
 static inline bool
 heap_above(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b)
 {
-	return heap->max_on_top ? a->distance > b->distance : a->distance < b->distance;
+	if (a->distance != b->distance)
+		return heap->max_on_top ? a->distance > b->distance : a->distance < b->distance;
+	return heap->max_on_top ? a->ref > b->ref : a->ref < b->ref;
 }
 
 void
@@ -108,6 +110,8 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh = palloc(sizeof(HnswRef) * 2 * m);
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
+	search->keep_discarded = false;
+	HnswHeapInit(&search->discarded, 64, false);
 }
 
 /*
@@ -163,8 +167,29 @@ HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer)
 }
 
 /*
+ * The distances of nearest's neighbours not visited on this layer yet:
+ * fills search->fresh*, returns how many.
+ */
+static int
+fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
+{
+	int			n = search->ops->neighbors(search->graph, nearest, layer, search->neighbors);
+	int			nfresh = 0;
+
+	for (int i = 0; i < n; i++)
+		if (search->ops->visit(search->graph, search->neighbors[i], layer))
+			search->fresh[nfresh++] = search->neighbors[i];
+	search->ops->distances(search->graph, search->fresh, nfresh,
+						   search->fresh_distances, search->fresh_ok);
+	return nfresh;
+}
+
+/*
  * Expand the frontier on one layer until no candidate can improve the
- * best ef results (SEARCH-LAYER of the paper).
+ * best ef results (SEARCH-LAYER of the paper).  The candidate that ends
+ * the search goes back on the frontier, and with keep_discarded every
+ * element met but not among the results goes to search->discarded, so an
+ * iterative scan can carry on from here.
  */
 void
 HnswSearchLayer(HnswSearch *search, int ef, int layer)
@@ -175,19 +200,15 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 	while (candidates->count > 0)
 	{
 		HnswCandidate nearest = HnswHeapPop(candidates);
-		int			n;
 		int			nfresh;
 
 		if (results->count >= ef && nearest.distance > results->items[0].distance)
+		{
+			HnswHeapPush(candidates, nearest.ref, nearest.distance);
 			break;
+		}
 
-		n = search->ops->neighbors(search->graph, nearest.ref, layer, search->neighbors);
-		nfresh = 0;
-		for (int i = 0; i < n; i++)
-			if (search->ops->visit(search->graph, search->neighbors[i], layer))
-				search->fresh[nfresh++] = search->neighbors[i];
-		search->ops->distances(search->graph, search->fresh, nfresh,
-							   search->fresh_distances, search->fresh_ok);
+		nfresh = fresh_neighbors(search, nearest.ref, layer);
 		for (int i = 0; i < nfresh; i++)
 		{
 			float		distance = search->fresh_distances[i];
@@ -199,10 +220,45 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 				HnswHeapPush(candidates, search->fresh[i], distance);
 				HnswHeapPush(results, search->fresh[i], distance);
 				if (results->count > ef)
-					HnswHeapPop(results);
+				{
+					HnswCandidate dropped = HnswHeapPop(results);
+
+					if (search->keep_discarded)
+						HnswHeapPush(&search->discarded, dropped.ref, dropped.distance);
+				}
 			}
+			else if (search->keep_discarded)
+				HnswHeapPush(&search->discarded, search->fresh[i], distance);
 		}
 	}
+}
+
+/*
+ * One more step of an iterative scan on layer 0: expand the nearest
+ * frontier element, pushing each new neighbour onto the frontier and onto
+ * found.  Returns how many elements it met, or -1 when the frontier is
+ * empty.
+ */
+int
+HnswSearchExpand(HnswSearch *search, HnswHeap *found)
+{
+	HnswCandidate nearest;
+	int			nfresh;
+	int			met = 0;
+
+	if (search->candidates.count == 0)
+		return -1;
+	nearest = HnswHeapPop(&search->candidates);
+	nfresh = fresh_neighbors(search, nearest.ref, 0);
+	for (int i = 0; i < nfresh; i++)
+	{
+		if (!search->fresh_ok[i])
+			continue;
+		HnswHeapPush(&search->candidates, search->fresh[i], search->fresh_distances[i]);
+		HnswHeapPush(found, search->fresh[i], search->fresh_distances[i]);
+		met++;
+	}
+	return met;
 }
 
 /* Empty the results into out, nearest first; returns how many. */

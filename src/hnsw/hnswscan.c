@@ -8,6 +8,15 @@
  * element's heap TIDs in turn; the distance order is exact for what the
  * search found, so the executor need not recheck it.
  *
+ * When the executor wants more (a WHERE clause dropped rows, or LIMIT is
+ * above ef_search), an iterative scan (hnsw.iterative_scan) carries on
+ * from the layer-0 frontier: it returns the nearest element found so far
+ * while it is no farther than the frontier's nearest, else expands the
+ * frontier.  strict_order never returns an element nearer than one
+ * already returned (such late finds are skipped); relaxed_order returns
+ * them anyway.  hnsw.max_scan_tuples and work_mem times
+ * hnsw.scan_mem_multiplier bound the extra work.
+ *
  * Locking: share buffer locks, one page at a time (hnswutils.c).  Heap
  * TIDs are copied when their element is returned; a row that VACUUM
  * removes meanwhile was dead to our MVCC snapshot anyway.
@@ -26,10 +35,13 @@ typedef struct HnswScanOpaqueData
 	MemoryContext search_cxt;	/* reset by each rescan */
 	bool		searched;
 	HnswDiskGraph graph;
-	HnswSearch	search;
-	HnswCandidate *results;		/* nearest first */
-	int			nresults;
-	int			next_result;
+	HnswSearch	search;			/* its frontier is what an iterative scan expands */
+	HnswHeap	pending;		/* found and not returned yet, nearest on top */
+	int			iterative;		/* hnsw.iterative_scan when the scan began */
+	bool		expanding;		/* the frontier may still be expanded */
+	int64		visited_after;	/* elements met past the first search */
+	bool		returned_any;
+	float		last_distance;	/* of the last element returned */
 	ItemPointerData tids[HNSW_HEAPTIDS];	/* heap TIDs of the current result */
 	int			ntids;
 	int			next_tid;
@@ -96,12 +108,14 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswMetaPageData meta;
 	Datum		key = query_key(scan, so);
 	int			dim;
-	HnswRef		entry;
 
-	so->nresults = 0;
-	so->next_result = 0;
+	so->iterative = hnsw_iterative_scan;
+	so->expanding = false;
+	so->visited_after = 0;
+	so->returned_any = false;
 	so->ntids = 0;
 	so->next_tid = 0;
+	HnswHeapInit(&so->pending, 64, false);
 	HnswReadMeta(scan->indexRelation, &meta);
 	if (!ItemPointerIsValid(&meta.entry))
 		return;
@@ -109,17 +123,89 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswDiskGraphInit(&so->graph, scan->indexRelation, false);
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
 	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
-	entry = HnswTidToRef(&meta.entry);
-	if (!HnswSearchStart(&so->search, entry, meta.entry_level))
+	if (!HnswSearchStart(&so->search, HnswTidToRef(&meta.entry), meta.entry_level))
 		return;
 	for (int layer = meta.entry_level; layer > 0; layer--)
 	{
 		HnswSearchLayer(&so->search, 1, layer);
 		HnswSearchRestart(&so->search, layer - 1);
 	}
+	so->search.keep_discarded = so->iterative != HNSW_ITERATIVE_OFF;
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
-	so->results = palloc(sizeof(HnswCandidate) * Max(so->search.results.count, 1));
-	so->nresults = HnswSortedResults(&so->search, so->results);
+
+	while (so->search.results.count > 0)
+	{
+		HnswCandidate c = HnswHeapPop(&so->search.results);
+
+		HnswHeapPush(&so->pending, c.ref, c.distance);
+	}
+	while (so->search.discarded.count > 0)
+	{
+		HnswCandidate c = HnswHeapPop(&so->search.discarded);
+
+		HnswHeapPush(&so->pending, c.ref, c.distance);
+	}
+	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
+}
+
+/* Has the iterative part of the scan used up its budget? */
+static bool
+over_budget(HnswScanOpaque so)
+{
+	double		mem_limit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
+
+	return so->visited_after >= hnsw_max_scan_tuples ||
+		(double) MemoryContextMemAllocated(so->search_cxt, true) > mem_limit;
+}
+
+/* One expansion of the frontier; stops expanding when done or over budget. */
+static void
+expand_frontier(HnswScanOpaque so)
+{
+	MemoryContext old = MemoryContextSwitchTo(so->search_cxt);
+	int			met = HnswSearchExpand(&so->search, &so->pending);
+
+	MemoryContextSwitchTo(old);
+	if (met < 0)
+		so->expanding = false;
+	else
+	{
+		so->visited_after += met;
+		so->expanding = !over_budget(so);
+	}
+}
+
+/*
+ * The next element to return, or false when the scan is over.  Pending
+ * elements no farther than the frontier come first; otherwise the
+ * frontier is expanded, while the budget lasts.
+ */
+static bool
+next_element(HnswScanOpaque so, HnswCandidate *out)
+{
+	HnswHeap   *frontier = &so->search.candidates;
+
+	for (;;)
+	{
+		if (so->pending.count > 0 &&
+			(!so->expanding || frontier->count == 0 ||
+			 so->pending.items[0].distance <= frontier->items[0].distance))
+		{
+			HnswCandidate c = HnswHeapPop(&so->pending);
+
+			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any &&
+				c.distance < so->last_distance)
+				continue;		/* found too late to keep the order */
+			so->returned_any = true;
+			so->last_distance = c.distance;
+			*out = c;
+			return true;
+		}
+		if (!so->expanding)
+			return false;
+		expand_frontier(so);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 bool
@@ -139,10 +225,11 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 
 	while (so->next_tid >= so->ntids)
 	{
-		if (so->next_result >= so->nresults)
+		HnswCandidate c;
+
+		if (!next_element(so, &c))
 			return false;
-		so->ntids = HnswDiskGraphHeapTids(&so->graph, so->results[so->next_result++].ref,
-										  so->tids);
+		so->ntids = HnswDiskGraphHeapTids(&so->graph, c.ref, so->tids);
 		so->next_tid = 0;
 	}
 	scan->xs_heaptid = so->tids[so->next_tid++];
