@@ -200,7 +200,7 @@ CREATE INDEX ON bad USING hnsw (ok vector_l2_ops) WITH (lists = 3);
 CREATE INDEX ON bad USING hnsw (ok);
 -- the largest elements take a page of their own, their neighbours another
 INSERT INTO bad (ok, okh) SELECT array_fill(i, ARRAY[2000]), array_fill(i, ARRAY[4000]) FROM generate_series(1, 3) i;
-SELECT vector_dims(ok), ok <-> array_fill(2.2, ARRAY[2000])::vector AS d FROM bad ORDER BY ok <-> array_fill(2.2, ARRAY[2000])::vector LIMIT 2;
+SELECT vector_dims(ok), ok <-> array_fill(2.25, ARRAY[2000])::vector AS d FROM bad ORDER BY ok <-> array_fill(2.25, ARRAY[2000])::vector LIMIT 2;
 SELECT okh <+> array_fill(0, ARRAY[4000])::halfvec AS d FROM bad ORDER BY okh <+> array_fill(0, ARRAY[4000])::halfvec LIMIT 3;
 CREATE INDEX ON bad USING hnsw (ok vector_l2_ops, okh halfvec_l2_ops);
 DROP TABLE bad;

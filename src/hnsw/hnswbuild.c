@@ -659,6 +659,8 @@ form_neighbors(HnswBuildGraph *g, int32 id, ItemPointerData *etids, HnswNeighbor
 	HnswBuildElement *e = element_at(g, id);
 	int			m = g->info->m;
 
+	/* no uninitialised padding on the page (WAL compares every byte) */
+	memset(out, 0, HNSW_NEIGHBOR_TUPLE_SIZE(e->level, m));
 	out->type = HNSW_NEIGHBOR_TUPLE;
 	out->level = e->level;
 	out->nslots = HnswSlotCount(e->level, m);

@@ -263,7 +263,7 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
 	HnswElementTuple etup = palloc(esize);
-	HnswNeighborTuple ntup = palloc(nsize);
+	HnswNeighborTuple ntup = palloc0(nsize); /* no uninitialised padding */
 	BlockNumber nblocks = RelationGetNumberOfBlocks(is->index);
 	bool		together = esize + nsize + 2 * sizeof(ItemIdData) <=
 		BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData));
