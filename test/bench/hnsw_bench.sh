@@ -167,6 +167,7 @@ for metric in "${METRICS[@]}"; do
 		echo "| build | workers | time (s) | index size |"
 		echo "|---|---:|---:|---:|"
 		for w in $WORKERS; do
+			echo "building the $OPCLASS index with $w parallel workers ..." >&2
 			build_index "$w"
 			echo "| $([ "$w" -gt 0 ] && echo parallel || echo serial) | $w${BUILD_NOTE:+ ($BUILD_NOTE)}" \
 				"| $BUILD_SECONDS | $((BUILD_BYTES / 1048576)) MB ($BUILD_BYTES bytes) |"
@@ -183,8 +184,7 @@ for metric in "${METRICS[@]}"; do
 	printf '\n|---:|---:|---:|'
 	for c in $CLIENTS; do printf -- '---:|'; done
 	printf '\n'
-	for ef in $EF_LIST; do
-		printf '| %s | %s |' "$ef" "$(recall_at "$ef")"
+XX
 		for c in $CLIENTS; do printf ' %s |' "$(qps_at "$ef" "$c")"; done
 		printf '\n'
 	done
