@@ -184,7 +184,9 @@ for metric in "${METRICS[@]}"; do
 	printf '\n|---:|---:|---:|'
 	for c in $CLIENTS; do printf -- '---:|'; done
 	printf '\n'
-XX
+	for ef in $EF_LIST; do
+		echo "measuring hnsw.ef_search = $ef ..." >&2
+		printf '| %s | %s |' "$ef" "$(recall_at "$ef")"
 		for c in $CLIENTS; do printf ' %s |' "$(qps_at "$ef" "$c")"; done
 		printf '\n'
 	done
