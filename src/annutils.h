@@ -42,6 +42,13 @@ AnnDistance(const AnnDistanceInfo *info, const void *a, const void *b, int n)
 	return info->sign * info->kernel(a, b, n);
 }
 
+/* Does distance 0 mean the same vector?  (Not for inner products.) */
+static inline bool
+AnnZeroMeansEqual(const AnnDistanceInfo *info)
+{
+	return info->metric == ANN_METRIC_L2 || info->metric == ANN_METRIC_L1;
+}
+
 extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);
 extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable);
 extern const void *AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim);

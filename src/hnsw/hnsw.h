@@ -337,6 +337,7 @@ extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);
 extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
 								float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-								void *context, HnswCandidate *selected, int *ndiverse);
+								void *context, bool zero_means_equal,
+								HnswCandidate *selected, int *ndiverse);
 
 #endif							/* HNSW_H */

@@ -373,7 +373,7 @@ link_sorted(HnswBuildGraph *g, HnswBuildList *list, int32 to, float distance)
 		{
 			float		between = graph_pair_distance(g, to, list->edges[at].element);
 
-			if (between == 0)
+			if (between == 0 && AnnZeroMeansEqual(&g->info->dist))
 				return;			/* a duplicate of a kept link adds nothing */
 			diverse = between >= distance;
 		}
@@ -442,7 +442,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 		scratch[list->count].distance = distance;
 		qsort(scratch, list->count + 1, sizeof(HnswCandidate), HnswCompareCandidates);
 		n = HnswSelectNeighbors(scratch, list->count + 1, max_links, graph_pair_distance, g,
-								kept, &ndiverse);
+								AnnZeroMeansEqual(&g->info->dist), kept, &ndiverse);
 		store_sorted(list, kept, n, ndiverse);
 	}
 	unlock_element(g, from);
@@ -456,12 +456,15 @@ same_key(HnswBuildGraph *g, int32 id, const char *key)
 				  g->info->keysize) == 0;
 }
 
-/* Add heaptid to an element of found at distance 0 with the same key and room. */
+/*
+ * Add heaptid to an element with the same key and room.  Such twins are
+ * the nearest found, tied (distance 0 for L2, -|x|^2 for inner product).
+ */
 static bool
 join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const char *key,
 		  ItemPointer heaptid)
 {
-	for (int i = 0; i < nfound && found[i].distance == 0; i++)
+	for (int i = 0; i < nfound && found[i].distance == found[0].distance; i++)
 	{
 		int32		twin_id = (int32) found[i].ref;
 		HnswBuildElement *twin = element_at(g, twin_id);
@@ -545,6 +548,7 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		bs->nselected[layer] = HnswSelectNeighbors(bs->found, nfound,
 												   HnswLayerSlots(layer, m),
 												   graph_pair_distance, g,
+												   AnnZeroMeansEqual(&bs->info.dist),
 												   bs->selected[layer], &ndiverse);
 		store_sorted(list, bs->selected[layer], bs->nselected[layer], ndiverse);
 

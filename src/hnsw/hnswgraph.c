@@ -297,10 +297,11 @@ HnswCompareCandidates(const void *a, const void *b)
  * keepPrunedConnections option does, fill the remaining slots with the
  * nearest candidates it passed over: without them elements that are
  * pruned from every list become unreachable, which inner-product spaces
- * (where long vectors are everyone's nearest) do all the time.  A
- * candidate identical to a kept one (distance 0 between them) is neither
- * kept nor used as fill: many elements holding one repeated vector would
- * otherwise fill each other's lists and wall the rest of the graph off.
+ * (where long vectors are everyone's nearest) do all the time.  Where
+ * distance 0 means the same vector (zero_means_equal: L2, L1), a
+ * candidate identical to a kept one is neither kept nor used as fill:
+ * many elements holding one repeated vector would otherwise fill each
+ * other's lists and wall the rest of the graph off.
  *
  * sorted is ascending by distance to the base and is not changed.  The
  * kept ("diverse") candidates come first in selected, in order, then the
@@ -312,7 +313,8 @@ HnswCompareCandidates(const void *a, const void *b)
 int
 HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
 					float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-					void *context, HnswCandidate *selected, int *ndiverse)
+					void *context, bool zero_means_equal, HnswCandidate *selected,
+					int *ndiverse)
 {
 	int			nkept = 0;
 	int			nparked = 0;
@@ -326,10 +328,10 @@ HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighb
 		{
 			float		between = pair_distance(context, sorted[i].ref, selected[j].ref);
 
-			if (between < sorted[i].distance || between == 0)
+			if (between < sorted[i].distance || (zero_means_equal && between == 0))
 			{
 				diverse = false;
-				duplicate = between == 0;
+				duplicate = zero_means_equal && between == 0;
 				break;
 			}
 		}

@@ -73,6 +73,7 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 		is->nfound = nfound;
 		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
 												   HnswDiskGraphPairDistance, &is->graph,
+												   AnnZeroMeansEqual(&is->info->dist),
 												   is->selected[layer], NULL);
 		if (layer > 0)
 			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
@@ -122,11 +123,14 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	return added;
 }
 
-/* Join an element found at distance 0 (same vector) that has room. */
+/*
+ * Join an element with the same vector that has room.  Such twins are the
+ * nearest found, tied (add_heaptid compares the keys).
+ */
 static bool
 join_twin(HnswInsertState *is)
 {
-	for (int i = 0; i < is->nfound && is->found[i].distance == 0; i++)
+	for (int i = 0; i < is->nfound && is->found[i].distance == is->found[0].distance; i++)
 		if (add_heaptid(is, is->found[i].ref))
 			return true;
 	return false;
@@ -350,7 +354,7 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	n++;
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
 	n = HnswSelectNeighbors(candidates, n, max_links, HnswDiskGraphPairDistance, &is->graph,
-							kept, NULL);
+							AnnZeroMeansEqual(&is->info->dist), kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;

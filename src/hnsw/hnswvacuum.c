@@ -227,7 +227,7 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
 	/* the heuristic's cost grows with candidates; the nearest few decide */
 	n = HnswSelectNeighbors(candidates, Min(n, vs->info->ef_construction),
 							HnswLayerSlots(layer, m), HnswDiskGraphPairDistance, &vs->graph,
-							kept, NULL);
+							AnnZeroMeansEqual(&vs->info->dist), kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
