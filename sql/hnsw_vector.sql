@@ -138,17 +138,25 @@ SELECT count(*) FROM (SELECT id FROM pe ORDER BY v::halfvec(3) <-> '[9,6,4]' LIM
 WHERE id IN (SELECT id FROM pe WHERE v = '[9,6,4]');
 DROP TABLE pe;
 
--- many copies of one vector must not wall the rest of the graph off
+-- many copies of one vector (ten rows to an element, the elements on a
+-- chain) must neither wall the rest of the graph off nor get lost
 CREATE TABLE dup (id serial PRIMARY KEY, v vector(2));
 INSERT INTO dup (v) SELECT ARRAY[i % 20, i / 20] FROM generate_series(0, 199) i;
 CREATE INDEX dup_idx ON dup USING hnsw (v vector_l2_ops);
-INSERT INTO dup (v) SELECT '[5,5]' FROM generate_series(1, 300);
+INSERT INTO dup (v) SELECT '[5,5]' FROM generate_series(1, 200);
 SET hnsw.ef_search = 40;
 SELECT v FROM dup ORDER BY v <-> '[5,6]' LIMIT 1;
 SELECT v FROM dup ORDER BY v <-> '[15,9]' LIMIT 1;
+SET hnsw.ef_search = 1000;
+SET hnsw.iterative_scan = off;
+SELECT count(*) FROM (SELECT id FROM dup ORDER BY v <-> '[5,6]' LIMIT 1000) s;
+INSERT INTO dup (v) SELECT '[5,5]' FROM generate_series(1, 300);
 REINDEX INDEX dup_idx;
+SELECT count(*) FROM (SELECT id FROM dup ORDER BY v <-> '[5,6]' LIMIT 1000) s;
+SET hnsw.ef_search = 40;
 SELECT v FROM dup ORDER BY v <-> '[5,6]' LIMIT 1;
 SELECT v FROM dup ORDER BY v <-> '[15,9]' LIMIT 1;
+RESET hnsw.iterative_scan;
 SET hnsw.ef_search = 1000;
 DROP TABLE dup;
 

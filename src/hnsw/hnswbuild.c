@@ -485,6 +485,60 @@ join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const char 
 	return false;
 }
 
+/* The edge of list leading to an element whose key is key, or -1. */
+static int
+twin_edge(HnswBuildGraph *g, const HnswBuildList *list, const char *key)
+{
+	for (int i = 0; i < list->count; i++)
+		if (list->edges[i].distance == 0 && same_key(g, list->edges[i].element, key))
+			return i;
+	return -1;
+}
+
+/*
+ * A new element whose vector full elements hold already (its twins):
+ * the heuristic links each element to one twin at most, so twins keep
+ * a chain, anchor -> newest -> ... -> oldest, that leaves none of them
+ * unreachable.  The new element's twin link (to the anchor, the nearest
+ * twin found) moves to the anchor's successor; returns the anchor, which
+ * point_twin_at makes point at the new element once it is linked, or -1.
+ */
+static int32
+chain_twin(HnswBuildGraph *g, const char *key, const HnswCandidate *found, int nfound,
+		   HnswBuildList *list)
+{
+	int32		anchor;
+	int32		next;
+	int			at;
+
+	if (!AnnZeroMeansEqual(&g->info->dist) || nfound == 0 || found[0].distance != 0 ||
+		!same_key(g, (int32) found[0].ref, key))
+		return -1;
+	anchor = (int32) found[0].ref;
+	lock_element(g, anchor, LW_SHARED);
+	at = twin_edge(g, element_list(g, anchor, 0), key);
+	next = at >= 0 ? element_list(g, anchor, 0)->edges[at].element : anchor;
+	unlock_element(g, anchor);
+
+	at = twin_edge(g, list, key);
+	if (at >= 0)
+		list->edges[at].element = next;
+	return anchor;
+}
+
+static void
+point_twin_at(HnswBuildGraph *g, int32 anchor, const char *key, int32 id)
+{
+	HnswBuildList *list = element_list(g, anchor, 0);
+	int			at;
+
+	lock_element(g, anchor, LW_EXCLUSIVE);
+	at = twin_edge(g, list, key);
+	if (at >= 0)
+		list->edges[at].element = id;
+	unlock_element(g, anchor);
+}
+
 /*
  * Add one row to the in-memory graph.  Returns false when the arena is
  * full (nothing was added).
@@ -501,6 +555,7 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 	int			entry_level;
 	int			top;
 	int			ndiverse;
+	int32		anchor = -1;
 
 	if (id < 0)
 		return false;
@@ -551,6 +606,8 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 												   AnnZeroMeansEqual(&bs->info.dist),
 												   bs->selected[layer], &ndiverse);
 		store_sorted(list, bs->selected[layer], bs->nselected[layer], ndiverse);
+		if (layer == 0)
+			anchor = chain_twin(g, key, bs->found, nfound, list);
 
 		if (layer > 0)
 			HnswSearchSeed(&bs->search, bs->found, nfound, layer - 1);
@@ -561,6 +618,8 @@ graph_insert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		for (int i = 0; i < bs->nselected[layer]; i++)
 			graph_link(g, (int32) bs->selected[layer][i].ref, id,
 					   bs->selected[layer][i].distance, layer, bs->found, bs->kept);
+	if (anchor >= 0)
+		point_twin_at(g, anchor, key, id);
 
 	SpinLockAcquire(&g->shared->mutex);
 	if (level > g->shared->entry_level)

@@ -361,6 +361,55 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 }
 
 /*
+ * Replace the list of layer in the neighbour tuple at neighbortid by
+ * wanted, if it still holds current; false (nothing written) if another
+ * backend changed it meanwhile, or the tuple is gone.
+ */
+static bool
+write_layer_if_unchanged(HnswInsertState *is, ItemPointer neighbortid, int layer,
+						 const HnswRef *current, int ncurrent, const HnswRef *wanted, int nwanted)
+{
+	int			m = is->info->m;
+	Buffer		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(neighbortid));
+	HnswNeighborTuple neighbors;
+	bool		unchanged;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	neighbors = HnswPageGetNeighbors(BufferGetPage(buffer), ItemPointerGetOffsetNumber(neighbortid));
+	unchanged = neighbors != NULL && neighbors->level >= layer;
+	for (int i = 0; i < HnswLayerSlots(layer, m) && unchanged; i++)
+	{
+		ItemPointer slot = &neighbors->slots[HnswLayerStart(layer, m) + i];
+		HnswRef		have = ItemPointerIsValid(slot) ? HnswTidToRef(slot) : HNSW_NO_REF;
+
+		unchanged = have == (i < ncurrent ? current[i] : HNSW_NO_REF);
+	}
+	if (unchanged)
+	{
+		AnnEdit		edit;
+
+		AnnEditBegin(&edit, is->index, is->building);
+		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
+										 ItemPointerGetOffsetNumber(neighbortid));
+		HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
+		AnnEditFinish(&edit);
+	}
+	UnlockReleaseBuffer(buffer);
+	return unchanged;
+}
+
+/* The neighbour TID of an element the graph has read, or false if it is gone. */
+static bool
+neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
+{
+	/* copied out: visit entries move when the graph's hash grows */
+	if (!HnswDiskGraphEntry(&is->graph, ref)->read)
+		return false;
+	*neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
+	return true;
+}
+
+/*
  * Make ref point at the new element on layer.  The list is read, the new
  * one computed with no lock held, and written only if nobody changed it
  * in between; otherwise start over (a few times).
@@ -374,57 +423,88 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 	HnswRef    *wanted = palloc(sizeof(HnswRef) * (2 * m + 1));
 	ItemPointerData neighbortid;
 
-	/* the neighbour was read by the search; copy its neighbour TID now, as
-	 * visit entries move when the graph's hash grows */
-	if (!HnswDiskGraphEntry(&is->graph, ref)->read)
+	if (!neighbor_tid_of(is, ref, &neighbortid))
 		return;
-	neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
-
 	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
 	{
 		int			ncurrent = HnswDiskGraphNeighbors(&is->graph, ref, layer, current);
 		int			nwanted = relink(is, ref, current, ncurrent, new_ref, distance, layer, wanted);
-		Buffer		buffer;
-		Page		page;
-		HnswNeighborTuple neighbors;
-		ItemPointer slots;
-		bool		unchanged = true;
 		bool		kept_new = false;
-		AnnEdit		edit;
 
 		for (int i = 0; i < nwanted; i++)
 			kept_new |= wanted[i] == new_ref;
 		if (!kept_new)
 			return;				/* the heuristic prefers the links it has */
-
-		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&neighbortid));
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		neighbors = HnswPageGetNeighbors(BufferGetPage(buffer),
-										 ItemPointerGetOffsetNumber(&neighbortid));
-		if (neighbors == NULL || neighbors->level < layer)
-		{
-			UnlockReleaseBuffer(buffer);
-			return;
-		}
-		slots = neighbors->slots + HnswLayerStart(layer, m);
-		for (int i = 0; i < HnswLayerSlots(layer, m) && unchanged; i++)
-		{
-			HnswRef		have = ItemPointerIsValid(&slots[i]) ? HnswTidToRef(&slots[i]) : HNSW_NO_REF;
-
-			unchanged = have == (i < ncurrent ? current[i] : HNSW_NO_REF);
-		}
-		if (unchanged)
-		{
-			AnnEditBegin(&edit, is->index, is->building);
-			page = AnnEditRegister(&edit, buffer, false);
-			neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&neighbortid));
-			HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
-			AnnEditFinish(&edit);
-		}
-		UnlockReleaseBuffer(buffer);
-		if (unchanged)
+		if (write_layer_if_unchanged(is, &neighbortid, layer, current, ncurrent, wanted, nwanted))
 			return;
 	}
+}
+
+/* Is ref's key the new element's? */
+static bool
+is_twin(HnswInsertState *is, HnswRef ref)
+{
+	const void *key = HnswDiskGraphKey(&is->graph, ref);
+
+	return key != NULL &&
+		memcmp(key, is->elements, is->info->keysize - offsetof(Vector, x)) == 0;
+}
+
+/*
+ * In owner's layer-0 list, make the link to from (HNSW_NO_REF: to any
+ * twin of the new element other than to) lead to to instead; returns
+ * where it led before, or HNSW_NO_REF if there was no such link.
+ */
+static HnswRef
+retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
+{
+	int			m = is->info->m;
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
+	HnswRef    *wanted = palloc(sizeof(HnswRef) * 2 * m);
+	ItemPointerData neighbortid;
+
+	if (!neighbor_tid_of(is, owner, &neighbortid))
+		return HNSW_NO_REF;
+	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
+	{
+		int			n = HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
+		int			at = -1;
+
+		for (int i = 0; i < n && at < 0; i++)
+			if (current[i] != to &&
+				(from == HNSW_NO_REF ? is_twin(is, current[i]) : current[i] == from))
+				at = i;
+		if (at < 0)
+			return HNSW_NO_REF;
+		memcpy(wanted, current, sizeof(HnswRef) * n);
+		wanted[at] = to;
+		if (write_layer_if_unchanged(is, &neighbortid, 0, current, n, wanted, n))
+			return current[at];
+	}
+	return HNSW_NO_REF;
+}
+
+/*
+ * The new element repeats a vector full elements hold (its twins), and
+ * the heuristic links an element to one twin at most: keep twins on a
+ * chain, anchor -> new -> the anchor's old successor, so none becomes
+ * unreachable.  The anchor is the nearest twin found; the new element's
+ * own twin link, to whichever twin its heuristic chose, is what moves to
+ * the successor (L2 and L1 only, where distance 0 means the same vector).
+ */
+static void
+chain_twin(HnswInsertState *is, HnswRef new_ref)
+{
+	HnswRef		anchor;
+	HnswRef		successor;
+
+	if (!AnnZeroMeansEqual(&is->info->dist) || is->nfound == 0 ||
+		is->found[0].distance != 0 || !is_twin(is, is->found[0].ref))
+		return;
+	anchor = is->found[0].ref;
+	successor = retarget_twin_link(is, anchor, HNSW_NO_REF, new_ref);
+	if (successor != HNSW_NO_REF)
+		retarget_twin_link(is, new_ref, HNSW_NO_REF, successor);
 }
 
 /* Point the metapage at the new element if it is above the entry point. */
@@ -534,6 +614,7 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 		for (int i = 0; i < is.nselected[layer]; i++)
 			add_reverse_link(&is, is.selected[layer][i].ref, HnswTidToRef(&etid),
 							 is.selected[layer][i].distance, layer);
+	chain_twin(&is, HnswTidToRef(&etid));
 	if (is.level > meta.entry_level)
 		update_entry_point(&is, &etid);
 
