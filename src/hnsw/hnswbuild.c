@@ -526,16 +526,20 @@ chain_twin(HnswBuildGraph *g, const char *key, const HnswCandidate *found, int n
 	return anchor;
 }
 
+/*
+ * Every twin link of the anchor now leads to the new element: a second
+ * twin link could win a later re-selection (which keeps one twin, the
+ * lowest id) over the chain's.
+ */
 static void
 point_twin_at(HnswBuildGraph *g, int32 anchor, const char *key, int32 id)
 {
 	HnswBuildList *list = element_list(g, anchor, 0);
-	int			at;
 
 	lock_element(g, anchor, LW_EXCLUSIVE);
-	at = twin_edge(g, list, key);
-	if (at >= 0)
-		list->edges[at].element = id;
+	for (int i = 0; i < list->count; i++)
+		if (list->edges[i].distance == 0 && same_key(g, list->edges[i].element, key))
+			list->edges[i].element = id;
 	unlock_element(g, anchor);
 }
 

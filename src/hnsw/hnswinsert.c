@@ -451,9 +451,11 @@ is_twin(HnswInsertState *is, HnswRef ref)
 }
 
 /*
- * In owner's layer-0 list, make the link to from (HNSW_NO_REF: to any
- * twin of the new element other than to) lead to to instead; returns
- * where it led before, or HNSW_NO_REF if there was no such link.
+ * In owner's layer-0 list, make every link to from (HNSW_NO_REF: to any
+ * twin of the new element other than to) lead to to instead: a list must
+ * not keep a second twin link that a later re-selection (which keeps one
+ * twin, the lowest reference) could prefer to the chain's.  Returns where
+ * the first such link led before, or HNSW_NO_REF if there was none.
  */
 static HnswRef
 retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
@@ -463,23 +465,30 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
 	HnswRef    *wanted = palloc(sizeof(HnswRef) * 2 * m);
 	ItemPointerData neighbortid;
 
+	/* reading the list reads the element too (the new one was not read) */
+	HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
 	if (!neighbor_tid_of(is, owner, &neighbortid))
 		return HNSW_NO_REF;
 	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
 	{
 		int			n = HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
-		int			at = -1;
+		HnswRef		first = HNSW_NO_REF;
 
-		for (int i = 0; i < n && at < 0; i++)
+		for (int i = 0; i < n; i++)
+		{
+			wanted[i] = current[i];
 			if (current[i] != to &&
 				(from == HNSW_NO_REF ? is_twin(is, current[i]) : current[i] == from))
-				at = i;
-		if (at < 0)
+			{
+				if (first == HNSW_NO_REF)
+					first = current[i];
+				wanted[i] = to;
+			}
+		}
+		if (first == HNSW_NO_REF)
 			return HNSW_NO_REF;
-		memcpy(wanted, current, sizeof(HnswRef) * n);
-		wanted[at] = to;
 		if (write_layer_if_unchanged(is, &neighbortid, 0, current, n, wanted, n))
-			return current[at];
+			return first;
 	}
 	return HNSW_NO_REF;
 }
