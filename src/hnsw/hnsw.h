@@ -209,7 +209,7 @@ typedef struct HnswSearch
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
 	bool		keep_discarded; /* collect what did not make the results */
-	HnswHeap	discarded;		/* nearest on top */
+	HnswHeap	discarded;		/* unordered pile */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
@@ -327,6 +327,7 @@ extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
 extern void HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance);
 extern HnswCandidate HnswHeapPop(HnswHeap *heap);
+extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);

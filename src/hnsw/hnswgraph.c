@@ -66,14 +66,24 @@ HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
 	}
 }
 
-/* Remove and return the top; the heap must not be empty. */
-HnswCandidate
-HnswHeapPop(HnswHeap *heap)
+/* Add without keeping heap order: a pile, for HnswSearch.discarded. */
+void
+HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 {
-	HnswCandidate top = heap->items[0];
-	int			i = 0;
+	if (heap->count == heap->capacity)
+	{
+		heap->capacity *= 2;
+		heap->items = repalloc(heap->items, sizeof(HnswCandidate) * heap->capacity);
+	}
+	heap->items[heap->count].ref = ref;
+	heap->items[heap->count].distance = distance;
+	heap->count++;
+}
 
-	heap->items[0] = heap->items[--heap->count];
+/* Move item i down to its place below the top. */
+static void
+sift_down(HnswHeap *heap, int i)
+{
 	for (;;)
 	{
 		int			left = 2 * i + 1;
@@ -85,12 +95,22 @@ HnswHeapPop(HnswHeap *heap)
 		if (left + 1 < heap->count && heap_above(heap, &heap->items[left + 1], &heap->items[best]))
 			best = left + 1;
 		if (best == i)
-			break;
+			return;
 		swap = heap->items[i];
 		heap->items[i] = heap->items[best];
 		heap->items[best] = swap;
 		i = best;
 	}
+}
+
+/* Remove and return the top; the heap must not be empty. */
+HnswCandidate
+HnswHeapPop(HnswHeap *heap)
+{
+	HnswCandidate top = heap->items[0];
+
+	heap->items[0] = heap->items[--heap->count];
+	sift_down(heap, 0);
 	return top;
 }
 
@@ -188,7 +208,8 @@ fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
  * Expand the frontier on one layer until no candidate can improve the
  * best ef results (SEARCH-LAYER of the paper).  The candidate that ends
  * the search goes back on the frontier, and with keep_discarded every
- * element met but not among the results goes to search->discarded, so an
+ * element met but not among the results goes to search->discarded (an
+ * unordered pile, all no nearer than the final results), so an
  * iterative scan can carry on from here.
  */
 void
@@ -224,11 +245,11 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 					HnswCandidate dropped = HnswHeapPop(results);
 
 					if (search->keep_discarded)
-						HnswHeapPush(&search->discarded, dropped.ref, dropped.distance);
+						HnswHeapAppend(&search->discarded, dropped.ref, dropped.distance);
 				}
 			}
 			else if (search->keep_discarded)
-				HnswHeapPush(&search->discarded, search->fresh[i], distance);
+				HnswHeapAppend(&search->discarded, search->fresh[i], distance);
 		}
 	}
 }

@@ -39,6 +39,7 @@ typedef struct HnswScanOpaqueData
 	HnswHeap	pending;		/* found and not returned yet, nearest on top */
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
 	bool		expanding;		/* the frontier may still be expanded */
+	bool		merged_discarded;	/* the first search's leftovers are pending */
 	int64		visited_after;	/* elements met past the first search */
 	bool		returned_any;
 	float		last_distance;	/* of the last element returned */
@@ -139,13 +140,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 
 		HnswHeapPush(&so->pending, c.ref, c.distance);
 	}
-	while (so->search.discarded.count > 0)
-	{
-		HnswCandidate c = HnswHeapPop(&so->search.discarded);
-
-		HnswHeapPush(&so->pending, c.ref, c.distance);
-	}
 	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
+	so->merged_discarded = false;
 }
 
 /* Has the iterative part of the scan used up its budget? */
@@ -156,6 +152,23 @@ over_budget(HnswScanOpaque so)
 
 	return so->visited_after >= hnsw_max_scan_tuples ||
 		(double) MemoryContextMemAllocated(so->search_cxt, true) > mem_limit;
+}
+
+/*
+ * What the first search met but did not keep joins the pending elements,
+ * once the scan needs more than the first results.  None of it is nearer
+ * than those results, so it could wait; a LIMIT within ef_search never
+ * pays for it.
+ */
+static void
+merge_discarded(HnswScanOpaque so)
+{
+	HnswHeap   *discarded = &so->search.discarded;
+
+	for (int i = 0; i < discarded->count; i++)
+		HnswHeapPush(&so->pending, discarded->items[i].ref, discarded->items[i].distance);
+	discarded->count = 0;
+	so->merged_discarded = true;
 }
 
 /* One expansion of the frontier; stops expanding when done or over budget. */
@@ -203,6 +216,11 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 		}
 		if (!so->expanding)
 			return false;
+		if (!so->merged_discarded)
+		{
+			merge_discarded(so);
+			continue;
+		}
 		expand_frontier(so);
 		CHECK_FOR_INTERRUPTS();
 	}
