@@ -39,33 +39,6 @@ heap_above(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b)
 	return heap->max_on_top ? a->ref > b->ref : a->ref < b->ref;
 }
 
-void
-HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
-{
-	int			i;
-
-	if (heap->count == heap->capacity)
-	{
-		heap->capacity *= 2;
-		heap->items = repalloc(heap->items, sizeof(HnswCandidate) * heap->capacity);
-	}
-	i = heap->count++;
-	heap->items[i].ref = ref;
-	heap->items[i].distance = distance;
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-		HnswCandidate swap;
-
-		if (!heap_above(heap, &heap->items[i], &heap->items[parent]))
-			break;
-		swap = heap->items[i];
-		heap->items[i] = heap->items[parent];
-		heap->items[parent] = swap;
-		i = parent;
-	}
-}
-
 /* Add without keeping heap order: a pile, for HnswSearch.discarded. */
 void
 HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
@@ -78,6 +51,26 @@ HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 	heap->items[heap->count].ref = ref;
 	heap->items[heap->count].distance = distance;
 	heap->count++;
+}
+
+void
+HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
+{
+	int			i = heap->count;
+
+	HnswHeapAppend(heap, ref, distance);
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		HnswCandidate swap;
+
+		if (!heap_above(heap, &heap->items[i], &heap->items[parent]))
+			break;
+		swap = heap->items[i];
+		heap->items[i] = heap->items[parent];
+		heap->items[parent] = swap;
+		i = parent;
+	}
 }
 
 /* Move item i down to its place below the top. */
