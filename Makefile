@@ -17,20 +17,28 @@ OBJS = \
 	src/hnsw/hnswinsert.o \
 	src/hnsw/hnswscan.o \
 	src/hnsw/hnswutils.o \
-	src/hnsw/hnswvacuum.o
+	src/hnsw/hnswvacuum.o \
+	src/spann/spann.o \
+	src/spann/spannbuild.o \
+	src/spann/spanncluster.o \
+	src/spann/spanninsert.o \
+	src/spann/spannscan.o \
+	src/spann/spannutils.o \
+	src/spann/spannvacuum.o
 
 DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input \
 	fuzz hnsw_vector hnsw_halfvec
 
-PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
 # Kernels are compiled for baseline x86-64; SIMD variants use per-function
 # target attributes and are chosen at load time (see src/distance.c).
 PG_CFLAGS = -std=gnu11
 SHLIB_LINK = -lm
 
-EXTRA_CLEAN = test/kernel_check test/bench/kernel_bench test/bench/fmnist tmp_check
+EXTRA_CLEAN = test/kernel_check test/bench/kernel_bench test/bench/fmnist test/bench/clustered \
+	tmp_check
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -38,7 +46,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when any of
 # our headers changes, or objects disagree about struct layouts.
-$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h $(srcdir)/src/spann/*.h)
 
 # Standalone programs that link the kernels directly: the SIMD-vs-scalar
 # check run by the test suite, the kernel benchmark, and the Fashion-MNIST
@@ -52,3 +60,8 @@ PROVE_TESTS ?= test/t/*.pl
 .PHONY: prove_installcheck
 prove_installcheck:
 	$(prove_installcheck)
+
+# Synthetic clustered vectors for the spann benchmark: plain C99, no server
+# code; -ffp-contract=off keeps the output identical on CPUs with FMA.
+test/bench/clustered: %: %.c
+	$(CC) -std=c99 -O3 -ffp-contract=off -Wall -Wextra -o $@ $< -lm -lpthread

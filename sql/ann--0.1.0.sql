@@ -410,3 +410,55 @@ CREATE OPERATOR CLASS halfvec_l1_ops
 	FOR TYPE halfvec USING hnsw AS
 	OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 l1_distance(halfvec, halfvec);
+
+-- ---------------------------------------------------------------------
+-- spann access method and its opclasses: the same support functions as
+-- hnsw.  spann_index_stats reports the lists, entries and splits of an
+-- index.
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION spannhandler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD spann TYPE INDEX HANDLER spannhandler;
+COMMENT ON ACCESS METHOD spann IS 'centroids and posting lists (SPANN) for approximate nearest-neighbour search';
+
+CREATE OPERATOR CLASS vector_l2_ops
+	DEFAULT FOR TYPE vector USING spann AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops
+	FOR TYPE vector USING spann AS
+	OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops
+	FOR TYPE vector USING spann AS
+	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector),
+	FUNCTION 2 vector_norm(vector);
+CREATE OPERATOR CLASS vector_l1_ops
+	FOR TYPE vector USING spann AS
+	OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 l1_distance(vector, vector);
+
+CREATE OPERATOR CLASS halfvec_l2_ops
+	DEFAULT FOR TYPE halfvec USING spann AS
+	OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_ip_ops
+	FOR TYPE halfvec USING spann AS
+	OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_cosine_ops
+	FOR TYPE halfvec USING spann AS
+	OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+	FUNCTION 2 l2_norm(halfvec);
+CREATE OPERATOR CLASS halfvec_l1_ops
+	FOR TYPE halfvec USING spann AS
+	OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 l1_distance(halfvec, halfvec);
+
+CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries bigint,
+								  OUT list_limit integer, OUT splits bigint, OUT merges bigint)
+	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, and splits and merges since the build of a spann index';

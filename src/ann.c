@@ -12,6 +12,7 @@
 
 #include "distance.h"
 #include "hnsw.h"
+#include "spann.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,6 +23,7 @@ _PG_init(void)
 {
 	AnnDistanceInit();
 	HnswInit();
+	SpannInit();
 }
 
 /* ann_simd_level(): the name of the kernel set in use. */

@@ -4,8 +4,8 @@
  *		object shared by both access methods.
  *
  * Locking: AnnNewBuffer takes the relation extension lock (unless the
- * relation is local to this backend) only while it adds the block, and
- * returns the new buffer pinned and exclusively locked.  AnnEdit callers
+ * relation is local to this backend) only while it adds a block, and
+ * returns the new or recycled buffer pinned and exclusively locked.  AnnEdit callers
  * lock buffers exclusively, in their AM's documented order, before
  * registering them, and keep them locked until AnnEditFinish or
  * AnnEditAbort, which release nothing: unlocking is the caller's job.
@@ -14,6 +14,7 @@
 
 #include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "storage/indexfsm.h"
 #include "storage/lmgr.h"
 
 #include "annpage.h"
@@ -32,15 +33,46 @@ AnnInitPage(Page page, uint16 page_id, uint16 flags)
 }
 
 /*
- * Add a block at the end of the fork.  Returns it pinned and exclusively
- * locked; the caller initialises it (it is all zeros).
+ * A page the free space map offers, if it is still free: never used
+ * (all zeros) or flagged ANN_PAGE_FREE by its AM.  Returns it pinned and
+ * exclusively locked, or InvalidBuffer when the map has nothing to give.
+ */
+static Buffer
+recycled_buffer(Relation index)
+{
+	for (;;)
+	{
+		BlockNumber blkno = GetFreeIndexPage(index);
+		Buffer		buffer;
+
+		if (blkno == InvalidBlockNumber)
+			return InvalidBuffer;
+		buffer = ReadBuffer(index, blkno);
+		if (ConditionalLockBuffer(buffer))
+		{
+			Page		page = BufferGetPage(buffer);
+
+			if (PageIsNew(page) || (AnnPageGetOpaque(page)->flags & ANN_PAGE_FREE))
+				return buffer;
+			LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		}
+		ReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * A page for new contents: a recycled one from the free space map (main
+ * fork only), else a block added at the end of the fork.  Returns it
+ * pinned and exclusively locked; the caller initialises it.
  */
 Buffer
 AnnNewBuffer(Relation index, ForkNumber fork)
 {
 	bool		need_lock = !RELATION_IS_LOCAL(index);
-	Buffer		buffer;
+	Buffer		buffer = fork == MAIN_FORKNUM ? recycled_buffer(index) : InvalidBuffer;
 
+	if (BufferIsValid(buffer))
+		return buffer;
 	if (need_lock)
 		LockRelationForExtension(index, ExclusiveLock);
 	buffer = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);

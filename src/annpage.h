@@ -24,6 +24,9 @@
 #define ANN_HNSW_PAGE_ID	0xFF90
 #define ANN_SPANN_PAGE_ID	0xFF91
 
+/* Flag bit of a page that was freed and may be recycled by AnnNewBuffer */
+#define ANN_PAGE_FREE		0x8000
+
 typedef struct AnnPageOpaqueData
 {
 	BlockNumber nextblkno;		/* next page of a chain, or InvalidBlockNumber */

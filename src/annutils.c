@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "utils/rel.h"
 
 #include "annutils.h"
 
@@ -146,4 +147,40 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 			result->x[i] = (float) (((const float *) x)[i] / norm);
 		return PointerGetDatum(result);
 	}
+}
+
+/*
+ * Dimensions of the key column of an index being built: its typmod,
+ * which must be set and at most max_dim (for a halfvec opclass,
+ * max_half_dim).
+ */
+int
+AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
+				   int max_dim, int max_half_dim)
+{
+	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+	int			limit = info->half ? max_half_dim : max_dim;
+
+	if (typmod < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column does not have dimensions"),
+				 errhint("Declare the column as %s(n), or index an expression cast to it.",
+						 AnnKeyTypeName(info))));
+	if (typmod > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for %s index",
+						limit, am_name)));
+	return typmod;
+}
+
+/* Refuse a key whose dimension count differs from the index's. */
+void
+AnnCheckDimensions(int expected, int dim)
+{
+	if (dim != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", expected, dim)));
 }

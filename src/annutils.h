@@ -54,5 +54,8 @@ extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usabl
 extern const void *AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim);
 extern Size AnnKeySize(const AnnDistanceInfo *info, int dim);
 extern const char *AnnKeyTypeName(const AnnDistanceInfo *info);
+extern int	AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
+							   int max_dim, int max_half_dim);
+extern void AnnCheckDimensions(int expected, int dim);
 
 #endif							/* ANN_UTILS_H */

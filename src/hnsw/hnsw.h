@@ -307,7 +307,6 @@ extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
 extern int	HnswRandomLevel(int m, ItemPointer heaptid);
-extern void HnswCheckDimensions(const HnswIndexInfo *info, int dim);
 extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
 extern void HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m,

@@ -835,9 +835,6 @@ graph_write(HnswBuildState *bs)
 static void
 build_index_info(Relation index, HnswIndexInfo *info)
 {
-	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
-	int			max_dim;
-
 	AnnResolveDistance(index, &info->dist);
 	info->m = HnswGetM(index);
 	info->ef_construction = HnswGetEfConstruction(index);
@@ -845,19 +842,9 @@ build_index_info(Relation index, HnswIndexInfo *info)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
-	if (typmod < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column does not have dimensions"),
-				 errhint("Declare the column as %s(n), or index an expression cast to it.",
-						 AnnKeyTypeName(&info->dist))));
-	max_dim = info->dist.half ? HNSW_MAX_HALF_DIM : HNSW_MAX_DIM;
-	if (typmod > max_dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("column cannot have more than %d dimensions for hnsw index", max_dim)));
-	info->dimensions = typmod;
-	info->keysize = AnnKeySize(&info->dist, typmod);
+	info->dimensions = AnnIndexDimensions(index, &info->dist, "hnsw", HNSW_MAX_DIM,
+										  HNSW_MAX_HALF_DIM);
+	info->keysize = AnnKeySize(&info->dist, info->dimensions);
 }
 
 static void
@@ -937,7 +924,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (usable)
 	{
 		AnnKeyElements(&bs->info.dist, key, &dim);
-		HnswCheckDimensions(&bs->info, dim);
+		AnnCheckDimensions(bs->info.dimensions, dim);
 		add_row(bs, tid, key);
 		bs->indtuples++;
 		if (bs->progress)

@@ -550,7 +550,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	is->building = building;
 	is->key = key;
 	is->elements = AnnKeyElements(&is->info->dist, key, &dim);
-	HnswCheckDimensions(is->info, dim);
+	AnnCheckDimensions(is->info->dimensions, dim);
 	is->heaptid = *heaptid;
 	is->level = HnswRandomLevel(m, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);

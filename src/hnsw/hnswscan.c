@@ -99,7 +99,7 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 	}
 	key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
 	AnnKeyElements(dist, key, &dim);
-	HnswCheckDimensions(so->info, dim);
+	AnnCheckDimensions(so->info->dimensions, dim);
 	return key;
 }
 

@@ -111,15 +111,6 @@ HnswRandomLevel(int m, ItemPointer heaptid)
 	return Min(level, Min(fits, HNSW_MAX_LEVEL));
 }
 
-void
-HnswCheckDimensions(const HnswIndexInfo *info, int dim)
-{
-	if (dim != info->dimensions)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("expected %d dimensions, not %d", info->dimensions, dim)));
-}
-
 /* ---------------------------------------------------------------------
  * Tuples on pages
  * ---------------------------------------------------------------------

@@ -1,0 +1,314 @@
+/*
+ * spann.c
+ *		The spann access method handler: reloptions, GUCs, costs, and the
+ *		spann_index_stats() function.
+ *
+ * pgvector has no spann; names follow its ivfflat vocabulary under
+ * "spann." (probes, iterative_scan, max_probes).
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "catalog/pg_am.h"
+#include "commands/progress.h"
+#include "commands/vacuum.h"
+#include "funcapi.h"
+#include "commands/defrem.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/spccache.h"
+
+#include "spann.h"
+
+int			spann_probes = SPANN_DEFAULT_PROBES;
+double		spann_rng_factor = SPANN_DEFAULT_RNG_FACTOR;
+int			spann_iterative_scan = SPANN_ITERATIVE_STRICT;
+int			spann_max_probes = -1;
+
+static const struct config_enum_entry iterative_scan_options[] = {
+	{"off", SPANN_ITERATIVE_OFF, false},
+	{"relaxed_order", SPANN_ITERATIVE_RELAXED, false},
+	{"strict_order", SPANN_ITERATIVE_STRICT, false},
+	{NULL, 0, false}
+};
+
+static relopt_kind spann_relopt_kind;
+
+typedef struct SpannOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			lists;
+	double		epsilon;
+	int			replicas;
+} SpannOptions;
+
+/* Register reloptions and GUCs; called from _PG_init. */
+void
+SpannInit(void)
+{
+	spann_relopt_kind = add_reloption_kind();
+	add_int_reloption(spann_relopt_kind, "lists",
+					  "Number of posting lists (0: derived from the row count)",
+					  SPANN_DEFAULT_LISTS, 0, SPANN_MAX_LISTS, AccessExclusiveLock);
+	add_real_reloption(spann_relopt_kind, "epsilon",
+					   "How much farther than the nearest list a vector's other lists may be",
+					   SPANN_DEFAULT_EPSILON, 0.0, SPANN_MAX_EPSILON, AccessExclusiveLock);
+	add_int_reloption(spann_relopt_kind, "replicas",
+					  "Most posting lists one vector is written to",
+					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
+
+	DefineCustomIntVariable("spann.probes",
+							"Sets the most lists a scan probes before it returns rows",
+							"Valid range is 1..65536.",
+							&spann_probes, SPANN_DEFAULT_PROBES, 1, SPANN_MAX_PROBES,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("spann.rng_factor",
+							 "Sets how much farther than the nearest list a probed list may be",
+							 "A list is probed when its centroid is within (1 + rng_factor) "
+							 "of the nearest centroid's distance.",
+							 &spann_rng_factor, SPANN_DEFAULT_RNG_FACTOR, 0.0, SPANN_MAX_RNG_FACTOR,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("spann.iterative_scan",
+							 "Sets whether a scan probes more lists when more rows are wanted",
+							 "strict_order keeps results in distance order, relaxed_order may "
+							 "return a few out of order, off stops after the first lists.",
+							 &spann_iterative_scan, SPANN_ITERATIVE_STRICT, iterative_scan_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("spann.max_probes",
+							"Sets the most lists an iterative scan probes in all",
+							"-1 means no limit.",
+							&spann_max_probes, -1, -1, SPANN_MAX_LISTS,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("spann");
+}
+
+static SpannOptions *
+get_options(Relation index)
+{
+	return (SpannOptions *) index->rd_options;
+}
+
+int
+SpannGetLists(Relation index)
+{
+	SpannOptions *opts = get_options(index);
+
+	return opts != NULL ? opts->lists : SPANN_DEFAULT_LISTS;
+}
+
+SpannAssignOptions
+SpannGetAssignOptions(Relation index)
+{
+	SpannOptions *opts = get_options(index);
+	SpannAssignOptions result = {SPANN_DEFAULT_EPSILON, SPANN_DEFAULT_REPLICAS};
+
+	if (opts != NULL)
+	{
+		result.epsilon = opts->epsilon;
+		result.replicas = opts->replicas;
+	}
+	return result;
+}
+
+static bytea *
+spannoptions(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"lists", RELOPT_TYPE_INT, offsetof(SpannOptions, lists)},
+		{"epsilon", RELOPT_TYPE_REAL, offsetof(SpannOptions, epsilon)},
+		{"replicas", RELOPT_TYPE_INT, offsetof(SpannOptions, replicas)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, spann_relopt_kind,
+									  sizeof(SpannOptions), tab, lengthof(tab));
+}
+
+static char *
+spannbuildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case SPANN_PHASE_SAMPLE:
+			return "sampling table";
+		case SPANN_PHASE_CLUSTER:
+			return "clustering";
+		case SPANN_PHASE_ASSIGN:
+			return "assigning rows to lists";
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * A scan computes the distance to every centroid, then to every entry of
+ * the lists it probes (about spann.probes lists of rows * 2 / lists
+ * entries: a vector sits in two lists on average), all before the first
+ * row comes out.  As for hnsw, each distance is charged what the planner
+ * charges a sequential scan per row, so the index wins when it touches
+ * fewer vectors than the table holds.  Without ORDER BY the index is
+ * useless.
+ */
+static void
+spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+				  Cost *indexStartupCost, Cost *indexTotalCost,
+				  Selectivity *indexSelectivity, double *indexCorrelation,
+				  double *indexPages)
+{
+	IndexOptInfo *index = path->indexinfo;
+	double		rows = Max(index->rel->tuples, 1.0);
+	double		lists = Max(1.0, Min(4.0 * sqrt(rows), SPANN_MAX_LISTS));
+	double		visited;
+	double		per_row;
+	double		spc_random_page_cost;
+	double		spc_seq_page_cost;
+	Relation	rel;
+
+	*indexSelectivity = 1.0;
+	*indexCorrelation = 0;
+	if (path->indexorderbys == NIL)
+	{
+		*indexStartupCost = disable_cost;
+		*indexTotalCost = disable_cost;
+		*indexPages = 0;
+		return;
+	}
+
+	rel = index_open(index->indexoid, NoLock);
+	if (SpannGetLists(rel) > 0)
+		lists = SpannGetLists(rel);
+	index_close(rel, NoLock);
+	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost, &spc_seq_page_cost);
+
+	visited = Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists, 2.0 * rows);
+	per_row = index->rel->pages * spc_seq_page_cost / rows + cpu_tuple_cost + cpu_operator_cost;
+	*indexStartupCost = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost);
+	*indexTotalCost = *indexStartupCost;
+	*indexPages = Min(visited * index->pages / Max(2.0 * rows, 1.0), index->pages);
+}
+
+static bool
+spannvalidate(Oid opclassoid)
+{
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(spannhandler);
+Datum
+spannhandler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = 0;
+	amroutine->amsupport = 2;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = false;
+	amroutine->amcanorderbyop = true;
+	amroutine->amcanbackward = false;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = false;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = false;
+	amroutine->amsearchnulls = false;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = false;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = false;
+	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	amroutine->amkeytype = InvalidOid;
+
+	amroutine->ambuild = spannbuild;
+	amroutine->ambuildempty = spannbuildempty;
+	amroutine->aminsert = spanninsert;
+	amroutine->ambulkdelete = spannbulkdelete;
+	amroutine->amvacuumcleanup = spannvacuumcleanup;
+	amroutine->amcanreturn = NULL;
+	amroutine->amcostestimate = spanncostestimate;
+	amroutine->amoptions = spannoptions;
+	amroutine->amproperty = NULL;
+	amroutine->ambuildphasename = spannbuildphasename;
+	amroutine->amvalidate = spannvalidate;
+	amroutine->amadjustmembers = NULL;
+	amroutine->ambeginscan = spannbeginscan;
+	amroutine->amrescan = spannrescan;
+	amroutine->amgettuple = spanngettuple;
+	amroutine->amgetbitmap = NULL;
+	amroutine->amendscan = spannendscan;
+	amroutine->ammarkpos = NULL;
+	amroutine->amrestrpos = NULL;
+	amroutine->amestimateparallelscan = NULL;
+	amroutine->aminitparallelscan = NULL;
+	amroutine->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(amroutine);
+}
+
+/* Sum the entry counts of all live lists. */
+static int64
+count_entries(Relation index, const SpannMetaPageData *meta)
+{
+	BlockNumber blkno = meta->centroid_head;
+	int64		entries = 0;
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+
+			if (BlockNumberIsValid(c->head))
+				entries += c->count;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+	return entries;
+}
+
+/*
+ * spann_index_stats(index): lists, entries (a vector counts once per list
+ * it sits in; dead entries count until VACUUM), the split limit, and the
+ * splits and merges since the build.
+ */
+PG_FUNCTION_INFO_V1(spann_index_stats);
+Datum
+spann_index_stats(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index = index_open(indexoid, AccessShareLock);
+	SpannMetaPageData meta;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+
+	if (index->rd_rel->relam != get_index_am_oid("spann", false))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a spann index", RelationGetRelationName(index))));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	SpannReadMeta(index, &meta);
+	values[0] = Int32GetDatum(meta.nlists);
+	values[1] = Int64GetDatum(count_entries(index, &meta));
+	values[2] = Int32GetDatum(meta.list_limit);
+	values[3] = Int64GetDatum(meta.splits);
+	values[4] = Int64GetDatum(meta.merges);
+	index_close(index, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,221 @@
+/*
+ * spann.h
+ *		The spann access method: private definitions.
+ *
+ * Page layout, tuple states, locking and WAL are described in
+ * src/spann/README; the on-disk structs below follow it.
+ */
+#ifndef SPANN_H
+#define SPANN_H
+
+#include "access/amapi.h"
+#include "nodes/execnodes.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+
+#include "annpage.h"
+#include "annutils.h"
+
+/* ---------------------------------------------------------------------
+ * Limits, defaults
+ * ---------------------------------------------------------------------
+ */
+#define SPANN_MAX_DIM			2000	/* vector: an entry fits a page */
+#define SPANN_MAX_HALF_DIM		4000	/* halfvec */
+
+#define SPANN_DEFAULT_LISTS		0		/* 0: derived from the row count */
+#define SPANN_MAX_LISTS			65536	/* centroids are scanned exhaustively */
+#define SPANN_DEFAULT_EPSILON	0.1
+#define SPANN_MAX_EPSILON		10.0
+#define SPANN_DEFAULT_REPLICAS	8
+#define SPANN_MAX_REPLICAS		32
+
+#define SPANN_DEFAULT_PROBES	16
+#define SPANN_MAX_PROBES		65536
+#define SPANN_DEFAULT_RNG_FACTOR 1.0
+#define SPANN_MAX_RNG_FACTOR	100.0
+
+/* An insert splits a list past this multiple of the mean list size at build */
+#define SPANN_SPLIT_FACTOR		2
+#define SPANN_MIN_LIST_LIMIT	16
+/* VACUUM merges lists with fewer live entries than limit / this */
+#define SPANN_MERGE_DIVISOR		8
+
+/* Heavyweight lock tag (a page number of LockPage; no list starts at 0) */
+#define SPANN_SPLIT_LOCK		0
+
+/* Build sub-phases reported in pg_stat_progress_create_index */
+#define SPANN_PHASE_SAMPLE		2
+#define SPANN_PHASE_CLUSTER		3
+#define SPANN_PHASE_ASSIGN		4
+
+/* ---------------------------------------------------------------------
+ * Page kinds and magic
+ * ---------------------------------------------------------------------
+ */
+#define SPANN_MAGIC				0xA7A50002
+#define SPANN_VERSION			1
+
+#define SPANN_PAGE_META			0x0001
+#define SPANN_PAGE_CENTROIDS	0x0002
+#define SPANN_PAGE_POSTING		0x0004
+#define SPANN_PAGE_RETIRED		0x0008	/* of a replaced list; xid in pd_prune_xid */
+/* freed pages carry ANN_PAGE_FREE (annpage.h) */
+
+/* ---------------------------------------------------------------------
+ * On-disk structs (see README, "Page layout")
+ * ---------------------------------------------------------------------
+ */
+
+/* Block 0, stored below pd_lower so generic WAL keeps it */
+typedef struct SpannMetaPageData
+{
+	AnnMetaHeaderData header;	/* SPANN_MAGIC, SPANN_VERSION */
+	uint32		dimensions;		/* of every key */
+	uint32		nlists;			/* live lists */
+	uint32		list_limit;		/* entries past which an insert splits a list */
+	BlockNumber centroid_head;	/* first centroid page */
+	BlockNumber centroid_tail;	/* last centroid page: new centroids go there */
+	uint64		splits;			/* lists split by inserts since the build */
+	uint64		merges;			/* lists merged away by VACUUM since the build */
+} SpannMetaPageData;
+
+typedef SpannMetaPageData *SpannMetaPage;
+
+/* One list: its centroid and where its posting pages are */
+typedef struct SpannCentroidTupleData
+{
+	BlockNumber head;			/* first posting page; invalid: free slot */
+	BlockNumber tail;			/* last posting page, where entries go */
+	uint32		count;			/* entries, dead ones included until VACUUM */
+	uint32		split_at;		/* try to split when count passes this */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+} SpannCentroidTupleData;
+
+typedef SpannCentroidTupleData *SpannCentroidTuple;
+
+/* One indexed vector in a posting list */
+typedef struct SpannEntryTupleData
+{
+	ItemPointerData heaptid;	/* the heap row */
+	uint16		unused;			/* the key below is 4-byte aligned */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+} SpannEntryTupleData;
+
+typedef SpannEntryTupleData *SpannEntryTuple;
+
+#define SPANN_CENTROID_TUPLE_SIZE(keysize) \
+	MAXALIGN(offsetof(SpannCentroidTupleData, key) + (keysize))
+#define SPANN_ENTRY_TUPLE_SIZE(keysize) \
+	MAXALIGN(offsetof(SpannEntryTupleData, key) + (keysize))
+
+/* ---------------------------------------------------------------------
+ * In-memory state
+ * ---------------------------------------------------------------------
+ */
+
+/* Index-wide facts that never change, cached in rd_amcache */
+typedef struct SpannIndexInfo
+{
+	AnnDistanceInfo dist;
+	int			dimensions;
+	Size		keysize;		/* bytes of a stored key */
+} SpannIndexInfo;
+
+/* Assignment options, from the reloptions */
+typedef struct SpannAssignOptions
+{
+	double		epsilon;
+	int			replicas;
+} SpannAssignOptions;
+
+/* A list as a scan or insert sees it, with the query's distance to it */
+typedef struct SpannListRef
+{
+	float		distance;
+	BlockNumber head;			/* identifies the list while it lives */
+	BlockNumber cblkno;			/* where its centroid tuple is */
+	OffsetNumber coffset;
+	int			ordinal;		/* where the caller keeps the list's other facts */
+} SpannListRef;
+
+/* ---------------------------------------------------------------------
+ * Functions
+ * ---------------------------------------------------------------------
+ */
+
+/* spann.c */
+typedef enum SpannIterativeScan
+{
+	SPANN_ITERATIVE_OFF,
+	SPANN_ITERATIVE_RELAXED,
+	SPANN_ITERATIVE_STRICT
+} SpannIterativeScan;
+
+extern int	spann_probes;
+extern double spann_rng_factor;
+extern int	spann_iterative_scan;
+extern int	spann_max_probes;
+extern void SpannInit(void);
+extern int	SpannGetLists(Relation index);
+extern SpannAssignOptions SpannGetAssignOptions(Relation index);
+
+/* spannbuild.c */
+extern IndexBuildResult *spannbuild(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void spannbuildempty(Relation index);
+
+/* spanninsert.c */
+extern bool spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+						Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+						IndexInfo *indexInfo);
+extern void SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid,
+						   BlockNumber exclude_head);
+
+/* spannscan.c */
+extern IndexScanDesc spannbeginscan(Relation index, int nkeys, int norderbys);
+extern void spannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+						int norderbys);
+extern bool spanngettuple(IndexScanDesc scan, ScanDirection dir);
+extern void spannendscan(IndexScanDesc scan);
+
+/* spannvacuum.c */
+extern IndexBulkDeleteResult *spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											  IndexBulkDeleteCallback callback,
+											  void *callback_state);
+extern IndexBulkDeleteResult *spannvacuumcleanup(IndexVacuumInfo *info,
+												 IndexBulkDeleteResult *stats);
+
+/* spannutils.c */
+extern const SpannIndexInfo *SpannGetIndexInfo(Relation index);
+extern void SpannReadMeta(Relation index, SpannMetaPageData *meta);
+extern void SpannInitMetaPage(Page page, int dimensions);
+extern const void *SpannKeyElements(const char *key);
+extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
+extern bool SpannIsPostingPage(Page page);
+extern SpannListRef *SpannListDistances(Relation index, const void *query, int *nlists);
+extern void SpannSortLists(SpannListRef *lists, int n);
+extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
+								  BlockNumber head);
+extern int	SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid,
+						const void *key, bool building, uint32 *split_at);
+extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);
+extern void SpannRetireChain(Relation index, BlockNumber head);
+extern int	SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **keys);
+extern BlockNumber SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
+								   const int *order, int n, BlockNumber *tail);
+extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
+									 SpannCentroidTuple tuple, BlockNumber *cblkno);
+
+/* spanncluster.c */
+extern float SpannClosureBound(AnnMetric metric, float nearest, double factor);
+extern int	SpannChooseLists(const AnnDistanceInfo *dist, int dim, const SpannListRef *sorted,
+							 int nsorted, const void *const *centroid_keys,
+							 const SpannAssignOptions *opts, int *chosen);
+extern int	SpannClosureCandidates(AnnMetric metric, const SpannListRef *sorted, int nsorted,
+								   const SpannAssignOptions *opts);
+extern float *SpannKMeans(const float *points, int npoints, int dim, int nclusters,
+						  uint64 seed, int *assignment);
+extern float *SpannHierarchicalKMeans(const float *points, int npoints, int dim, int nlists,
+									  uint64 seed, int *ncentres);
+
+#endif							/* SPANN_H */

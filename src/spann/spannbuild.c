@@ -1,0 +1,450 @@
+/*
+ * spannbuild.c
+ *		CREATE INDEX for spann: sample, cluster, write the centroids, then
+ *		assign every row to its lists.
+ *
+ * 1. One heap scan keeps a uniform sample of the keys (reservoir
+ *    sampling with a fixed seed), sized to maintenance_work_mem, and
+ *    counts the rows.
+ * 2. Balanced hierarchical k-means of the sample gives the centroids
+ *    (spanncluster.c); the number of lists is the `lists` option, or
+ *    4 * sqrt(rows) when it is 0, and never more than the sample.
+ * 3. The centroid pages and one empty posting page per list are written.
+ * 4. A second heap scan assigns each row by the closure rule and appends
+ *    it to its lists, in shared buffers without WAL; at the end the whole
+ *    relation is WAL-logged once.  Memory stays bounded whatever the
+ *    table's size: the sample, the centroids, one row at a time.
+ *
+ * Nothing else can see the index during a build, so pages are changed
+ * under buffer locks only.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/tableam.h"
+#include "commands/progress.h"
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+#define SPANN_SEED				UINT64CONST(0x5A9A11)
+#define SPANN_MIN_SAMPLE		50000
+#define SPANN_SAMPLE_PER_LIST	64
+
+typedef struct SpannBuildState
+{
+	Relation	heap;
+	Relation	index;
+	AnnDistanceInfo dist;
+	int			dimensions;
+	Size		keysize;
+	SpannAssignOptions opts;
+
+	/* sampling: a reservoir of float keys */
+	float	   *sample;
+	int			sample_capacity;
+	int			nsample;
+	double		rows;			/* usable rows seen */
+	pg_prng_state rng;
+
+	/* assignment */
+	int			nlists;
+	char	   *centroid_keys;	/* nlists whole keys */
+	SpannListRef *lists;		/* nlists: where each list is */
+	SpannListRef *candidates;	/* scratch: the lists near one row */
+	const void **candidate_keys;
+	int		   *chosen;
+	double		indtuples;
+	double		entries;
+
+	MemoryContext tuple_cxt;
+} SpannBuildState;
+
+/* ---------------------------------------------------------------------
+ * Sampling
+ * ---------------------------------------------------------------------
+ */
+
+/* Copy a key's elements to floats (halfvec keys are widened) */
+static void
+key_to_floats(const SpannBuildState *bs, Datum key, float *out)
+{
+	int			dim;
+	const void *x = AnnKeyElements(&bs->dist, key, &dim);
+
+	AnnCheckDimensions(bs->dimensions, dim);
+	if (bs->dist.half)
+		for (int i = 0; i < dim; i++)
+			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
+	else
+		memcpy(out, x, sizeof(float) * dim);
+}
+
+/*
+ * The row's key prepared for the index (detoasted, normalised for
+ * cosine), or false when it is not indexed (NULL, or a zero vector
+ * under cosine).  Call in the tuple context.
+ */
+static bool
+row_key(SpannBuildState *bs, Datum *values, bool *isnull, Datum *key)
+{
+	bool		usable;
+	int			dim;
+
+	if (isnull[0])
+		return false;
+	*key = AnnPrepareKey(&bs->dist, values[0], &usable);
+	if (usable)
+	{
+		AnnKeyElements(&bs->dist, *key, &dim);
+		AnnCheckDimensions(bs->dimensions, dim);
+	}
+	return usable;
+}
+
+static void
+sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+				bool tupleIsAlive, void *state)
+{
+	SpannBuildState *bs = (SpannBuildState *) state;
+	MemoryContext old = MemoryContextSwitchTo(bs->tuple_cxt);
+	Datum		key;
+
+	if (row_key(bs, values, isnull, &key))
+	{
+		int64		slot = bs->nsample;
+
+		bs->rows++;
+		if (bs->nsample >= bs->sample_capacity)
+			slot = (int64) pg_prng_uint64_range(&bs->rng, 0, (uint64) bs->rows - 1);
+		else
+			bs->nsample++;
+		if (slot < bs->sample_capacity)
+			key_to_floats(bs, key, bs->sample + slot * bs->dimensions);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tuple_cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* Lists wanted for a table of rows: the option, else 4 * sqrt(rows) */
+static int
+lists_wanted(Relation index, double rows)
+{
+	int			lists = SpannGetLists(index);
+
+	if (lists > 0)
+		return lists;
+	return (int) Min(SPANN_MAX_LISTS, Max(1.0, 4.0 * sqrt(rows)));
+}
+
+/*
+ * Size the reservoir: SPANN_SAMPLE_PER_LIST rows per list expected from
+ * the planner's row estimate, at least SPANN_MIN_SAMPLE, and at most half
+ * of maintenance_work_mem.
+ */
+static void
+sample_init(SpannBuildState *bs)
+{
+	double		reltuples = Max(bs->heap->rd_rel->reltuples, 0);
+	double		wanted = Max(SPANN_MIN_SAMPLE,
+							 (double) SPANN_SAMPLE_PER_LIST * lists_wanted(bs->index, reltuples));
+	double		fits = (double) maintenance_work_mem * 1024.0 / 2 /
+		(sizeof(float) * bs->dimensions);
+
+	bs->sample_capacity = (int) Max(1.0, Min(wanted, fits));
+	bs->sample = MemoryContextAllocHuge(CurrentMemoryContext,
+										sizeof(float) * bs->dimensions *
+										(Size) bs->sample_capacity);
+	pg_prng_seed(&bs->rng, SPANN_SEED);
+}
+
+/* ---------------------------------------------------------------------
+ * Writing the centroids
+ * ---------------------------------------------------------------------
+ */
+
+/* A new page in build mode, initialised as kind, pinned and locked */
+static Buffer
+new_build_page(Relation index, uint16 kind)
+{
+	Buffer		buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+
+	AnnInitPage(BufferGetPage(buffer), ANN_SPANN_PAGE_ID, kind);
+	return buffer;
+}
+
+/* The centroid's whole key, in the index's key type */
+static void
+form_centroid_key(SpannBuildState *bs, const float *centre, char *out)
+{
+	if (bs->dist.half)
+	{
+		HalfVector *h = InitHalfVector(bs->dimensions);
+
+		for (int i = 0; i < bs->dimensions; i++)
+			h->x[i] = AnnFloatToHalf(centre[i]);
+		memcpy(out, h, bs->keysize);
+		pfree(h);
+	}
+	else
+	{
+		Vector	   *v = InitVector(bs->dimensions);
+
+		memcpy(v->x, centre, sizeof(float) * bs->dimensions);
+		memcpy(out, v, bs->keysize);
+		pfree(v);
+	}
+}
+
+/*
+ * Cluster the sample and write one centroid tuple and one empty posting
+ * page per list; fills bs->lists and bs->centroid_keys.
+ */
+static void
+write_centroids(SpannBuildState *bs, SpannMetaPage meta)
+{
+	Size		tuple_size = SPANN_CENTROID_TUPLE_SIZE(bs->keysize);
+	SpannCentroidTuple tuple = palloc0(tuple_size);
+	int			ncentres;
+	float	   *centres;
+	Buffer		cbuffer = InvalidBuffer;
+
+	centres = SpannHierarchicalKMeans(bs->sample, bs->nsample, bs->dimensions,
+									  lists_wanted(bs->index, bs->rows), SPANN_SEED, &ncentres);
+	bs->nlists = ncentres;
+	bs->centroid_keys = palloc(bs->keysize * Max(ncentres, 1));
+	bs->lists = palloc(sizeof(SpannListRef) * Max(ncentres, 1));
+	for (int i = 0; i < ncentres; i++)
+	{
+		char	   *key = bs->centroid_keys + bs->keysize * i;
+		Buffer		head = new_build_page(bs->index, SPANN_PAGE_POSTING);
+		bool		usable;
+
+		form_centroid_key(bs, centres + (Size) i * bs->dimensions, key);
+		if (bs->dist.metric == ANN_METRIC_COSINE)
+		{
+			Datum		unit = AnnPrepareKey(&bs->dist, PointerGetDatum(key), &usable);
+
+			memcpy(key, DatumGetPointer(unit), bs->keysize);
+		}
+		tuple->head = tuple->tail = BufferGetBlockNumber(head);
+		memcpy(tuple->key, key, bs->keysize);
+		MarkBufferDirty(head);
+		UnlockReleaseBuffer(head);
+
+		if (!BufferIsValid(cbuffer) || PageGetFreeSpace(BufferGetPage(cbuffer)) < tuple_size)
+		{
+			Buffer		next = new_build_page(bs->index, SPANN_PAGE_CENTROIDS);
+
+			if (BufferIsValid(cbuffer))
+			{
+				AnnPageGetOpaque(BufferGetPage(cbuffer))->nextblkno = BufferGetBlockNumber(next);
+				MarkBufferDirty(cbuffer);
+				UnlockReleaseBuffer(cbuffer);
+			}
+			else
+				meta->centroid_head = BufferGetBlockNumber(next);
+			cbuffer = next;
+			meta->centroid_tail = BufferGetBlockNumber(next);
+		}
+		bs->lists[i].head = tuple->head;
+		bs->lists[i].ordinal = i;
+		bs->lists[i].cblkno = BufferGetBlockNumber(cbuffer);
+		bs->lists[i].coffset = PageAddItem(BufferGetPage(cbuffer), (Item) tuple, tuple_size,
+										   InvalidOffsetNumber, false, false);
+		if (bs->lists[i].coffset == InvalidOffsetNumber)
+			elog(ERROR, "failed to add centroid to spann index \"%s\"",
+				 RelationGetRelationName(bs->index));
+	}
+	if (BufferIsValid(cbuffer))
+	{
+		MarkBufferDirty(cbuffer);
+		UnlockReleaseBuffer(cbuffer);
+	}
+	meta->nlists = ncentres;
+	pfree(centres);
+	pfree(tuple);
+}
+
+/* ---------------------------------------------------------------------
+ * Assignment
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The lists near a key, nearest first: those within the closure bound of
+ * the nearest, at most 4 * replicas.  Returns how many, in
+ * bs->candidates with their keys' elements in bs->candidate_keys.
+ */
+static int
+near_lists(SpannBuildState *bs, const void *x)
+{
+	int			nearest = 0;
+	float		bound;
+	int			n = 0;
+	float	   *distances = palloc(sizeof(float) * bs->nlists);
+
+	for (int i = 0; i < bs->nlists; i++)
+	{
+		distances[i] = AnnDistance(&bs->dist, x,
+								   SpannKeyElements(bs->centroid_keys + bs->keysize * i),
+								   bs->dimensions);
+		if (distances[i] < distances[nearest])
+			nearest = i;
+	}
+	bound = SpannClosureBound(bs->dist.metric, distances[nearest], bs->opts.epsilon);
+	for (int i = 0; i < bs->nlists; i++)
+		if (distances[i] <= bound)
+		{
+			bs->candidates[n] = bs->lists[i];
+			bs->candidates[n].distance = distances[i];
+			n++;
+		}
+	SpannSortLists(bs->candidates, n);
+	n = SpannClosureCandidates(bs->dist.metric, bs->candidates, n, &bs->opts);
+	pfree(distances);
+	return n;
+}
+
+static void
+assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+				bool tupleIsAlive, void *state)
+{
+	SpannBuildState *bs = (SpannBuildState *) state;
+	MemoryContext old = MemoryContextSwitchTo(bs->tuple_cxt);
+	Datum		key;
+
+	if (row_key(bs, values, isnull, &key))
+	{
+		int			dim;
+		const void *x = AnnKeyElements(&bs->dist, key, &dim);
+		int			ncandidates = near_lists(bs, x);
+		int			nchosen;
+
+		for (int i = 0; i < ncandidates; i++)
+			bs->candidate_keys[i] =
+				SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
+		nchosen = SpannChooseLists(&bs->dist, dim, bs->candidates, ncandidates,
+								   bs->candidate_keys, &bs->opts, bs->chosen);
+		for (int i = 0; i < nchosen; i++)
+			SpannAppend(index, &bs->candidates[bs->chosen[i]], tid, DatumGetPointer(key), true,
+						NULL);
+		bs->indtuples++;
+		bs->entries += nchosen;
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tuple_cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points
+ * ---------------------------------------------------------------------
+ */
+
+static void
+build_state_init(SpannBuildState *bs, Relation heap, Relation index)
+{
+	memset(bs, 0, sizeof(*bs));
+	bs->heap = heap;
+	bs->index = index;
+	AnnResolveDistance(index, &bs->dist);
+	bs->dimensions = AnnIndexDimensions(index, &bs->dist, "spann", SPANN_MAX_DIM,
+										SPANN_MAX_HALF_DIM);
+	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
+	bs->opts = SpannGetAssignOptions(index);
+	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann build tuple context",
+										  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* The metapage, written first so the rest of the build can read it */
+static void
+write_metapage(Relation index, ForkNumber fork, int dimensions)
+{
+	Buffer		buffer = AnnNewBuffer(index, fork);
+
+	SpannInitMetaPage(BufferGetPage(buffer), dimensions);
+	MarkBufferDirty(buffer);
+	UnlockReleaseBuffer(buffer);
+}
+
+/* Copy the build's lists and split limit into the metapage */
+static void
+update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
+{
+	Buffer		buffer = ReadBuffer(bs->index, ANN_METAPAGE_BLKNO);
+	SpannMetaPage meta;
+	double		mean = bs->nlists > 0 ? bs->entries / bs->nlists : 0;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(BufferGetPage(buffer));
+	meta->nlists = lists->nlists;
+	meta->centroid_head = lists->centroid_head;
+	meta->centroid_tail = lists->centroid_tail;
+	meta->list_limit = (uint32) Max(SPANN_MIN_LIST_LIMIT, ceil(SPANN_SPLIT_FACTOR * mean));
+	MarkBufferDirty(buffer);
+	UnlockReleaseBuffer(buffer);
+}
+
+IndexBuildResult *
+spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
+	SpannBuildState bs;
+	SpannMetaPageData lists = {0};
+	MemoryContext build_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"Spann build context",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(build_cxt);
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+	build_state_init(&bs, heap, index);
+	write_metapage(index, MAIN_FORKNUM, bs.dimensions);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SPANN_PHASE_SAMPLE);
+	sample_init(&bs);
+	result->heap_tuples = table_index_build_scan(heap, index, indexInfo, true, true,
+												 sample_callback, &bs, NULL);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SPANN_PHASE_CLUSTER);
+	lists.centroid_head = lists.centroid_tail = InvalidBlockNumber;
+	write_centroids(&bs, &lists);
+	pfree(bs.sample);
+	bs.sample = NULL;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SPANN_PHASE_ASSIGN);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows);
+	if (bs.nlists > 0)
+	{
+		bs.candidates = palloc(sizeof(SpannListRef) * bs.nlists);
+		bs.candidate_keys = palloc(sizeof(void *) * bs.nlists);
+		bs.chosen = palloc(sizeof(int) * bs.nlists);
+		table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs, NULL);
+	}
+	update_metapage(&bs, &lists);
+	AnnLogRelation(index, MAIN_FORKNUM);
+
+	result->index_tuples = bs.indtuples;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(build_cxt);
+	return result;
+}
+
+/* The init fork of an unlogged index: an empty metapage. */
+void
+spannbuildempty(Relation index)
+{
+	AnnDistanceInfo dist;
+
+	AnnResolveDistance(index, &dist);
+	write_metapage(index, INIT_FORKNUM,
+				   AnnIndexDimensions(index, &dist, "spann", SPANN_MAX_DIM, SPANN_MAX_HALF_DIM));
+	AnnLogRelation(index, INIT_FORKNUM);
+}

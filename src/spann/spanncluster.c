@@ -1,0 +1,454 @@
+/*
+ * spanncluster.c
+ *		Clustering and list assignment: the algorithms of spann.
+ *
+ * k-means (Lloyd's iterations from a k-means++ start, fixed seed) runs on
+ * float arrays with the L2 kernel of distance.c.  The build clusters its
+ * sample hierarchically: at most 16 clusters per level, each child given a
+ * share of the wanted lists proportional to its size, so leaves come out
+ * about equally large (SPANN's balanced clustering reaches the same end
+ * with a size penalty; ours also adds a light penalty at every level).
+ * Inserts split a list with a 2-means of its entries.
+ *
+ * Assignment (SPANN's closure rule): a vector goes to its nearest list
+ * and to the next ones whose distance is within (1 + epsilon) of the
+ * nearest, at most `replicas` lists, skipping a list whose centroid is
+ * nearer to an already chosen centroid than to the vector (the RNG rule:
+ * such a list adds little that the chosen one does not cover).  Scans use
+ * the same bound with spann.rng_factor to decide how many lists to probe.
+ *
+ * Nothing here touches pages or locks.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+
+#include "distance.h"
+#include "spann.h"
+
+#define KMEANS_MAX_ITERATIONS	10
+#define KMEANS_FANOUT			16
+/* weight of the size penalty, as a share of the mean nearest distance */
+#define KMEANS_BALANCE			0.05
+
+/* ---------------------------------------------------------------------
+ * Assignment
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The largest distance within (1 + factor) of the nearest one, on the
+ * kernel's scale: squared for L2, a negative inner product for cosine
+ * (whose unit vectors turn it back into a squared L2 distance) and inner
+ * product, where the factor applies to the magnitude.
+ */
+float
+SpannClosureBound(AnnMetric metric, float nearest, double factor)
+{
+	double		grow = (1.0 + factor) * (1.0 + factor);
+
+	switch (metric)
+	{
+		case ANN_METRIC_L2:
+			return (float) (nearest * grow);
+		case ANN_METRIC_L1:
+			return (float) (nearest * (1.0 + factor));
+		case ANN_METRIC_COSINE:
+			/* |a - b|^2 = 2 + 2 * (-a.b) for unit vectors */
+			return (float) ((2.0 + 2.0 * nearest) * grow / 2.0 - 1.0);
+		case ANN_METRIC_IP:
+			return (float) (nearest + factor * fabs(nearest));
+	}
+	return nearest;
+}
+
+/*
+ * How many of the sorted lists are candidates for a vector whose
+ * distances they hold: those within the closure bound, at most
+ * 4 * replicas (the RNG rule skips some), at least one.
+ */
+int
+SpannClosureCandidates(AnnMetric metric, const SpannListRef *sorted, int nsorted,
+					   const SpannAssignOptions *opts)
+{
+	float		bound;
+	int			n = 1;
+
+	if (nsorted == 0)
+		return 0;
+	bound = SpannClosureBound(metric, sorted[0].distance, opts->epsilon);
+	while (n < nsorted && n < 4 * opts->replicas && sorted[n].distance <= bound)
+		n++;
+	return n;
+}
+
+/*
+ * Choose the lists of a vector among the first ncandidates sorted lists
+ * (SpannClosureCandidates), whose centroid keys' elements are in
+ * centroid_keys.  Writes indexes into sorted to chosen; returns how many.
+ */
+int
+SpannChooseLists(const AnnDistanceInfo *dist, int dim, const SpannListRef *sorted,
+				 int ncandidates, const void *const *centroid_keys,
+				 const SpannAssignOptions *opts, int *chosen)
+{
+	int			nchosen = 0;
+
+	for (int i = 0; i < ncandidates && nchosen < opts->replicas; i++)
+	{
+		bool		covered = false;
+
+		for (int j = 0; j < nchosen && !covered; j++)
+			covered = AnnDistance(dist, centroid_keys[chosen[j]], centroid_keys[i], dim) <
+				sorted[i].distance;
+		if (!covered)
+			chosen[nchosen++] = i;
+	}
+	return nchosen;
+}
+
+/* ---------------------------------------------------------------------
+ * k-means
+ * ---------------------------------------------------------------------
+ */
+
+/* Points of a k-means run: a subset (idx) of a float array, or all of it */
+typedef struct PointSet
+{
+	const float *points;
+	const int  *idx;			/* NULL: points 0..n-1 */
+	int			n;
+	int			dim;
+} PointSet;
+
+static inline const float *
+point_at(const PointSet *set, int i)
+{
+	return set->points + (Size) (set->idx ? set->idx[i] : i) * set->dim;
+}
+
+static inline float
+l2(const float *a, const float *b, int dim)
+{
+	return ann_kernels->l2_squared(a, b, dim);
+}
+
+/* k-means++: each next centre drawn with probability proportional to d^2 */
+static void
+seed_centres(const PointSet *set, int k, pg_prng_state *rng, float *centres)
+{
+	float	   *nearest = palloc(sizeof(float) * set->n);
+	int			first = (int) pg_prng_uint64_range(rng, 0, set->n - 1);
+
+	memcpy(centres, point_at(set, first), sizeof(float) * set->dim);
+	for (int i = 0; i < set->n; i++)
+		nearest[i] = l2(point_at(set, i), centres, set->dim);
+
+	for (int c = 1; c < k; c++)
+	{
+		double		total = 0;
+		double		target;
+		int			pick = set->n - 1;
+
+		for (int i = 0; i < set->n; i++)
+			total += nearest[i];
+		target = pg_prng_double(rng) * total;
+		for (int i = 0; i < set->n; i++)
+		{
+			target -= nearest[i];
+			if (target < 0)
+			{
+				pick = i;
+				break;
+			}
+		}
+		memcpy(centres + (Size) c * set->dim, point_at(set, pick), sizeof(float) * set->dim);
+		for (int i = 0; i < set->n; i++)
+			nearest[i] = Min(nearest[i], l2(point_at(set, i), centres + (Size) c * set->dim,
+											 set->dim));
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(nearest);
+}
+
+/*
+ * Assign every point to the centre with the least distance plus a
+ * penalty proportional to the centre's size in the previous round.
+ * Returns how many points changed centre.
+ */
+static int
+assign_points(const PointSet *set, const float *centres, int k, const int *prev_sizes,
+			  double penalty, int *assignment)
+{
+	int			changed = 0;
+
+	for (int i = 0; i < set->n; i++)
+	{
+		const float *p = point_at(set, i);
+		int			best = 0;
+		double		best_cost = DBL_MAX;
+
+		for (int c = 0; c < k; c++)
+		{
+			double		cost = l2(p, centres + (Size) c * set->dim, set->dim) +
+				penalty * prev_sizes[c];
+
+			if (cost < best_cost)
+			{
+				best_cost = cost;
+				best = c;
+			}
+		}
+		if (assignment[i] != best)
+			changed++;
+		assignment[i] = best;
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return changed;
+}
+
+/*
+ * Move each centre to the mean of its points; an empty cluster takes a
+ * random point of the largest one, so k clusters come out when k <= n.
+ */
+static void
+update_centres(const PointSet *set, int k, const int *assignment, pg_prng_state *rng,
+			   float *centres, int *sizes)
+{
+	int			dim = set->dim;
+	double	   *sums = palloc0(sizeof(double) * k * dim);
+
+	memset(sizes, 0, sizeof(int) * k);
+	for (int i = 0; i < set->n; i++)
+	{
+		const float *p = point_at(set, i);
+		double	   *sum = sums + (Size) assignment[i] * dim;
+
+		for (int d = 0; d < dim; d++)
+			sum[d] += p[d];
+		sizes[assignment[i]]++;
+	}
+	for (int c = 0; c < k; c++)
+	{
+		if (sizes[c] == 0)
+			continue;
+		for (int d = 0; d < dim; d++)
+			centres[(Size) c * dim + d] = (float) (sums[(Size) c * dim + d] / sizes[c]);
+	}
+	for (int c = 0; c < k; c++)
+	{
+		int			largest = 0;
+		int			pick;
+
+		if (sizes[c] > 0)
+			continue;
+		for (int j = 1; j < k; j++)
+			if (sizes[j] > sizes[largest])
+				largest = j;
+		if (sizes[largest] < 2)
+			break;
+		/* the n-th point of the largest cluster, n random */
+		pick = (int) pg_prng_uint64_range(rng, 0, sizes[largest] - 1);
+		for (int i = 0; i < set->n; i++)
+			if (assignment[i] == largest && pick-- == 0)
+			{
+				memcpy(centres + (Size) c * dim, point_at(set, i), sizeof(float) * dim);
+				break;
+			}
+		sizes[largest]--;
+		sizes[c] = 1;
+	}
+	pfree(sums);
+}
+
+/* Mean distance of each point to its centre, the penalty's scale */
+static double
+mean_distance(const PointSet *set, const float *centres, const int *assignment)
+{
+	double		total = 0;
+
+	for (int i = 0; i < set->n; i++)
+		total += l2(point_at(set, i), centres + (Size) assignment[i] * set->dim, set->dim);
+	return set->n > 0 ? total / set->n : 0;
+}
+
+/* k-means of a point set into centres (k * dim floats) and assignment */
+static void
+kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assignment)
+{
+	int		   *sizes = palloc0(sizeof(int) * k);
+	double		penalty = 0;
+
+	seed_centres(set, k, rng, centres);
+	for (int i = 0; i < set->n; i++)
+		assignment[i] = -1;
+	for (int iter = 0; iter < KMEANS_MAX_ITERATIONS; iter++)
+	{
+		int			changed = assign_points(set, centres, k, sizes, penalty, assignment);
+
+		update_centres(set, k, assignment, rng, centres, sizes);
+		if (changed <= set->n / 1000 && iter > 0)
+			break;
+		penalty = KMEANS_BALANCE * mean_distance(set, centres, assignment) /
+			((double) set->n / k);
+	}
+	pfree(sizes);
+}
+
+/*
+ * k-means of npoints contiguous points.  Returns the nclusters centres
+ * (palloc'd) and fills assignment (npoints ints).
+ */
+float *
+SpannKMeans(const float *points, int npoints, int dim, int nclusters, uint64 seed,
+			int *assignment)
+{
+	PointSet	set = {points, NULL, npoints, dim};
+	float	   *centres = palloc(sizeof(float) * nclusters * dim);
+	pg_prng_state rng;
+
+	pg_prng_seed(&rng, seed);
+	kmeans(&set, nclusters, &rng, centres, assignment);
+	return centres;
+}
+
+/*
+ * Split wanted leaves among k children of the given sizes, in proportion
+ * (largest remainders first), each child at least one leaf and at most
+ * one per point.
+ */
+static void
+share_leaves(const int *sizes, int k, int total, int wanted, int *shares)
+{
+	int			given = 0;
+
+	for (int c = 0; c < k; c++)
+	{
+		shares[c] = Min(sizes[c], Max(1, (int) ((double) wanted * sizes[c] / total)));
+		given += shares[c];
+	}
+	while (given < wanted)
+	{
+		int			best = -1;
+		double		best_gap = -1;
+
+		for (int c = 0; c < k; c++)
+		{
+			double		gap = (double) wanted * sizes[c] / total - shares[c];
+
+			if (shares[c] < sizes[c] && gap > best_gap)
+			{
+				best_gap = gap;
+				best = c;
+			}
+		}
+		if (best < 0)
+			break;
+		shares[best]++;
+		given++;
+	}
+	while (given > wanted)
+	{
+		int			best = -1;
+
+		for (int c = 0; c < k; c++)
+			if (shares[c] > 1 && (best < 0 || shares[c] > shares[best]))
+				best = c;
+		if (best < 0)
+			break;
+		shares[best]--;
+		given--;
+	}
+}
+
+/*
+ * Cluster the points idx[0..n) into `wanted` leaves, writing their
+ * centres at out + *nout * dim.
+ */
+static void
+cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_state *rng,
+			 float *out, int *nout)
+{
+	PointSet	set = {points, idx, n, dim};
+	int			k = Min(Min(wanted, KMEANS_FANOUT), n);
+	float	   *centres;
+	int		   *assignment;
+	int		   *sizes;
+	int		   *shares;
+	int		   *sorted;
+	int			start = 0;
+
+	if (wanted <= 1 || n <= 1)
+	{
+		int			sizes1[1] = {0};
+		int		   *zero = palloc0(sizeof(int) * n);
+
+		update_centres(&set, 1, zero, rng, out + (Size) *nout * dim, sizes1);
+		(*nout)++;
+		pfree(zero);
+		return;
+	}
+
+	centres = palloc(sizeof(float) * k * dim);
+	assignment = palloc(sizeof(int) * n);
+	sizes = palloc0(sizeof(int) * k);
+	shares = palloc(sizeof(int) * k);
+	kmeans(&set, k, rng, centres, assignment);
+	for (int i = 0; i < n; i++)
+		sizes[assignment[i]]++;
+	if (k == wanted)
+	{
+		memcpy(out + (Size) *nout * dim, centres, sizeof(float) * k * dim);
+		*nout += k;
+		return;
+	}
+
+	/* group the points by cluster, then recurse into each group */
+	sorted = palloc(sizeof(int) * n);
+	share_leaves(sizes, k, n, wanted, shares);
+	for (int c = 0; c < k; c++)
+	{
+		int			m = 0;
+
+		for (int i = 0; i < n; i++)
+			if (assignment[i] == c)
+				sorted[start + m++] = idx[i];
+		if (m > 0)
+			cluster_into(points, dim, sorted + start, m, shares[c], rng, out, nout);
+		start += m;
+	}
+	pfree(centres);
+	pfree(assignment);
+	pfree(sizes);
+	pfree(shares);
+}
+
+/*
+ * Balanced hierarchical k-means of npoints contiguous points into about
+ * nlists centres (fewer only when there are fewer points).  Returns the
+ * centres, palloc'd, and their count in *ncentres.
+ */
+float *
+SpannHierarchicalKMeans(const float *points, int npoints, int dim, int nlists, uint64 seed,
+						int *ncentres)
+{
+	float	   *out = palloc(sizeof(float) * (Size) Max(nlists, 1) * dim);
+	int		   *idx = palloc(sizeof(int) * npoints);
+	int			nout = 0;
+	pg_prng_state rng;
+
+	pg_prng_seed(&rng, seed);
+	for (int i = 0; i < npoints; i++)
+		idx[i] = i;
+	if (npoints > 0)
+		cluster_into(points, dim, idx, npoints, Min(nlists, npoints), &rng, out, &nout);
+	pfree(idx);
+	Assert(nout <= nlists);
+	*ncentres = nout;
+	return out;
+}

@@ -1,0 +1,486 @@
+/*
+ * spanninsert.c
+ *		Inserts into a spann index, and the list splits they trigger.
+ *
+ * A row goes to the lists the closure rule chooses among the current
+ * centroids (spanncluster.c), appended under a share lock on each list
+ * (a heavyweight page lock whose tag is the list's head block) so that
+ * no split replaces the list meanwhile.
+ *
+ * A list whose entry count passes the split limit is split by the
+ * inserting backend (SPFresh's idea, done synchronously): a 2-means of
+ * its entries gives two centroids, each entry goes to the nearer one
+ * (and to the other too when the closure rule says so), the two new
+ * chains are written where nothing points at them, and one WAL record
+ * then replaces the old centroid by the first and adds the second.
+ * Entries that are now nearer to some other list's centroid than to
+ * either new one are appended there too (SPFresh's reassignment, LIRE,
+ * limited to the split list's own entries).  README, "WAL and crash
+ * states", lists what a crash at each step leaves.
+ *
+ * Locks, in order: the split lock (share; VACUUM takes it exclusively,
+ * and a split that cannot have it now is left for a later insert), the
+ * list lock (exclusive), then buffers as README "Locking" says.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+/* ---------------------------------------------------------------------
+ * Splits
+ * ---------------------------------------------------------------------
+ */
+
+/* The entries of a list being split */
+typedef struct SplitInput
+{
+	int			n;
+	ItemPointerData *tids;
+	char	   *keys;			/* whole keys */
+	float	   *old_distances;	/* to the old centroid, or -1 if not moved away */
+} SplitInput;
+
+/* A list that an insert grew past its limit */
+typedef struct SplitCandidate
+{
+	SpannListRef list;
+	uint32		limit;			/* split when it holds more entries than this */
+} SplitCandidate;
+
+/* Copy a key's elements to floats (halfvec keys are widened) */
+static void
+elements_to_floats(const SpannIndexInfo *info, const char *key, float *out)
+{
+	const void *x = SpannKeyElements(key);
+
+	if (info->dist.half)
+		for (int i = 0; i < info->dimensions; i++)
+			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
+	else
+		memcpy(out, x, sizeof(float) * info->dimensions);
+}
+
+/* A whole key of the index's type from float elements (unit for cosine) */
+static char *
+floats_to_key(const SpannIndexInfo *info, const float *x)
+{
+	Datum		key;
+	bool		usable;
+
+	if (info->dist.half)
+	{
+		HalfVector *h = InitHalfVector(info->dimensions);
+
+		for (int i = 0; i < info->dimensions; i++)
+			h->x[i] = AnnFloatToHalf(x[i]);
+		key = PointerGetDatum(h);
+	}
+	else
+	{
+		Vector	   *v = InitVector(info->dimensions);
+
+		memcpy(v->x, x, sizeof(float) * info->dimensions);
+		key = PointerGetDatum(v);
+	}
+	if (info->dist.metric == ANN_METRIC_COSINE)
+		key = AnnPrepareKey(&info->dist, key, &usable);
+	return DatumGetPointer(key);
+}
+
+/*
+ * Two centroids for the entries, from a 2-means of them; false when the
+ * entries are all alike and cannot be split.
+ */
+static bool
+two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, char **key2)
+{
+	float	   *points = palloc(sizeof(float) * info->dimensions * (Size) in->n);
+	int		   *assignment = palloc(sizeof(int) * in->n);
+	float	   *centres;
+	int			size1 = 0;
+
+	for (int i = 0; i < in->n; i++)
+		elements_to_floats(info, in->keys + info->keysize * i,
+						   points + (Size) i * info->dimensions);
+	centres = SpannKMeans(points, in->n, info->dimensions, 2, in->n, assignment);
+	for (int i = 0; i < in->n; i++)
+		size1 += assignment[i] == 0;
+	if (size1 == 0 || size1 == in->n ||
+		memcmp(centres, centres + info->dimensions, sizeof(float) * info->dimensions) == 0)
+		return false;
+	*key1 = floats_to_key(info, centres);
+	*key2 = floats_to_key(info, centres + info->dimensions);
+	return true;
+}
+
+/*
+ * Which new lists each entry joins: the nearer centroid, and the other
+ * when it is within the closure bound and not nearer to the first
+ * centroid than to the entry.  Fills order1/order2 with entry numbers.
+ */
+static void
+divide_entries(Relation index, const SplitInput *in, const char *key1, const char *key2,
+			   int *order1, int *n1, int *order2, int *n2)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannAssignOptions opts = SpannGetAssignOptions(index);
+	const void *c1 = SpannKeyElements(key1);
+	const void *c2 = SpannKeyElements(key2);
+	float		between = AnnDistance(&info->dist, c1, c2, info->dimensions);
+
+	*n1 = *n2 = 0;
+	for (int i = 0; i < in->n; i++)
+	{
+		const void *x = SpannKeyElements(in->keys + info->keysize * i);
+		float		d1 = AnnDistance(&info->dist, x, c1, info->dimensions);
+		float		d2 = AnnDistance(&info->dist, x, c2, info->dimensions);
+		bool		first = d1 <= d2;
+		float		near = first ? d1 : d2;
+		float		far = first ? d2 : d1;
+		bool		both = opts.replicas > 1 &&
+			far <= SpannClosureBound(info->dist.metric, near, opts.epsilon) && between >= far;
+
+		if (first || both)
+			order1[(*n1)++] = i;
+		if (!first || both)
+			order2[(*n2)++] = i;
+	}
+}
+
+/* Lock a list's centroid page exclusively and register it */
+static SpannCentroidTuple
+edit_centroid(AnnEdit *edit, Relation index, BlockNumber cblkno, OffsetNumber coffset,
+			  Buffer *buffer)
+{
+	*buffer = ReadBuffer(index, cblkno);
+	LockBuffer(*buffer, BUFFER_LOCK_EXCLUSIVE);
+	return SpannPageGetCentroid(AnnEditRegister(edit, *buffer, false), coffset);
+}
+
+/*
+ * The switch: one record replaces the old centroid (in its slot) by the
+ * first new list and adds the second; the metapage counts the split.
+ */
+static void
+switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNumber head1,
+			 BlockNumber tail1, int n1, const char *key2, BlockNumber head2,
+			 BlockNumber tail2, int n2)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->keysize);
+	SpannCentroidTuple second = palloc0(size);
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	Buffer		cbuffer;
+	SpannCentroidTuple first;
+	SpannMetaPage meta;
+	BlockNumber cblkno;
+	AnnEdit		edit;
+
+	AnnEditBegin(&edit, index, false);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	first = edit_centroid(&edit, index, list->cblkno, list->coffset, &cbuffer);
+	first->head = head1;
+	first->tail = tail1;
+	first->count = n1;
+	first->split_at = 0;
+	memcpy(first->key, key1, info->keysize);
+
+	second->head = head2;
+	second->tail = tail2;
+	second->count = n2;
+	memcpy(second->key, key2, info->keysize);
+	SpannAddCentroid(&edit, index, metabuf, cbuffer, second, &cblkno);
+	meta->nlists++;
+	meta->splits++;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+	pfree(second);
+}
+
+/* Remember not to retry a list that cannot be split before it doubles */
+static void
+postpone_split(Relation index, const SpannListRef *list)
+{
+	AnnEdit		edit;
+	Buffer		buffer;
+	SpannCentroidTuple c;
+
+	AnnEditBegin(&edit, index, false);
+	c = edit_centroid(&edit, index, list->cblkno, list->coffset, &buffer);
+	c->split_at = c->count * 2;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * Append to one chosen list under its share lock.  Returns the list's
+ * new count (and its own split limit in *split_at, 0 if none), or -1
+ * when a split replaced it before we got the lock.
+ */
+static int
+append_locked(Relation index, const SpannListRef *list, ItemPointer heap_tid, const void *key,
+			  uint32 *split_at)
+{
+	int			count;
+
+	LockPage(index, list->head, ShareLock);
+	count = SpannAppend(index, list, heap_tid, key, false, split_at);
+	UnlockPage(index, list->head, ShareLock);
+	return count;
+}
+
+/*
+ * SPFresh's reassignment, for the split list's entries: an entry farther
+ * from both new centroids than from the old one may now be nearest to
+ * another list; if so, it is appended there.
+ */
+static void
+reassign_entries(Relation index, const SplitInput *in, BlockNumber head1, BlockNumber head2)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+
+	for (int i = 0; i < in->n; i++)
+	{
+		const char *key = in->keys + info->keysize * i;
+		int			nlists;
+		SpannListRef *lists;
+		int			nearest = 0;
+
+		if (in->old_distances[i] < 0)
+			continue;
+		lists = SpannListDistances(index, SpannKeyElements(key), &nlists);
+		for (int l = 1; l < nlists; l++)
+			if (lists[l].distance < lists[nearest].distance)
+				nearest = l;
+		if (nlists > 0 && lists[nearest].head != head1 && lists[nearest].head != head2 &&
+			lists[nearest].distance < in->old_distances[i])
+		{
+			uint32		split_at;
+
+			append_locked(index, &lists[nearest], &in->tids[i], key, &split_at);
+		}
+		pfree(lists);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Split a list, if it is still the same list and still too long.  The
+ * caller holds the split lock in share mode and no list lock.
+ */
+static void
+split_list(Relation index, const SpannListRef *list, uint32 limit)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SplitInput	in;
+	char	   *old_key;
+	char	   *key1;
+	char	   *key2;
+	int		   *order1;
+	int		   *order2;
+	int			n1,
+				n2;
+	BlockNumber head1,
+				tail1,
+				head2,
+				tail2;
+
+	LockPage(index, list->head, ExclusiveLock);
+	old_key = SpannReadCentroidKey(index, list->cblkno, list->coffset, list->head);
+	if (old_key == NULL)
+	{
+		UnlockPage(index, list->head, ExclusiveLock);
+		return;					/* split by someone else meanwhile */
+	}
+	in.n = SpannReadList(index, list->head, &in.tids, &in.keys);
+	if ((uint32) in.n <= limit || !two_centroids(info, &in, &key1, &key2))
+	{
+		if ((uint32) in.n > limit)
+			postpone_split(index, list);
+		UnlockPage(index, list->head, ExclusiveLock);
+		return;
+	}
+
+	order1 = palloc(sizeof(int) * in.n);
+	order2 = palloc(sizeof(int) * in.n);
+	divide_entries(index, &in, key1, key2, order1, &n1, order2, &n2);
+	head1 = SpannWriteChain(index, in.tids, in.keys, order1, n1, &tail1);
+	head2 = SpannWriteChain(index, in.tids, in.keys, order2, n2, &tail2);
+	switch_lists(index, list, key1, head1, tail1, n1, key2, head2, tail2, n2);
+	UnlockPage(index, list->head, ExclusiveLock);
+	SpannRetireChain(index, list->head);
+
+	in.old_distances = palloc(sizeof(float) * in.n);
+	for (int i = 0; i < in.n; i++)
+	{
+		const void *x = SpannKeyElements(in.keys + info->keysize * i);
+		float		d1 = AnnDistance(&info->dist, x, SpannKeyElements(key1), info->dimensions);
+		float		d2 = AnnDistance(&info->dist, x, SpannKeyElements(key2), info->dimensions);
+		float		old = AnnDistance(&info->dist, x, SpannKeyElements(old_key), info->dimensions);
+
+		/* only entries that moved away from their centroid may belong elsewhere */
+		in.old_distances[i] = Min(d1, d2) > old ? old : -1;
+	}
+	reassign_entries(index, &in, head1, head2);
+}
+
+/* ---------------------------------------------------------------------
+ * Inserts
+ * ---------------------------------------------------------------------
+ */
+
+/* The first list of an empty index, centred on the first key */
+static void
+create_first_list(Relation index, const void *key)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->keysize));
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	SpannMetaPage meta;
+	BlockNumber cblkno;
+	AnnEdit		edit;
+
+	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, &tuple->tail);
+	memcpy(tuple->key, key, info->keysize);
+	AnnEditBegin(&edit, index, false);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	if (meta->nlists == 0)
+	{
+		SpannAddCentroid(&edit, index, metabuf, InvalidBuffer, tuple, &cblkno);
+		meta->nlists = 1;
+		AnnEditFinish(&edit);
+	}
+	else
+		AnnEditAbort(&edit);	/* another backend was first; its chain is unused */
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * Choose the lists for key (a whole prepared key) and append heap_tid to
+ * them; returns how many lists took it.  Lists that grew past their
+ * limit are added to *to_split.
+ */
+static int
+assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
+				  BlockNumber exclude_head, SplitCandidate *to_split, int *nsplit)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannAssignOptions opts = SpannGetAssignOptions(index);
+	SpannMetaPageData meta;
+	int			nlists;
+	SpannListRef *lists;
+	int			ncandidates;
+	const void **keys;
+	int		   *chosen;
+	int			nchosen;
+	int			appended = 0;
+
+	SpannReadMeta(index, &meta);
+	lists = SpannListDistances(index, SpannKeyElements(key), &nlists);
+	for (int l = 0; l < nlists; l++)
+		if (lists[l].head == exclude_head)
+			lists[l--] = lists[--nlists];
+	if (nlists == 0)
+		return 0;
+	SpannSortLists(lists, nlists);
+	ncandidates = SpannClosureCandidates(info->dist.metric, lists, nlists, &opts);
+	keys = palloc(sizeof(void *) * ncandidates);
+	chosen = palloc(sizeof(int) * ncandidates);
+	for (int i = 0; i < ncandidates; i++)
+	{
+		char	   *ckey = SpannReadCentroidKey(index, lists[i].cblkno, lists[i].coffset,
+												lists[i].head);
+
+		if (ckey == NULL)
+			return 0;			/* the directory changed: start again */
+		keys[i] = SpannKeyElements(ckey);
+	}
+	nchosen = SpannChooseLists(&info->dist, info->dimensions, lists, ncandidates, keys, &opts,
+							   chosen);
+	for (int i = 0; i < nchosen; i++)
+	{
+		const SpannListRef *list = &lists[chosen[i]];
+		uint32		split_at;
+		int			count = append_locked(index, list, heap_tid, key, &split_at);
+		uint32		limit = Max(meta.list_limit, split_at);
+
+		if (count < 0)
+			continue;
+		appended++;
+		if ((uint32) count > limit)
+		{
+			to_split[*nsplit].list = *list;
+			to_split[*nsplit].limit = limit;
+			(*nsplit)++;
+		}
+	}
+	return appended;
+}
+
+/*
+ * Insert one prepared key.  exclude_head names a list the key must not
+ * go to (VACUUM moving the entries of a list it merges away), or is
+ * InvalidBlockNumber.
+ */
+void
+SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid, BlockNumber exclude_head)
+{
+	SplitCandidate to_split[SPANN_MAX_REPLICAS];
+	int			nsplit = 0;
+
+	for (;;)
+	{
+		SpannMetaPageData meta;
+
+		if (assign_and_append(index, key, heap_tid, exclude_head, to_split, &nsplit) > 0)
+			break;
+		SpannReadMeta(index, &meta);
+		if (meta.nlists == 0)
+			create_first_list(index, key);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	if (nsplit > 0 && ConditionalLockPage(index, SPANN_SPLIT_LOCK, ShareLock))
+	{
+		for (int i = 0; i < nsplit; i++)
+			split_list(index, &to_split[i].list, to_split[i].limit);
+		UnlockPage(index, SPANN_SPLIT_LOCK, ShareLock);
+	}
+}
+
+bool
+spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+			Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+			IndexInfo *indexInfo)
+{
+	const SpannIndexInfo *info;
+	MemoryContext cxt;
+	MemoryContext old;
+	Datum		key;
+	bool		usable;
+	int			dim;
+
+	if (isnull[0])
+		return false;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann insert context",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	info = SpannGetIndexInfo(index);
+	key = AnnPrepareKey(&info->dist, values[0], &usable);
+	if (usable)
+	{
+		AnnKeyElements(&info->dist, key, &dim);
+		AnnCheckDimensions(info->dimensions, dim);
+		SpannInsertKey(index, DatumGetPointer(key), heap_tid, InvalidBlockNumber);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return false;
+}

@@ -1,0 +1,325 @@
+/*
+ * spannscan.c
+ *		Ordered index scans: ORDER BY key <op> query LIMIT k.
+ *
+ * The first amgettuple call computes the query's distance to every
+ * centroid and sorts the lists by it.  It probes the lists whose
+ * centroid is within (1 + spann.rng_factor) of the nearest one, at most
+ * spann.probes of them (at least one): every entry's distance is
+ * computed on the page, and the entries are sorted.  Rows then come out
+ * nearest first; a heap TID met again (a vector sits in several lists)
+ * is returned once.
+ *
+ * When the executor wants more rows than those lists hold (a WHERE
+ * clause dropped some), an iterative scan (spann.iterative_scan) probes
+ * the next spann.probes lists in centroid order, up to spann.max_probes
+ * lists in all, and merges what it finds with what is left.
+ * strict_order skips a late find nearer than a row already returned;
+ * relaxed_order returns it anyway.
+ *
+ * Locking: a share lock on one page at a time.  A list replaced by a
+ * split while we read it keeps its pages until no snapshot as old as
+ * ours remains (README, "Vacuum"), so a list is always read whole.
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+/* One entry found: a heap row and its distance */
+typedef struct SpannFound
+{
+	float		distance;
+	ItemPointerData heaptid;
+} SpannFound;
+
+/* Hash set of returned heap TIDs */
+typedef struct SpannSeenEntry
+{
+	uint64		tid;
+	char		status;
+} SpannSeenEntry;
+
+#define SH_PREFIX		spannseen
+#define SH_ELEMENT_TYPE SpannSeenEntry
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			tid
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct SpannScanOpaqueData
+{
+	const SpannIndexInfo *info;
+	MemoryContext scan_cxt;		/* reset by each rescan */
+	bool		searched;
+	const void *query;			/* elements of the prepared query */
+	SpannListRef *lists;		/* every list, nearest first */
+	int			nlists;
+	int			next_list;		/* the first list not probed yet */
+	int			iterative;		/* spann.iterative_scan when the scan began */
+	SpannFound *found;			/* found and not returned yet, nearest first */
+	int			nfound;
+	int			next_found;
+	struct spannseen_hash *returned;
+	bool		returned_any;
+	float		last_distance;	/* of the last row returned */
+} SpannScanOpaqueData;
+
+typedef SpannScanOpaqueData *SpannScanOpaque;
+
+IndexScanDesc
+spannbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	SpannScanOpaque so = palloc0(sizeof(SpannScanOpaqueData));
+
+	so->info = SpannGetIndexInfo(index);
+	so->scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann scan context",
+										 ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+void
+spannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	SpannScanOpaque so = (SpannScanOpaque) scan->opaque;
+
+	MemoryContextReset(so->scan_cxt);
+	so->searched = false;
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+}
+
+/*
+ * The query's elements.  A NULL query orders nothing: use a zero
+ * vector, which returns rows in some order, as a sequential scan sorting
+ * NULL distances would.
+ */
+static const void *
+query_elements(IndexScanDesc scan, SpannScanOpaque so)
+{
+	const AnnDistanceInfo *dist = &so->info->dist;
+	Datum		key;
+	bool		usable;
+	int			dim;
+
+	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
+		key = dist->half ? PointerGetDatum(InitHalfVector(so->info->dimensions)) :
+			PointerGetDatum(InitVector(so->info->dimensions));
+	else
+		key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
+	AnnKeyElements(dist, key, &dim);
+	AnnCheckDimensions(so->info->dimensions, dim);
+	return AnnKeyElements(dist, key, &dim);
+}
+
+/* Append the distance of every entry of one list to *found. */
+static void
+scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound **found,
+		  int *nfound, int *capacity)
+{
+	const SpannIndexInfo *info = so->info;
+	BlockNumber blkno = head;
+	BlockNumber pages_left = RelationGetNumberOfBlocks(scan->indexRelation);
+
+	while (BlockNumberIsValid(blkno) && pages_left-- > 0)
+	{
+		Buffer		buffer = ReadBuffer(scan->indexRelation, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		if (!SpannIsPostingPage(page))
+		{
+			UnlockReleaseBuffer(buffer);
+			break;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		if (BlockNumberIsValid(blkno))
+			PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, blkno);
+		maxoff = PageGetMaxOffsetNumber(page);
+		if (*nfound + maxoff > *capacity)
+		{
+			*capacity = Max(*capacity * 2, *nfound + maxoff);
+			*found = repalloc_huge(*found, sizeof(SpannFound) * *capacity);
+		}
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+			SpannFound *f = &(*found)[(*nfound)++];
+
+			f->distance = AnnDistance(&info->dist, so->query, SpannKeyElements(e->key),
+									  info->dimensions);
+			f->heaptid = e->heaptid;
+		}
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+static int
+compare_found(const void *a, const void *b)
+{
+	const SpannFound *fa = a;
+	const SpannFound *fb = b;
+
+	if (fa->distance != fb->distance)
+		return fa->distance < fb->distance ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &fa->heaptid, (ItemPointer) &fb->heaptid);
+}
+
+/*
+ * Probe the next nprobes lists: sort what they hold and merge it with
+ * what is left to return.
+ */
+static void
+probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
+{
+	int			end = Min(so->next_list + nprobes, so->nlists);
+	int			left = so->nfound - so->next_found;
+	int			capacity = 256;
+	int			nnew = 0;
+	SpannFound *fresh = palloc(sizeof(SpannFound) * capacity);
+	SpannFound *merged;
+	int			i = so->next_found,
+				j = 0,
+				n = 0;
+
+	for (int l = so->next_list; l < end; l++)
+		PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, so->lists[l].head);
+	for (; so->next_list < end; so->next_list++)
+	{
+		scan_list(scan, so, so->lists[so->next_list].head, &fresh, &nnew, &capacity);
+		CHECK_FOR_INTERRUPTS();
+	}
+	qsort(fresh, nnew, sizeof(SpannFound), compare_found);
+
+	merged = palloc(sizeof(SpannFound) * Max(left + nnew, 1));
+	while (i < so->nfound || j < nnew)
+	{
+		if (j >= nnew || (i < so->nfound && compare_found(&so->found[i], &fresh[j]) <= 0))
+			merged[n++] = so->found[i++];
+		else
+			merged[n++] = fresh[j++];
+	}
+	if (so->found)
+		pfree(so->found);
+	pfree(fresh);
+	so->found = merged;
+	so->nfound = n;
+	so->next_found = 0;
+}
+
+/* How many lists the first probe takes: within the bound, at most probes */
+static int
+first_probes(SpannScanOpaque so)
+{
+	float		bound;
+	int			n = 1;
+
+	if (so->nlists == 0)
+		return 0;
+	bound = SpannClosureBound(so->info->dist.metric, so->lists[0].distance, spann_rng_factor);
+	while (n < so->nlists && n < spann_probes && so->lists[n].distance <= bound)
+		n++;
+	return n;
+}
+
+static void
+start_scan(IndexScanDesc scan, SpannScanOpaque so)
+{
+	so->query = query_elements(scan, so);
+	so->iterative = spann_iterative_scan;
+	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
+	SpannSortLists(so->lists, so->nlists);
+	so->next_list = 0;
+	so->found = NULL;
+	so->nfound = so->next_found = 0;
+	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
+	so->returned_any = false;
+	probe_lists(scan, so, first_probes(so));
+}
+
+/* May an iterative scan probe more lists? */
+static bool
+can_probe_more(SpannScanOpaque so)
+{
+	if (so->iterative == SPANN_ITERATIVE_OFF || so->next_list >= so->nlists)
+		return false;
+	return spann_max_probes < 0 || so->next_list < spann_max_probes;
+}
+
+/* The next row to return, or false when the scan is over. */
+static bool
+next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
+{
+	for (;;)
+	{
+		SpannFound *f;
+		bool		found_before;
+
+		if (so->next_found >= so->nfound)
+		{
+			if (!can_probe_more(so))
+				return false;
+			probe_lists(scan, so, spann_probes);
+			continue;
+		}
+		f = &so->found[so->next_found++];
+		if (so->iterative == SPANN_ITERATIVE_STRICT && so->returned_any &&
+			f->distance < so->last_distance)
+			continue;			/* found too late to keep the order */
+		spannseen_insert(so->returned,
+						 ((uint64) ItemPointerGetBlockNumber(&f->heaptid) << 16) |
+						 ItemPointerGetOffsetNumber(&f->heaptid), &found_before);
+		if (found_before)
+			continue;
+		so->returned_any = true;
+		so->last_distance = f->distance;
+		*tid = f->heaptid;
+		return true;
+	}
+}
+
+bool
+spanngettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	SpannScanOpaque so = (SpannScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->scan_cxt);
+	bool		more;
+
+	if (!so->searched)
+	{
+		so->searched = true;
+		start_scan(scan, so);
+		pgstat_count_index_scan(scan->indexRelation);
+	}
+	more = next_row(scan, so, &scan->xs_heaptid);
+	MemoryContextSwitchTo(old);
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	return more;
+}
+
+void
+spannendscan(IndexScanDesc scan)
+{
+	SpannScanOpaque so = (SpannScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->scan_cxt);
+	pfree(so);
+	scan->opaque = NULL;
+}

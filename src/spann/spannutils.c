@@ -1,0 +1,491 @@
+/*
+ * spannutils.c
+ *		spann page and tuple helpers: the cached index facts, the centroid
+ *		directory, appends to posting lists, and whole-list reads.
+ *
+ * Locking (README, "Locking"): readers take a share lock on one page at
+ * a time.  An append locks posting pages before the centroid page it
+ * updates, and nothing locks a posting page while holding a centroid
+ * page, so the two orders cannot cross.
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+/* ---------------------------------------------------------------------
+ * Index facts and the metapage
+ * ---------------------------------------------------------------------
+ */
+
+/* Dimensions and distance, read once and cached in rd_amcache. */
+const SpannIndexInfo *
+SpannGetIndexInfo(Relation index)
+{
+	if (index->rd_amcache == NULL)
+	{
+		SpannMetaPageData meta;
+		SpannIndexInfo *info = MemoryContextAllocZero(index->rd_indexcxt,
+													  sizeof(SpannIndexInfo));
+
+		SpannReadMeta(index, &meta);
+		AnnResolveDistance(index, &info->dist);
+		info->dimensions = meta.dimensions;
+		info->keysize = AnnKeySize(&info->dist, info->dimensions);
+		index->rd_amcache = info;
+	}
+	return (const SpannIndexInfo *) index->rd_amcache;
+}
+
+/* Copy the metapage, after checking it is one we can read. */
+void
+SpannReadMeta(Relation index, SpannMetaPageData *meta)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	AnnCheckMeta(index, page, "spann", SPANN_MAGIC, SPANN_VERSION);
+	memcpy(meta, PageGetContents(page), sizeof(SpannMetaPageData));
+	UnlockReleaseBuffer(buffer);
+}
+
+/* A metapage for an index without lists. */
+void
+SpannInitMetaPage(Page page, int dimensions)
+{
+	SpannMetaPage meta;
+
+	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_META);
+	meta = (SpannMetaPage) PageGetContents(page);
+	memset(meta, 0, sizeof(SpannMetaPageData));
+	meta->header.magic = SPANN_MAGIC;
+	meta->header.version = SPANN_VERSION;
+	meta->dimensions = dimensions;
+	meta->list_limit = SPANN_MIN_LIST_LIMIT;
+	meta->centroid_head = InvalidBlockNumber;
+	meta->centroid_tail = InvalidBlockNumber;
+	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
+	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
+}
+
+/* The elements of a stored key (after its varlena header and dim) */
+const void *
+SpannKeyElements(const char *key)
+{
+	return key + offsetof(Vector, x);
+}
+
+SpannCentroidTuple
+SpannPageGetCentroid(Page page, OffsetNumber offno)
+{
+	return (SpannCentroidTuple) PageGetItem(page, PageGetItemId(page, offno));
+}
+
+/*
+ * Is this a page of a posting list (live or retired)?  A reader that
+ * follows a chain stops at anything else: a page freed and recycled
+ * under a standby's query that the primary's horizon did not protect.
+ */
+bool
+SpannIsPostingPage(Page page)
+{
+	AnnPageOpaque opaque = AnnPageGetOpaque(page);
+
+	return !PageIsNew(page) && opaque->page_id == ANN_SPANN_PAGE_ID &&
+		(opaque->flags & SPANN_PAGE_POSTING) && !(opaque->flags & ANN_PAGE_FREE);
+}
+
+/* ---------------------------------------------------------------------
+ * The centroid directory
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The query's distance to every live list, in directory order.  Returns
+ * a palloc'd array and its length in *nlists.
+ */
+SpannListRef *
+SpannListDistances(Relation index, const void *query, int *nlists)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannMetaPageData meta;
+	BlockNumber blkno;
+	int			capacity;
+	int			n = 0;
+	SpannListRef *lists;
+
+	SpannReadMeta(index, &meta);
+	capacity = Max(meta.nlists, 16);
+	lists = palloc(sizeof(SpannListRef) * capacity);
+	blkno = meta.centroid_head;
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+
+			if (!BlockNumberIsValid(c->head))
+				continue;
+			if (n == capacity)
+			{
+				capacity *= 2;
+				lists = repalloc(lists, sizeof(SpannListRef) * capacity);
+			}
+			lists[n].distance = AnnDistance(&info->dist, query, SpannKeyElements(c->key),
+											info->dimensions);
+			lists[n].head = c->head;
+			lists[n].cblkno = blkno;
+			lists[n].coffset = off;
+			lists[n].ordinal = n;
+			n++;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+	*nlists = n;
+	return lists;
+}
+
+static int
+compare_lists(const void *a, const void *b)
+{
+	const SpannListRef *la = a;
+	const SpannListRef *lb = b;
+
+	if (la->distance != lb->distance)
+		return la->distance < lb->distance ? -1 : 1;
+	return la->head < lb->head ? -1 : la->head > lb->head;
+}
+
+/* Nearest first; ties by head block, so the order is deterministic. */
+void
+SpannSortLists(SpannListRef *lists, int n)
+{
+	qsort(lists, n, sizeof(SpannListRef), compare_lists);
+}
+
+/*
+ * A palloc'd copy of a list's centroid key, or NULL when the slot no
+ * longer holds the list that starts at head.
+ */
+void *
+SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
+					 BlockNumber head)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Buffer		buffer = ReadBuffer(index, cblkno);
+	SpannCentroidTuple c;
+	void	   *key = NULL;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	c = SpannPageGetCentroid(BufferGetPage(buffer), coffset);
+	if (c->head == head)
+	{
+		key = palloc(info->keysize);
+		memcpy(key, c->key, info->keysize);
+	}
+	UnlockReleaseBuffer(buffer);
+	return key;
+}
+
+/* ---------------------------------------------------------------------
+ * Posting lists
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A new empty posting page, registered in edit as a full image.  Returns
+ * its buffer, pinned and exclusively locked (edit's caller unlocks it).
+ */
+Buffer
+SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page)
+{
+	Buffer		buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+
+	*page = AnnEditRegister(edit, buffer, true);
+	AnnInitPage(*page, ANN_SPANN_PAGE_ID, SPANN_PAGE_POSTING);
+	return buffer;
+}
+
+/* Lock and return the true last page of a chain, starting at blkno. */
+static Buffer
+lock_chain_end(Relation index, BlockNumber blkno)
+{
+	for (;;)
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		BlockNumber next;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		next = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
+		if (!BlockNumberIsValid(next))
+			return buffer;
+		UnlockReleaseBuffer(buffer);
+		blkno = next;
+	}
+}
+
+/* Read a list's tail, or return InvalidBlockNumber if the list is gone. */
+static BlockNumber
+centroid_tail(Relation index, const SpannListRef *list)
+{
+	Buffer		buffer = ReadBuffer(index, list->cblkno);
+	SpannCentroidTuple c;
+	BlockNumber tail = InvalidBlockNumber;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	if (c->head == list->head)
+		tail = c->tail;
+	UnlockReleaseBuffer(buffer);
+	return tail;
+}
+
+/*
+ * Append one entry (heaptid, key: a whole stored key) to a list.  The
+ * caller keeps the list from being replaced (a share lock on it, or a
+ * build).  One WAL record covers the tail page, a new tail page if the
+ * old one is full, and the centroid page whose count and tail change.
+ * Returns the list's new entry count, or -1 if the list is gone; if
+ * split_at is not NULL, sets it to the list's own split limit (0: none).
+ */
+int
+SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const void *key,
+			bool building, uint32 *split_at)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->keysize);
+	SpannEntryTuple entry = palloc0(size);
+	BlockNumber tail = centroid_tail(index, list);
+	Buffer		buffer;
+	Buffer		cbuffer;
+	Page		page;
+	SpannCentroidTuple c;
+	AnnEdit		edit;
+	int			count;
+
+	if (!BlockNumberIsValid(tail))
+		return -1;
+	entry->heaptid = *heaptid;
+	memcpy(entry->key, key, info->keysize);
+
+	buffer = lock_chain_end(index, tail);
+	AnnEditBegin(&edit, index, building);
+	page = AnnEditRegister(&edit, buffer, false);
+	if (PageGetFreeSpace(page) < size)
+	{
+		Page		newpage;
+		Buffer		newbuffer = SpannNewPostingPage(&edit, index, &newpage);
+
+		AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuffer);
+		page = newpage;
+		tail = BufferGetBlockNumber(newbuffer);
+	}
+	else
+		tail = BufferGetBlockNumber(buffer);
+	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) ==
+		InvalidOffsetNumber)
+		elog(ERROR, "failed to add entry to spann index \"%s\"", RelationGetRelationName(index));
+
+	cbuffer = ReadBuffer(index, list->cblkno);
+	LockBuffer(cbuffer, BUFFER_LOCK_EXCLUSIVE);
+	c = SpannPageGetCentroid(AnnEditRegister(&edit, cbuffer, false), list->coffset);
+	if (c->head != list->head)
+		elog(ERROR, "spann list at block %u of index \"%s\" changed during an append",
+			 list->head, RelationGetRelationName(index));
+	c->tail = tail;
+	count = ++c->count;
+	if (split_at != NULL)
+		*split_at = c->split_at;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+	pfree(entry);
+	return count;
+}
+
+/*
+ * Flag every page of a replaced list retired, with the next transaction
+ * ID: VACUUM frees them once no snapshot from before can be scanning
+ * them.  Readers that had the list in hand still read it whole.
+ */
+void
+SpannRetireChain(Relation index, BlockNumber head)
+{
+	TransactionId xid = ReadNextTransactionId();
+	BlockNumber blkno = head;
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		AnnEdit		edit;
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		AnnEditBegin(&edit, index, false);
+		page = AnnEditRegister(&edit, buffer, false);
+		AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
+		((PageHeader) page)->pd_prune_xid = xid;
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		AnnEditFinish(&edit);
+		AnnEditUnlockRelease(&edit);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Copy every entry of the list starting at head: heap TIDs into *tids,
+ * whole keys (keysize bytes each) into *keys, both palloc'd.  Returns
+ * the number of entries.
+ */
+int
+SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **keys)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	int			capacity = 64;
+	int			n = 0;
+	BlockNumber blkno = head;
+
+	*tids = palloc(sizeof(ItemPointerData) * capacity);
+	*keys = palloc(info->keysize * capacity);
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+
+			if (n == capacity)
+			{
+				capacity *= 2;
+				*tids = repalloc(*tids, sizeof(ItemPointerData) * capacity);
+				*keys = repalloc_huge(*keys, info->keysize * capacity);
+			}
+			(*tids)[n] = e->heaptid;
+			memcpy(*keys + info->keysize * n, e->key, info->keysize);
+			n++;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return n;
+}
+
+/*
+ * Write a new posting chain holding entries order[0..n) of tids/keys,
+ * last page first, so each page is complete (its link included) when it
+ * is logged: one full-image record per page.  The chain is reachable
+ * from nowhere until the caller links it.  Returns its head; *tail gets
+ * its last page.  No entries still makes one empty page.
+ */
+BlockNumber
+SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
+				const int *order, int n, BlockNumber *tail)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->keysize);
+	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData))) /
+								  (size + sizeof(ItemIdData)));
+	int			npages = Max(1, (n + per_page - 1) / per_page);
+	SpannEntryTuple entry = palloc0(size);
+	BlockNumber next = InvalidBlockNumber;
+
+	for (int p = npages - 1; p >= 0; p--)
+	{
+		AnnEdit		edit;
+		Page		page;
+		Buffer		buffer;
+
+		AnnEditBegin(&edit, index, false);
+		buffer = SpannNewPostingPage(&edit, index, &page);
+		AnnPageGetOpaque(page)->nextblkno = next;
+		for (int i = p * per_page; i < Min(n, (p + 1) * per_page); i++)
+		{
+			entry->heaptid = tids[order[i]];
+			memcpy(entry->key, keys + info->keysize * order[i], info->keysize);
+			if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) ==
+				InvalidOffsetNumber)
+				elog(ERROR, "failed to add entry to spann index \"%s\"",
+					 RelationGetRelationName(index));
+		}
+		if (p == npages - 1)
+			*tail = BufferGetBlockNumber(buffer);
+		next = BufferGetBlockNumber(buffer);
+		AnnEditFinish(&edit);
+		AnnEditUnlockRelease(&edit);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(entry);
+	return next;
+}
+
+/*
+ * Add a centroid tuple to the last centroid page, or to a new one linked
+ * after it.  The caller holds the metapage exclusively locked and
+ * registered in edit (only one backend adds centroids at a time), and
+ * may hold one centroid page, held, locked and registered too.  Pages
+ * this locks stay registered in edit.  Returns the tuple's offset and
+ * its page in *cblkno.
+ */
+OffsetNumber
+SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
+				 SpannCentroidTuple tuple, BlockNumber *cblkno)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->keysize);
+	SpannMetaPage meta = (SpannMetaPage) PageGetContents(AnnEditRegister(edit, metabuf, false));
+	Buffer		buffer = InvalidBuffer;
+	Page		page = NULL;
+	OffsetNumber offno;
+
+	if (BlockNumberIsValid(meta->centroid_tail))
+	{
+		if (BufferIsValid(held) && BufferGetBlockNumber(held) == meta->centroid_tail)
+			buffer = held;
+		else
+		{
+			buffer = ReadBuffer(index, meta->centroid_tail);
+			LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		}
+		page = AnnEditRegister(edit, buffer, false);
+	}
+	if (page == NULL || PageGetFreeSpace(page) < size)
+	{
+		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
+		Page		newpage = AnnEditRegister(edit, newbuf, true);
+
+		AnnInitPage(newpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_CENTROIDS);
+		if (page != NULL)
+			AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
+		else
+			meta->centroid_head = BufferGetBlockNumber(newbuf);
+		meta->centroid_tail = BufferGetBlockNumber(newbuf);
+		page = newpage;
+		buffer = newbuf;
+	}
+	offno = PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
+		elog(ERROR, "failed to add centroid to spann index \"%s\"",
+			 RelationGetRelationName(index));
+	*cblkno = BufferGetBlockNumber(buffer);
+	return offno;
+}

@@ -1,0 +1,347 @@
+/*
+ * spannvacuum.c
+ *		VACUUM for spann: drop dead entries, merge lists that shrank,
+ *		compact lists with wasted pages, and recycle retired pages.
+ *
+ * Bulk delete: under the split lock (exclusive: no split copies entries
+ * while we look for dead ones), every page of every list, exclusively
+ * locked in turn, loses the entries whose heap row is dead, and the
+ * list's count drops by as many.
+ *
+ * Cleanup, under the split lock too:
+ * 1. A list with fewer live entries than the split limit / 8 (when there
+ *    are other lists) is merged away: under its list lock (exclusive),
+ *    each entry is inserted again among the other lists, then its
+ *    centroid slot is freed and its pages retired.
+ * 2. A list whose pages hold much less than they could is rewritten
+ *    compactly into a new chain, switched in by one record, the old
+ *    chain retired.
+ * 3. A retired page whose retiring transaction ID no snapshot can still
+ *    precede is flagged free and given to the free space map;
+ *    AnnNewBuffer takes pages from there.
+ *
+ * README, "Vacuum", describes the states readers meet meanwhile.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/indexfsm.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
+#include "spann.h"
+
+/* Every live list, in directory order (distances unset) */
+static SpannListRef *
+all_lists(Relation index, int *nlists)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	void	   *zero = palloc0(info->keysize);
+
+	return SpannListDistances(index, zero, nlists);
+}
+
+/* Lock a list's centroid page and return its tuple, if it still holds the list */
+static SpannCentroidTuple
+lock_centroid(AnnEdit *edit, Relation index, const SpannListRef *list)
+{
+	Buffer		buffer = ReadBuffer(index, list->cblkno);
+	SpannCentroidTuple c;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	c = SpannPageGetCentroid(AnnEditRegister(edit, buffer, false), list->coffset);
+	return c->head == list->head ? c : NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Bulk delete
+ * ---------------------------------------------------------------------
+ */
+
+/* Remove the dead entries of one list; returns how many went. */
+static int
+delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
+			   IndexBulkDeleteCallback callback, void *callback_state, double *live)
+{
+	Relation	index = vinfo->index;
+	BlockNumber blkno = list->head;
+	int			removed = 0;
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+												vinfo->strategy);
+		Page		page;
+		OffsetNumber dead[MaxOffsetNumber];
+		int			ndead = 0;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buffer);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+
+			if (callback(&e->heaptid, callback_state))
+				dead[ndead++] = off;
+			else
+				(*live)++;
+		}
+		if (ndead > 0)
+		{
+			AnnEdit		edit;
+
+			AnnEditBegin(&edit, index, false);
+			PageIndexMultiDelete(AnnEditRegister(&edit, buffer, false), dead, ndead);
+			AnnEditFinish(&edit);
+			removed += ndead;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+		vacuum_delay_point();
+	}
+	return removed;
+}
+
+/* Lower a list's count by removed */
+static void
+uncount(Relation index, const SpannListRef *list, int removed)
+{
+	AnnEdit		edit;
+	SpannCentroidTuple c;
+
+	AnnEditBegin(&edit, index, false);
+	c = lock_centroid(&edit, index, list);
+	if (c != NULL)
+	{
+		c->count -= Min(c->count, (uint32) removed);
+		AnnEditFinish(&edit);
+	}
+	else
+		AnnEditAbort(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+IndexBulkDeleteResult *
+spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+				IndexBulkDeleteCallback callback, void *callback_state)
+{
+	Relation	index = info->index;
+	SpannListRef *lists;
+	int			nlists;
+	double		live = 0;
+
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	lists = all_lists(index, &nlists);
+	for (int i = 0; i < nlists; i++)
+	{
+		int			removed = delete_in_list(info, &lists[i], callback, callback_state, &live);
+
+		if (removed > 0)
+			uncount(index, &lists[i], removed);
+		stats->tuples_removed += removed;
+	}
+	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	stats->num_index_tuples = live;
+	return stats;
+}
+
+/* ---------------------------------------------------------------------
+ * Cleanup
+ * ---------------------------------------------------------------------
+ */
+
+/* Pages and entries of a list, counted by walking it */
+static void
+measure_list(Relation index, BlockNumber head, int *pages, int *entries)
+{
+	BlockNumber blkno = head;
+
+	*pages = *entries = 0;
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		(*pages)++;
+		*entries += PageGetMaxOffsetNumber(page);
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * Insert every entry of a list among the other lists, then free its
+ * centroid slot.  The caller holds the list lock exclusively.
+ */
+static void
+merge_away(Relation index, const SpannListRef *list)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	ItemPointerData *tids;
+	char	   *keys;
+	int			n = SpannReadList(index, list->head, &tids, &keys);
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	SpannMetaPage meta;
+	SpannCentroidTuple c;
+	AnnEdit		edit;
+
+	for (int i = 0; i < n; i++)
+	{
+		SpannInsertKey(index, keys + info->keysize * i, &tids[i], list->head);
+		vacuum_delay_point();
+	}
+
+	AnnEditBegin(&edit, index, false);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	c = lock_centroid(&edit, index, list);
+	Assert(c != NULL);
+	c->head = c->tail = InvalidBlockNumber;
+	c->count = 0;
+	meta->nlists--;
+	meta->merges++;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * Rewrite a list into a compact new chain and switch it in.  The caller
+ * holds the list lock exclusively.
+ */
+static void
+compact_list(Relation index, const SpannListRef *list)
+{
+	ItemPointerData *tids;
+	char	   *keys;
+	int			n = SpannReadList(index, list->head, &tids, &keys);
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	BlockNumber head,
+				tail;
+	SpannCentroidTuple c;
+	AnnEdit		edit;
+
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	head = SpannWriteChain(index, tids, keys, order, n, &tail);
+	AnnEditBegin(&edit, index, false);
+	c = lock_centroid(&edit, index, list);
+	Assert(c != NULL);
+	c->head = head;
+	c->tail = tail;
+	c->count = n;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * Merge or compact one list if it needs it; *nlists counts the lists
+ * left.  Returns true if the list's pages were retired.
+ */
+static bool
+tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		entry_size = SPANN_ENTRY_TUPLE_SIZE(info->keysize) + sizeof(ItemIdData);
+	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData) / entry_size);
+	int			pages;
+	int			entries;
+	bool		merge;
+	bool		compact;
+
+	measure_list(index, list->head, &pages, &entries);
+	merge = *nlists > 1 && (uint32) entries < limit / SPANN_MERGE_DIVISOR;
+	compact = pages > 1 && pages > (entries + per_page - 1) / per_page * 5 / 4 + 1;
+	if (!merge && !compact)
+		return false;
+
+	LockPage(index, list->head, ExclusiveLock);
+	if (merge)
+	{
+		merge_away(index, list);
+		(*nlists)--;
+	}
+	else
+		compact_list(index, list);
+	UnlockPage(index, list->head, ExclusiveLock);
+	SpannRetireChain(index, list->head);
+	return true;
+}
+
+/*
+ * Free every retired page no snapshot can still be reading, and give all
+ * free pages to the free space map.  Returns how many pages are free.
+ */
+static BlockNumber
+recycle_pages(IndexVacuumInfo *vinfo)
+{
+	Relation	index = vinfo->index;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber nfree = 0;
+
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+												vinfo->strategy);
+		Page		page;
+		AnnPageOpaque opaque;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buffer);
+		opaque = AnnPageGetOpaque(page);
+		if (!PageIsNew(page) && (opaque->flags & SPANN_PAGE_RETIRED) &&
+			GlobalVisCheckRemovableXid(NULL, ((PageHeader) page)->pd_prune_xid))
+		{
+			AnnEdit		edit;
+
+			AnnEditBegin(&edit, index, false);
+			opaque = AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false));
+			opaque->flags = ANN_PAGE_FREE;
+			AnnEditFinish(&edit);
+		}
+		if (PageIsNew(page) || (opaque->flags & ANN_PAGE_FREE))
+		{
+			RecordFreeIndexPage(index, blkno);
+			nfree++;
+		}
+		UnlockReleaseBuffer(buffer);
+		vacuum_delay_point();
+	}
+	IndexFreeSpaceMapVacuum(index);
+	return nfree;
+}
+
+IndexBulkDeleteResult *
+spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	Relation	index = info->index;
+	SpannMetaPageData meta;
+	SpannListRef *lists;
+	int			nlists;
+
+	if (info->analyze_only)
+		return stats;
+	if (stats == NULL)
+	{
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		stats->num_index_tuples = info->num_heap_tuples;
+		stats->estimated_count = info->estimated_count;
+	}
+
+	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	SpannReadMeta(index, &meta);
+	lists = all_lists(index, &nlists);
+	for (int i = 0; i < nlists; i++)
+		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
+	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+
+	stats->pages_free = recycle_pages(info);
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+	return stats;
+}
