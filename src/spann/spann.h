@@ -76,6 +76,8 @@ typedef struct SpannMetaPageData
 	uint32		list_limit;		/* entries past which an insert splits a list */
 	BlockNumber centroid_head;	/* first centroid page */
 	BlockNumber centroid_tail;	/* last centroid page: new centroids go there */
+	uint64		stamp;			/* time of the build: tells builds apart */
+	uint32		directory_version;	/* bumped by every change of the lists */
 	uint64		splits;			/* lists split by inserts since the build */
 	uint64		merges;			/* lists merged away by VACUUM since the build */
 } SpannMetaPageData;

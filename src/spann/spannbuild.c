@@ -385,6 +385,7 @@ update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 	meta = (SpannMetaPage) PageGetContents(BufferGetPage(buffer));
 	meta->nlists = lists->nlists;
+	meta->directory_version++;
 	meta->centroid_head = lists->centroid_head;
 	meta->centroid_tail = lists->centroid_tail;
 	meta->list_limit = (uint32) Max(SPANN_MIN_LIST_LIMIT, ceil(SPANN_SPLIT_FACTOR * mean));

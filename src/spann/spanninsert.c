@@ -198,6 +198,7 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	SpannAddCentroid(&edit, index, metabuf, cbuffer, second, &cblkno);
 	meta->nlists++;
 	meta->splits++;
+	meta->directory_version++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
 	pfree(second);
@@ -355,6 +356,7 @@ create_first_list(Relation index, const void *key)
 	{
 		SpannAddCentroid(&edit, index, metabuf, InvalidBuffer, tuple, &cblkno);
 		meta->nlists = 1;
+		meta->directory_version++;
 		AnnEditFinish(&edit);
 	}
 	else

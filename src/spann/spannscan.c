@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+
 #include "access/relscan.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -63,8 +65,9 @@ typedef struct SpannScanOpaqueData
 	MemoryContext scan_cxt;		/* reset by each rescan */
 	bool		searched;
 	const void *query;			/* elements of the prepared query */
-	SpannListRef *lists;		/* every list, nearest first */
+	SpannListRef *lists;		/* every list; the first nsorted nearest first */
 	int			nlists;
+	int			nsorted;
 	int			next_list;		/* the first list not probed yet */
 	int			iterative;		/* spann.iterative_scan when the scan began */
 	SpannFound *found;			/* found and not returned yet, nearest first */
@@ -198,6 +201,11 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 				j = 0,
 				n = 0;
 
+	if (end > so->nsorted)
+	{
+		SpannSortLists(so->lists + so->nsorted, so->nlists - so->nsorted);
+		so->nsorted = so->nlists;
+	}
 	for (int l = so->next_list; l < end; l++)
 		PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, so->lists[l].head);
 	for (; so->next_list < end; so->next_list++)
@@ -223,19 +231,32 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	so->next_found = 0;
 }
 
-/* How many lists the first probe takes: within the bound, at most probes */
+/*
+ * How many lists the first probe takes: those within the bound, at most
+ * probes.  Sorts just the lists within the bound to the front; the rest
+ * is sorted only if an iterative scan gets to it.
+ */
 static int
 first_probes(SpannScanOpaque so)
 {
+	float		nearest = FLT_MAX;
 	float		bound;
-	int			n = 1;
+	int			n = 0;
 
-	if (so->nlists == 0)
-		return 0;
-	bound = SpannClosureBound(so->info->dist.metric, so->lists[0].distance, spann_rng_factor);
-	while (n < so->nlists && n < spann_probes && so->lists[n].distance <= bound)
-		n++;
-	return n;
+	for (int i = 0; i < so->nlists; i++)
+		nearest = Min(nearest, so->lists[i].distance);
+	bound = SpannClosureBound(so->info->dist.metric, nearest, spann_rng_factor);
+	for (int i = 0; i < so->nlists; i++)
+		if (so->lists[i].distance <= bound)
+		{
+			SpannListRef swap = so->lists[n];
+
+			so->lists[n++] = so->lists[i];
+			so->lists[i] = swap;
+		}
+	SpannSortLists(so->lists, n);
+	so->nsorted = n;
+	return Min(n, spann_probes);
 }
 
 static void
@@ -244,7 +265,6 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->query = query_elements(scan, so);
 	so->iterative = spann_iterative_scan;
 	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
-	SpannSortLists(so->lists, so->nlists);
 	so->next_list = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;

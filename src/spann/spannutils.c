@@ -11,8 +11,10 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "spann.h"
@@ -66,6 +68,7 @@ SpannInitMetaPage(Page page, int dimensions)
 	memset(meta, 0, sizeof(SpannMetaPageData));
 	meta->header.magic = SPANN_MAGIC;
 	meta->header.version = SPANN_VERSION;
+	meta->stamp = (uint64) GetCurrentTimestamp();
 	meta->dimensions = dimensions;
 	meta->list_limit = SPANN_MIN_LIST_LIMIT;
 	meta->centroid_head = InvalidBlockNumber;
@@ -107,23 +110,39 @@ SpannIsPostingPage(Page page)
  */
 
 /*
- * The query's distance to every live list, in directory order.  Returns
- * a palloc'd array and its length in *nlists.
+ * A backend's copy of an index's centroid directory: every live list and
+ * its centroid key, so a scan computes centroid distances from one array
+ * instead of visiting the centroid pages.  A copy is valid for the
+ * index's build (stamp) and directory version, both in the metapage;
+ * splits, merges and compactions bump the version.  Copies live in
+ * TopMemoryContext, keyed by relfilenode, and are replaced when stale.
  */
-SpannListRef *
-SpannListDistances(Relation index, const void *query, int *nlists)
+typedef struct SpannDirectory
+{
+	RelFileNode node;			/* hash key */
+	uint64		stamp;
+	uint32		version;
+	int			nlists;
+	SpannListRef *lists;		/* distances unset */
+	char	   *keys;			/* nlists whole keys */
+} SpannDirectory;
+
+static HTAB *directories = NULL;
+
+/* The largest directory a backend copies; bigger ones are read from pages */
+#define SPANN_DIRECTORY_CACHE_BYTES (64 * 1024 * 1024)
+
+/* Read the centroid pages into dir (lists and keys in TopMemoryContext) */
+static void
+read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *dir)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannMetaPageData meta;
-	BlockNumber blkno;
-	int			capacity;
-	int			n = 0;
-	SpannListRef *lists;
+	int			capacity = Max(meta->nlists, 16);
+	BlockNumber blkno = meta->centroid_head;
 
-	SpannReadMeta(index, &meta);
-	capacity = Max(meta.nlists, 16);
-	lists = palloc(sizeof(SpannListRef) * capacity);
-	blkno = meta.centroid_head;
+	dir->nlists = 0;
+	dir->lists = MemoryContextAlloc(TopMemoryContext, sizeof(SpannListRef) * capacity);
+	dir->keys = MemoryContextAllocHuge(TopMemoryContext, info->keysize * capacity);
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buffer = ReadBuffer(index, blkno);
@@ -136,26 +155,100 @@ SpannListDistances(Relation index, const void *query, int *nlists)
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+			SpannListRef *list;
 
 			if (!BlockNumberIsValid(c->head))
 				continue;
-			if (n == capacity)
+			if (dir->nlists == capacity)
 			{
 				capacity *= 2;
-				lists = repalloc(lists, sizeof(SpannListRef) * capacity);
+				dir->lists = repalloc(dir->lists, sizeof(SpannListRef) * capacity);
+				dir->keys = repalloc_huge(dir->keys, info->keysize * capacity);
 			}
-			lists[n].distance = AnnDistance(&info->dist, query, SpannKeyElements(c->key),
-											info->dimensions);
-			lists[n].head = c->head;
-			lists[n].cblkno = blkno;
-			lists[n].coffset = off;
-			lists[n].ordinal = n;
-			n++;
+			list = &dir->lists[dir->nlists];
+			list->distance = 0;
+			list->head = c->head;
+			list->cblkno = blkno;
+			list->coffset = off;
+			list->ordinal = dir->nlists;
+			memcpy(dir->keys + info->keysize * dir->nlists, c->key, info->keysize);
+			dir->nlists++;
 		}
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buffer);
 	}
-	*nlists = n;
+}
+
+/* The backend's current copy of the index's directory */
+static SpannDirectory *
+get_directory(Relation index, const SpannMetaPageData *meta)
+{
+	SpannDirectory *dir;
+	bool		found;
+
+	if (directories == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(RelFileNode);
+		ctl.entrysize = sizeof(SpannDirectory);
+		directories = hash_create("spann directories", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	dir = hash_search(directories, &index->rd_node, HASH_ENTER, &found);
+	if (found && dir->stamp == meta->stamp && dir->version == meta->directory_version)
+		return dir;
+	if (found)
+	{
+		pfree(dir->lists);
+		pfree(dir->keys);
+	}
+	dir->stamp = meta->stamp;
+	dir->version = meta->directory_version;
+	PG_TRY();
+	{
+		read_directory(index, meta, dir);
+	}
+	PG_CATCH();
+	{
+		hash_search(directories, &index->rd_node, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return dir;
+}
+
+/*
+ * The query's distance to every live list, in directory order.  Returns
+ * a palloc'd array and its length in *nlists.
+ */
+SpannListRef *
+SpannListDistances(Relation index, const void *query, int *nlists)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannMetaPageData meta;
+	SpannDirectory uncached;
+	SpannDirectory *dir = &uncached;
+	SpannListRef *lists;
+
+	SpannReadMeta(index, &meta);
+	if ((double) meta.nlists * info->keysize <= SPANN_DIRECTORY_CACHE_BYTES)
+		dir = get_directory(index, &meta);
+	else
+		read_directory(index, &meta, dir);
+	lists = palloc(sizeof(SpannListRef) * Max(dir->nlists, 1));
+	for (int i = 0; i < dir->nlists; i++)
+	{
+		lists[i] = dir->lists[i];
+		lists[i].distance = AnnDistance(&info->dist, query,
+										SpannKeyElements(dir->keys + info->keysize * i),
+										info->dimensions);
+	}
+	*nlists = dir->nlists;
+	if (dir == &uncached)
+	{
+		pfree(uncached.lists);
+		pfree(uncached.keys);
+	}
 	return lists;
 }
 

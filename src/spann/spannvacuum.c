@@ -207,6 +207,7 @@ merge_away(Relation index, const SpannListRef *list)
 	c->count = 0;
 	meta->nlists--;
 	meta->merges++;
+	meta->directory_version++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
 }
@@ -224,6 +225,8 @@ compact_list(Relation index, const SpannListRef *list)
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
 	BlockNumber head,
 				tail;
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	SpannMetaPage meta;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
 
@@ -231,6 +234,9 @@ compact_list(Relation index, const SpannListRef *list)
 		order[i] = i;
 	head = SpannWriteChain(index, tids, keys, order, n, &tail);
 	AnnEditBegin(&edit, index, false);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta->directory_version++;
 	c = lock_centroid(&edit, index, list);
 	Assert(c != NULL);
 	c->head = head;
