@@ -1,6 +1,6 @@
 -- hnsw on halfvec: every opclass returns the exact answer at high
 -- ef_search, before and after inserts, deletes and VACUUM.  Uses the
--- helpers hnsw_vector created (misses, hnsw_queries) and drops them.
+-- helpers hnsw_vector created (misses, hnsw_queries); spann_halfvec drops them.
 SET enable_seqscan = off;
 SET hnsw.ef_search = 1000;
 CREATE TABLE hh (id int, v halfvec(4));
@@ -33,5 +33,3 @@ SELECT misses('hh', '<+>', 10) AS l1_misses_after_vacuum;
 SELECT count(*) FILTER (WHERE id % 4 = 1) AS dead_returned, count(*)
 FROM (SELECT id FROM hh ORDER BY v <+> '[1,1,1,1]' LIMIT 1000) s;
 DROP TABLE hh;
-DROP FUNCTION misses(regclass, text, int, float8);
-DROP TABLE hnsw_queries;

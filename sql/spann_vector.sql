@@ -1,0 +1,132 @@
+-- spann on vector: with every list probed, each opclass returns the exact
+-- answer, before and after inserts (which split lists), deletes and
+-- VACUUM; iterative scans, empty and tiny tables, options and errors.
+-- Uses the helpers hnsw_vector created (misses, hnsw_queries).
+SET enable_seqscan = off;
+SET spann.probes = 65536;
+SET spann.rng_factor = 100;
+CREATE TABLE sv (id int, v vector(4));
+INSERT INTO sv SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
+FROM generate_series(1, 500) i;
+INSERT INTO sv VALUES (501, NULL), (502, '[0,0,0,0]');
+
+-- each opclass
+CREATE INDEX sv_l2 ON sv USING spann (v vector_l2_ops) WITH (lists = 10);
+EXPLAIN (COSTS OFF) SELECT id FROM sv ORDER BY v <-> '[1,2,3,4]' LIMIT 5;
+SELECT lists, entries >= 501 AS all_entries, splits, merges FROM spann_index_stats('sv_l2');
+SELECT misses('sv', '<->', 10) AS l2_misses, misses('sv', '<->', 100) AS l2_misses_100;
+SELECT id, v, v <-> '[3,1,4,1]' AS d FROM sv ORDER BY v <-> '[3,1,4,1]' LIMIT 3;
+DROP INDEX sv_l2;
+CREATE INDEX sv_ip ON sv USING spann (v vector_ip_ops) WITH (lists = 10);
+SELECT misses('sv', '<#>', 10) AS ip_misses;
+DROP INDEX sv_ip;
+CREATE INDEX sv_cos ON sv USING spann (v vector_cosine_ops) WITH (lists = 10);
+SELECT misses('sv', '<=>', 10, 1e-6) AS cosine_misses;
+-- a zero vector has no direction: not indexed under cosine
+SELECT count(*) FILTER (WHERE id = 502) AS zero_returned, count(*)
+FROM (SELECT id FROM sv ORDER BY v <=> '[1,1,1,1]' LIMIT 600) s;
+DROP INDEX sv_cos;
+CREATE INDEX sv_l1 ON sv USING spann (v vector_l1_ops) WITH (lists = 10);
+SELECT misses('sv', '<+>', 10) AS l1_misses;
+DROP INDEX sv_l1;
+
+-- the default number of lists comes from the row count; every row is
+-- returned once however many lists hold it
+CREATE INDEX sv_idx ON sv USING spann (v) WITH (epsilon = 1, replicas = 4);
+SELECT lists, entries > 501 AS replicated FROM spann_index_stats('sv_idx');
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 1000) s;
+
+-- inserts grow lists past their limit and split them
+INSERT INTO sv SELECT i, ARRAY[(i * 11) % 29, (i * 5) % 23, (i * 19) % 43, (i * 2) % 13]
+FROM generate_series(503, 1500) i;
+SELECT lists > 22 AS more_lists, splits > 0 AS split FROM spann_index_stats('sv_idx');
+SELECT misses('sv', '<->', 10) AS misses_after_insert;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 2000) s;
+
+-- deletes and VACUUM: dead rows are gone, shrunken lists merge away
+DELETE FROM sv WHERE id % 4 = 1 OR id > 1000;
+VACUUM sv;
+SELECT misses('sv', '<->', 10) AS misses_after_vacuum;
+SELECT count(*) FILTER (WHERE id % 4 = 1 OR id > 1000) AS dead_returned, count(*)
+FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 2000) s;
+SELECT merges > 0 AS merged FROM spann_index_stats('sv_idx');
+-- the freed pages are reused by the next inserts
+VACUUM sv;
+SELECT pg_relation_size('sv_idx') AS size_before \gset
+INSERT INTO sv SELECT i, ARRAY[(i * 3) % 29, (i * 7) % 23, (i * 5) % 43, i % 13]
+FROM generate_series(2001, 2300) i;
+SELECT pg_relation_size('sv_idx') = :size_before AS space_reused;
+SELECT misses('sv', '<->', 10) AS misses_after_reuse;
+
+-- iterative scans: one list probed first, more as the filter drops rows.
+-- strict_order skips rows found late that are nearer than rows already
+-- returned, so under a filter it may return fewer rows than relaxed_order
+SET spann.probes = 1;
+SELECT count(*) BETWEEN 1 AND 20 AS some_rows FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+SELECT bool_and(d >= prev) AS in_order FROM (
+	SELECT d, lag(d, 1, 0) OVER (ORDER BY n) AS prev FROM (
+		SELECT row_number() OVER () AS n, d FROM (
+			SELECT v <-> '[1,1,1,1]' AS d FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 50) s) t) u;
+SET spann.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+SET spann.iterative_scan = off;
+SELECT count(*) < 20 AS stops_early FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+RESET spann.iterative_scan;
+SET spann.max_probes = 2;
+SELECT count(*) < 20 AS capped FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+RESET spann.max_probes;
+SET spann.probes = 65536;
+SET spann.rng_factor = 100;
+
+-- REINDEX, TRUNCATE, a table smaller than lists, an empty table
+REINDEX INDEX sv_idx;
+SELECT misses('sv', '<->', 10) AS misses_after_reindex;
+TRUNCATE sv;
+SELECT count(*) FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 5) s;
+SELECT lists, entries FROM spann_index_stats('sv_idx');
+INSERT INTO sv VALUES (1, '[1,2,3,4]'), (2, '[4,3,2,1]'), (3, NULL);
+SELECT lists, entries FROM spann_index_stats('sv_idx');
+SELECT id FROM sv ORDER BY v <-> '[4,3,2,2]' LIMIT 5;
+CREATE INDEX sv_tiny ON sv USING spann (v) WITH (lists = 100);
+SELECT lists, entries FROM spann_index_stats('sv_tiny');
+DROP INDEX sv_tiny;
+CREATE TABLE sv_empty (v vector(3));
+CREATE INDEX ON sv_empty USING spann (v);
+SELECT count(*) FROM (SELECT v FROM sv_empty ORDER BY v <-> '[1,2,3]' LIMIT 3) s;
+DROP TABLE sv_empty;
+
+-- unlogged tables
+CREATE UNLOGGED TABLE sv_unlogged (v vector(3));
+INSERT INTO sv_unlogged SELECT ARRAY[i % 7, i % 11, i % 13] FROM generate_series(1, 100) i;
+CREATE INDEX ON sv_unlogged USING spann (v) WITH (lists = 4);
+SELECT v FROM sv_unlogged ORDER BY v <-> '[3,3,3]' LIMIT 2;
+DROP TABLE sv_unlogged;
+
+-- bad options, settings and input
+CREATE INDEX ON sv USING spann (v) WITH (lists = -1);
+CREATE INDEX ON sv USING spann (v) WITH (lists = 70000);
+CREATE INDEX ON sv USING spann (v) WITH (epsilon = -0.5);
+CREATE INDEX ON sv USING spann (v) WITH (replicas = 0);
+CREATE INDEX ON sv USING spann (v) WITH (replicas = 33);
+CREATE INDEX ON sv USING spann (v) WITH (probes = 3);
+SET spann.probes = 0;
+SET spann.rng_factor = -1;
+SET spann.iterative_scan = sideways;
+SET spann.max_probes = -2;
+SELECT id FROM sv ORDER BY v <-> '[1,2,3]' LIMIT 1;
+CREATE TABLE sv_nodim (v vector);
+CREATE INDEX ON sv_nodim USING spann (v);
+DROP TABLE sv_nodim;
+CREATE TABLE sv_wide (v vector(2001));
+CREATE INDEX ON sv_wide USING spann (v);
+DROP TABLE sv_wide;
+SELECT * FROM spann_index_stats('sv');
+CREATE INDEX sv_btree ON sv (id);
+SELECT * FROM spann_index_stats('sv_btree');
+-- without ORDER BY the index is of no use
+EXPLAIN (COSTS OFF) SELECT id FROM sv WHERE v = '[1,2,3,4]';
+
+DROP TABLE sv;
+RESET enable_seqscan;
+RESET spann.probes;
+RESET spann.rng_factor;
