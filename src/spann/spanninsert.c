@@ -389,6 +389,9 @@ assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
 	for (int l = 0; l < nlists; l++)
 		if (lists[l].head == exclude_head)
 			lists[l--] = lists[--nlists];
+	if (nlists == 0 && BlockNumberIsValid(exclude_head))
+		elog(ERROR, "spann index \"%s\" has no list to move entries to",
+			 RelationGetRelationName(index));
 	if (nlists == 0)
 		return 0;
 	SpannSortLists(lists, nlists);

@@ -146,7 +146,9 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		stats->tuples_removed += removed;
 	}
 	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	/* entries, not rows: a vector counts once per list it is in */
 	stats->num_index_tuples = live;
+	stats->estimated_count = true;
 	return stats;
 }
 

@@ -1,0 +1,200 @@
+#!/bin/bash
+# test/bench/spann_bench.sh: SPANN (or pgvector IVFFlat) build time, size,
+# recall and QPS on Fashion-MNIST, L2.
+#
+#   spann_bench.sh [MODE...]     MODE: build (the default), double
+#
+# Runs against the database that PGHOST, PGPORT, PGDATABASE and PGUSER name,
+# loaded by load_fmnist.sh.  Each mode builds one index on one table, first
+# dropping every other hnsw, spann or ivfflat index on that table (the
+# planner would pick the cheapest of them):
+#
+#   build    builds on BENCH_TABLE (fmnist_train; another name is created
+#            as a copy of fmnist_train), all 60,000 rows;
+#   double   copies the rows with id <= 30000 into fmnist_double, builds
+#            there, then INSERTs the other 30,000 rows (timed) and queries
+#            the index that this doubling left.
+#
+# For BENCH_AM=spann (ann) the index is built WITH (lists, epsilon,
+# replicas) and the build is followed by spann_index_stats(); for each
+# spann.rng_factor in BENCH_RNG and spann.probes in BENCH_PROBES it prints
+# recall@10 over all test queries (one SQL statement, a LATERAL index scan
+# per query, so its time per query is the server's latency), and pgbench
+# QPS (spann_l2.sql) with one client.  BENCH_AM=ivfflat (pgvector) builds
+# WITH (lists) and sweeps ivfflat.probes instead.
+#
+# Environment (defaults): BENCH_AM (spann), BENCH_TABLE (fmnist_train),
+# BENCH_LISTS (0: spann's default 4 * sqrt(rows); ivfflat 245),
+# BENCH_EPSILON (0.1), BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"),
+# BENCH_RNG ("100"), BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times
+# and QPS are the best of this many runs), BENCH_MWM (2GB),
+# BENCH_PROTOCOL (prepared, pgbench -M), BENCH_BUILD (1; 0 queries the
+# index an earlier build mode left).
+set -euo pipefail
+
+AM=${BENCH_AM:-spann}
+TABLE=${BENCH_TABLE:-fmnist_train}
+EPSILON=${BENCH_EPSILON:-0.1}
+REPLICAS=${BENCH_REPLICAS:-8}
+PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
+RNG=${BENCH_RNG:-100}
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-1}
+MWM=${BENCH_MWM:-2GB}
+PROTOCOL=${BENCH_PROTOCOL:-prepared}
+BUILD=${BENCH_BUILD:-1}
+BENCH=$(cd "$(dirname "$0")" && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PATH="$($PG_CONFIG --bindir):$PATH"
+MODES=("$@")
+[ ${#MODES[@]} -eq 0 ] && MODES=(build)
+case $AM in
+	spann) LISTS=${BENCH_LISTS:-0}
+		WITH="lists = $LISTS, epsilon = $EPSILON, replicas = $REPLICAS" ;;
+	ivfflat) LISTS=${BENCH_LISTS:-245} WITH="lists = $LISTS" RNG=- ;;
+	*) echo "spann_bench: unknown BENCH_AM \"$AM\" (spann or ivfflat)" >&2; exit 1 ;;
+esac
+
+TMP=$(mktemp -d /tmp/spann_bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_value() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+fail() { echo "spann_bench: $*" >&2; exit 1; }
+
+# The GUCs of probes $1 and rng_factor $2, as SET commands
+gucs() {
+	if [ "$AM" = spann ]; then
+		echo "SET spann.probes = $1; SET spann.rng_factor = $2;"
+	else
+		echo "SET ivfflat.probes = $1;"
+	fi
+}
+
+# Drop the ANN indexes on $TABLE, then (in SQL $1, if any) refill it
+prepare_table() {
+	psql_q -c "SET client_min_messages = warning" -c "${1:-SELECT}" >/dev/null
+	psql_value -c "SELECT string_agg(format('DROP INDEX %s;', i.indexrelid::regclass), ' ')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		WHERE i.indrelid = '$TABLE'::regclass AND a.amname IN ('hnsw', 'spann', 'ivfflat')" |
+		psql_q -c "SET client_min_messages = warning" -f - -c "CHECKPOINT"
+}
+
+# Build $INDEX on $TABLE; sets BUILD_SECONDS
+build_index() {
+	psql_q >"$TMP/build.out" 2>&1 <<SQL || { cat "$TMP/build.out" >&2; fail "index build failed"; }
+SET maintenance_work_mem = '$MWM';
+SET max_parallel_maintenance_workers = 0;
+\timing on
+CREATE INDEX $INDEX ON $TABLE USING $AM (embedding vector_l2_ops) WITH ($WITH);
+SQL
+	BUILD_SECONDS=$(awk '/^Time: / { t = $2 } END { printf "%.1f", t / 1000 }' "$TMP/build.out")
+}
+
+# Size, size / raw vector bytes and (spann) the index statistics
+describe_index() {
+	local rows bytes
+	rows=$(psql_value -c "SELECT count(*) FROM $TABLE")
+	bytes=$(psql_value -c "SELECT pg_relation_size('$INDEX')")
+	echo "| $INDEX | $rows rows | $((bytes / 1048576)) MB | $(awk -v b="$bytes" -v r="$rows" \
+		'BEGIN { printf "%.2f", b / (r * 784 * 4) }') x raw |"
+	[ "$AM" = spann ] || return 0
+	echo
+	echo "| lists | entries | mean replicas | list_limit | splits | merges |"
+	echo "|---:|---:|---:|---:|---:|---:|"
+	psql_value -F ' | ' -c "SELECT lists, entries, round(entries::numeric / $rows, 2),
+		list_limit, splits, merges FROM spann_index_stats('$INDEX')" | sed 's/^/| /; s/$/ |/'
+}
+
+# recall@10 at probes $1, rng_factor $2 over all test queries, and the
+# statement's time per query in ms, the best of RUNS runs: "recall | ms"
+recall_at() {
+	local run
+	for run in $(seq "$RUNS"); do
+		psql_value -c "$(gucs "$1" "$2")" -c "SET max_parallel_workers_per_gather = 0" \
+			-c '\timing on' -c "$RECALL_SQL"
+	done | awk -v n="$NQUERIES" '
+		/^Time: / { if (ms == "" || $2 < ms) ms = $2; next }
+		r == "" { split($0, f, "|"); r = f[1]; rows = f[2] }
+		END {
+			if (rows < 10 * n)
+				printf "spann_bench: %d rows for %d queries\n", rows, n > "/dev/stderr"
+			printf "%s | %.3f", r, ms / n
+		}'
+}
+
+# pgbench QPS with one client at probes $1, rng_factor $2: the best of RUNS
+qps_at() {
+	local run opts
+	opts=$(gucs "$1" "$2" | sed 's/SET \([^ ]*\) = \([^;]*\);/-c \1=\2/g')
+	for run in $(seq "$RUNS"); do
+		PGOPTIONS="${PGOPTIONS:-} $opts" pgbench -n -M "$PROTOCOL" -f "$TMP/query.sql" \
+			-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" >"$TMP/pgbench.out" 2>&1 ||
+			{ cat "$TMP/pgbench.out" >&2; fail "pgbench failed"; }
+		awk '/^tps = / { print $3 }' "$TMP/pgbench.out"
+	done | sort -g | tail -1 | awk '{ printf "%.0f", $1 }'
+}
+
+NQUERIES=$(psql_value -c "SELECT count(*) FROM fmnist_test")
+[ "$NQUERIES" -gt 0 ] || fail "fmnist_test is empty: run load_fmnist.sh first"
+echo "# $AM benchmark: Fashion-MNIST L2, database ${PGDATABASE:-(default)}," \
+	"$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
+		FROM pg_extension WHERE extname IN ('ann', 'vector')")"
+echo
+echo "$(nproc) cores; WITH ($WITH), maintenance_work_mem = $MWM;" \
+	"best of $RUNS run(s); pgbench -M $PROTOCOL -T $SECONDS_PER_RUN, 1 client."
+
+BASE_TABLE=$TABLE
+for mode in "${MODES[@]}"; do
+	TABLE=$BASE_TABLE SETUP=
+	case $mode in
+		build) [ "$TABLE" = fmnist_train ] ||
+				SETUP="CREATE TABLE IF NOT EXISTS $TABLE AS SELECT id, embedding FROM fmnist_train" ;;
+		double) TABLE=fmnist_double
+			SETUP="DROP TABLE IF EXISTS fmnist_double;
+				CREATE TABLE fmnist_double AS SELECT id, embedding FROM fmnist_train WHERE id <= 30000" ;;
+		*) fail "unknown mode \"$mode\" (build or double)" ;;
+	esac
+	INDEX=${TABLE}_${AM}
+	sed "s/fmnist_train/$TABLE/" "$BENCH/spann_l2.sql" >"$TMP/query.sql"
+	RECALL_SQL="SELECT round(count(t.id) / (10.0 * $NQUERIES), 4), count(*)
+		FROM fmnist_test q
+		CROSS JOIN LATERAL (SELECT id FROM $TABLE
+			ORDER BY embedding <-> q.embedding LIMIT 10) n
+		LEFT JOIN fmnist_truth_l2 t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
+
+	echo
+	echo "## $mode: $TABLE"
+	echo
+	if [ "$BUILD" != 0 ]; then
+		echo "building $INDEX ..." >&2
+		prepare_table "${SETUP:-}"
+		build_index
+		echo "build: $BUILD_SECONDS s"
+		if [ "$mode" = double ]; then
+			psql_q -c '\timing on' -c "INSERT INTO fmnist_double
+				SELECT id, embedding FROM fmnist_train WHERE id > 30000" >"$TMP/insert.out"
+			echo "insert of the other 30,000 rows: $(awk '/^Time: / { printf "%.1f", $2 / 1000 }' \
+				"$TMP/insert.out") s"
+			psql_q -c "VACUUM ANALYZE fmnist_double"
+		fi
+		echo
+	fi
+	echo "| index | rows | size | size / raw vectors |"
+	echo "|---|---:|---:|---:|"
+	describe_index
+
+	psql_value -c "EXPLAIN (COSTS OFF) $RECALL_SQL" >"$TMP/plan.out"
+	grep -q "Index Scan using $INDEX" "$TMP/plan.out" ||
+		{ cat "$TMP/plan.out" >&2; fail "the plan does not use $INDEX"; }
+
+	echo
+	echo "| rng_factor | probes | recall@10 | ms/query in SQL | QPS 1 client |"
+	echo "|---:|---:|---:|---:|---:|"
+	for r in $RNG; do
+		for p in $PROBES; do
+			echo "measuring probes = $p, rng_factor = $r ..." >&2
+			echo "| $r | $p | $(recall_at "$p" "$r") | $(qps_at "$p" "$r") |"
+		done
+	done
+done
