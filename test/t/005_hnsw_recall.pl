@@ -37,14 +37,12 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 	  . random_rows('items', 1, 10000, 0.11)
 	  . random_rows('queries', 1, $NQUERIES, 0.22));
 
-# The exact k nearest rows of $table to every query, stored in table $exact.
-sub store_exact
+# The exact k nearest rows of $table (default items) to every query,
+# stored in table $exact.
+sub exact
 {
 	my ($exact, $table) = @_;
-	$table //= 'items';
-	$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off;
-		CREATE TABLE $exact AS SELECT qid, t.id
-		FROM queries, LATERAL (SELECT id FROM $table ORDER BY v <-> q LIMIT $K) t");
+	store_exact($node, 'postgres', $exact, $table // 'items', 'queries', k => $K);
 	return;
 }
 
@@ -53,37 +51,31 @@ sub store_exact
 sub recall_ok
 {
 	my ($exact, $name, $table) = @_;
-	$table //= 'items';
-	my $recall = $node->safe_psql('postgres', "SET enable_seqscan = off; SET hnsw.ef_search = 100;
-		SELECT round(count(e.id)::numeric / (SELECT count(*) FROM $exact), 4)
-		FROM queries CROSS JOIN LATERAL (SELECT id FROM $table ORDER BY v <-> q LIMIT $K) t
-		LEFT JOIN $exact e ON e.qid = queries.qid AND e.id = t.id");
-	note("$name: recall\@$K = $recall");
-	cmp_ok($recall, '>=', $MIN_RECALL, "$name: recall\@$K >= $MIN_RECALL");
-	return $recall;
+	return knn_recall_ok($node, 'postgres', $exact, $table // 'items', 'queries', $MIN_RECALL, $name,
+		k => $K, set => 'SET hnsw.ef_search = 100;');
 }
 
 $node->safe_psql('postgres', 'CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops)');
 index_used_ok($node, 'postgres', 'items', 'SELECT q FROM queries WHERE qid = 1', 'items_idx');
-store_exact('exact_build');
+exact('exact_build');
 recall_ok('exact_build', 'after the build');
 
 # 5,000 more rows, each inserted into the graph on disk
 $node->safe_psql('postgres', random_rows('items', 10001, 15000, 0.33));
-store_exact('exact_insert');
+exact('exact_insert');
 recall_ok('exact_insert', 'after inserting 50% more rows');
 
 # 30% of the rows deleted; VACUUM removes them from the graph
 $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 < 3; VACUUM items');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM items'), '10500', '30% of the rows deleted');
-store_exact('exact_vacuum');
+exact('exact_vacuum');
 recall_ok('exact_vacuum', 'after deleting 30% of the rows and VACUUM');
 
 # A build in 1MB (the least maintenance_work_mem allows): the graph
 # outgrows it after about 2,000 rows, the build says so and inserts the
 # rest on disk.  A smaller table keeps the slow part short.
 $node->safe_psql('postgres', 'CREATE TABLE spill AS SELECT * FROM items WHERE id <= 5000');
-store_exact('exact_spill', 'spill');
+exact('exact_spill', 'spill');
 my ($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB';
 	CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops);");
 is($ret, 0, 'build in 1MB of maintenance_work_mem succeeds') or diag($err);
@@ -98,7 +90,7 @@ recall_ok('exact_spill', 'after a build that spilled to disk', 'spill');
 # the workers run, and the two graphs are about as good.
 $node->safe_psql('postgres', 'CREATE TABLE par AS SELECT * FROM items;
 	ALTER TABLE par SET (parallel_workers = 2)');
-store_exact('exact_par', 'par');
+exact('exact_par', 'par');
 $node->safe_psql('postgres', 'SET max_parallel_maintenance_workers = 0;
 	CREATE INDEX par_idx ON par USING hnsw (v vector_l2_ops)');
 my $serial = recall_ok('exact_par', 'serial build', 'par');

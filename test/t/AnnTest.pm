@@ -1,10 +1,12 @@
-# AnnTest: what the hnsw TAP tests share.
+# AnnTest: what the hnsw and spann TAP tests share.
 #
 # Data are deterministic: row n has the vector ann_test_vec(n, dims), built
-# from sines of n, so every run indexes the same vectors.  Nearest
-# neighbours are compared by their distances (ties give equal distances
-# whatever rows the index picks among them) and, where rows are unique, by
-# their ids.
+# from sines of n, or for clustered data ann_test_clustered_vec(n, dims,
+# clusters), built from hashes of n, so every run indexes the same vectors.
+# Nearest neighbours are compared by their distances (ties give equal
+# distances whatever rows the index picks among them) and, where rows are
+# unique, by their ids.  Helpers take index settings as SQL in option set
+# (hnsw.ef_search also as option ef).
 package AnnTest;
 
 use strict;
@@ -16,6 +18,7 @@ use Test::More;
 
 our @EXPORT = qw(
   ann_setup knn_rows index_used_ok matches_exact_ok all_reachable_ok
+  store_exact knn_recall knn_recall_ok
   pgbench_start pgbench_running wait_for_query_while_running pgbench_finish_ok pgbench_ok
 );
 
@@ -25,7 +28,15 @@ my %MODE = (
 	exact => 'SET enable_indexscan = off; SET enable_bitmapscan = off;',
 );
 
-# CREATE EXTENSION ann and the vector generator in database $db.
+# CREATE EXTENSION ann and the vector generators in database $db:
+#
+#   ann_test_vec(n, dims): sines of n
+#   ann_test_clustered_vec(n, dims, clusters, spread): the centre of cluster
+#     ann_test_cluster(n, clusters), its coordinates uniform in [-1, 1],
+#     plus Gaussian noise (Box-Muller) of standard deviation spread
+#     (default 0.3) in each coordinate
+#   ann_test_uniform(n, seed): a hash of n mapped into (0, 1), from which
+#     the other two draw
 sub ann_setup
 {
 	my ($node, $db) = @_;
@@ -35,6 +46,20 @@ sub ann_setup
 		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 		RETURN (SELECT array_agg(sin(n * (0.61 + 0.37 * j) + j)::real ORDER BY j)
 				FROM generate_series(1, dims) j);
+		CREATE FUNCTION ann_test_uniform(n bigint, seed bigint) RETURNS float8
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN ((hashint8extended(n, seed) & 1048575) + 0.5) / 1048576;
+		CREATE FUNCTION ann_test_cluster(n int, clusters int) RETURNS int
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN floor(ann_test_uniform(n, 0) * clusters);
+		CREATE FUNCTION ann_test_clustered_vec(n int, dims int, clusters int,
+											   spread float8 DEFAULT 0.3) RETURNS real[]
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN (SELECT array_agg((2 * ann_test_uniform(c * 4096 + j, 1) - 1
+								  + spread * sqrt(-2 * ln(ann_test_uniform(n * 4096::bigint + j, 2)))
+									* cos(2 * pi() * ann_test_uniform(n * 4096::bigint + j, 3)))::real
+								 ORDER BY j)
+				FROM generate_series(1, dims) j, ann_test_cluster(n, clusters) c);
 	});
 	return;
 }
@@ -52,14 +77,16 @@ sub knn_query
 }
 
 # Runs knn_query in mode index or exact (option mode, default index) with
-# hnsw.ef_search = option ef (default: the server's); returns a reference
-# to [ids, distances], each a comma-separated string.
+# hnsw.ef_search = option ef (default: the server's) and the settings in
+# option set (SQL); returns a reference to [ids, distances], each a
+# comma-separated string.
 sub knn_rows
 {
 	my ($node, $db, $table, $q, %o) = @_;
 	my $mode = $o{mode} // 'index';
 	my $set = $MODE{$mode} // die "unknown mode $mode";
 	$set .= " SET hnsw.ef_search = $o{ef};" if defined $o{ef};
+	$set .= " $o{set}" if defined $o{set};
 	my $out = $node->safe_psql($db,
 		"$set SELECT string_agg(id::text, ',' ORDER BY n), string_agg(d::text, ',' ORDER BY n)
 		 FROM (SELECT s.*, row_number() OVER () AS n FROM ("
@@ -79,9 +106,27 @@ sub index_used_ok
 	return;
 }
 
+# Whether the distances $got and $want (comma-separated) agree rank by
+# rank, each within $tolerance once both lists are sorted.
+sub distances_close
+{
+	my ($got, $want, $tolerance) = @_;
+	my @g = sort { $a <=> $b } split /,/, $got;
+	my @w = sort { $a <=> $b } split /,/, $want;
+	return 0 if @g != @w;
+	for my $i (0 .. $#w)
+	{
+		return 0 if abs($g[$i] - $w[$i]) > $tolerance;
+	}
+	return 1;
+}
+
 # For each query in @$queries, the index gives the exact nearest
 # neighbours: the same distances, and with option ids => 1 the same ids.
-# Options also as for knn_rows (ef, op, k, column).
+# An index whose keys are rounded (halfvec keys normalised for cosine)
+# ranks rows by slightly other distances: option tolerance then accepts
+# distances that differ by that much, in whatever order.  Options also as
+# for knn_rows (ef, set, op, k, column).
 sub matches_exact_ok
 {
 	my ($node, $db, $table, $queries, $name, %o) = @_;
@@ -91,9 +136,12 @@ sub matches_exact_ok
 		my $got = knn_rows($node, $db, $table, $q, %o, mode => 'index');
 		my $want = knn_rows($node, $db, $table, $q, %o, mode => 'exact');
 		my $i = $o{ids} ? 0 : 1;
+		my $same = defined $o{tolerance}
+		  ? distances_close($got->[1], $want->[1], $o{tolerance})
+		  : $got->[$i] eq $want->[$i];
 		push @bad, "$q:\n  index ids $got->[0]\n  exact ids $want->[0]\n"
 		  . "  index d $got->[1]\n  exact d $want->[1]"
-		  if $got->[$i] ne $want->[$i] || $want->[0] eq '';
+		  if !$same || $want->[0] eq '';
 	}
 	ok(!@bad, $name) or diag(join("\n", @bad));
 	return;
@@ -102,16 +150,18 @@ sub matches_exact_ok
 # With hnsw.ef_search at its maximum (1000) above the number of index
 # elements, a search visits every element reachable from the entry point:
 # ordered by the distance to $q, the index must return every row of $table
-# it holds, each once, and no other.  Options column (default v) and op
-# (default <->) pick the index; option where gives the rows it holds
-# (default: the column IS NOT NULL).
+# it holds, each once, and no other.  Option set replaces that setting by
+# others (SQL) that make the index search everything.  Options column
+# (default v) and op (default <->) pick the index; option where gives the
+# rows it holds (default: the column IS NOT NULL).
 sub all_reachable_ok
 {
 	my ($node, $db, $table, $q, $name, %o) = @_;
 	my $op = $o{op} // '<->';
 	my $col = $o{column} // 'v';
 	my $where = $o{where} // "$col IS NOT NULL";
-	my $got = $node->safe_psql($db, "$MODE{index} SET hnsw.ef_search = 1000;
+	my $set = $o{set} // 'SET hnsw.ef_search = 1000;';
+	my $got = $node->safe_psql($db, "$MODE{index} $set
 		WITH s AS MATERIALIZED (SELECT id FROM $table ORDER BY $col $op ($q) LIMIT 1000000)
 		SELECT (SELECT count(*) FROM s) || ' rows, ' || (SELECT count(DISTINCT id) FROM s)
 			|| ' distinct, ' || (SELECT count(*) FROM $table WHERE $where AND id NOT IN (SELECT id FROM s))
@@ -119,6 +169,43 @@ sub all_reachable_ok
 	my $n = $node->safe_psql($db, "SELECT count(*) FROM $table WHERE $where");
 	is($got, "$n rows, $n distinct, 0 missing", $name);
 	return;
+}
+
+# Stores in a new table $exact (qid, id) the ids of the k rows of $table
+# nearest to each query of table $queries (qid, q), found by a sequential
+# scan.  Options op, column and k as for knn_rows.
+sub store_exact
+{
+	my ($node, $db, $exact, $table, $queries, %o) = @_;
+	$node->safe_psql($db, "$MODE{exact} CREATE TABLE $exact AS SELECT qid, t.id
+		FROM $queries, LATERAL (" . knn_query($table, 'q', %o) . ") t");
+	return;
+}
+
+# Recall@k of the index scans of $table for the queries of table $queries
+# against table $exact (store_exact), with the settings in option set
+# (SQL); a number with 4 decimals.  Options op, column and k as for
+# knn_rows.
+sub knn_recall
+{
+	my ($node, $db, $exact, $table, $queries, %o) = @_;
+	my $set = $o{set} // '';
+	return $node->safe_psql($db, "$MODE{index} $set
+		SELECT round(count(e.id)::numeric / (SELECT count(*) FROM $exact), 4)
+		FROM $queries CROSS JOIN LATERAL (" . knn_query($table, 'q', %o) . ") t
+		LEFT JOIN $exact e ON e.qid = $queries.qid AND e.id = t.id");
+}
+
+# knn_recall is at least $min; notes the recall and returns it.  Options
+# as for knn_recall, and k also names the recall in $name's message.
+sub knn_recall_ok
+{
+	my ($node, $db, $exact, $table, $queries, $min, $name, %o) = @_;
+	my $k = $o{k} // 10;
+	my $recall = knn_recall($node, $db, $exact, $table, $queries, %o);
+	note("$name: recall\@$k = $recall");
+	cmp_ok($recall, '>=', $min, "$name: recall\@$k >= $min");
+	return $recall;
 }
 
 # Starts pgbench in the background on database postgres with the script

@@ -1,0 +1,394 @@
+# spann: a streaming standby replays a build, inserts that split lists,
+# deletes, VACUUM that merges lists and the reuse of freed pages, with
+# wal_consistency_checking comparing every replayed page with the
+# primary's image; crash recovery during inserts that split lists (an
+# immediate shutdown, then a backend killed by SIGKILL); concurrent inserts
+# and scans through pgbench, also during deletes and VACUUM; and recall@10
+# on clustered data after the build, after doubling the table by inserts,
+# and after deletes and VACUUM.
+#
+# A scan with every list probed is exact, so the index is checked against
+# sequential scans: the same top-10 rows, and every row returned once by a
+# scan whose LIMIT exceeds the table.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use AnnTest;
+
+my $DIMS = 16;
+my $SPREAD = 0.6;	# clusters overlap: many vectors go to two lists or more
+
+# Every list probed at once: spann.probes above the number of lists, and
+# a bound of (1 + rng_factor)^2 = 10201 times the nearest centroid's
+# distance, which takes in every list for data of these spreads.
+my $ALL = 'SET spann.probes = 65536; SET spann.rng_factor = 100;';
+
+# spann_index_stats of $index on $node as a hash reference
+sub stats
+{
+	my ($node, $index) = @_;
+	my @names = qw(lists entries list_limit splits merges);
+	my @values = split /\|/,
+	  $node->safe_psql('postgres', "SELECT " . join(', ', @names) . " FROM spann_index_stats('$index')");
+	my %s;
+	@s{@names} = @values;
+	return \%s;
+}
+
+# The same, as text for messages and comparisons
+sub stats_text
+{
+	my ($s) = @_;
+	return join(', ', map { "$_ $s->{$_}" } qw(lists entries list_limit splits merges));
+}
+
+# No replay mismatch, crash or failed assertion in $node's log
+sub log_clean_ok
+{
+	my ($node) = @_;
+	unlike(slurp_file($node->logfile), qr/inconsistent page found|PANIC|TRAP:|terminated by signal 11/,
+		$node->name . ': no WAL consistency failure, PANIC or failed assertion in the log');
+	return;
+}
+
+# ---------------------------------------------------------------------
+# 1. A streaming standby, with wal_consistency_checking on the primary
+# ---------------------------------------------------------------------
+{
+	my $primary = PostgreSQL::Test::Cluster->new('primary');
+	$primary->init(allows_streaming => 1);
+	$primary->append_conf('postgresql.conf', "wal_consistency_checking = 'generic'");
+	$primary->start;
+	ann_setup($primary, 'postgres');
+	$primary->backup('backup');
+	my $standby = PostgreSQL::Test::Cluster->new('standby');
+	$standby->init_from_backup($primary, 'backup', has_streaming => 1);
+	$standby->start;
+
+	# One table per type, with other opclasses and assignment options.
+	# Exact: the same rows; for halfvec keys normalised (for cosine) to
+	# half precision, distances within 0.0002 of the exact ones.
+	my @cases = (
+		{ type => 'vector', ops => 'vector_l2_ops', op => '<->',
+		  with => 'lists = 10, epsilon = 1.0, replicas = 8', exact => { ids => 1 } },
+		{ type => 'halfvec', ops => 'halfvec_cosine_ops', op => '<=>',
+		  with => 'lists = 10, epsilon = 0.5, replicas = 2', exact => { tolerance => 0.0002 } },
+	);
+	my $rows = sub {
+		my ($c, $from, $to) = @_;
+		return "INSERT INTO t_$c->{type} SELECT i, ann_test_clustered_vec(i, $DIMS, 10, $SPREAD)::$c->{type}
+			FROM generate_series($from, $to) i;";
+	};
+
+	for my $c (@cases)
+	{
+		my $t = "t_$c->{type}";
+		# the inserts triple the lists' mean size (the limit is twice it);
+		# the deletes all but empty cluster 0's lists, which VACUUM merges
+		# away; the second VACUUM frees the pages that splits and merges
+		# retired, and the last inserts take them
+		$primary->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{type}($DIMS));"
+			  . $rows->($c, 1, 1000)
+			  . "INSERT INTO $t VALUES (0, NULL);
+			CREATE INDEX ${t}_idx ON $t USING spann (v $c->{ops}) WITH ($c->{with});"
+			  . $rows->($c, 1001, 3000)
+			  . "DELETE FROM $t WHERE id % 3 = 0 OR ann_test_cluster(id, 10) = 0;
+			VACUUM $t;"
+			  . $rows->($c, 3001, 3500)
+			  . "VACUUM $t;"
+			  . $rows->($c, 3501, 4500));
+		my $s = stats($primary, "${t}_idx");
+		note("$t: " . stats_text($s));
+		cmp_ok($s->{splits}, '>', 0, "$t: inserts split lists");
+		cmp_ok($s->{merges}, '>', 0, "$t: VACUUM merged emptied lists away");
+	}
+
+	$primary->wait_for_catchup($standby);
+
+	for my $c (@cases)
+	{
+		my $t = "t_$c->{type}";
+		my %o = (op => $c->{op});
+		my @queries = map { "ann_test_clustered_vec($_, $DIMS, 10, $SPREAD)::$c->{type}" } (-3, 7, 100000, 5555, 123457);
+
+		is(stats_text(stats($standby, "${t}_idx")), stats_text(stats($primary, "${t}_idx")),
+			"$t: the standby's index has the primary's lists and counters");
+		index_used_ok($standby, 'postgres', $t, $queries[0], "${t}_idx", %o);
+		for my $set ('', $ALL)
+		{
+			my @bad;
+			for my $q (@queries)
+			{
+				my $p = knn_rows($primary, 'postgres', $t, $q, %o, set => $set);
+				my $s = knn_rows($standby, 'postgres', $t, $q, %o, set => $set);
+				push @bad, "$q: primary $p->[0], standby $s->[0]"
+				  if "@$p" ne "@$s" || $p->[0] eq '';
+			}
+			ok(!@bad, "$t: the standby's top-10 equal the primary's, "
+				  . ($set ? 'every list probed' : 'default probes'))
+			  or diag(join("\n", @bad));
+		}
+		matches_exact_ok($standby, 'postgres', $t, \@queries,
+			"$t: the standby's top-10 are exact with every list probed",
+			%o, set => $ALL, %{ $c->{exact} });
+		all_reachable_ok($standby, 'postgres', $t, $queries[1],
+			"$t: the standby's index returns every row once", %o, set => $ALL);
+	}
+
+	is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'the standby is still replaying');
+	log_clean_ok($_) for ($primary, $standby);
+
+	# The promoted standby splits lists of the index it replayed.
+	$standby->promote;
+	$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+	  or die 'the standby did not leave recovery';
+	for my $c (@cases)
+	{
+		my $t = "t_$c->{type}";
+		my $before = stats($standby, "${t}_idx")->{splits};
+		$standby->safe_psql('postgres', $rows->($c, 4501, 6000));
+		cmp_ok(stats($standby, "${t}_idx")->{splits}, '>', $before, "$t: the promoted standby splits lists");
+		all_reachable_ok($standby, 'postgres', $t, "ann_test_clustered_vec(-1, $DIMS, 10, $SPREAD)::$c->{type}",
+			"$t: after promotion and inserts every row is in the index, once", op => $c->{op}, set => $ALL);
+	}
+
+	$standby->stop;
+	$primary->stop;
+}
+
+# ---------------------------------------------------------------------
+# 2. Crash recovery during inserts that split lists
+# ---------------------------------------------------------------------
+{
+	my $node = PostgreSQL::Test::Cluster->new('crash');
+	$node->init;
+	# replay compares every generic WAL record's result with the page
+	# image; a killed backend makes the postmaster restart (the test
+	# framework turns that off)
+	$node->append_conf('postgresql.conf', "wal_consistency_checking = 'generic'
+		restart_after_crash = on");
+	$node->start;
+	ann_setup($node, 'postgres');
+
+	# 8 lists for 160 rows: a list splits past about 50 entries, so that
+	# splits are frequent and a crash may well interrupt one
+	$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
+		CREATE SEQUENCE items_seq;
+		INSERT INTO items SELECT n, ann_test_clustered_vec(n, $DIMS, 8, $SPREAD)
+		FROM (SELECT nextval('items_seq')::int AS n FROM generate_series(1, 160)) s;
+		CREATE INDEX items_idx ON items USING spann (v vector_l2_ops) WITH (lists = 8, epsilon = 0.5);
+		CHECKPOINT;");
+	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 8, $SPREAD)::vector" } (-1, 42, 777, 31337);
+
+	# After recovery: every committed row is in the index once, and scans
+	# of every list are exact.
+	my $recovered_ok = sub {
+		my ($round) = @_;
+		index_used_ok($node, 'postgres', 'items', $queries[0], 'items_idx');
+		all_reachable_ok($node, 'postgres', 'items', $queries[0], "$round: every row is in the index, once",
+			set => $ALL);
+		matches_exact_ok($node, 'postgres', 'items', \@queries,
+			"$round: the top-10 are exact with every list probed", set => $ALL, ids => 1);
+	};
+
+	# Two clients insert rows, one per transaction, pausing so that they
+	# are still busy when, $min_new rows and three splits later, $crash
+	# stops the server.
+	my $rounds = 0;
+	my $crash_during_inserts = sub {
+		my ($round, $min_new, $crash) = @_;
+		my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+		my $splits = stats($node, 'items_idx')->{splits};
+		my $bench = pgbench_start($node, '-c 2 -j 2 -t 1000', qq{
+INSERT INTO items SELECT n, ann_test_clustered_vec(n, $DIMS, 8, $SPREAD) FROM (SELECT nextval('items_seq')::int AS n) s;
+\\sleep 1 ms
+}, 'insert' . ++$rounds);
+		ok(wait_for_query_while_running($node, $bench,
+				"SELECT count(*) >= $before + $min_new AND (SELECT splits >= $splits + 3
+					FROM spann_index_stats('items_idx')) FROM items"),
+			"$round: $min_new rows inserted and lists split before the crash");
+		$crash->($bench);
+		my $finished = $bench->[0]->finish;
+		note("$round: pgbench " . ($finished ? 'had finished' : 'was interrupted') . ' by the crash');
+		unlike(${ $bench->[2] }, qr/ERROR:/, "$round: no insert failed before the crash")
+		  or diag("pgbench: ${ $bench->[1] }${ $bench->[2] }");
+
+		my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+		my $s = stats($node, 'items_idx');
+		note("$round: $rows rows after recovery, $before before the inserts; " . stats_text($s));
+		cmp_ok($rows, '>=', $before + $min_new, "$round: committed rows survived the crash");
+		cmp_ok($s->{splits}, '>', $splits, "$round: lists split during the inserts");
+		# every row in one list at least, many in two or more: scans must
+		# return those once
+		cmp_ok($s->{entries}, '>', $rows, "$round: the lists hold more entries than rows");
+		$recovered_ok->($round);
+	};
+
+	# an immediate shutdown: no checkpoint, replay from the last one
+	$crash_during_inserts->('immediate shutdown during inserts', 300, sub {
+		$node->stop('immediate');
+		$node->start;
+	});
+
+	# new rows, deletes and VACUUM on the recovered index
+	$node->safe_psql('postgres', "INSERT INTO items VALUES (100000, ann_test_clustered_vec(100000, $DIMS, 8, $SPREAD))");
+	is(knn_rows($node, 'postgres', 'items', "ann_test_clustered_vec(100000, $DIMS, 8, $SPREAD)::vector", k => 1)->[0],
+		'100000', 'a row inserted after recovery is found');
+	$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 4 = 0; VACUUM items');
+	$recovered_ok->('after delete and VACUUM');
+
+	# A backend killed in the middle of its work: the postmaster ends the
+	# others and replays WAL; the inserts reuse the space VACUUM freed.
+	$crash_during_inserts->('SIGKILL of an inserting backend', 300, sub {
+		my $pid = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity
+			WHERE query LIKE 'INSERT INTO items%' AND pid <> pg_backend_pid()
+			ORDER BY state = 'active' DESC, pid LIMIT 1");
+		die 'no inserting backend' unless $pid =~ /^\d+$/;
+		my $offset = -s $node->logfile;
+		ok(kill('KILL', $pid), 'an inserting backend killed');
+		$node->wait_for_log(
+			qr/server process \(PID $pid\) was terminated by signal 9.*all server processes terminated; reinitializing/s,
+			$offset);
+		$node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+		  or die 'the server did not recover';
+	});
+	log_clean_ok($node);
+	$node->stop;
+}
+
+# ---------------------------------------------------------------------
+# 3. Concurrent inserts and scans
+# ---------------------------------------------------------------------
+{
+	my $node = PostgreSQL::Test::Cluster->new('concurrency');
+	$node->init;
+	$node->append_conf('postgresql.conf', 'autovacuum = off');
+	$node->start;
+	ann_setup($node, 'postgres');
+
+	# n: the row is ann_test_clustered_vec(n); 10 lists for 500 rows
+	$node->safe_psql('postgres', "CREATE TABLE items (id bigserial PRIMARY KEY, n int, v vector($DIMS));
+		INSERT INTO items (n, v) SELECT i, ann_test_clustered_vec(i, $DIMS, 10, $SPREAD) FROM generate_series(1, 500) i;
+		CREATE INDEX items_idx ON items USING spann (v vector_l2_ops) WITH (lists = 10, epsilon = 0.5);");
+	my $insert = qq{
+\\set n random(1, 1000000)
+INSERT INTO items (n, v) VALUES (:n, ann_test_clustered_vec(:n, $DIMS, 10, $SPREAD));
+};
+	# Scans that fail (division by zero) unless they return 10 distinct
+	# rows, in distance order for strict_order: one plain, one whose WHERE
+	# clause (a row in 7) makes it probe further lists, and that one in
+	# relaxed_order, probing 2 lists at a time.
+	my $q = "ann_test_clustered_vec(:n + 2000000, $DIMS, 10, $SPREAD)::vector";
+	my $checked_scan = sub {
+		my ($where, $ordered) = @_;
+		my $check = 'count(*) = 10 AND count(DISTINCT id) = 10' . ($ordered ? ' AND bool_and(d >= prev)' : '');
+		return "SELECT 1 / ($check)::int
+			FROM (SELECT id, d, lag(d, 1, 0::float8) OVER (ORDER BY r) AS prev
+				  FROM (SELECT s.*, row_number() OVER () AS r
+						FROM (SELECT id, v <-> $q AS d FROM items $where ORDER BY v <-> $q LIMIT 10) s) s) s;";
+	};
+	my $scan = join("\n", '\set n random(1, 1000000)', 'SET enable_seqscan = off;',
+		$checked_scan->('', 1), $checked_scan->('WHERE n % 7 = 0', 1),
+		'BEGIN;', 'SET LOCAL spann.iterative_scan = relaxed_order;', 'SET LOCAL spann.probes = 2;',
+		$checked_scan->('WHERE n % 7 = 0', 0), 'COMMIT;') . "\n";
+	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 10, $SPREAD)::vector" } (-5, 17, 250, 499, 2024);
+
+	# Rows may share vectors (n repeats): compare distances.
+	my $consistent_ok = sub {
+		my ($when) = @_;
+		index_used_ok($node, 'postgres', 'items', $queries[0], 'items_idx');
+		all_reachable_ok($node, 'postgres', 'items', $queries[0], "$when: every row is in the index, once",
+			set => $ALL);
+		matches_exact_ok($node, 'postgres', 'items', \@queries,
+			"$when: the top-10 distances are exact with every list probed", set => $ALL);
+		note("$when: " . stats_text(stats($node, 'items_idx')));
+	};
+
+	my $inserts = pgbench_start($node, '-c 2 -j 2 -t 500 --random-seed=42', $insert, 'insert');
+	my $scans = pgbench_start($node, '-c 2 -j 2 -t 500 --random-seed=43', $scan, 'scan');
+	pgbench_finish_ok($inserts, 1000, '2 clients insert while 2 scan');
+	pgbench_finish_ok($scans, 1000, '2 clients scan while 2 insert, every scan returns 10 distinct rows in order');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM items'), '1500', 'all inserts committed');
+	cmp_ok(stats($node, 'items_idx')->{splits}, '>', 0, 'the inserts split lists');
+	$consistent_ok->('after concurrent inserts and scans');
+
+	# The same while rows are deleted and VACUUM runs: round k deletes the
+	# rows of cluster k, whose lists VACUUM may merge away while clients
+	# insert rows of that cluster again, and a row in 20 of the others.  No
+	# row is deleted twice, and half of the clusters stay, so that the
+	# scans always find 10 rows.
+	$inserts = pgbench_start($node, '-c 2 -j 2 -t 800 --random-seed=44', $insert, 'insert_vacuum');
+	$scans = pgbench_start($node, '-c 2 -j 2 -t 500 --random-seed=45', $scan, 'scan_vacuum');
+	my $rounds = 0;
+	while (pgbench_running($inserts) && $rounds < 5)
+	{
+		$node->safe_psql('postgres', "DELETE FROM items WHERE ann_test_cluster(n, 10) = $rounds OR n % 20 = $rounds;
+			VACUUM items");
+		$rounds++;
+		select(undef, undef, undef, 0.1);
+	}
+	note("$rounds rounds of DELETE and VACUUM ran during the inserts");
+	pgbench_finish_ok($inserts, 1600, '2 clients insert during deletes and VACUUM');
+	pgbench_finish_ok($scans, 1000, '2 clients scan during inserts, deletes and VACUUM, every scan returns 10 distinct rows in order');
+	my ($ret, $out, $err) = $node->psql('postgres', 'VACUUM (VERBOSE) items');
+	is($ret, 0, 'VACUUM after the concurrent work succeeds') or diag($err);
+	unlike($err, qr/WARNING|ERROR/, 'VACUUM reports no problem');
+	$consistent_ok->('after inserts and scans during VACUUM');
+	log_clean_ok($node);
+	$node->stop;
+}
+
+# ---------------------------------------------------------------------
+# 4. Recall at the default settings
+# ---------------------------------------------------------------------
+{
+	my $RDIMS = 32;
+	my $CLUSTERS = 50;
+	my $node = PostgreSQL::Test::Cluster->new('recall');
+	$node->init;
+	$node->append_conf('postgresql.conf', 'autovacuum = off');
+	$node->start;
+	ann_setup($node, 'postgres');
+
+	my $rows = sub {
+		my ($table, $from, $to) = @_;
+		return "INSERT INTO $table SELECT i, ann_test_clustered_vec(i, $RDIMS, $CLUSTERS, $SPREAD)
+			FROM generate_series($from, $to) i;";
+	};
+	$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($RDIMS));
+		CREATE TABLE queries (qid int PRIMARY KEY, q vector($RDIMS));"
+		  . $rows->('items', 1, 20000)
+		  . $rows->('queries', 1000001, 1000100)
+		  . 'CREATE INDEX items_idx ON items USING spann (v vector_l2_ops);');
+	index_used_ok($node, 'postgres', 'items', 'SELECT q FROM queries WHERE qid = 1000001', 'items_idx');
+	my $s = stats($node, 'items_idx');
+	note('after the build: ' . stats_text($s));
+	is($s->{splits}, '0', 'a build splits no list');
+
+	store_exact($node, 'postgres', 'exact_build', 'items', 'queries');
+	knn_recall_ok($node, 'postgres', 'exact_build', 'items', 'queries', 0.90, 'after the build');
+
+	# as many rows again, inserted one by one: the lists double, past the
+	# split limit
+	$node->safe_psql('postgres', $rows->('items', 20001, 40000));
+	$s = stats($node, 'items_idx');
+	note('after 20000 inserts: ' . stats_text($s));
+	cmp_ok($s->{splits}, '>', 0, 'the inserts split lists');
+	store_exact($node, 'postgres', 'exact_insert', 'items', 'queries');
+	knn_recall_ok($node, 'postgres', 'exact_insert', 'items', 'queries', 0.88, 'after doubling the table');
+
+	# 30% of the rows deleted; VACUUM drops their entries
+	$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 10 < 3; VACUUM items');
+	note('after deletes and VACUUM: ' . stats_text(stats($node, 'items_idx')));
+	store_exact($node, 'postgres', 'exact_vacuum', 'items', 'queries');
+	knn_recall_ok($node, 'postgres', 'exact_vacuum', 'items', 'queries', 0.88,
+		'after deleting 30% of the rows and VACUUM');
+
+	$node->stop;
+}
+
+done_testing();
