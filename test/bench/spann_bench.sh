@@ -1,18 +1,20 @@
 #!/bin/bash
 # test/bench/spann_bench.sh: SPANN (or pgvector IVFFlat) build time, size,
-# recall and QPS on Fashion-MNIST, L2.
+# recall and QPS on Fashion-MNIST or the clustered set, L2.
 #
 #   spann_bench.sh [MODE...]     MODE: build (the default), double
 #
 # Runs against the database that PGHOST, PGPORT, PGDATABASE and PGUSER name,
-# loaded by load_fmnist.sh.  Each mode builds one index on one table, first
-# dropping every other hnsw, spann or ivfflat index on that table (the
-# planner would pick the cheapest of them):
+# loaded by load_fmnist.sh (or, with BENCH_DATA=clustered, by
+# load_clustered.sh: tables clustered_base, clustered_queries and
+# clustered_truth instead of fmnist_train, fmnist_test, fmnist_truth_l2).
+# Each mode builds one index on one table, first dropping every other hnsw,
+# spann or ivfflat index on that table (the planner would pick the cheapest):
 #
-#   build    builds on BENCH_TABLE (fmnist_train; another name is created
-#            as a copy of fmnist_train), all 60,000 rows;
-#   double   copies the rows with id <= 30000 into fmnist_double, builds
-#            there, then INSERTs the other 30,000 rows (timed) and queries
+#   build    builds on BENCH_TABLE (fmnist_train or clustered_base; another
+#            name is created as a copy of that table), all rows;
+#   double   copies the first half of the rows (by id) into <table>_double,
+#            builds there, then INSERTs the other half (timed) and queries
 #            the index that this doubling left.
 #
 # For BENCH_AM=spann (ann) the index is built WITH (lists, epsilon,
@@ -23,17 +25,22 @@
 # QPS (spann_l2.sql) with one client.  BENCH_AM=ivfflat (pgvector) builds
 # WITH (lists) and sweeps ivfflat.probes instead.
 #
-# Environment (defaults): BENCH_AM (spann), BENCH_TABLE (fmnist_train),
-# BENCH_LISTS (0: spann's default 4 * sqrt(rows); ivfflat 245),
-# BENCH_EPSILON (0.1), BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"),
-# BENCH_RNG ("100"), BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times
-# and QPS are the best of this many runs), BENCH_MWM (2GB),
-# BENCH_PROTOCOL (prepared, pgbench -M), BENCH_BUILD (1; 0 queries the
-# index an earlier build mode left).
+# Environment (defaults): BENCH_DATA (fmnist; or clustered), BENCH_AM
+# (spann), BENCH_TABLE (the data's base table), BENCH_LISTS (0: spann's
+# default 4 * sqrt(rows); ivfflat 245), BENCH_EPSILON (0.1),
+# BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"), BENCH_RNG ("100"),
+# BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
+# of this many runs), BENCH_MWM (2GB), BENCH_PROTOCOL (prepared, pgbench
+# -M), BENCH_BUILD (1; 0 queries the index an earlier build mode left).
 set -euo pipefail
 
+case ${BENCH_DATA:-fmnist} in
+	fmnist) BASE=fmnist_train QUERIES=fmnist_test TRUTH=fmnist_truth_l2 DIM=784 ;;
+	clustered) BASE=clustered_base QUERIES=clustered_queries TRUTH=clustered_truth DIM=128 ;;
+	*) echo "spann_bench: unknown BENCH_DATA \"$BENCH_DATA\"" >&2; exit 1 ;;
+esac
 AM=${BENCH_AM:-spann}
-TABLE=${BENCH_TABLE:-fmnist_train}
+TABLE=${BENCH_TABLE:-$BASE}
 EPSILON=${BENCH_EPSILON:-0.1}
 REPLICAS=${BENCH_REPLICAS:-8}
 PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
@@ -96,8 +103,8 @@ describe_index() {
 	local rows bytes
 	rows=$(psql_value -c "SELECT count(*) FROM $TABLE")
 	bytes=$(psql_value -c "SELECT pg_relation_size('$INDEX')")
-	echo "| $INDEX | $rows rows | $((bytes / 1048576)) MB | $(awk -v b="$bytes" -v r="$rows" \
-		'BEGIN { printf "%.2f", b / (r * 784 * 4) }') x raw |"
+	echo "| $INDEX | $rows rows | $((bytes / 1048576)) MB | $(awk -v b="$bytes" -v r="$rows" -v d="$DIM" \
+		'BEGIN { printf "%.2f", b / (r * d * 4) }') x raw |"
 	[ "$AM" = spann ] || return 0
 	echo
 	echo "| lists | entries | mean replicas | list_limit | splits | merges |"
@@ -135,9 +142,9 @@ qps_at() {
 	done | sort -g | tail -1 | awk '{ printf "%.0f", $1 }'
 }
 
-NQUERIES=$(psql_value -c "SELECT count(*) FROM fmnist_test")
-[ "$NQUERIES" -gt 0 ] || fail "fmnist_test is empty: run load_fmnist.sh first"
-echo "# $AM benchmark: Fashion-MNIST L2, database ${PGDATABASE:-(default)}," \
+NQUERIES=$(psql_value -c "SELECT count(*) FROM $QUERIES")
+[ "$NQUERIES" -gt 0 ] || fail "$QUERIES is empty: run load_fmnist.sh or load_clustered.sh first"
+echo "# $AM benchmark: $BASE L2, database ${PGDATABASE:-(default)}," \
 	"$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
 		FROM pg_extension WHERE extname IN ('ann', 'vector')")"
 echo
@@ -148,20 +155,21 @@ BASE_TABLE=$TABLE
 for mode in "${MODES[@]}"; do
 	TABLE=$BASE_TABLE SETUP=
 	case $mode in
-		build) [ "$TABLE" = fmnist_train ] ||
-				SETUP="CREATE TABLE IF NOT EXISTS $TABLE AS SELECT id, embedding FROM fmnist_train" ;;
-		double) TABLE=fmnist_double
-			SETUP="DROP TABLE IF EXISTS fmnist_double;
-				CREATE TABLE fmnist_double AS SELECT id, embedding FROM fmnist_train WHERE id <= 30000" ;;
+		build) [ "$TABLE" = "$BASE" ] ||
+				SETUP="CREATE TABLE IF NOT EXISTS $TABLE AS SELECT id, embedding FROM $BASE" ;;
+		double) TABLE=${BASE}_double
+			HALF=$(psql_value -c "SELECT max(id) / 2 FROM $BASE")
+			SETUP="DROP TABLE IF EXISTS $TABLE;
+				CREATE TABLE $TABLE AS SELECT id, embedding FROM $BASE WHERE id <= $HALF" ;;
 		*) fail "unknown mode \"$mode\" (build or double)" ;;
 	esac
 	INDEX=${TABLE}_${AM}
-	sed "s/fmnist_train/$TABLE/" "$BENCH/spann_l2.sql" >"$TMP/query.sql"
+	sed "s/fmnist_train/$TABLE/; s/fmnist_test/$QUERIES/" "$BENCH/spann_l2.sql" >"$TMP/query.sql"
 	RECALL_SQL="SELECT round(count(t.id) / (10.0 * $NQUERIES), 4), count(*)
-		FROM fmnist_test q
+		FROM $QUERIES q
 		CROSS JOIN LATERAL (SELECT id FROM $TABLE
 			ORDER BY embedding <-> q.embedding LIMIT 10) n
-		LEFT JOIN fmnist_truth_l2 t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
+		LEFT JOIN $TRUTH t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
 
 	echo
 	echo "## $mode: $TABLE"
@@ -172,11 +180,11 @@ for mode in "${MODES[@]}"; do
 		build_index
 		echo "build: $BUILD_SECONDS s"
 		if [ "$mode" = double ]; then
-			psql_q -c '\timing on' -c "INSERT INTO fmnist_double
-				SELECT id, embedding FROM fmnist_train WHERE id > 30000" >"$TMP/insert.out"
-			echo "insert of the other 30,000 rows: $(awk '/^Time: / { printf "%.1f", $2 / 1000 }' \
+			psql_q -c '\timing on' -c "INSERT INTO $TABLE
+				SELECT id, embedding FROM $BASE WHERE id > $HALF" >"$TMP/insert.out"
+			echo "insert of the other half: $(awk '/^Time: / { printf "%.1f", $2 / 1000 }' \
 				"$TMP/insert.out") s"
-			psql_q -c "VACUUM ANALYZE fmnist_double"
+			psql_q -c "VACUUM ANALYZE $TABLE"
 		fi
 		echo
 	fi
