@@ -83,9 +83,8 @@ AnnNewBuffer(Relation index, ForkNumber fork)
 }
 
 /* Refuse, with a clear error, a metapage we must not interpret. */
-void
-AnnCheckMeta(Relation index, Page page, const char *am_name, uint32 magic,
-			 uint32 version)
+static void
+check_meta(Relation index, Page page, const char *am_name, uint32 magic, uint32 version)
 {
 	AnnMetaHeaderData *header = (AnnMetaHeaderData *) PageGetContents(page);
 
@@ -102,6 +101,24 @@ AnnCheckMeta(Relation index, Page page, const char *am_name, uint32 magic,
 						RelationGetRelationName(index), header->version),
 				 errdetail("This version of ann reads format version %u.", version),
 				 errhint("REINDEX the index.")));
+}
+
+/*
+ * Copy size bytes of the metapage's contents into meta, after checking
+ * that it is one this AM can read.
+ */
+void
+AnnReadMeta(Relation index, const char *am_name, uint32 magic, uint32 version, void *meta,
+			Size size)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	check_meta(index, page, am_name, magic, version);
+	memcpy(meta, PageGetContents(page), size);
+	UnlockReleaseBuffer(buffer);
 }
 
 void

@@ -57,9 +57,9 @@ typedef struct AnnEdit
 
 extern void AnnInitPage(Page page, uint16 page_id, uint16 flags);
 extern Buffer AnnNewBuffer(Relation index, ForkNumber fork);
-extern void AnnCheckMeta(Relation index, Page page, const char *am_name,
-						 uint32 magic, uint32 version);
 
+extern void AnnReadMeta(Relation index, const char *am_name, uint32 magic, uint32 version,
+						void *meta, Size size);
 extern void AnnEditBegin(AnnEdit *edit, Relation index, bool building);
 extern Page AnnEditRegister(AnnEdit *edit, Buffer buffer, bool new_page);
 extern void AnnEditFinish(AnnEdit *edit);

@@ -13,7 +13,12 @@
 
 #include <math.h>
 
+#include "access/amapi.h"
 #include "access/genam.h"
+#include "commands/vacuum.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "utils/spccache.h"
 #include "utils/rel.h"
 
 #include "annutils.h"
@@ -149,6 +154,47 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 	}
 }
 
+/* Copy dim key elements x to floats (halfvec elements are widened). */
+void
+AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out)
+{
+	if (info->half)
+		for (int i = 0; i < dim; i++)
+			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
+	else
+		memcpy(out, x, sizeof(float) * dim);
+}
+
+/*
+ * A prepared key of the index's type from dim float elements: a palloc'd
+ * vector or halfvec, scaled to unit length for cosine (unless it is zero).
+ */
+Datum
+AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
+{
+	Datum		key;
+	bool		usable;
+
+	if (info->half)
+	{
+		HalfVector *h = InitHalfVector(dim);
+
+		for (int i = 0; i < dim; i++)
+			h->x[i] = AnnFloatToHalf(x[i]);
+		key = PointerGetDatum(h);
+	}
+	else
+	{
+		Vector	   *v = InitVector(dim);
+
+		memcpy(v->x, x, sizeof(float) * dim);
+		key = PointerGetDatum(v);
+	}
+	if (info->metric == ANN_METRIC_COSINE)
+		key = AnnPrepareKey(info, key, &usable);
+	return key;
+}
+
 /*
  * Dimensions of the key column of an index being built: its typmod,
  * which must be set and at most max_dim (for a halfvec opclass,
@@ -183,4 +229,85 @@ AnnCheckDimensions(int expected, int dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("expected %d dimensions, not %d", expected, dim)));
+}
+
+/*
+ * Start the cost estimate of an ordered index scan: an index that does
+ * not order the path (no ORDER BY) is of no use, and a scan returns rows
+ * in no useful physical order.  Returns true when the path is unordered,
+ * having disabled it.
+ */
+bool
+AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selectivity,
+				 double *correlation, double *pages)
+{
+	*selectivity = 1.0;
+	*correlation = 0;
+	if (path->indexorderbys != NIL)
+		return false;
+	*startup = disable_cost;
+	*total = disable_cost;
+	*pages = 0;
+	return true;
+}
+
+/*
+ * Cost of an ordered scan that computes `visited` distances, out of an
+ * index of `entries` entries, before it returns its first row.  The
+ * competing plan, a sequential scan and a sort, is costed per row without
+ * the work that dominates it (detoasting and comparing each vector), so
+ * each distance is charged what the planner charges a sequential scan per
+ * row, plus the index tuple overhead: the index wins when it computes
+ * fewer distances than the table has rows, which is the truth.  A fixed
+ * charge for the metapage and first pages leaves tiny tables to the
+ * sequential scan.
+ */
+void
+AnnScanCost(IndexPath *path, double visited, double entries, Cost *startup, Cost *total,
+			double *pages)
+{
+	IndexOptInfo *index = path->indexinfo;
+	double		rows = Max(index->rel->tuples, 1.0);
+	double		per_row;
+	double		spc_random_page_cost;
+	double		spc_seq_page_cost;
+
+	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost, &spc_seq_page_cost);
+	per_row = index->rel->pages * spc_seq_page_cost / rows + cpu_tuple_cost + cpu_operator_cost;
+	*startup = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost);
+	*total = *startup;
+	*pages = Min(visited * index->pages / Max(entries, 1.0), index->pages);
+}
+
+/*
+ * An IndexAmRoutine with what hnsw and spann share: ordering by a
+ * distance operator (support procedures 1 and 2, no strategies), one key
+ * column, no NULL or array searches, parallel bulk delete.  The caller
+ * fills in its callbacks.
+ */
+IndexAmRoutine *
+AnnMakeAmRoutine(void)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = 0;
+	amroutine->amsupport = 2;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = false;
+	amroutine->amcanorderbyop = true;
+	amroutine->amcanbackward = false;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = false;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = false;
+	amroutine->amsearchnulls = false;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = false;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = false;
+	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	amroutine->amkeytype = InvalidOid;
+	return amroutine;
 }

@@ -6,6 +6,8 @@
 #ifndef ANN_UTILS_H
 #define ANN_UTILS_H
 
+#include "access/amapi.h"
+#include "nodes/pathnodes.h"
 #include "utils/rel.h"
 
 #include "vector.h"
@@ -57,5 +59,12 @@ extern const char *AnnKeyTypeName(const AnnDistanceInfo *info);
 extern int	AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
 							   int max_dim, int max_half_dim);
 extern void AnnCheckDimensions(int expected, int dim);
+extern void AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out);
+extern IndexAmRoutine *AnnMakeAmRoutine(void);
+extern bool AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total,
+							 Selectivity *selectivity, double *correlation, double *pages);
+extern void AnnScanCost(IndexPath *path, double visited, double entries, Cost *startup,
+						Cost *total, double *pages);
+extern Datum AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim);
 
 #endif							/* ANN_UTILS_H */

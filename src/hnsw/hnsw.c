@@ -12,12 +12,7 @@
 
 #include "access/reloptions.h"
 #include "commands/progress.h"
-#include "commands/vacuum.h"
-#include "optimizer/cost.h"
-#include "optimizer/optimizer.h"
 #include "utils/guc.h"
-#include "utils/selfuncs.h"
-#include "utils/spccache.h"
 
 #include "hnsw.h"
 
@@ -129,15 +124,8 @@ hnswbuildphasename(int64 phasenum)
 
 /*
  * A search computes about 2 * m distances for each of the ef_search
- * elements it expands on layer 0, and all of that happens before the
- * first tuple is returned.  The competing plan, a sequential scan and a
- * sort, is costed per row without the work that dominates it (detoasting
- * and comparing each vector), so each element we visit is charged what
- * the planner charges a sequential scan per row, plus the index tuple
- * overhead: the index wins when it visits fewer rows than the table
- * holds, which is the truth.  A fixed charge for the metapage and entry
- * point leaves tiny tables to the sequential scan.  Without ORDER BY the
- * index is useless.
+ * elements it expands on layer 0, all before the first tuple is returned
+ * (AnnScanCost says how a distance is charged).
  */
 static void
 hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -148,32 +136,15 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	IndexOptInfo *index = path->indexinfo;
 	Relation	rel;
 	int			m;
-	double		rows = Max(index->rel->tuples, 1.0);
-	double		visited;
-	double		per_row;
-	double		spc_random_page_cost;
-	double		spc_seq_page_cost;
 
-	*indexSelectivity = 1.0;
-	*indexCorrelation = 0;
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = disable_cost;
-		*indexTotalCost = disable_cost;
-		*indexPages = 0;
+	if (AnnCostUnordered(path, indexStartupCost, indexTotalCost, indexSelectivity,
+						 indexCorrelation, indexPages))
 		return;
-	}
-
 	rel = index_open(index->indexoid, NoLock);
 	m = HnswGetM(rel);
 	index_close(rel, NoLock);
-	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost, &spc_seq_page_cost);
-
-	visited = Min(2.0 * m * Max(hnsw_ef_search, 10), rows);
-	per_row = index->rel->pages * spc_seq_page_cost / rows + cpu_tuple_cost + cpu_operator_cost;
-	*indexStartupCost = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost);
-	*indexTotalCost = *indexStartupCost;
-	*indexPages = Min(visited * index->pages / Max(index->tuples, 1.0), index->pages);
+	AnnScanCost(path, Min(2.0 * m * Max(hnsw_ef_search, 10), Max(index->rel->tuples, 1.0)),
+				index->tuples, indexStartupCost, indexTotalCost, indexPages);
 }
 
 static bool
@@ -186,27 +157,7 @@ PG_FUNCTION_INFO_V1(hnswhandler);
 Datum
 hnswhandler(PG_FUNCTION_ARGS)
 {
-	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
-
-	amroutine->amstrategies = 0;
-	amroutine->amsupport = 2;
-	amroutine->amoptsprocnum = 0;
-	amroutine->amcanorder = false;
-	amroutine->amcanorderbyop = true;
-	amroutine->amcanbackward = false;
-	amroutine->amcanunique = false;
-	amroutine->amcanmulticol = false;
-	amroutine->amoptionalkey = true;
-	amroutine->amsearcharray = false;
-	amroutine->amsearchnulls = false;
-	amroutine->amstorage = false;
-	amroutine->amclusterable = false;
-	amroutine->ampredlocks = false;
-	amroutine->amcanparallel = false;
-	amroutine->amcaninclude = false;
-	amroutine->amusemaintenanceworkmem = false;
-	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
-	amroutine->amkeytype = InvalidOid;
+	IndexAmRoutine *amroutine = AnnMakeAmRoutine();
 
 	amroutine->ambuild = hnswbuild;
 	amroutine->ambuildempty = hnswbuildempty;

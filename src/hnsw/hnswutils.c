@@ -63,14 +63,7 @@ HnswGetIndexInfo(Relation index)
 void
 HnswReadMeta(Relation index, HnswMetaPageData *meta)
 {
-	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
-	Page		page;
-
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buffer);
-	AnnCheckMeta(index, page, "hnsw", HNSW_MAGIC, HNSW_VERSION);
-	memcpy(meta, PageGetContents(page), sizeof(HnswMetaPageData));
-	UnlockReleaseBuffer(buffer);
+	AnnReadMeta(index, "hnsw", HNSW_MAGIC, HNSW_VERSION, meta, sizeof(HnswMetaPageData));
 }
 
 /* A metapage for an empty index. */

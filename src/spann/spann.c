@@ -13,17 +13,11 @@
 
 #include "access/htup_details.h"
 #include "access/reloptions.h"
-#include "catalog/pg_am.h"
-#include "commands/progress.h"
-#include "commands/vacuum.h"
-#include "funcapi.h"
 #include "commands/defrem.h"
-#include "optimizer/cost.h"
-#include "optimizer/optimizer.h"
-#include "utils/builtins.h"
+#include "commands/progress.h"
+#include "funcapi.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
-#include "utils/spccache.h"
 
 #include "spann.h"
 
@@ -148,14 +142,18 @@ spannbuildphasename(int64 phasenum)
 	}
 }
 
+/* Lists of an index built on rows rows without the lists option */
+int
+SpannDefaultLists(double rows)
+{
+	return (int) Min(SPANN_MAX_LISTS, Max(1.0, 4.0 * sqrt(rows)));
+}
+
 /*
  * A scan computes the distance to every centroid, then to every entry of
  * the lists it probes (about spann.probes lists of rows * 2 / lists
  * entries: a vector sits in two lists on average), all before the first
- * row comes out.  As for hnsw, each distance is charged what the planner
- * charges a sequential scan per row, so the index wins when it touches
- * fewer vectors than the table holds.  Without ORDER BY the index is
- * useless.
+ * row comes out (AnnScanCost says how a distance is charged).
  */
 static void
 spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -165,34 +163,17 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 {
 	IndexOptInfo *index = path->indexinfo;
 	double		rows = Max(index->rel->tuples, 1.0);
-	double		lists = Max(1.0, Min(4.0 * sqrt(rows), SPANN_MAX_LISTS));
-	double		visited;
-	double		per_row;
-	double		spc_random_page_cost;
-	double		spc_seq_page_cost;
+	double		lists;
 	Relation	rel;
 
-	*indexSelectivity = 1.0;
-	*indexCorrelation = 0;
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = disable_cost;
-		*indexTotalCost = disable_cost;
-		*indexPages = 0;
+	if (AnnCostUnordered(path, indexStartupCost, indexTotalCost, indexSelectivity,
+						 indexCorrelation, indexPages))
 		return;
-	}
-
 	rel = index_open(index->indexoid, NoLock);
-	if (SpannGetLists(rel) > 0)
-		lists = SpannGetLists(rel);
+	lists = SpannGetLists(rel) > 0 ? SpannGetLists(rel) : SpannDefaultLists(rows);
 	index_close(rel, NoLock);
-	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost, &spc_seq_page_cost);
-
-	visited = Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists, 2.0 * rows);
-	per_row = index->rel->pages * spc_seq_page_cost / rows + cpu_tuple_cost + cpu_operator_cost;
-	*indexStartupCost = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost);
-	*indexTotalCost = *indexStartupCost;
-	*indexPages = Min(visited * index->pages / Max(2.0 * rows, 1.0), index->pages);
+	AnnScanCost(path, Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists, 2.0 * rows),
+				2.0 * rows, indexStartupCost, indexTotalCost, indexPages);
 }
 
 static bool
@@ -205,27 +186,7 @@ PG_FUNCTION_INFO_V1(spannhandler);
 Datum
 spannhandler(PG_FUNCTION_ARGS)
 {
-	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
-
-	amroutine->amstrategies = 0;
-	amroutine->amsupport = 2;
-	amroutine->amoptsprocnum = 0;
-	amroutine->amcanorder = false;
-	amroutine->amcanorderbyop = true;
-	amroutine->amcanbackward = false;
-	amroutine->amcanunique = false;
-	amroutine->amcanmulticol = false;
-	amroutine->amoptionalkey = true;
-	amroutine->amsearcharray = false;
-	amroutine->amsearchnulls = false;
-	amroutine->amstorage = false;
-	amroutine->amclusterable = false;
-	amroutine->ampredlocks = false;
-	amroutine->amcanparallel = false;
-	amroutine->amcaninclude = false;
-	amroutine->amusemaintenanceworkmem = false;
-	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
-	amroutine->amkeytype = InvalidOid;
+	IndexAmRoutine *amroutine = AnnMakeAmRoutine();
 
 	amroutine->ambuild = spannbuild;
 	amroutine->ambuildempty = spannbuildempty;

@@ -160,6 +160,7 @@ extern int	spann_iterative_scan;
 extern int	spann_max_probes;
 extern void SpannInit(void);
 extern int	SpannGetLists(Relation index);
+extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
 
 /* spannbuild.c */
@@ -198,6 +199,8 @@ extern SpannListRef *SpannListDistances(Relation index, const void *query, int *
 extern void SpannSortLists(SpannListRef *lists, int n);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 								  BlockNumber head);
+extern SpannCentroidTuple SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list,
+										Buffer *buffer);
 extern int	SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid,
 						const void *key, bool building, uint32 *split_at);
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);

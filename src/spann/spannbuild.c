@@ -69,21 +69,6 @@ typedef struct SpannBuildState
  * ---------------------------------------------------------------------
  */
 
-/* Copy a key's elements to floats (halfvec keys are widened) */
-static void
-key_to_floats(const SpannBuildState *bs, Datum key, float *out)
-{
-	int			dim;
-	const void *x = AnnKeyElements(&bs->dist, key, &dim);
-
-	AnnCheckDimensions(bs->dimensions, dim);
-	if (bs->dist.half)
-		for (int i = 0; i < dim; i++)
-			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
-	else
-		memcpy(out, x, sizeof(float) * dim);
-}
-
 /*
  * The row's key prepared for the index (detoasted, normalised for
  * cosine), or false when it is not indexed (NULL, or a zero vector
@@ -124,7 +109,12 @@ sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		else
 			bs->nsample++;
 		if (slot < bs->sample_capacity)
-			key_to_floats(bs, key, bs->sample + slot * bs->dimensions);
+		{
+			int			dim;
+			const void *x = AnnKeyElements(&bs->dist, key, &dim);
+
+			AnnElementsToFloats(&bs->dist, x, dim, bs->sample + slot * bs->dimensions);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tuple_cxt);
@@ -137,9 +127,7 @@ lists_wanted(Relation index, double rows)
 {
 	int			lists = SpannGetLists(index);
 
-	if (lists > 0)
-		return lists;
-	return (int) Min(SPANN_MAX_LISTS, Max(1.0, 4.0 * sqrt(rows)));
+	return lists > 0 ? lists : SpannDefaultLists(rows);
 }
 
 /*
@@ -178,29 +166,6 @@ new_build_page(Relation index, uint16 kind)
 	return buffer;
 }
 
-/* The centroid's whole key, in the index's key type */
-static void
-form_centroid_key(SpannBuildState *bs, const float *centre, char *out)
-{
-	if (bs->dist.half)
-	{
-		HalfVector *h = InitHalfVector(bs->dimensions);
-
-		for (int i = 0; i < bs->dimensions; i++)
-			h->x[i] = AnnFloatToHalf(centre[i]);
-		memcpy(out, h, bs->keysize);
-		pfree(h);
-	}
-	else
-	{
-		Vector	   *v = InitVector(bs->dimensions);
-
-		memcpy(v->x, centre, sizeof(float) * bs->dimensions);
-		memcpy(out, v, bs->keysize);
-		pfree(v);
-	}
-}
-
 /*
  * Cluster the sample and write one centroid tuple and one empty posting
  * page per list; fills bs->lists and bs->centroid_keys.
@@ -223,15 +188,10 @@ write_centroids(SpannBuildState *bs, SpannMetaPage meta)
 	{
 		char	   *key = bs->centroid_keys + bs->keysize * i;
 		Buffer		head = new_build_page(bs->index, SPANN_PAGE_POSTING);
-		bool		usable;
+		Datum		centroid = AnnKeyFromFloats(&bs->dist, centres + (Size) i * bs->dimensions,
+												bs->dimensions);
 
-		form_centroid_key(bs, centres + (Size) i * bs->dimensions, key);
-		if (bs->dist.metric == ANN_METRIC_COSINE)
-		{
-			Datum		unit = AnnPrepareKey(&bs->dist, PointerGetDatum(key), &usable);
-
-			memcpy(key, DatumGetPointer(unit), bs->keysize);
-		}
+		memcpy(key, DatumGetPointer(centroid), bs->keysize);
 		tuple->head = tuple->tail = BufferGetBlockNumber(head);
 		memcpy(tuple->key, key, bs->keysize);
 		MarkBufferDirty(head);

@@ -52,46 +52,6 @@ typedef struct SplitCandidate
 	uint32		limit;			/* split when it holds more entries than this */
 } SplitCandidate;
 
-/* Copy a key's elements to floats (halfvec keys are widened) */
-static void
-elements_to_floats(const SpannIndexInfo *info, const char *key, float *out)
-{
-	const void *x = SpannKeyElements(key);
-
-	if (info->dist.half)
-		for (int i = 0; i < info->dimensions; i++)
-			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
-	else
-		memcpy(out, x, sizeof(float) * info->dimensions);
-}
-
-/* A whole key of the index's type from float elements (unit for cosine) */
-static char *
-floats_to_key(const SpannIndexInfo *info, const float *x)
-{
-	Datum		key;
-	bool		usable;
-
-	if (info->dist.half)
-	{
-		HalfVector *h = InitHalfVector(info->dimensions);
-
-		for (int i = 0; i < info->dimensions; i++)
-			h->x[i] = AnnFloatToHalf(x[i]);
-		key = PointerGetDatum(h);
-	}
-	else
-	{
-		Vector	   *v = InitVector(info->dimensions);
-
-		memcpy(v->x, x, sizeof(float) * info->dimensions);
-		key = PointerGetDatum(v);
-	}
-	if (info->dist.metric == ANN_METRIC_COSINE)
-		key = AnnPrepareKey(&info->dist, key, &usable);
-	return DatumGetPointer(key);
-}
-
 /*
  * Two centroids for the entries, from a 2-means of them; false when the
  * entries are all alike and cannot be split.
@@ -105,16 +65,17 @@ two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, cha
 	int			size1 = 0;
 
 	for (int i = 0; i < in->n; i++)
-		elements_to_floats(info, in->keys + info->keysize * i,
-						   points + (Size) i * info->dimensions);
+		AnnElementsToFloats(&info->dist, SpannKeyElements(in->keys + info->keysize * i),
+							info->dimensions, points + (Size) i * info->dimensions);
 	centres = SpannKMeans(points, in->n, info->dimensions, 2, in->n, assignment);
 	for (int i = 0; i < in->n; i++)
 		size1 += assignment[i] == 0;
 	if (size1 == 0 || size1 == in->n ||
 		memcmp(centres, centres + info->dimensions, sizeof(float) * info->dimensions) == 0)
 		return false;
-	*key1 = floats_to_key(info, centres);
-	*key2 = floats_to_key(info, centres + info->dimensions);
+	*key1 = DatumGetPointer(AnnKeyFromFloats(&info->dist, centres, info->dimensions));
+	*key2 = DatumGetPointer(AnnKeyFromFloats(&info->dist, centres + info->dimensions,
+											 info->dimensions));
 	return true;
 }
 
@@ -152,16 +113,6 @@ divide_entries(Relation index, const SplitInput *in, const char *key1, const cha
 	}
 }
 
-/* Lock a list's centroid page exclusively and register it */
-static SpannCentroidTuple
-edit_centroid(AnnEdit *edit, Relation index, BlockNumber cblkno, OffsetNumber coffset,
-			  Buffer *buffer)
-{
-	*buffer = ReadBuffer(index, cblkno);
-	LockBuffer(*buffer, BUFFER_LOCK_EXCLUSIVE);
-	return SpannPageGetCentroid(AnnEditRegister(edit, *buffer, false), coffset);
-}
-
 /*
  * The switch: one record replaces the old centroid (in its slot) by the
  * first new list and adds the second; the metapage counts the split.
@@ -184,7 +135,8 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	AnnEditBegin(&edit, index, false);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
-	first = edit_centroid(&edit, index, list->cblkno, list->coffset, &cbuffer);
+	first = SpannEditList(&edit, index, list, &cbuffer);
+	Assert(first != NULL);		/* we hold the list lock */
 	first->head = head1;
 	first->tail = tail1;
 	first->count = n1;
@@ -209,11 +161,11 @@ static void
 postpone_split(Relation index, const SpannListRef *list)
 {
 	AnnEdit		edit;
-	Buffer		buffer;
 	SpannCentroidTuple c;
 
 	AnnEditBegin(&edit, index, false);
-	c = edit_centroid(&edit, index, list->cblkno, list->coffset, &buffer);
+	c = SpannEditList(&edit, index, list, NULL);
+	Assert(c != NULL);			/* we hold the list lock */
 	c->split_at = c->count * 2;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);

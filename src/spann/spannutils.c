@@ -47,14 +47,7 @@ SpannGetIndexInfo(Relation index)
 void
 SpannReadMeta(Relation index, SpannMetaPageData *meta)
 {
-	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
-	Page		page;
-
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buffer);
-	AnnCheckMeta(index, page, "spann", SPANN_MAGIC, SPANN_VERSION);
-	memcpy(meta, PageGetContents(page), sizeof(SpannMetaPageData));
-	UnlockReleaseBuffer(buffer);
+	AnnReadMeta(index, "spann", SPANN_MAGIC, SPANN_VERSION, meta, sizeof(SpannMetaPageData));
 }
 
 /* A metapage for an index without lists. */
@@ -218,8 +211,9 @@ get_directory(Relation index, const SpannMetaPageData *meta)
 }
 
 /*
- * The query's distance to every live list, in directory order.  Returns
- * a palloc'd array and its length in *nlists.
+ * The query's distance to every live list, in directory order (with a
+ * NULL query, just the lists, distances 0).  Returns a palloc'd array and
+ * its length in *nlists.
  */
 SpannListRef *
 SpannListDistances(Relation index, const void *query, int *nlists)
@@ -239,9 +233,10 @@ SpannListDistances(Relation index, const void *query, int *nlists)
 	for (int i = 0; i < dir->nlists; i++)
 	{
 		lists[i] = dir->lists[i];
-		lists[i].distance = AnnDistance(&info->dist, query,
-										SpannKeyElements(dir->keys + info->keysize * i),
-										info->dimensions);
+		if (query != NULL)
+			lists[i].distance = AnnDistance(&info->dist, query,
+											SpannKeyElements(dir->keys + info->keysize * i),
+											info->dimensions);
 	}
 	*nlists = dir->nlists;
 	if (dir == &uncached)
@@ -313,6 +308,25 @@ SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page)
 	return buffer;
 }
 
+/*
+ * Lock a list's centroid page exclusively, register it in edit, and
+ * return the list's centroid tuple, or NULL if the slot no longer holds
+ * that list.  The page stays locked either way (AnnEditUnlockRelease);
+ * its buffer goes to *buffer unless that is NULL.
+ */
+SpannCentroidTuple
+SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list, Buffer *buffer)
+{
+	Buffer		cbuffer = ReadBuffer(index, list->cblkno);
+	SpannCentroidTuple c;
+
+	LockBuffer(cbuffer, BUFFER_LOCK_EXCLUSIVE);
+	c = SpannPageGetCentroid(AnnEditRegister(edit, cbuffer, false), list->coffset);
+	if (buffer != NULL)
+		*buffer = cbuffer;
+	return c->head == list->head ? c : NULL;
+}
+
 /* Lock and return the true last page of a chain, starting at blkno. */
 static Buffer
 lock_chain_end(Relation index, BlockNumber blkno)
@@ -364,7 +378,6 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 	SpannEntryTuple entry = palloc0(size);
 	BlockNumber tail = centroid_tail(index, list);
 	Buffer		buffer;
-	Buffer		cbuffer;
 	Page		page;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
@@ -393,10 +406,8 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 		InvalidOffsetNumber)
 		elog(ERROR, "failed to add entry to spann index \"%s\"", RelationGetRelationName(index));
 
-	cbuffer = ReadBuffer(index, list->cblkno);
-	LockBuffer(cbuffer, BUFFER_LOCK_EXCLUSIVE);
-	c = SpannPageGetCentroid(AnnEditRegister(&edit, cbuffer, false), list->coffset);
-	if (c->head != list->head)
+	c = SpannEditList(&edit, index, list, NULL);
+	if (c == NULL)
 		elog(ERROR, "spann list at block %u of index \"%s\" changed during an append",
 			 list->head, RelationGetRelationName(index));
 	c->tail = tail;

@@ -34,28 +34,6 @@
 
 #include "spann.h"
 
-/* Every live list, in directory order (distances unset) */
-static SpannListRef *
-all_lists(Relation index, int *nlists)
-{
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	void	   *zero = palloc0(info->keysize);
-
-	return SpannListDistances(index, zero, nlists);
-}
-
-/* Lock a list's centroid page and return its tuple, if it still holds the list */
-static SpannCentroidTuple
-lock_centroid(AnnEdit *edit, Relation index, const SpannListRef *list)
-{
-	Buffer		buffer = ReadBuffer(index, list->cblkno);
-	SpannCentroidTuple c;
-
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	c = SpannPageGetCentroid(AnnEditRegister(edit, buffer, false), list->coffset);
-	return c->head == list->head ? c : NULL;
-}
-
 /* ---------------------------------------------------------------------
  * Bulk delete
  * ---------------------------------------------------------------------
@@ -113,7 +91,7 @@ uncount(Relation index, const SpannListRef *list, int removed)
 	SpannCentroidTuple c;
 
 	AnnEditBegin(&edit, index, false);
-	c = lock_centroid(&edit, index, list);
+	c = SpannEditList(&edit, index, list, NULL);
 	if (c != NULL)
 	{
 		c->count -= Min(c->count, (uint32) removed);
@@ -136,7 +114,7 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
-	lists = all_lists(index, &nlists);
+	lists = SpannListDistances(index, NULL, &nlists);
 	for (int i = 0; i < nlists; i++)
 	{
 		int			removed = delete_in_list(info, &lists[i], callback, callback_state, &live);
@@ -203,7 +181,7 @@ merge_away(Relation index, const SpannListRef *list)
 	AnnEditBegin(&edit, index, false);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
-	c = lock_centroid(&edit, index, list);
+	c = SpannEditList(&edit, index, list, NULL);
 	Assert(c != NULL);
 	c->head = c->tail = InvalidBlockNumber;
 	c->count = 0;
@@ -239,7 +217,7 @@ compact_list(Relation index, const SpannListRef *list)
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
 	meta->directory_version++;
-	c = lock_centroid(&edit, index, list);
+	c = SpannEditList(&edit, index, list, NULL);
 	Assert(c != NULL);
 	c->head = head;
 	c->tail = tail;
@@ -344,7 +322,7 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	SpannReadMeta(index, &meta);
-	lists = all_lists(index, &nlists);
+	lists = SpannListDistances(index, NULL, &nlists);
 	for (int i = 0; i < nlists; i++)
 		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
 	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
