@@ -6,7 +6,9 @@ EXTVERSION = 0.1.0
 MODULE_big = ann
 OBJS = \
 	src/ann.o \
+	src/annfilter.o \
 	src/annpage.o \
+	src/annplanner.o \
 	src/annutils.o \
 	src/distance.o \
 	src/vector.o \

@@ -462,3 +462,51 @@ CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries
 								  OUT list_limit integer, OUT splits bigint, OUT merges bigint)
 	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, and splits and merges since the build of a spann index';
+
+-- ---------------------------------------------------------------------
+-- Filter columns: index columns after the vector, which a scan tests
+-- before it computes a distance.  =, and IN (...) through = ANY, on
+-- int4, int8, text and uuid; && and @> on arrays of those.
+-- ---------------------------------------------------------------------
+
+CREATE OPERATOR FAMILY integer_ops USING hnsw;
+CREATE OPERATOR CLASS int4_ops
+	DEFAULT FOR TYPE int4 USING hnsw FAMILY integer_ops AS
+	OPERATOR 1 = (int4, int4);
+CREATE OPERATOR CLASS int8_ops
+	DEFAULT FOR TYPE int8 USING hnsw FAMILY integer_ops AS
+	OPERATOR 1 = (int8, int8);
+ALTER OPERATOR FAMILY integer_ops USING hnsw ADD
+	OPERATOR 1 = (int4, int8),
+	OPERATOR 1 = (int8, int4);
+CREATE OPERATOR CLASS text_ops
+	DEFAULT FOR TYPE text USING hnsw AS
+	OPERATOR 1 = (text, text);
+CREATE OPERATOR CLASS uuid_ops
+	DEFAULT FOR TYPE uuid USING hnsw AS
+	OPERATOR 1 = (uuid, uuid);
+CREATE OPERATOR CLASS array_ops
+	DEFAULT FOR TYPE anyarray USING hnsw AS
+	OPERATOR 2 && (anyarray, anyarray),
+	OPERATOR 3 @> (anyarray, anyarray);
+
+CREATE OPERATOR FAMILY integer_ops USING spann;
+CREATE OPERATOR CLASS int4_ops
+	DEFAULT FOR TYPE int4 USING spann FAMILY integer_ops AS
+	OPERATOR 1 = (int4, int4);
+CREATE OPERATOR CLASS int8_ops
+	DEFAULT FOR TYPE int8 USING spann FAMILY integer_ops AS
+	OPERATOR 1 = (int8, int8);
+ALTER OPERATOR FAMILY integer_ops USING spann ADD
+	OPERATOR 1 = (int4, int8),
+	OPERATOR 1 = (int8, int4);
+CREATE OPERATOR CLASS text_ops
+	DEFAULT FOR TYPE text USING spann AS
+	OPERATOR 1 = (text, text);
+CREATE OPERATOR CLASS uuid_ops
+	DEFAULT FOR TYPE uuid USING spann AS
+	OPERATOR 1 = (uuid, uuid);
+CREATE OPERATOR CLASS array_ops
+	DEFAULT FOR TYPE anyarray USING spann AS
+	OPERATOR 2 && (anyarray, anyarray),
+	OPERATOR 3 @> (anyarray, anyarray);

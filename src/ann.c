@@ -3,13 +3,15 @@
  *		Module entry point: the one _PG_init, and extension-wide functions.
  *
  * _PG_init picks the distance kernels for this CPU before anything can
- * call them.  The index access methods add their GUCs here as they come.
+ * call them.  The index access methods add their GUCs here as they come,
+ * and the planner hook for IN (...) on filter columns is installed.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "annplanner.h"
 #include "distance.h"
 #include "hnsw.h"
 #include "spann.h"
@@ -24,6 +26,7 @@ _PG_init(void)
 	AnnDistanceInit();
 	HnswInit();
 	SpannInit();
+	AnnPlannerInit();
 }
 
 /* ann_simd_level(): the name of the kernel set in use. */

@@ -18,6 +18,7 @@
 #include "commands/vacuum.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "utils/selfuncs.h"
 #include "utils/spccache.h"
 #include "utils/rel.h"
 
@@ -252,8 +253,42 @@ AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selec
 }
 
 /*
+ * What WHERE conditions add to an ordered scan that must find `wanted`
+ * rows passing them before it can return its first (ef_search for
+ * hnsw).  The index tests conditions on filter columns itself (their
+ * selectivity goes to *selectivity); the executor tests the rest on the
+ * heap rows the index returns.  Either way the scan meets about wanted /
+ * s rows, s the selectivity of all conditions: *extra_visits.  Of the rows
+ * the index returns, the executor rejects those that fail the conditions
+ * the index does not test, each a heap fetch: *rejected_fetches.  So an
+ * index that tests a condition costs less than one that leaves it to the
+ * executor, as it should.
+ */
+void
+AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted, Selectivity *selectivity,
+			  double *extra_visits, double *rejected_fetches)
+{
+	IndexOptInfo *index = path->indexinfo;
+	double		floor = 1.0 / Max(index->rel->tuples, 1.0);
+	List	   *quals = get_quals_from_indexclauses(path->indexclauses);
+	double		s_index = 1.0;
+	double		s_all;
+
+	if (quals != NIL)
+		s_index = clauselist_selectivity(root, quals, index->rel->relid, JOIN_INNER, NULL);
+	s_all = clauselist_selectivity(root, index->rel->baserestrictinfo, index->rel->relid,
+								   JOIN_INNER, NULL);
+	s_index = Min(Max(s_index, floor), 1.0);
+	s_all = Min(Max(s_all, floor), s_index);
+	*selectivity = s_index;
+	*extra_visits = s_all < 1.0 ? wanted / s_all : 0;
+	*rejected_fetches = wanted * s_index / s_all - wanted;
+}
+
+/*
  * Cost of an ordered scan that computes `visited` distances, out of an
- * index of `entries` entries, before it returns its first row.  The
+ * index of `entries` entries, and fetches heap_fetches rows the executor
+ * rejects, before it returns its first row.  The
  * competing plan, a sequential scan and a sort, is costed per row without
  * the work that dominates it (detoasting and comparing each vector), so
  * each distance is charged what the planner charges a sequential scan per
@@ -263,8 +298,8 @@ AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selec
  * sequential scan.
  */
 void
-AnnScanCost(IndexPath *path, double visited, double entries, Cost *startup, Cost *total,
-			double *pages)
+AnnScanCost(IndexPath *path, double visited, double entries, double heap_fetches,
+			Cost *startup, Cost *total, double *pages)
 {
 	IndexOptInfo *index = path->indexinfo;
 	double		rows = Max(index->rel->tuples, 1.0);
@@ -274,16 +309,18 @@ AnnScanCost(IndexPath *path, double visited, double entries, Cost *startup, Cost
 
 	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost, &spc_seq_page_cost);
 	per_row = index->rel->pages * spc_seq_page_cost / rows + cpu_tuple_cost + cpu_operator_cost;
-	*startup = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost);
+	*startup = 2 * spc_random_page_cost + visited * (per_row + cpu_index_tuple_cost) +
+		heap_fetches * (spc_random_page_cost + cpu_tuple_cost);
 	*total = *startup;
 	*pages = Min(visited * index->pages / Max(entries, 1.0), index->pages);
 }
 
 /*
  * An IndexAmRoutine with what hnsw and spann share: ordering by a
- * distance operator (support procedures 1 and 2, no strategies), one key
- * column, no NULL or array searches, parallel bulk delete.  The caller
- * fills in its callbacks.
+ * distance operator (support procedures 1 and 2) on the first column,
+ * filter columns after it (annfilter.h) searched with =, = ANY(array), &&
+ * and @>, no NULL searches, parallel bulk delete.  The caller fills in
+ * its callbacks.
  */
 IndexAmRoutine *
 AnnMakeAmRoutine(void)
@@ -297,9 +334,9 @@ AnnMakeAmRoutine(void)
 	amroutine->amcanorderbyop = true;
 	amroutine->amcanbackward = false;
 	amroutine->amcanunique = false;
-	amroutine->amcanmulticol = false;
+	amroutine->amcanmulticol = true;
 	amroutine->amoptionalkey = true;
-	amroutine->amsearcharray = false;
+	amroutine->amsearcharray = true;
 	amroutine->amsearchnulls = false;
 	amroutine->amstorage = false;
 	amroutine->amclusterable = false;

@@ -63,8 +63,11 @@ extern void AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int 
 extern IndexAmRoutine *AnnMakeAmRoutine(void);
 extern bool AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total,
 							 Selectivity *selectivity, double *correlation, double *pages);
-extern void AnnScanCost(IndexPath *path, double visited, double entries, Cost *startup,
-						Cost *total, double *pages);
+extern void AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted,
+						  Selectivity *selectivity, double *extra_visits,
+						  double *rejected_fetches);
+extern void AnnScanCost(IndexPath *path, double visited, double entries, double heap_fetches,
+						Cost *startup, Cost *total, double *pages);
 extern Datum AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim);
 
 #endif							/* ANN_UTILS_H */

@@ -127,7 +127,7 @@ hnswbuildphasename(int64 phasenum)
  * elements it expands on layer 0, all before the first tuple is returned
  * (AnnScanCost says how a distance is charged).
  */
-static void
+void
 hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 Cost *indexStartupCost, Cost *indexTotalCost,
 				 Selectivity *indexSelectivity, double *indexCorrelation,
@@ -136,6 +136,9 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	IndexOptInfo *index = path->indexinfo;
 	Relation	rel;
 	int			m;
+	double		ef = Max(hnsw_ef_search, 10);
+	double		extra_visits;
+	double		rejected_fetches;
 
 	if (AnnCostUnordered(path, indexStartupCost, indexTotalCost, indexSelectivity,
 						 indexCorrelation, indexPages))
@@ -143,8 +146,10 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	rel = index_open(index->indexoid, NoLock);
 	m = HnswGetM(rel);
 	index_close(rel, NoLock);
-	AnnScanCost(path, Min(2.0 * m * Max(hnsw_ef_search, 10), Max(index->rel->tuples, 1.0)),
-				index->tuples, indexStartupCost, indexTotalCost, indexPages);
+	/* a filtered search meets elements until ef of them match */
+	AnnFilterCost(root, path, ef, indexSelectivity, &extra_visits, &rejected_fetches);
+	AnnScanCost(path, Min(2.0 * m * ef + extra_visits, Max(index->rel->tuples, 1.0)),
+				index->tuples, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);
 }
 
 static bool

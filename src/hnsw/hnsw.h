@@ -15,6 +15,7 @@
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
+#include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
 
@@ -88,7 +89,8 @@ typedef struct HnswElementTupleData
 	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* invalid ones are free */
 	ItemPointerData neighbortid;	/* the element's neighbour tuple */
 	uint16		padding;		/* the key below is 4-byte aligned */
-	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then the
+											 * signatures of filter columns */
 } HnswElementTupleData;
 
 typedef HnswElementTupleData *HnswElementTuple;
@@ -141,7 +143,9 @@ typedef struct HnswIndexInfo
 	int			dimensions;
 	int			m;
 	int			ef_construction;
-	Size		keysize;		/* bytes of a stored key */
+	AnnFilterColumns filters;	/* index columns after the vector */
+	Size		keysize;		/* bytes of a stored key, signatures included */
+	Size		filter_offset;	/* where in it the signatures start */
 } HnswIndexInfo;
 
 /*
@@ -198,6 +202,8 @@ typedef struct HnswGraphOps
 							  bool *ok);
 	/* the element's neighbours at layer into out; returns how many */
 	int			(*neighbors) (void *graph, HnswRef ref, int layer, HnswRef *out);
+	/* may a search return this element it has met?  (filter columns) */
+	bool		(*matches) (void *graph, HnswRef ref);
 } HnswGraphOps;
 
 /* Reusable search state over one graph */
@@ -208,6 +214,7 @@ typedef struct HnswSearch
 	HnswHeap	candidates;		/* nearest on top: still to expand */
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
+	bool		filtering;		/* only elements ops->matches accepts are results */
 	bool		keep_discarded; /* collect what did not make the results */
 	HnswHeap	discarded;		/* unordered pile */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
@@ -227,6 +234,7 @@ typedef struct HnswVisitEntry
 	int8		layer;			/* lowest layer visited on, or HNSW_UNVISITED */
 	uint8		level;			/* element level, once read */
 	bool		read;			/* level and neighbortid are known */
+	bool		matches;		/* meets the graph's filter, once read */
 	ItemPointerData neighbortid;
 	void	   *key;			/* copy of the key, when the graph keeps keys */
 } HnswVisitEntry;
@@ -252,6 +260,8 @@ typedef struct HnswDiskGraph
 	/* optional filter: elements for which it returns true are skipped */
 	bool		(*skip) (void *arg, HnswRef ref);
 	void	   *skip_arg;
+	/* optional scan conditions on filter columns, tested as elements are read */
+	const AnnFilter *filter;
 } HnswDiskGraph;
 
 extern const HnswGraphOps hnsw_disk_graph_ops;
@@ -276,6 +286,10 @@ extern double hnsw_scan_mem_multiplier;
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
+extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							 Cost *indexStartupCost, Cost *indexTotalCost,
+							 Selectivity *indexSelectivity, double *indexCorrelation,
+							 double *indexPages);
 
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);
@@ -306,6 +320,7 @@ extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
+extern void HnswSetKeySize(Relation index, HnswIndexInfo *info);
 extern int	HnswRandomLevel(int m, ItemPointer heaptid);
 extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
@@ -332,6 +347,7 @@ extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
 extern int	HnswSearchExpand(HnswSearch *search, HnswHeap *found);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
+extern void HnswSearchDropUnmatched(HnswSearch *search);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);

@@ -319,7 +319,8 @@ graph_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return n;
 }
 
-static const HnswGraphOps build_graph_ops = {graph_visit, graph_distances, graph_neighbors};
+/* builds never filter: no matches callback */
+static const HnswGraphOps build_graph_ops = {graph_visit, graph_distances, graph_neighbors, NULL};
 
 static float
 graph_pair_distance(void *arg, HnswRef a, HnswRef b)
@@ -844,7 +845,7 @@ build_index_info(Relation index, HnswIndexInfo *info)
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
 	info->dimensions = AnnIndexDimensions(index, &info->dist, "hnsw", HNSW_MAX_DIM,
 										  HNSW_MAX_HALF_DIM);
-	info->keysize = AnnKeySize(&info->dist, info->dimensions);
+	HnswSetKeySize(index, info);
 }
 
 static void
@@ -925,6 +926,8 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	{
 		AnnKeyElements(&bs->info.dist, key, &dim);
 		AnnCheckDimensions(bs->info.dimensions, dim);
+		key = AnnFilterComposeKey(&bs->info.filters, key, AnnKeySize(&bs->info.dist, dim),
+								  values, isnull);
 		add_row(bs, tid, key);
 		bs->indtuples++;
 		if (bs->progress)

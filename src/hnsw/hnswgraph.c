@@ -123,8 +123,15 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh = palloc(sizeof(HnswRef) * 2 * m);
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
+	search->filtering = false;
 	search->keep_discarded = false;
 	HnswHeapInit(&search->discarded, 64, false);
+}
+
+static inline bool
+is_result(HnswSearch *search, HnswRef ref)
+{
+	return !search->filtering || search->ops->matches(search->graph, ref);
 }
 
 /*
@@ -163,6 +170,25 @@ HnswSearchRestart(HnswSearch *search, int layer)
 		search->ops->visit(search->graph, c->ref, layer);
 		HnswHeapPush(&search->candidates, c->ref, c->distance);
 	}
+}
+
+/*
+ * Before a filtered search of layer 0: the entry points carried down stay
+ * on the frontier, but only those that match remain results.
+ */
+void
+HnswSearchDropUnmatched(HnswSearch *search)
+{
+	HnswHeap   *results = &search->results;
+	int			n = results->count;
+	HnswCandidate *items = palloc(sizeof(HnswCandidate) * Max(n, 1));
+
+	memcpy(items, results->items, sizeof(HnswCandidate) * n);
+	results->count = 0;
+	for (int i = 0; i < n; i++)
+		if (is_result(search, items[i].ref))
+			HnswHeapPush(results, items[i].ref, items[i].distance);
+	pfree(items);
 }
 
 /* Start a layer's search from items (distances known), marking them visited. */
@@ -204,6 +230,10 @@ fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
  * element met but not among the results goes to search->discarded (an
  * unordered pile, all no nearer than the final results), so an
  * iterative scan can carry on from here.
+ *
+ * A filtering search walks through every element (the graph is only
+ * navigable whole) but keeps only matching ones as results, so it goes on
+ * until it has ef of them or has run out of graph.
  */
 void
 HnswSearchLayer(HnswSearch *search, int ef, int layer)
@@ -232,6 +262,8 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 			if (results->count < ef || distance < results->items[0].distance)
 			{
 				HnswHeapPush(candidates, search->fresh[i], distance);
+				if (!is_result(search, search->fresh[i]))
+					continue;
 				HnswHeapPush(results, search->fresh[i], distance);
 				if (results->count > ef)
 				{
@@ -249,9 +281,9 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 
 /*
  * One more step of an iterative scan on layer 0: expand the nearest
- * frontier element, pushing each new neighbour onto the frontier and onto
- * found.  Returns how many elements it met, or -1 when the frontier is
- * empty.
+ * frontier element, pushing each new neighbour onto the frontier and,
+ * if it may be a result, onto found.  Returns how many elements it met,
+ * or -1 when the frontier is empty.
  */
 int
 HnswSearchExpand(HnswSearch *search, HnswHeap *found)
@@ -269,7 +301,8 @@ HnswSearchExpand(HnswSearch *search, HnswHeap *found)
 		if (!search->fresh_ok[i])
 			continue;
 		HnswHeapPush(&search->candidates, search->fresh[i], search->fresh_distances[i]);
-		HnswHeapPush(found, search->fresh[i], search->fresh_distances[i]);
+		if (is_result(search, search->fresh[i]))
+			HnswHeapPush(found, search->fresh[i], search->fresh_distances[i]);
 		met++;
 	}
 	return met;

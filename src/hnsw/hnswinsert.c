@@ -651,7 +651,15 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	info = HnswGetIndexInfo(index);
 	key = AnnPrepareKey(&info->dist, values[0], &usable);
 	if (usable)
+	{
+		int			dim;
+
+		AnnKeyElements(&info->dist, key, &dim);
+		AnnCheckDimensions(info->dimensions, dim);
+		key = AnnFilterComposeKey(&info->filters, key, AnnKeySize(&info->dist, dim), values,
+								  isnull);
 		HnswInsertKey(index, key, heap_tid, false, indexUnchanged);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return false;

@@ -35,6 +35,7 @@ typedef struct HnswScanOpaqueData
 	MemoryContext search_cxt;	/* reset by each rescan */
 	bool		searched;
 	HnswDiskGraph graph;
+	AnnFilter  *filter;			/* conditions on filter columns, or NULL */
 	HnswSearch	search;			/* its frontier is what an iterative scan expands */
 	HnswHeap	pending;		/* found and not returned yet, nearest on top */
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
@@ -117,12 +118,14 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->ntids = 0;
 	so->next_tid = 0;
 	HnswHeapInit(&so->pending, 64, false);
+	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	HnswReadMeta(scan->indexRelation, &meta);
-	if (!ItemPointerIsValid(&meta.entry))
+	if (!ItemPointerIsValid(&meta.entry) || (so->filter != NULL && so->filter->impossible))
 		return;
 
 	HnswDiskGraphInit(&so->graph, scan->indexRelation, false);
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
+	so->graph.filter = so->filter;
 	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
 	if (!HnswSearchStart(&so->search, HnswTidToRef(&meta.entry), meta.entry_level))
 		return;
@@ -132,6 +135,11 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		HnswSearchRestart(&so->search, layer - 1);
 	}
 	so->search.keep_discarded = so->iterative != HNSW_ITERATIVE_OFF;
+	if (so->filter != NULL)
+	{
+		so->search.filtering = true;
+		HnswSearchDropUnmatched(&so->search);
+	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
 
 	while (so->search.results.count > 0)
@@ -158,7 +166,8 @@ over_budget(HnswScanOpaque so)
  * What the first search met but did not keep joins the pending elements,
  * once the scan needs more than the first results.  None of it is nearer
  * than those results, so it could wait; a LIMIT within ef_search never
- * pays for it.
+ * pays for it.  Under a filter, what does not match goes back on the
+ * frontier instead: the way to matching elements may lead through it.
  */
 static void
 merge_discarded(HnswScanOpaque so)
@@ -166,7 +175,14 @@ merge_discarded(HnswScanOpaque so)
 	HnswHeap   *discarded = &so->search.discarded;
 
 	for (int i = 0; i < discarded->count; i++)
-		HnswHeapPush(&so->pending, discarded->items[i].ref, discarded->items[i].distance);
+	{
+		HnswCandidate *c = &discarded->items[i];
+
+		if (hnsw_disk_graph_ops.matches(&so->graph, c->ref))
+			HnswHeapPush(&so->pending, c->ref, c->distance);
+		else
+			HnswHeapPush(&so->search.candidates, c->ref, c->distance);
+	}
 	discarded->count = 0;
 	so->merged_discarded = true;
 }
@@ -251,7 +267,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		so->next_tid = 0;
 	}
 	scan->xs_heaptid = so->tids[so->next_tid++];
-	scan->xs_recheck = false;
+	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
 	scan->xs_recheckorderby = false;
 	return true;
 }

@@ -53,10 +53,25 @@ HnswGetIndexInfo(Relation index)
 		info->dimensions = meta.dimensions;
 		info->m = meta.m;
 		info->ef_construction = meta.ef_construction;
-		info->keysize = AnnKeySize(&info->dist, info->dimensions);
+		HnswSetKeySize(index, info);
 		index->rd_amcache = info;
 	}
 	return (const HnswIndexInfo *) index->rd_amcache;
+}
+
+/*
+ * The filter columns and the stored key size of an index whose distance
+ * and dimensions are known: a key, then the signatures of its filter
+ * columns.
+ */
+void
+HnswSetKeySize(Relation index, HnswIndexInfo *info)
+{
+	Size		vector_size = AnnKeySize(&info->dist, info->dimensions);
+
+	AnnFilterColumnsInit(index, &info->filters);
+	info->keysize = AnnFilterKeySize(&info->filters, vector_size);
+	info->filter_offset = AnnFilterOffset(vector_size);
 }
 
 /* Copy the metapage, after checking it is one we can read. */
@@ -171,6 +186,7 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->buffer = InvalidBuffer;
 	graph->skip = NULL;
 	graph->skip_arg = NULL;
+	graph->filter = NULL;
 	graph->pins = palloc(sizeof(Buffer) * 2 * graph->info->m);
 }
 
@@ -270,6 +286,9 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 		if (distance != NULL)
 			*distance = AnnDistance(&graph->info->dist, graph->query,
 									HnswElementKey(element), graph->info->dimensions);
+		if (graph->filter != NULL)
+			entry->matches = AnnFilterMatches(graph->filter,
+											  element->key + graph->info->filter_offset);
 	}
 	unlock_page(graph);
 	return usable;
@@ -356,7 +375,17 @@ disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return HnswDiskGraphNeighbors((HnswDiskGraph *) arg, ref, layer, out);
 }
 
-const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors};
+/* Without a filter every element matches. */
+static bool
+disk_matches(void *arg, HnswRef ref)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+
+	return graph->filter == NULL || HnswDiskGraphEntry(graph, ref)->matches;
+}
+
+const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors,
+disk_matches};
 
 /* The key of ref (read and copied if needed), or NULL if it is gone. */
 const void *

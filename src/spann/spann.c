@@ -155,7 +155,7 @@ SpannDefaultLists(double rows)
  * entries: a vector sits in two lists on average), all before the first
  * row comes out (AnnScanCost says how a distance is charged).
  */
-static void
+void
 spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				  Cost *indexStartupCost, Cost *indexTotalCost,
 				  Selectivity *indexSelectivity, double *indexCorrelation,
@@ -164,6 +164,8 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	IndexOptInfo *index = path->indexinfo;
 	double		rows = Max(index->rel->tuples, 1.0);
 	double		lists;
+	double		extra_visits;
+	double		rejected_fetches;
 	Relation	rel;
 
 	if (AnnCostUnordered(path, indexStartupCost, indexTotalCost, indexSelectivity,
@@ -172,8 +174,12 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	rel = index_open(index->indexoid, NoLock);
 	lists = SpannGetLists(rel) > 0 ? SpannGetLists(rel) : SpannDefaultLists(rows);
 	index_close(rel, NoLock);
-	AnnScanCost(path, Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists, 2.0 * rows),
-				2.0 * rows, indexStartupCost, indexTotalCost, indexPages);
+	/* a filtered scan reads lists until it has found enough matching rows */
+	AnnFilterCost(root, path, SPANN_FILTER_FOUND_PER_PROBE * spann_probes, indexSelectivity,
+				  &extra_visits, &rejected_fetches);
+	AnnScanCost(path, Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists + extra_visits,
+						  2.0 * rows),
+				2.0 * rows, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);
 }
 
 static bool

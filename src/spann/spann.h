@@ -13,6 +13,7 @@
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
+#include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
 
@@ -33,6 +34,8 @@
 #define SPANN_DEFAULT_PROBES	16
 #define SPANN_MAX_PROBES		65536
 #define SPANN_DEFAULT_RNG_FACTOR 1.0
+/* Rows a filtered scan's first probe gathers, per list of spann.probes */
+#define SPANN_FILTER_FOUND_PER_PROBE 4
 #define SPANN_MAX_RNG_FACTOR	100.0
 
 /* An insert splits a list past this multiple of the mean list size at build */
@@ -101,7 +104,8 @@ typedef struct SpannEntryTupleData
 {
 	ItemPointerData heaptid;	/* the heap row */
 	uint16		unused;			/* the key below is 4-byte aligned */
-	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then the
+											 * signatures of filter columns */
 } SpannEntryTupleData;
 
 typedef SpannEntryTupleData *SpannEntryTuple;
@@ -121,7 +125,10 @@ typedef struct SpannIndexInfo
 {
 	AnnDistanceInfo dist;
 	int			dimensions;
-	Size		keysize;		/* bytes of a stored key */
+	Size		keysize;		/* bytes of a stored key (a centroid's) */
+	AnnFilterColumns filters;	/* index columns after the vector */
+	Size		entry_keysize;	/* bytes of an entry's key, signatures included */
+	Size		filter_offset;	/* where in it the signatures start */
 } SpannIndexInfo;
 
 /* Assignment options, from the reloptions */
@@ -162,6 +169,10 @@ extern void SpannInit(void);
 extern int	SpannGetLists(Relation index);
 extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
+extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							  Cost *indexStartupCost, Cost *indexTotalCost,
+							  Selectivity *indexSelectivity, double *indexCorrelation,
+							  double *indexPages);
 
 /* spannbuild.c */
 extern IndexBuildResult *spannbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -41,7 +41,8 @@ typedef struct SpannBuildState
 	Relation	index;
 	AnnDistanceInfo dist;
 	int			dimensions;
-	Size		keysize;
+	Size		keysize;		/* of a centroid */
+	AnnFilterColumns filters;	/* their signatures follow an entry's key */
 	SpannAssignOptions opts;
 
 	/* sampling: a reservoir of float keys */
@@ -286,6 +287,7 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		int			ncandidates = near_lists(bs, x);
 		int			nchosen;
 
+		key = AnnFilterComposeKey(&bs->filters, key, bs->keysize, values, isnull);
 		for (int i = 0; i < ncandidates; i++)
 			bs->candidate_keys[i] =
 				SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
@@ -318,6 +320,7 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	bs->dimensions = AnnIndexDimensions(index, &bs->dist, "spann", SPANN_MAX_DIM,
 										SPANN_MAX_HALF_DIM);
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
+	AnnFilterColumnsInit(index, &bs->filters);
 	bs->opts = SpannGetAssignOptions(index);
 	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann build tuple context",
 										  ALLOCSET_DEFAULT_SIZES);

@@ -65,7 +65,7 @@ two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, cha
 	int			size1 = 0;
 
 	for (int i = 0; i < in->n; i++)
-		AnnElementsToFloats(&info->dist, SpannKeyElements(in->keys + info->keysize * i),
+		AnnElementsToFloats(&info->dist, SpannKeyElements(in->keys + info->entry_keysize * i),
 							info->dimensions, points + (Size) i * info->dimensions);
 	centres = SpannKMeans(points, in->n, info->dimensions, 2, in->n, assignment);
 	for (int i = 0; i < in->n; i++)
@@ -97,7 +97,7 @@ divide_entries(Relation index, const SplitInput *in, const char *key1, const cha
 	*n1 = *n2 = 0;
 	for (int i = 0; i < in->n; i++)
 	{
-		const void *x = SpannKeyElements(in->keys + info->keysize * i);
+		const void *x = SpannKeyElements(in->keys + info->entry_keysize * i);
 		float		d1 = AnnDistance(&info->dist, x, c1, info->dimensions);
 		float		d2 = AnnDistance(&info->dist, x, c2, info->dimensions);
 		bool		first = d1 <= d2;
@@ -200,7 +200,7 @@ reassign_entries(Relation index, const SplitInput *in, BlockNumber head1, BlockN
 
 	for (int i = 0; i < in->n; i++)
 	{
-		const char *key = in->keys + info->keysize * i;
+		const char *key = in->keys + info->entry_keysize * i;
 		int			nlists;
 		SpannListRef *lists;
 		int			nearest = 0;
@@ -272,7 +272,7 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	in.old_distances = palloc(sizeof(float) * in.n);
 	for (int i = 0; i < in.n; i++)
 	{
-		const void *x = SpannKeyElements(in.keys + info->keysize * i);
+		const void *x = SpannKeyElements(in.keys + info->entry_keysize * i);
 		float		d1 = AnnDistance(&info->dist, x, SpannKeyElements(key1), info->dimensions);
 		float		d2 = AnnDistance(&info->dist, x, SpannKeyElements(key2), info->dimensions);
 		float		old = AnnDistance(&info->dist, x, SpannKeyElements(old_key), info->dimensions);
@@ -435,6 +435,7 @@ spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	{
 		AnnKeyElements(&info->dist, key, &dim);
 		AnnCheckDimensions(info->dimensions, dim);
+		key = AnnFilterComposeKey(&info->filters, key, info->keysize, values, isnull);
 		SpannInsertKey(index, DatumGetPointer(key), heap_tid, InvalidBlockNumber);
 	}
 	MemoryContextSwitchTo(old);

@@ -17,6 +17,14 @@
  * strict_order skips a late find nearer than a row already returned;
  * relaxed_order returns it anyway.
  *
+ * Conditions on filter columns (annfilter.h) are tested on each entry's
+ * signatures before its distance is computed: entries that fail cost no
+ * distance and are not returned.  Because fewer entries pass, the first
+ * probe goes on, list after list in centroid order, until it has found
+ * SPANN_FILTER_FOUND_PER_PROBE * spann.probes rows (or every list has
+ * been read): as many candidates as an unfiltered scan of a few lists
+ * would rank.  The executor rechecks the conditions (signatures collide).
+ *
  * Locking: a share lock on one page at a time.  A list replaced by a
  * split while we read it keeps its pages until no snapshot as old as
  * ours remains (README, "Vacuum"), so a list is always read whole.
@@ -62,6 +70,7 @@ typedef struct SpannSeenEntry
 typedef struct SpannScanOpaqueData
 {
 	const SpannIndexInfo *info;
+	AnnFilter  *filter;			/* conditions on filter columns, or NULL */
 	MemoryContext scan_cxt;		/* reset by each rescan */
 	bool		searched;
 	const void *query;			/* elements of the prepared query */
@@ -163,8 +172,12 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound *
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
-			SpannFound *f = &(*found)[(*nfound)++];
+			SpannFound *f;
 
+			if (so->filter != NULL &&
+				!AnnFilterMatches(so->filter, e->key + info->filter_offset))
+				continue;
+			f = &(*found)[(*nfound)++];
 			f->distance = AnnDistance(&info->dist, so->query, SpannKeyElements(e->key),
 									  info->dimensions);
 			f->heaptid = e->heaptid;
@@ -259,27 +272,43 @@ first_probes(SpannScanOpaque so)
 	return Min(n, spann_probes);
 }
 
-static void
-start_scan(IndexScanDesc scan, SpannScanOpaque so)
+/* Are lists left that spann.max_probes lets the scan read? */
+static bool
+lists_left(SpannScanOpaque so)
 {
-	so->query = query_elements(scan, so);
-	so->iterative = spann_iterative_scan;
-	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
-	so->next_list = 0;
-	so->found = NULL;
-	so->nfound = so->next_found = 0;
-	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
-	so->returned_any = false;
-	probe_lists(scan, so, first_probes(so));
+	if (so->next_list >= so->nlists)
+		return false;
+	return spann_max_probes < 0 || so->next_list < spann_max_probes;
 }
 
 /* May an iterative scan probe more lists? */
 static bool
 can_probe_more(SpannScanOpaque so)
 {
-	if (so->iterative == SPANN_ITERATIVE_OFF || so->next_list >= so->nlists)
-		return false;
-	return spann_max_probes < 0 || so->next_list < spann_max_probes;
+	return so->iterative != SPANN_ITERATIVE_OFF && lists_left(so);
+}
+
+static void
+start_scan(IndexScanDesc scan, SpannScanOpaque so)
+{
+	so->query = query_elements(scan, so);
+	so->iterative = spann_iterative_scan;
+	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
+	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
+	so->next_list = 0;
+	so->found = NULL;
+	so->nfound = so->next_found = 0;
+	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
+	so->returned_any = false;
+	if (so->filter != NULL && so->filter->impossible)
+	{
+		so->nlists = 0;
+		return;
+	}
+	probe_lists(scan, so, first_probes(so));
+	if (so->filter != NULL)
+		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * spann_probes && lists_left(so))
+			probe_lists(scan, so, spann_probes);
 }
 
 /* The next row to return, or false when the scan is over. */
@@ -329,7 +358,7 @@ spanngettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	more = next_row(scan, so, &scan->xs_heaptid);
 	MemoryContextSwitchTo(old);
-	scan->xs_recheck = false;
+	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
 	scan->xs_recheckorderby = false;
 	return more;
 }

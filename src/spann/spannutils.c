@@ -38,6 +38,9 @@ SpannGetIndexInfo(Relation index)
 		AnnResolveDistance(index, &info->dist);
 		info->dimensions = meta.dimensions;
 		info->keysize = AnnKeySize(&info->dist, info->dimensions);
+		AnnFilterColumnsInit(index, &info->filters);
+		info->entry_keysize = AnnFilterKeySize(&info->filters, info->keysize);
+		info->filter_offset = AnnFilterOffset(info->keysize);
 		index->rd_amcache = info;
 	}
 	return (const SpannIndexInfo *) index->rd_amcache;
@@ -362,7 +365,8 @@ centroid_tail(Relation index, const SpannListRef *list)
 }
 
 /*
- * Append one entry (heaptid, key: a whole stored key) to a list.  The
+ * Append one entry (heaptid, key: a whole entry key, signatures included)
+ * to a list.  The
  * caller keeps the list from being replaced (a share lock on it, or a
  * build).  One WAL record covers the tail page, a new tail page if the
  * old one is full, and the centroid page whose count and tail change.
@@ -374,7 +378,7 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 			bool building, uint32 *split_at)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->keysize);
+	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize);
 	SpannEntryTuple entry = palloc0(size);
 	BlockNumber tail = centroid_tail(index, list);
 	Buffer		buffer;
@@ -386,7 +390,7 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 	if (!BlockNumberIsValid(tail))
 		return -1;
 	entry->heaptid = *heaptid;
-	memcpy(entry->key, key, info->keysize);
+	memcpy(entry->key, key, info->entry_keysize);
 
 	buffer = lock_chain_end(index, tail);
 	AnnEditBegin(&edit, index, building);
@@ -451,7 +455,7 @@ SpannRetireChain(Relation index, BlockNumber head)
 
 /*
  * Copy every entry of the list starting at head: heap TIDs into *tids,
- * whole keys (keysize bytes each) into *keys, both palloc'd.  Returns
+ * whole entry keys (entry_keysize bytes each) into *keys, both palloc'd.  Returns
  * the number of entries.
  */
 int
@@ -463,7 +467,7 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 	BlockNumber blkno = head;
 
 	*tids = palloc(sizeof(ItemPointerData) * capacity);
-	*keys = palloc(info->keysize * capacity);
+	*keys = palloc(info->entry_keysize * capacity);
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buffer = ReadBuffer(index, blkno);
@@ -481,10 +485,10 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 			{
 				capacity *= 2;
 				*tids = repalloc(*tids, sizeof(ItemPointerData) * capacity);
-				*keys = repalloc_huge(*keys, info->keysize * capacity);
+				*keys = repalloc_huge(*keys, info->entry_keysize * capacity);
 			}
 			(*tids)[n] = e->heaptid;
-			memcpy(*keys + info->keysize * n, e->key, info->keysize);
+			memcpy(*keys + info->entry_keysize * n, e->key, info->entry_keysize);
 			n++;
 		}
 		blkno = AnnPageGetOpaque(page)->nextblkno;
@@ -506,7 +510,7 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 				const int *order, int n, BlockNumber *tail)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->keysize);
+	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize);
 	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData))) /
 								  (size + sizeof(ItemIdData)));
 	int			npages = Max(1, (n + per_page - 1) / per_page);
@@ -525,7 +529,7 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 		for (int i = p * per_page; i < Min(n, (p + 1) * per_page); i++)
 		{
 			entry->heaptid = tids[order[i]];
-			memcpy(entry->key, keys + info->keysize * order[i], info->keysize);
+			memcpy(entry->key, keys + info->entry_keysize * order[i], info->entry_keysize);
 			if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) ==
 				InvalidOffsetNumber)
 				elog(ERROR, "failed to add entry to spann index \"%s\"",

@@ -174,7 +174,7 @@ merge_away(Relation index, const SpannListRef *list)
 
 	for (int i = 0; i < n; i++)
 	{
-		SpannInsertKey(index, keys + info->keysize * i, &tids[i], list->head);
+		SpannInsertKey(index, keys + info->entry_keysize * i, &tids[i], list->head);
 		vacuum_delay_point();
 	}
 
@@ -234,7 +234,7 @@ static bool
 tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		entry_size = SPANN_ENTRY_TUPLE_SIZE(info->keysize) + sizeof(ItemIdData);
+	Size		entry_size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize) + sizeof(ItemIdData);
 	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData) / entry_size);
 	int			pages;
 	int			entries;

@@ -1,0 +1,10 @@
+/*
+ * annplanner.h
+ *		Planner hook: IN (...) on the filter columns of ann indexes.
+ */
+#ifndef ANN_PLANNER_H
+#define ANN_PLANNER_H
+
+extern void AnnPlannerInit(void);
+
+#endif							/* ANN_PLANNER_H */
