@@ -32,19 +32,15 @@ supported_type(Oid type)
 
 /*
  * Read the filter columns of an index, refusing what we cannot index:
- * a first column that is not a vector, a vector after it, a type
- * without signatures, text under a nondeterministic collation.
+ * a vector after the first column, a type without signatures, text
+ * under a nondeterministic collation.  (AnnResolveDistance refuses a
+ * first column that is not a vector.)
  */
 void
 AnnFilterColumnsInit(Relation index, AnnFilterColumns *columns)
 {
 	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
 
-	if (!OidIsValid(index_getprocid(index, 1, ANN_DISTANCE_PROC)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the first column of index \"%s\" must be a vector or halfvec",
-						RelationGetRelationName(index))));
 	if (natts - 1 > ANN_MAX_FILTER_COLUMNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

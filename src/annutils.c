@@ -33,15 +33,25 @@ extern Datum halfvec_negative_inner_product(PG_FUNCTION_ARGS);
 extern Datum halfvec_l1_distance(PG_FUNCTION_ARGS);
 
 /*
- * Fill *info for the first key column of index.  An opclass whose
- * distance function is not one of ours is refused.
+ * Fill *info for the first key column of index.  A first column without
+ * a distance (a filter column), or an opclass whose distance function is
+ * not one of ours, is refused.
  */
 void
 AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 {
-	FmgrInfo   *proc = index_getprocinfo(index, 1, ANN_DISTANCE_PROC);
-	PGFunction	fn = proc->fn_addr;
+	FmgrInfo   *proc;
+	PGFunction	fn;
 	bool		normalize = OidIsValid(index_getprocid(index, 1, ANN_NORM_PROC));
+
+	if (!OidIsValid(index_getprocid(index, 1, ANN_DISTANCE_PROC)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the first column of index \"%s\" must be a vector or halfvec",
+						RelationGetRelationName(index)),
+				 errhint("Put the vector first and the filter columns after it.")));
+	proc = index_getprocinfo(index, 1, ANN_DISTANCE_PROC);
+	fn = proc->fn_addr;
 
 	info->half = (fn == halfvec_l2_squared_distance ||
 				  fn == halfvec_negative_inner_product ||
