@@ -279,7 +279,8 @@ AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted, Selectivity *se
 			  double *extra_visits, double *rejected_fetches)
 {
 	IndexOptInfo *index = path->indexinfo;
-	double		floor = 1.0 / Max(index->rel->tuples, 1.0);
+	double		rows = Max(index->rel->tuples, 1.0);
+	double		floor = 1.0 / rows;
 	List	   *quals = get_quals_from_indexclauses(path->indexclauses);
 	double		s_index = 1.0;
 	double		s_all;
@@ -291,8 +292,8 @@ AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted, Selectivity *se
 	s_index = Min(Max(s_index, floor), 1.0);
 	s_all = Min(Max(s_all, floor), s_index);
 	*selectivity = s_index;
-	*extra_visits = s_all < 1.0 ? wanted / s_all : 0;
-	*rejected_fetches = wanted * s_index / s_all - wanted;
+	*extra_visits = Min(s_all < 1.0 ? wanted / s_all : 0, rows);
+	*rejected_fetches = Min(wanted * s_index / s_all - wanted, rows * s_index);
 }
 
 /*
