@@ -15,6 +15,7 @@ OBJS = \
 	src/halfvec.o \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswfilter.o \
 	src/hnsw/hnswgraph.o \
 	src/hnsw/hnswinsert.o \
 	src/hnsw/hnswscan.o \

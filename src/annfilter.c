@@ -288,14 +288,37 @@ AnnFilterFromScanKeys(const AnnFilterColumns *columns, ScanKey keys, int nkeys)
 	return filter;
 }
 
-static bool
+/* Is sig among the n sorted values?  (Called for every row a scan meets.) */
+static inline bool
+contains_signature(const AnnSignature *values, int n, AnnSignature sig)
+{
+	int			lo = 0;
+
+	while (n > 4)
+	{
+		int			half = n / 2;
+
+		if (values[lo + half] <= sig)
+		{
+			lo += half;
+			n -= half;
+		}
+		else
+			n = half;
+	}
+	for (int i = lo; i < lo + n; i++)
+		if (values[i] == sig)
+			return true;
+	return false;
+}
+
+static inline bool
 term_matches(const AnnFilterTerm *term, AnnSignature sig)
 {
 	switch (term->strategy)
 	{
 		case ANN_FILTER_EQUAL:
-			return bsearch(&sig, term->values, term->nvalues, sizeof(AnnSignature),
-						   compare_signatures) != NULL;
+			return contains_signature(term->values, term->nvalues, sig);
 		case ANN_FILTER_OVERLAP:
 			for (int i = 0; i < term->nvalues; i++)
 				if ((sig & term->values[i]) == term->values[i])

@@ -36,6 +36,8 @@
 #define HNSW_MIN_EF_SEARCH		1
 #define HNSW_MAX_EF_SEARCH		1000
 #define HNSW_DEFAULT_MAX_SCAN_TUPLES 20000
+/* A filtered graph search may meet this share of the matching elements */
+#define HNSW_FILTER_GRAPH_SHARE	0.5
 
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
@@ -52,13 +54,15 @@
  * ---------------------------------------------------------------------
  */
 #define HNSW_MAGIC				0xA7A50001
-#define HNSW_VERSION			1
+#define HNSW_VERSION			2
 
 #define HNSW_PAGE_META			0x0001
 #define HNSW_PAGE_ELEMENTS		0x0002
+#define HNSW_PAGE_SIGNATURES	0x0004	/* the signature directory (hnswfilter.c) */
 
 #define HNSW_ELEMENT_TUPLE		1
 #define HNSW_NEIGHBOR_TUPLE		2
+#define HNSW_SIGNATURE_TUPLE	3
 
 /* ---------------------------------------------------------------------
  * On-disk structs (see README, "Page layout")
@@ -75,6 +79,8 @@ typedef struct HnswMetaPageData
 	ItemPointerData entry;		/* entry element, invalid when empty */
 	int16		entry_level;	/* its level, -1 when empty */
 	BlockNumber insert_page;	/* first page that may have room */
+	BlockNumber signature_head; /* signature directory, invalid without filter columns */
+	BlockNumber signature_tail; /* its last page, where entries go */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -105,6 +111,17 @@ typedef struct HnswNeighborTupleData
 } HnswNeighborTupleData;
 
 typedef HnswNeighborTupleData *HnswNeighborTuple;
+
+/* An entry of the signature directory: an element and its signatures */
+typedef struct HnswSignatureTupleData
+{
+	uint8		type;			/* HNSW_SIGNATURE_TUPLE */
+	uint8		unused;
+	ItemPointerData element;	/* the element's TID */
+	AnnSignature signatures[FLEXIBLE_ARRAY_MEMBER]; /* one per filter column */
+} HnswSignatureTupleData;
+
+typedef HnswSignatureTupleData *HnswSignatureTuple;
 
 #define HNSW_ELEMENT_TUPLE_SIZE(keysize) \
 	MAXALIGN(offsetof(HnswElementTupleData, key) + (keysize))
@@ -215,6 +232,10 @@ typedef struct HnswSearch
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
 	bool		filtering;		/* only elements ops->matches accepts are results */
+	int64		budget;			/* stop a layer search after meeting this many; -1: no limit */
+	int64		met;			/* elements met since budget was set */
+	int64		matched;		/* of them, matching the filter (while filtering) */
+	bool		over_budget;	/* a layer search stopped at the budget */
 	bool		keep_discarded; /* collect what did not make the results */
 	HnswHeap	discarded;		/* unordered pile */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
@@ -336,6 +357,13 @@ extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
 extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
+
+/* hnswfilter.c */
+extern void HnswBuildSignatureDirectory(Relation index);
+extern void HnswAppendSignature(Relation index, ItemPointer element, const char *key);
+extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, int *n,
+								 int64 *total);
+extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found);
 
 /* hnswgraph.c */
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);

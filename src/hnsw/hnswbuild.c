@@ -1249,6 +1249,8 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	}
 
 	MemoryContextDelete(bs.tuple_cxt);
+	if (bs.info.filters.ncolumns > 0)
+		HnswBuildSignatureDirectory(index);
 	AnnLogRelation(index, MAIN_FORKNUM);
 	result->index_tuples = bs.indtuples;
 	return result;

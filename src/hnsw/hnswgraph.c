@@ -124,6 +124,10 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 	search->filtering = false;
+	search->budget = -1;
+	search->met = 0;
+	search->matched = 0;
+	search->over_budget = false;
 	search->keep_discarded = false;
 	HnswHeapInit(&search->discarded, 64, false);
 }
@@ -220,7 +224,29 @@ fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
 			search->fresh[nfresh++] = search->neighbors[i];
 	search->ops->distances(search->graph, search->fresh, nfresh,
 						   search->fresh_distances, search->fresh_ok);
+	search->met += nfresh;
+	if (search->filtering && search->budget >= 0)
+		for (int i = 0; i < nfresh; i++)
+			search->matched += search->fresh_ok[i] && is_result(search, search->fresh[i]);
 	return nfresh;
+}
+
+/*
+ * Is a budgeted search of ef results over budget, or bound to go over?
+ * It will meet about ef / (share of matches among what it met) elements,
+ * twice that to be safe: once it has met enough to judge (4 ef), a
+ * filter that matches little near the query stops it early.
+ */
+static bool
+past_budget(HnswSearch *search, int ef)
+{
+	if (search->budget < 0)
+		return false;
+	if (search->met > search->budget)
+		return true;
+	if (search->met < 4 * (int64) ef)
+		return false;
+	return 2.0 * ef * search->met / Max(search->matched, 1) > search->budget;
 }
 
 /*
@@ -233,7 +259,8 @@ fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
  *
  * A filtering search walks through every element (the graph is only
  * navigable whole) but keeps only matching ones as results, so it goes on
- * until it has ef of them or has run out of graph.
+ * until it has ef of them or has run out of graph, or has met
+ * search->budget elements (then it sets over_budget).
  */
 void
 HnswSearchLayer(HnswSearch *search, int ef, int layer)
@@ -243,9 +270,15 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 
 	while (candidates->count > 0)
 	{
-		HnswCandidate nearest = HnswHeapPop(candidates);
+		HnswCandidate nearest;
 		int			nfresh;
 
+		if (past_budget(search, ef))
+		{
+			search->over_budget = true;
+			break;
+		}
+		nearest = HnswHeapPop(candidates);
 		if (results->count >= ef && nearest.distance > results->items[0].distance)
 		{
 			HnswHeapPush(candidates, nearest.ref, nearest.distance);

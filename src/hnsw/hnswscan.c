@@ -104,12 +104,28 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 	return key;
 }
 
+/*
+ * Under a filter, the exact answer from the matching elements the
+ * directory listed: all of it is pending, and nothing is left to expand.
+ */
+static void
+exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
+{
+	so->pending.count = 0;
+	HnswExactSearch(&so->graph, matches, nmatches, &so->pending);
+	so->expanding = false;
+	so->merged_discarded = true;
+}
+
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
 	HnswMetaPageData meta;
 	Datum		key = query_key(scan, so);
 	int			dim;
+	HnswRef    *matches = NULL;
+	int			nmatches = -1;
+	int64		entries;
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
@@ -127,6 +143,20 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
 	so->graph.filter = so->filter;
 	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
+	if (so->filter != NULL &&
+		!HnswMatchingElements(scan->indexRelation, so->filter, &matches, &nmatches, &entries))
+		nmatches = -1;
+
+	/*
+	 * A graph search meets about ef_search * entries / nmatches elements
+	 * to find ef_search matches when the filter ignores the query; the
+	 * exact search meets nmatches.
+	 */
+	if (nmatches >= 0 && (double) nmatches * nmatches <= (double) hnsw_ef_search * entries)
+	{
+		exact_search(so, matches, nmatches);
+		return;
+	}
 	if (!HnswSearchStart(&so->search, HnswTidToRef(&meta.entry), meta.entry_level))
 		return;
 	for (int layer = meta.entry_level; layer > 0; layer--)
@@ -139,8 +169,19 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	{
 		so->search.filtering = true;
 		HnswSearchDropUnmatched(&so->search);
+		if (nmatches >= 0)
+		{
+			so->search.met = 0;
+			so->search.budget = (int64) (nmatches * HNSW_FILTER_GRAPH_SHARE);
+		}
 	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
+	if (so->search.over_budget)
+	{
+		exact_search(so, matches, nmatches);
+		return;
+	}
+	so->search.budget = -1;
 
 	while (so->search.results.count > 0)
 	{

@@ -97,6 +97,8 @@ HnswInitMetaPage(Page page, const HnswIndexInfo *info)
 	ItemPointerSetInvalid(&meta->entry);
 	meta->entry_level = -1;
 	meta->insert_page = InvalidBlockNumber;
+	meta->signature_head = InvalidBlockNumber;
+	meta->signature_tail = InvalidBlockNumber;
 	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
 	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
 }

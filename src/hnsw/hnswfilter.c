@@ -1,0 +1,273 @@
+/*
+ * hnswfilter.c
+ *		The signature directory of an hnsw index with filter columns, and
+ *		the exact search it allows.
+ *
+ * A graph search under a selective filter walks through many elements
+ * that do not match (the graph is only navigable whole), and one whose
+ * matches lie far from the query (a filter anti-correlated with it)
+ * walks through most of the graph.  The directory lists every element
+ * with the signatures of its filter columns, compactly (about 30 bytes an
+ * element instead of a vector), in a chain of pages from the metapage.
+ * A filtered scan reads it first to learn which elements may match; it
+ * then searches the graph, but only for as long as visiting the matching
+ * elements one by one would take (HNSW_FILTER_GRAPH_SHARE), and otherwise
+ * computes the distance of every matching element: an exact answer, at a
+ * cost proportional to the matches.
+ *
+ * The directory only grows: an insert appends the new element's entry
+ * (also when it reuses a deleted element's slot, so a TID can appear
+ * twice, the older entry stale).  Readers verify every element they take
+ * from it (not deleted, signatures match), so stale entries cost a read
+ * but never a wrong row.  REINDEX rebuilds it compactly.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+
+#include "hnsw.h"
+
+static Size
+signature_tuple_size(const HnswIndexInfo *info)
+{
+	return MAXALIGN(offsetof(HnswSignatureTupleData, signatures) +
+					sizeof(AnnSignature) * info->filters.ncolumns);
+}
+
+static void
+init_signature_page(Page page)
+{
+	AnnInitPage(page, ANN_HNSW_PAGE_ID, HNSW_PAGE_SIGNATURES);
+}
+
+static void
+form_signature_tuple(const HnswIndexInfo *info, ItemPointer element, const char *key,
+					 HnswSignatureTuple tuple)
+{
+	memset(tuple, 0, signature_tuple_size(info));
+	tuple->type = HNSW_SIGNATURE_TUPLE;
+	tuple->element = *element;
+	memcpy(tuple->signatures, key + info->filter_offset,
+		   sizeof(AnnSignature) * info->filters.ncolumns);
+}
+
+/* ---------------------------------------------------------------------
+ * Writing
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * At the end of a build (no WAL yet): list every element in a new chain
+ * and link it from the metapage.
+ */
+void
+HnswBuildSignatureDirectory(Relation index)
+{
+	const HnswIndexInfo *info = HnswGetIndexInfo(index);
+	Size		size = signature_tuple_size(info);
+	HnswSignatureTuple tuple = palloc(size);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	Buffer		tail = AnnNewBuffer(index, MAIN_FORKNUM);
+	BlockNumber head = BufferGetBlockNumber(tail);
+	Buffer		metabuf;
+	HnswMetaPage meta;
+
+	init_signature_page(BufferGetPage(tail));
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			HnswElementTuple element = HnswPageGetElement(page, off);
+			ItemPointerData tid;
+
+			if (element == NULL || element->deleted)
+				continue;
+			ItemPointerSet(&tid, blkno, off);
+			form_signature_tuple(info, &tid, element->key, tuple);
+			if (PageGetFreeSpace(BufferGetPage(tail)) < size)
+			{
+				Buffer		next = AnnNewBuffer(index, MAIN_FORKNUM);
+
+				init_signature_page(BufferGetPage(next));
+				AnnPageGetOpaque(BufferGetPage(tail))->nextblkno = BufferGetBlockNumber(next);
+				MarkBufferDirty(tail);
+				UnlockReleaseBuffer(tail);
+				tail = next;
+			}
+			if (PageAddItem(BufferGetPage(tail), (Item) tuple, size, InvalidOffsetNumber, false,
+							false) == InvalidOffsetNumber)
+				elog(ERROR, "failed to add signature to index \"%s\"",
+					 RelationGetRelationName(index));
+		}
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
+	meta->signature_head = head;
+	meta->signature_tail = BufferGetBlockNumber(tail);
+	MarkBufferDirty(metabuf);
+	UnlockReleaseBuffer(metabuf);
+	MarkBufferDirty(tail);
+	UnlockReleaseBuffer(tail);
+}
+
+/*
+ * After an insert wrote an element (key: its stored key): append its
+ * entry.  Locks the metapage, then the tail page; one WAL record, which
+ * covers a new tail page too when the old one is full.
+ */
+void
+HnswAppendSignature(Relation index, ItemPointer element, const char *key)
+{
+	const HnswIndexInfo *info = HnswGetIndexInfo(index);
+	Size		size = signature_tuple_size(info);
+	HnswSignatureTuple tuple = palloc(size);
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	Buffer		tailbuf;
+	HnswMetaPage meta;
+	Page		page;
+	AnnEdit		edit;
+	bool		meta_in_edit = false;
+
+	form_signature_tuple(info, element, key, tuple);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
+	AnnEditBegin(&edit, index, false);
+	if (BlockNumberIsValid(meta->signature_tail))
+	{
+		tailbuf = ReadBuffer(index, meta->signature_tail);
+		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
+		page = AnnEditRegister(&edit, tailbuf, false);
+	}
+	else
+		page = NULL;			/* an unlogged index reset to empty has none yet */
+	if (page == NULL || PageGetFreeSpace(page) < size)
+	{
+		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
+
+		if (page != NULL)
+			AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
+		page = AnnEditRegister(&edit, newbuf, true);
+		init_signature_page(page);
+		meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+		if (!BlockNumberIsValid(meta->signature_head))
+			meta->signature_head = BufferGetBlockNumber(newbuf);
+		meta->signature_tail = BufferGetBlockNumber(newbuf);
+		meta_in_edit = true;
+	}
+	if (PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false) ==
+		InvalidOffsetNumber)
+		elog(ERROR, "failed to add signature to index \"%s\"", RelationGetRelationName(index));
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+	if (!meta_in_edit)
+		UnlockReleaseBuffer(metabuf);
+}
+
+/* ---------------------------------------------------------------------
+ * Reading
+ * ---------------------------------------------------------------------
+ */
+
+static int
+compare_refs(const void *a, const void *b)
+{
+	HnswRef		x = *(const HnswRef *) a;
+	HnswRef		y = *(const HnswRef *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The elements whose directory entry meets filter, in TID order, each
+ * once: a palloc'd array in *refs, its length in *n; *total gets the
+ * number of entries read.  False when the index has no directory (no
+ * filter columns).
+ */
+bool
+HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, int *n,
+					 int64 *total)
+{
+	HnswMetaPageData meta;
+	BlockNumber blkno;
+	int			capacity = 256;
+	int			kept = 0;
+
+	HnswReadMeta(index, &meta);
+	if (!BlockNumberIsValid(meta.signature_head))
+		return false;
+	*refs = palloc(sizeof(HnswRef) * capacity);
+	*n = 0;
+	*total = 0;
+	for (blkno = meta.signature_head; BlockNumberIsValid(blkno);)
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			HnswSignatureTuple tuple = (HnswSignatureTuple) PageGetItem(page, PageGetItemId(page, off));
+
+			if (tuple->type != HNSW_SIGNATURE_TUPLE)
+				continue;
+			(*total)++;
+			if (!AnnFilterMatches(filter, (const char *) tuple->signatures))
+				continue;
+			if (*n == capacity)
+			{
+				capacity *= 2;
+				*refs = repalloc_huge(*refs, sizeof(HnswRef) * capacity);
+			}
+			(*refs)[(*n)++] = HnswTidToRef(&tuple->element);
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* in TID order the element reads go page by page; drop repeats */
+	qsort(*refs, *n, sizeof(HnswRef), compare_refs);
+	for (int i = 0; i < *n; i++)
+		if (kept == 0 || (*refs)[kept - 1] != (*refs)[i])
+			(*refs)[kept++] = (*refs)[i];
+	*n = kept;
+	return true;
+}
+
+/*
+ * The exact search: the distance of each of the n elements that is live
+ * and meets the graph's filter goes into found.  Elements are read in
+ * batches through the graph's distances callback, which overlaps their
+ * cache misses.
+ */
+void
+HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found)
+{
+	int			batch = 2 * graph->info->m;
+	float	   *distances = palloc(sizeof(float) * batch);
+	bool	   *ok = palloc(sizeof(bool) * batch);
+
+	for (int start = 0; start < n; start += batch)
+	{
+		int			count = Min(batch, n - start);
+
+		hnsw_disk_graph_ops.distances(graph, refs + start, count, distances, ok);
+		for (int i = 0; i < count; i++)
+			if (ok[i] && hnsw_disk_graph_ops.matches(graph, refs[start + i]))
+				HnswHeapPush(found, refs[start + i], distances[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(distances);
+	pfree(ok);
+}
