@@ -347,3 +347,111 @@ AnnFilterMatches(const AnnFilter *filter, const char *signatures)
 	}
 	return true;
 }
+
+/* ---------------------------------------------------------------------
+ * Summaries
+ * ---------------------------------------------------------------------
+ */
+
+#define SUMMARY_WORDS		(ANN_SUMMARY_BYTES / sizeof(uint64))
+
+Size
+AnnSummarySize(const AnnFilterColumns *columns)
+{
+	return ANN_SUMMARY_BYTES * columns->ncolumns;
+}
+
+/* Bit k (0..2) of a scalar hash in a column's summary, from its own 16 bits */
+static inline int
+summary_bit(AnnSignature hash, int k)
+{
+	StaticAssertStmt(ANN_SUMMARY_BYTES * 8 <= 65536, "summary bits must fit 16 bits");
+	return (int) ((hash >> (16 * k)) & (ANN_SUMMARY_BYTES * 8 - 1));
+}
+
+static inline bool
+summary_has_value(const uint64 *words, AnnSignature hash)
+{
+	for (int k = 0; k < 3; k++)
+	{
+		int			bit = summary_bit(hash, k);
+
+		if (!(words[bit / 64] & ((uint64) 1 << (bit % 64))))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Add one row's signatures to a summary; returns whether it changed.
+ */
+bool
+AnnSummaryAdd(const AnnFilterColumns *columns, char *summary, const char *signatures)
+{
+	bool		changed = false;
+
+	for (int i = 0; i < columns->ncolumns; i++)
+	{
+		uint64		words[SUMMARY_WORDS];
+		AnnSignature sig;
+		char	   *at = summary + ANN_SUMMARY_BYTES * i;
+
+		memcpy(words, at, ANN_SUMMARY_BYTES);
+		memcpy(&sig, signatures + sizeof(AnnSignature) * i, sizeof(sig));
+		if (columns->is_array[i])
+		{
+			changed |= (words[0] | sig) != words[0];
+			words[0] |= sig;
+		}
+		else if (!summary_has_value(words, sig))
+		{
+			for (int k = 0; k < 3; k++)
+				words[summary_bit(sig, k) / 64] |= (uint64) 1 << (summary_bit(sig, k) % 64);
+			changed = true;
+		}
+		memcpy(at, words, ANN_SUMMARY_BYTES);
+	}
+	return changed;
+}
+
+/* May some row of the summary meet the term?  (Scalar terms are EQUAL.) */
+static bool
+term_summary_matches(const AnnFilterTerm *term, const uint64 *words)
+{
+	switch (term->strategy)
+	{
+		case ANN_FILTER_EQUAL:
+			for (int i = 0; i < term->nvalues; i++)
+				if (summary_has_value(words, term->values[i]))
+					return true;
+			return false;
+		case ANN_FILTER_OVERLAP:
+			for (int i = 0; i < term->nvalues; i++)
+				if ((words[0] & term->values[i]) == term->values[i])
+					return true;
+			return false;
+		case ANN_FILTER_CONTAINS:
+			return (words[0] & term->values[0]) == term->values[0];
+	}
+	return false;
+}
+
+/*
+ * May some row summarised meet every condition?  Each condition is
+ * tested alone, so rows meeting different ones can make a false "may".
+ */
+bool
+AnnFilterSummaryMatches(const AnnFilter *filter, const char *summary)
+{
+	if (filter->impossible)
+		return false;
+	for (int i = 0; i < filter->nterms; i++)
+	{
+		uint64		words[SUMMARY_WORDS];
+
+		memcpy(words, summary + ANN_SUMMARY_BYTES * filter->terms[i].column, ANN_SUMMARY_BYTES);
+		if (!term_summary_matches(&filter->terms[i], words))
+			return false;
+	}
+	return true;
+}

@@ -23,6 +23,13 @@
 
 #define ANN_MAX_FILTER_COLUMNS	8
 
+/*
+ * A summary of many rows' signatures (a spann list's): per filter column
+ * a 2048-bit Bloom filter of scalar hashes, or for an array column the
+ * union of its signatures in the first 64 bits.
+ */
+#define ANN_SUMMARY_BYTES		256
+
 typedef uint64 AnnSignature;
 
 /* The filter key columns of an index: index columns 2 .. ncolumns + 1 */
@@ -63,5 +70,9 @@ extern Datum AnnFilterComposeKey(const AnnFilterColumns *columns, Datum key, Siz
 extern AnnFilter *AnnFilterFromScanKeys(const AnnFilterColumns *columns, ScanKey keys,
 										int nkeys);
 extern bool AnnFilterMatches(const AnnFilter *filter, const char *signatures);
+extern Size AnnSummarySize(const AnnFilterColumns *columns);
+extern bool AnnSummaryAdd(const AnnFilterColumns *columns, char *summary,
+						  const char *signatures);
+extern bool AnnFilterSummaryMatches(const AnnFilter *filter, const char *summary);
 
 #endif							/* ANN_FILTER_H */

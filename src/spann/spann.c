@@ -174,9 +174,14 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	rel = index_open(index->indexoid, NoLock);
 	lists = SpannGetLists(rel) > 0 ? SpannGetLists(rel) : SpannDefaultLists(rows);
 	index_close(rel, NoLock);
-	/* a filtered scan reads lists until it has found enough matching rows */
+	/*
+	 * A filtered scan reads lists until it has found enough matching rows
+	 * or read its quota of lists
+	 */
 	AnnFilterCost(root, path, SPANN_FILTER_FOUND_PER_PROBE * spann_probes, indexSelectivity,
 				  &extra_visits, &rejected_fetches);
+	extra_visits = Min(extra_visits,
+					   SPANN_FILTER_LISTS_PER_PROBE * Min(spann_probes, lists) * 2.0 * rows / lists);
 	AnnScanCost(path, Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists + extra_visits,
 						  2.0 * rows),
 				2.0 * rows, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);

@@ -34,8 +34,13 @@
 #define SPANN_DEFAULT_PROBES	16
 #define SPANN_MAX_PROBES		65536
 #define SPANN_DEFAULT_RNG_FACTOR 1.0
-/* Rows a filtered scan's first probe gathers, per list of spann.probes */
-#define SPANN_FILTER_FOUND_PER_PROBE 4
+/*
+ * A filtered scan's first probe goes on until it has found this many rows
+ * per list of spann.probes, or read this many lists per list of
+ * spann.probes (lists that cannot match are skipped and do not count)
+ */
+#define SPANN_FILTER_FOUND_PER_PROBE 16
+#define SPANN_FILTER_LISTS_PER_PROBE 2
 #define SPANN_MAX_RNG_FACTOR	100.0
 
 /* An insert splits a list past this multiple of the mean list size at build */
@@ -57,7 +62,7 @@
  * ---------------------------------------------------------------------
  */
 #define SPANN_MAGIC				0xA7A50002
-#define SPANN_VERSION			1
+#define SPANN_VERSION			2
 
 #define SPANN_PAGE_META			0x0001
 #define SPANN_PAGE_CENTROIDS	0x0002
@@ -94,7 +99,8 @@ typedef struct SpannCentroidTupleData
 	BlockNumber tail;			/* last posting page, where entries go */
 	uint32		count;			/* entries, dead ones included until VACUUM */
 	uint32		split_at;		/* try to split when count passes this */
-	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then a summary
+											 * of the entries' signatures */
 } SpannCentroidTupleData;
 
 typedef SpannCentroidTupleData *SpannCentroidTuple;
@@ -128,7 +134,8 @@ typedef struct SpannIndexInfo
 	Size		keysize;		/* bytes of a stored key (a centroid's) */
 	AnnFilterColumns filters;	/* index columns after the vector */
 	Size		entry_keysize;	/* bytes of an entry's key, signatures included */
-	Size		filter_offset;	/* where in it the signatures start */
+	Size		centroid_keysize;	/* bytes of a centroid's key, summary included */
+	Size		filter_offset;	/* where in both the signatures / summary start */
 } SpannIndexInfo;
 
 /* Assignment options, from the reloptions */
@@ -202,6 +209,8 @@ extern IndexBulkDeleteResult *spannvacuumcleanup(IndexVacuumInfo *info,
 /* spannutils.c */
 extern const SpannIndexInfo *SpannGetIndexInfo(Relation index);
 extern void SpannReadMeta(Relation index, SpannMetaPageData *meta);
+extern Size SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize);
+extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter);
 extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);

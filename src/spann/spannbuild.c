@@ -41,8 +41,9 @@ typedef struct SpannBuildState
 	Relation	index;
 	AnnDistanceInfo dist;
 	int			dimensions;
-	Size		keysize;		/* of a centroid */
+	Size		keysize;		/* of a vector */
 	AnnFilterColumns filters;	/* their signatures follow an entry's key */
+	Size		centroid_keysize;	/* a centroid's key and summary */
 	SpannAssignOptions opts;
 
 	/* sampling: a reservoir of float keys */
@@ -174,7 +175,7 @@ new_build_page(Relation index, uint16 kind)
 static void
 write_centroids(SpannBuildState *bs, SpannMetaPage meta)
 {
-	Size		tuple_size = SPANN_CENTROID_TUPLE_SIZE(bs->keysize);
+	Size		tuple_size = SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize);
 	SpannCentroidTuple tuple = palloc0(tuple_size);
 	int			ncentres;
 	float	   *centres;
@@ -321,6 +322,7 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 										SPANN_MAX_HALF_DIM);
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
 	AnnFilterColumnsInit(index, &bs->filters);
+	bs->centroid_keysize = SpannCentroidKeySize(&bs->filters, bs->keysize);
 	bs->opts = SpannGetAssignOptions(index);
 	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann build tuple context",
 										  ALLOCSET_DEFAULT_SIZES);

@@ -80,6 +80,23 @@ two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, cha
 }
 
 /*
+ * The stored key of a new centroid: the key, then (with filter columns)
+ * the summary of the entries order[0..n) it gets.
+ */
+static char *
+centroid_key(const SpannIndexInfo *info, const char *key, const SplitInput *in,
+			 const int *order, int n)
+{
+	char	   *stored = palloc0(info->centroid_keysize);
+
+	memcpy(stored, key, info->keysize);
+	for (int i = 0; i < n && info->filters.ncolumns > 0; i++)
+		AnnSummaryAdd(&info->filters, stored + info->filter_offset,
+					  in->keys + info->entry_keysize * order[i] + info->filter_offset);
+	return stored;
+}
+
+/*
  * Which new lists each entry joins: the nearer centroid, and the other
  * when it is within the closure bound and not nearer to the first
  * centroid than to the entry.  Fills order1/order2 with entry numbers.
@@ -123,7 +140,7 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 			 BlockNumber tail2, int n2)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->keysize);
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
 	SpannCentroidTuple second = palloc0(size);
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	Buffer		cbuffer;
@@ -141,12 +158,12 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	first->tail = tail1;
 	first->count = n1;
 	first->split_at = 0;
-	memcpy(first->key, key1, info->keysize);
+	memcpy(first->key, key1, info->centroid_keysize);
 
 	second->head = head2;
 	second->tail = tail2;
 	second->count = n2;
-	memcpy(second->key, key2, info->keysize);
+	memcpy(second->key, key2, info->centroid_keysize);
 	SpannAddCentroid(&edit, index, metabuf, cbuffer, second, &cblkno);
 	meta->nlists++;
 	meta->splits++;
@@ -263,6 +280,8 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	order1 = palloc(sizeof(int) * in.n);
 	order2 = palloc(sizeof(int) * in.n);
 	divide_entries(index, &in, key1, key2, order1, &n1, order2, &n2);
+	key1 = centroid_key(info, key1, &in, order1, n1);
+	key2 = centroid_key(info, key2, &in, order2, n2);
 	head1 = SpannWriteChain(index, in.tids, in.keys, order1, n1, &tail1);
 	head2 = SpannWriteChain(index, in.tids, in.keys, order2, n2, &tail2);
 	switch_lists(index, list, key1, head1, tail1, n1, key2, head2, tail2, n2);
@@ -293,7 +312,7 @@ static void
 create_first_list(Relation index, const void *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->keysize));
+	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannMetaPage meta;
 	BlockNumber cblkno;

@@ -19,11 +19,14 @@
  *
  * Conditions on filter columns (annfilter.h) are tested on each entry's
  * signatures before its distance is computed: entries that fail cost no
- * distance and are not returned.  Because fewer entries pass, the first
- * probe goes on, list after list in centroid order, until it has found
- * SPANN_FILTER_FOUND_PER_PROBE * spann.probes rows (or every list has
- * been read): as many candidates as an unfiltered scan of a few lists
- * would rank.  The executor rechecks the conditions (signatures collide).
+ * distance and are not returned, and lists whose centroid's summary
+ * shows no entry can pass are not read at all.  Because fewer entries
+ * pass, the first probe goes on in centroid order until it has found
+ * SPANN_FILTER_FOUND_PER_PROBE * spann.probes rows or read
+ * SPANN_FILTER_LISTS_PER_PROBE * spann.probes lists: a filter that
+ * matches whole lists (correlated with the vectors) gets many candidates
+ * cheaply; one that matches a few rows of every list stops at a bounded
+ * cost.  The executor rechecks the conditions (signatures collide).
  *
  * Locking: a share lock on one page at a time.  A list replaced by a
  * split while we read it keeps its pages until no snapshot as old as
@@ -78,6 +81,7 @@ typedef struct SpannScanOpaqueData
 	int			nlists;
 	int			nsorted;
 	int			next_list;		/* the first list not probed yet */
+	int			lists_read;		/* lists whose entries were read */
 	int			iterative;		/* spann.iterative_scan when the scan began */
 	SpannFound *found;			/* found and not returned yet, nearest first */
 	int			nfound;
@@ -209,6 +213,7 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	int			capacity = 256;
 	int			nnew = 0;
 	SpannFound *fresh = palloc(sizeof(SpannFound) * capacity);
+	bool	   *wanted = palloc(sizeof(bool) * Max(end - so->next_list, 1));
 	SpannFound *merged;
 	int			i = so->next_found,
 				j = 0,
@@ -220,12 +225,24 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 		so->nsorted = so->nlists;
 	}
 	for (int l = so->next_list; l < end; l++)
-		PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, so->lists[l].head);
-	for (; so->next_list < end; so->next_list++)
 	{
-		scan_list(scan, so, so->lists[so->next_list].head, &fresh, &nnew, &capacity);
+		/* a list whose summary rules the filter out is not read */
+		wanted[l - so->next_list] = so->filter == NULL ||
+			SpannListMayMatch(scan->indexRelation, &so->lists[l], so->filter);
+		if (wanted[l - so->next_list])
+			PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, so->lists[l].head);
+	}
+	for (int l = so->next_list; l < end; l++)
+	{
+		if (wanted[l - so->next_list])
+		{
+			scan_list(scan, so, so->lists[l].head, &fresh, &nnew, &capacity);
+			so->lists_read++;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	so->next_list = end;
+	pfree(wanted);
 	qsort(fresh, nnew, sizeof(SpannFound), compare_found);
 
 	merged = palloc(sizeof(SpannFound) * Max(left + nnew, 1));
@@ -296,6 +313,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
 	so->next_list = 0;
+	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
 	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
@@ -307,7 +325,8 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	}
 	probe_lists(scan, so, first_probes(so));
 	if (so->filter != NULL)
-		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * spann_probes && lists_left(so))
+		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * spann_probes &&
+			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * spann_probes && lists_left(so))
 			probe_lists(scan, so, spann_probes);
 }
 

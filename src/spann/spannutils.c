@@ -40,10 +40,40 @@ SpannGetIndexInfo(Relation index)
 		info->keysize = AnnKeySize(&info->dist, info->dimensions);
 		AnnFilterColumnsInit(index, &info->filters);
 		info->entry_keysize = AnnFilterKeySize(&info->filters, info->keysize);
+		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
 		index->rd_amcache = info;
 	}
 	return (const SpannIndexInfo *) index->rd_amcache;
+}
+
+/* Bytes of a centroid's key followed by its summary (if filter columns) */
+Size
+SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize)
+{
+	if (filters->ncolumns == 0)
+		return keysize;
+	return AnnFilterOffset(keysize) + AnnSummarySize(filters);
+}
+
+/*
+ * May the list hold rows that meet filter?  Its centroid's summary says
+ * no only when none does; a list replaced meanwhile says yes.
+ */
+bool
+SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Buffer		buffer = ReadBuffer(index, list->cblkno);
+	SpannCentroidTuple c;
+	bool		may = true;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	if (c->head == list->head)
+		may = AnnFilterSummaryMatches(filter, c->key + info->filter_offset);
+	UnlockReleaseBuffer(buffer);
+	return may;
 }
 
 /* Copy the metapage, after checking it is one we can read. */
@@ -416,6 +446,9 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 			 list->head, RelationGetRelationName(index));
 	c->tail = tail;
 	count = ++c->count;
+	if (info->filters.ncolumns > 0)
+		AnnSummaryAdd(&info->filters, c->key + info->filter_offset,
+					  (const char *) key + info->filter_offset);
 	if (split_at != NULL)
 		*split_at = c->split_at;
 	AnnEditFinish(&edit);
@@ -559,7 +592,7 @@ SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
 				 SpannCentroidTuple tuple, BlockNumber *cblkno)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->keysize);
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
 	SpannMetaPage meta = (SpannMetaPage) PageGetContents(AnnEditRegister(edit, metabuf, false));
 	Buffer		buffer = InvalidBuffer;
 	Page		page = NULL;
