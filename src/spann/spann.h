@@ -39,7 +39,7 @@
  * per list of spann.probes, or read this many lists per list of
  * spann.probes (lists that cannot match are skipped and do not count)
  */
-#define SPANN_FILTER_FOUND_PER_PROBE 16
+#define SPANN_FILTER_FOUND_PER_PROBE 64
 #define SPANN_FILTER_LISTS_PER_PROBE 2
 #define SPANN_MAX_RNG_FACTOR	100.0
 
