@@ -250,8 +250,8 @@ has_room(HnswInsertState *is, Page page)
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
 
-	if (PageIsNew(page))
-		return false;
+	if (PageIsNew(page) || !(AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS))
+		return false;			/* not a page of elements (the signature directory) */
 	return PageGetFreeSpaceForMultipleTuples(page, 2) >= esize + nsize ||
 		reuse_deleted(page, is->level, is->info->m) != InvalidOffsetNumber;
 }
