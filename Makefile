@@ -6,6 +6,7 @@ EXTVERSION = 0.1.0
 MODULE_big = ann
 OBJS = \
 	src/ann.o \
+	src/annbuild.o \
 	src/annfilter.o \
 	src/annpage.o \
 	src/annplanner.o \

@@ -22,13 +22,11 @@
 #include <sys/statvfs.h>
 
 #include "access/parallel.h"
-#include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
-#include "optimizer/paths.h"
 #include "pgstat.h"
 #include "storage/buffile.h"
 #include "storage/dsm_impl.h"
@@ -36,6 +34,7 @@
 #include "storage/spin.h"
 #include "utils/memutils.h"
 
+#include "annbuild.h"
 #include "hnsw.h"
 
 /* A link in the build graph: the target's index and its distance */
@@ -967,34 +966,24 @@ build_state_init(HnswBuildState *bs, Relation heap, Relation index, char *arena,
 /* ---------------------------------------------------------------------
  * Parallel build
  *
- * The leader creates one DSM segment holding HnswParallelShared, the
- * parallel heap scan and the graph arena.  Every participant (the leader
- * too) scans its share of the heap and inserts into the shared graph,
- * locking an element's LWLock to read or change its lists.  Rows that
- * find the arena full go to a per-participant spill file; after the
- * workers finish, the leader writes the graph and inserts the spilled
+ * The segment (annbuild.c) holds, in the access method's area,
+ * HnswParallelShared and the graph arena after it.  Every participant
+ * (the leader too) scans its share of the heap and inserts into the
+ * shared graph, locking an element's LWLock to read or change its lists.
+ * Rows that find the arena full go to a per-participant spill file; after
+ * the workers finish, the leader writes the graph and inserts the spilled
  * rows on disk.
  * ---------------------------------------------------------------------
  */
-#define HNSW_SHARED_KEY		UINT64CONST(0xA7A5000000000001)
-#define HNSW_ARENA_KEY		UINT64CONST(0xA7A5000000000002)
-
 typedef struct HnswParallelShared
 {
-	Oid			heaprelid;
-	Oid			indexrelid;
-	bool		isconcurrent;
 	Size		arena_size;
 	HnswGraphShared graph;
 	SharedFileSet fileset;		/* spill files */
-	slock_t		mutex;			/* guards the counts below */
-	double		heap_tuples;
-	double		index_tuples;
-	/* the parallel table scan follows, at BUFFERALIGN(sizeof(this)) */
+	/* the arena follows, at BUFFERALIGN(sizeof(this)) */
 } HnswParallelShared;
 
-#define ParallelTableScanFromHnswShared(ps) \
-	((ParallelTableScanDesc) ((char *) (ps) + BUFFERALIGN(sizeof(HnswParallelShared))))
+#define ArenaFromHnswShared(ps) ((char *) (ps) + BUFFERALIGN(sizeof(HnswParallelShared)))
 
 static void
 spill_name(char *name, int participant)
@@ -1004,28 +993,21 @@ spill_name(char *name, int participant)
 
 /* One participant's share of the build: scan, insert, count. */
 static void
-participate(HnswParallelShared *ps, char *arena, Relation heap, Relation index,
+participate(AnnBuildShared *shared, HnswParallelShared *ps, Relation heap, Relation index,
 			int participant, bool progress)
 {
 	HnswBuildState bs;
-	IndexInfo  *indexInfo = BuildIndexInfo(index);
-	TableScanDesc scan;
 	double		heap_tuples;
 
-	build_state_init(&bs, heap, index, arena, ps->arena_size, &ps->graph, true);
+	build_state_init(&bs, heap, index, ArenaFromHnswShared(ps), ps->arena_size, &ps->graph,
+					 true);
 	bs.progress = progress;
 	bs.spill_set = &ps->fileset.fs;
 	spill_name(bs.spill_name, participant);
-	indexInfo->ii_Concurrent = ps->isconcurrent;
-	scan = table_beginscan_parallel(heap, ParallelTableScanFromHnswShared(ps));
-	heap_tuples = table_index_build_scan(heap, index, indexInfo, true, progress,
-										 build_callback, &bs, scan);
+	heap_tuples = AnnParallelBuildScan(shared, heap, index, progress, build_callback, &bs);
 	if (bs.spill != NULL)
 		BufFileClose(bs.spill);
-	SpinLockAcquire(&ps->mutex);
-	ps->heap_tuples += heap_tuples;
-	ps->index_tuples += bs.indtuples;
-	SpinLockRelease(&ps->mutex);
+	AnnBuildAddCounts(shared, heap_tuples, bs.indtuples);
 }
 
 /* Entry point of a parallel worker (named in CreateParallelContext). */
@@ -1034,16 +1016,14 @@ PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 void
 HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 {
-	HnswParallelShared *ps = shm_toc_lookup(toc, HNSW_SHARED_KEY, false);
-	char	   *arena = shm_toc_lookup(toc, HNSW_ARENA_KEY, false);
-	LOCKMODE	heap_lockmode = ps->isconcurrent ? ShareUpdateExclusiveLock : ShareLock;
-	Relation	heap = table_open(ps->heaprelid, heap_lockmode);
-	Relation	index = index_open(ps->indexrelid, RowExclusiveLock);
+	AnnBuildWorker worker;
+	HnswParallelShared *ps;
 
+	AnnAttachBuildWorker(toc, &worker);
+	ps = worker.am_area;
 	SharedFileSetAttach(&ps->fileset, seg);
-	participate(ps, arena, heap, index, ParallelWorkerNumber, false);
-	index_close(index, RowExclusiveLock);
-	table_close(heap, heap_lockmode);
+	participate(worker.shared, ps, worker.heap, worker.index, ParallelWorkerNumber, false);
+	AnnDetachBuildWorker(&worker);
 }
 
 /* Insert the rows every participant spilled, now that the graph is on disk. */
@@ -1084,82 +1064,33 @@ static bool
 build_parallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size arena_size,
 			   double *heap_tuples)
 {
-	ParallelContext *pcxt;
-	Snapshot	snapshot;
-	Size		shared_size;
+	AnnParallelBuild pb;
 	HnswParallelShared *ps;
-	char	   *arena;
-	bool		isconcurrent = indexInfo->ii_Concurrent;
+	int			launched;
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("ann", "HnswParallelBuildMain", nworkers);
-	snapshot = isconcurrent ? RegisterSnapshot(GetTransactionSnapshot()) : SnapshotAny;
-	shared_size = BUFFERALIGN(sizeof(HnswParallelShared)) +
-		table_parallelscan_estimate(bs->heap, snapshot);
-	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
-	shm_toc_estimate_chunk(&pcxt->estimator, arena_size);
-	shm_toc_estimate_keys(&pcxt->estimator, 2);
-	InitializeParallelDSM(pcxt);
-	if (pcxt->seg == NULL)
-	{
-		if (IsMVCCSnapshot(snapshot))
-			UnregisterSnapshot(snapshot);
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
+	if (!AnnBeginParallelBuild(&pb, bs->heap, bs->index, indexInfo, "HnswParallelBuildMain",
+							   nworkers, BUFFERALIGN(sizeof(HnswParallelShared)) + arena_size))
 		return false;
-	}
-
-	ps = shm_toc_allocate(pcxt->toc, shared_size);
-	ps->heaprelid = RelationGetRelid(bs->heap);
-	ps->indexrelid = RelationGetRelid(bs->index);
-	ps->isconcurrent = isconcurrent;
+	ps = pb.am_area;
 	ps->arena_size = arena_size;
 	graph_shared_init(&ps->graph, LWLockNewTrancheId());
-	SharedFileSetInit(&ps->fileset, pcxt->seg);
-	SpinLockInit(&ps->mutex);
-	ps->heap_tuples = 0;
-	ps->index_tuples = 0;
-	table_parallelscan_initialize(bs->heap, ParallelTableScanFromHnswShared(ps), snapshot);
-	arena = shm_toc_allocate(pcxt->toc, arena_size);
-	shm_toc_insert(pcxt->toc, HNSW_SHARED_KEY, ps);
-	shm_toc_insert(pcxt->toc, HNSW_ARENA_KEY, arena);
-
+	SharedFileSetInit(&ps->fileset, pb.pcxt->seg);
 	LWLockRegisterTranche(ps->graph.lock_tranche, "hnsw build");
-	LaunchParallelWorkers(pcxt);
+	launched = AnnLaunchParallelBuild(&pb);
 	ereport(DEBUG1,
 			(errmsg("building hnsw index \"%s\" with %d parallel workers",
-					RelationGetRelationName(bs->index), pcxt->nworkers_launched)));
-	participate(ps, arena, bs->heap, bs->index, -1, true);
-	WaitForParallelWorkersToFinish(pcxt);
+					RelationGetRelationName(bs->index), launched)));
+	participate(pb.shared, ps, bs->heap, bs->index, -1, true);
+	WaitForParallelWorkersToFinish(pb.pcxt);
 
 	/* the leader writes the shared graph, then what did not fit */
-	graph_init(&bs->graph, &bs->info, arena, arena_size, &ps->graph, false);
+	graph_init(&bs->graph, &bs->info, ArenaFromHnswShared(ps), arena_size, &ps->graph, false);
 	graph_write(bs);
-	bs->indtuples = ps->index_tuples;
-	insert_spilled(bs, ps, pcxt->nworkers_launched + 1);
-	*heap_tuples = ps->heap_tuples;
-
-	if (IsMVCCSnapshot(snapshot))
-		UnregisterSnapshot(snapshot);
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
+	bs->indtuples = pb.shared->index_tuples;
+	insert_spilled(bs, ps, launched + 1);
+	*heap_tuples = pb.shared->heap_tuples;
+	AnnEndParallelBuild(&pb);
 	return true;
-}
-
-/* Blocks of the heap and its TOAST table: where the vectors really are. */
-static BlockNumber
-heap_data_blocks(Relation heap)
-{
-	BlockNumber blocks = RelationGetNumberOfBlocks(heap);
-
-	if (OidIsValid(heap->rd_rel->reltoastrelid))
-	{
-		Relation	toast = table_open(heap->rd_rel->reltoastrelid, AccessShareLock);
-
-		blocks += RelationGetNumberOfBlocks(toast);
-		table_close(toast, AccessShareLock);
-	}
-	return blocks;
 }
 
 /* Bytes free in /dev/shm, or SIZE_MAX when DSM does not live there. */
@@ -1183,19 +1114,14 @@ dsm_space_left(void)
 static int
 plan_workers(HnswBuildState *bs, Size *arena_size)
 {
-	int			nworkers = max_parallel_maintenance_workers;
-	int			reloption = RelationGetParallelWorkers(bs->heap, -1);
+	int			nworkers = AnnBuildWorkersWanted(bs->heap);
 	double		rows = bs->reltuples >= 0 ? bs->reltuples :
-		(double) heap_data_blocks(bs->heap) * BLCKSZ / bs->info.keysize;
+		(double) AnnHeapDataBlocks(bs->heap) * BLCKSZ / bs->info.keysize;
 	Size		needed = (Size) (rows * (bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge)) * 1.2)
 		+ 1024 * 1024;
 	Size		space;
 
 	*arena_size = Min((Size) maintenance_work_mem * 1024, needed);
-	if (reloption >= 0)
-		nworkers = Min(nworkers, reloption);
-	else if (heap_data_blocks(bs->heap) < (BlockNumber) min_parallel_table_scan_size)
-		nworkers = 0;
 	if (nworkers == 0)
 		return 0;
 
