@@ -19,8 +19,10 @@
 #include "catalog/index.h"
 #include "miscadmin.h"
 #include "optimizer/paths.h"
+#include "optimizer/optimizer.h"
 #include "storage/bufmgr.h"
 #include "storage/spin.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
 #include "annbuild.h"
@@ -50,18 +52,28 @@ AnnHeapDataBlocks(Relation heap)
 /*
  * Workers to ask for: max_parallel_maintenance_workers, unless the
  * table's parallel_workers says otherwise, and none for data (heap plus
- * TOAST) smaller than min_parallel_table_scan_size.
+ * TOAST, where vectors live) smaller than min_parallel_table_scan_size.
+ * None for temporary tables, and no more than PostgreSQL's own rules
+ * allow when the index has expressions or a predicate (which workers
+ * could only evaluate if they are parallel safe).
  */
 int
-AnnBuildWorkersWanted(Relation heap)
+AnnBuildWorkersWanted(Relation heap, Relation index)
 {
 	int			reloption = RelationGetParallelWorkers(heap, -1);
+	int			wanted = max_parallel_maintenance_workers;
 
-	if (reloption >= 0)
-		return Min(max_parallel_maintenance_workers, reloption);
-	if (AnnHeapDataBlocks(heap) < (BlockNumber) min_parallel_table_scan_size)
+	if (!IsUnderPostmaster || RelationUsesLocalBuffers(heap))
 		return 0;
-	return max_parallel_maintenance_workers;
+	if (reloption >= 0)
+		wanted = Min(wanted, reloption);
+	else if (AnnHeapDataBlocks(heap) < (BlockNumber) min_parallel_table_scan_size)
+		return 0;
+	if (wanted > 0 &&
+		(RelationGetIndexExpressions(index) != NIL || RelationGetIndexPredicate(index) != NIL))
+		wanted = Min(wanted, plan_create_index_workers(RelationGetRelid(heap),
+													   RelationGetRelid(index)));
+	return wanted;
 }
 
 /*

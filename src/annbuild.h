@@ -9,6 +9,7 @@
 
 #include "access/parallel.h"
 #include "access/tableam.h"
+#include "nodes/execnodes.h"
 #include "storage/spin.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
@@ -43,7 +44,7 @@ typedef struct AnnBuildWorker
 	LOCKMODE	heap_lockmode;
 } AnnBuildWorker;
 
-extern int	AnnBuildWorkersWanted(Relation heap);
+extern int	AnnBuildWorkersWanted(Relation heap, Relation index);
 extern BlockNumber AnnHeapDataBlocks(Relation heap);
 extern bool AnnBeginParallelBuild(AnnParallelBuild *pb, Relation heap, Relation index,
 								  IndexInfo *indexInfo, const char *worker_main, int nworkers,

@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/indexfsm.h"
@@ -68,7 +69,8 @@ recycled_buffer(Relation index)
 Buffer
 AnnNewBuffer(Relation index, ForkNumber fork)
 {
-	bool		need_lock = !RELATION_IS_LOCAL(index);
+	/* a parallel build's participants extend the index side by side */
+	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
 	Buffer		buffer = fork == MAIN_FORKNUM ? recycled_buffer(index) : InvalidBuffer;
 
 	if (BufferIsValid(buffer))

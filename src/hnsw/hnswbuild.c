@@ -1114,7 +1114,7 @@ dsm_space_left(void)
 static int
 plan_workers(HnswBuildState *bs, Size *arena_size)
 {
-	int			nworkers = AnnBuildWorkersWanted(bs->heap);
+	int			nworkers = AnnBuildWorkersWanted(bs->heap, bs->index);
 	double		rows = bs->reltuples >= 0 ? bs->reltuples :
 		(double) AnnHeapDataBlocks(bs->heap) * BLCKSZ / bs->info.keysize;
 	Size		needed = (Size) (rows * (bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge)) * 1.2)

@@ -13,7 +13,11 @@
  * 4. A second heap scan assigns each row by the closure rule and appends
  *    it to its lists, in shared buffers without WAL; at the end the whole
  *    relation is WAL-logged once.  Memory stays bounded whatever the
- *    table's size: the sample, the centroids, one row at a time.
+ *    table's size: the sample, the centroids, one row at a time.  With
+ *    max_parallel_maintenance_workers, workers share this scan (a
+ *    parallel heap scan, annbuild.c): the leader hands them the centroids
+ *    in the segment, and every participant appends to the lists as an
+ *    insert does, under buffer locks (tail page, then centroid page).
  *
  * Nothing else can see the index during a build, so pages are changed
  * under buffer locks only.
@@ -22,6 +26,7 @@
 
 #include <math.h>
 
+#include "access/parallel.h"
 #include "access/tableam.h"
 #include "commands/progress.h"
 #include "common/pg_prng.h"
@@ -29,6 +34,7 @@
 #include "pgstat.h"
 #include "utils/memutils.h"
 
+#include "annbuild.h"
 #include "spann.h"
 
 #define SPANN_SEED				UINT64CONST(0x5A9A11)
@@ -65,6 +71,8 @@ typedef struct SpannBuildState
 
 	MemoryContext tuple_cxt;
 } SpannBuildState;
+
+static void build_state_init(SpannBuildState *bs, Relation heap, Relation index);
 
 /* ---------------------------------------------------------------------
  * Sampling
@@ -306,6 +314,101 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* Scratch space of the assignment, once the lists are known */
+static void
+assign_init(SpannBuildState *bs)
+{
+	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
+	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);
+	bs->chosen = palloc(sizeof(int) * bs->nlists);
+}
+
+/* ---------------------------------------------------------------------
+ * Parallel assignment
+ *
+ * The access method's area of the segment: SpannParallelShared, then the
+ * nlists list references, then the nlists centroid keys.
+ * ---------------------------------------------------------------------
+ */
+typedef struct SpannParallelShared
+{
+	int			nlists;
+	slock_t		mutex;			/* guards entries */
+	double		entries;		/* list entries written by all participants */
+} SpannParallelShared;
+
+#define ListsFromSpannShared(sp) \
+	((SpannListRef *) ((char *) (sp) + MAXALIGN(sizeof(SpannParallelShared))))
+#define KeysFromSpannShared(sp) \
+	((char *) ListsFromSpannShared(sp) + MAXALIGN(sizeof(SpannListRef) * (sp)->nlists))
+
+/* One participant's share of the assignment */
+static void
+assign_share(AnnBuildShared *shared, SpannParallelShared *sp, SpannBuildState *bs,
+			 bool progress)
+{
+	double		heap_tuples = AnnParallelBuildScan(shared, bs->heap, bs->index, progress,
+												   assign_callback, bs);
+
+	AnnBuildAddCounts(shared, heap_tuples, bs->indtuples);
+	SpinLockAcquire(&sp->mutex);
+	sp->entries += bs->entries;
+	SpinLockRelease(&sp->mutex);
+}
+
+/* Entry point of a parallel worker (named in CreateParallelContext). */
+PGDLLEXPORT void SpannParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
+void
+SpannParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	AnnBuildWorker worker;
+	SpannParallelShared *sp;
+	SpannBuildState bs;
+
+	AnnAttachBuildWorker(toc, &worker);
+	sp = worker.am_area;
+	build_state_init(&bs, worker.heap, worker.index);
+	bs.nlists = sp->nlists;
+	bs.lists = ListsFromSpannShared(sp);
+	bs.centroid_keys = KeysFromSpannShared(sp);
+	assign_init(&bs);
+	assign_share(worker.shared, sp, &bs, false);
+	AnnDetachBuildWorker(&worker);
+}
+
+/*
+ * Assign the rows with nworkers parallel workers and the leader.  Returns
+ * false, having done nothing, if no DSM segment could be had.
+ */
+static bool
+assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
+{
+	AnnParallelBuild pb;
+	SpannParallelShared *sp;
+	Size		lists_size = MAXALIGN(sizeof(SpannListRef) * bs->nlists);
+
+	if (!AnnBeginParallelBuild(&pb, bs->heap, bs->index, indexInfo, "SpannParallelBuildMain",
+							   nworkers, MAXALIGN(sizeof(SpannParallelShared)) + lists_size +
+							   bs->keysize * bs->nlists))
+		return false;
+	sp = pb.am_area;
+	sp->nlists = bs->nlists;
+	SpinLockInit(&sp->mutex);
+	sp->entries = 0;
+	memcpy(ListsFromSpannShared(sp), bs->lists, sizeof(SpannListRef) * bs->nlists);
+	memcpy(KeysFromSpannShared(sp), bs->centroid_keys, bs->keysize * bs->nlists);
+	ereport(DEBUG1,
+			(errmsg("building spann index \"%s\" with %d parallel workers",
+					RelationGetRelationName(bs->index), AnnLaunchParallelBuild(&pb))));
+	assign_share(pb.shared, sp, bs, true);
+	WaitForParallelWorkersToFinish(pb.pcxt);
+	bs->indtuples = pb.shared->index_tuples;
+	bs->entries = sp->entries;
+	AnnEndParallelBuild(&pb);
+	return true;
+}
+
 /* ---------------------------------------------------------------------
  * Entry points
  * ---------------------------------------------------------------------
@@ -389,10 +492,12 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows);
 	if (bs.nlists > 0)
 	{
-		bs.candidates = palloc(sizeof(SpannListRef) * bs.nlists);
-		bs.candidate_keys = palloc(sizeof(void *) * bs.nlists);
-		bs.chosen = palloc(sizeof(int) * bs.nlists);
-		table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs, NULL);
+		int			nworkers = AnnBuildWorkersWanted(heap, index);
+
+		assign_init(&bs);
+		if (nworkers == 0 || !assign_parallel(&bs, indexInfo, nworkers))
+			table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs,
+								   NULL);
 	}
 	update_metapage(&bs, &lists);
 	AnnLogRelation(index, MAIN_FORKNUM);
