@@ -285,6 +285,13 @@ AnnFilterFromScanKeys(const AnnFilterColumns *columns, ScanKey keys, int nkeys)
 		if (!compile_term(columns, &keys[i], &filter->terms[filter->nterms++]))
 			filter->impossible = true;
 	}
+	filter->only_column = -1;
+	if (filter->nterms == 1 && !filter->impossible &&
+		filter->terms[0].strategy == ANN_FILTER_EQUAL && filter->terms[0].nvalues == 1)
+	{
+		filter->only_column = filter->terms[0].column;
+		filter->only_value = filter->terms[0].values[0];
+	}
 	return filter;
 }
 
@@ -330,9 +337,9 @@ term_matches(const AnnFilterTerm *term, AnnSignature sig)
 	return false;
 }
 
-/* May the row with these signatures meet every condition of filter? */
+/* AnnFilterMatches for filters other than one value of one column */
 bool
-AnnFilterMatches(const AnnFilter *filter, const char *signatures)
+AnnFilterMatchesTerms(const AnnFilter *filter, const char *signatures)
 {
 	if (filter->impossible)
 		return false;

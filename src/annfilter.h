@@ -58,6 +58,8 @@ typedef struct AnnFilter
 	int			nterms;
 	AnnFilterTerm *terms;
 	bool		impossible;		/* a condition no row can meet (e.g. = NULL) */
+	int			only_column;	/* >= 0: the filter is column = only_value */
+	AnnSignature only_value;
 } AnnFilter;
 
 extern void AnnFilterColumnsInit(Relation index, AnnFilterColumns *columns);
@@ -69,10 +71,28 @@ extern Datum AnnFilterComposeKey(const AnnFilterColumns *columns, Datum key, Siz
 								 const Datum *values, const bool *isnull);
 extern AnnFilter *AnnFilterFromScanKeys(const AnnFilterColumns *columns, ScanKey keys,
 										int nkeys);
-extern bool AnnFilterMatches(const AnnFilter *filter, const char *signatures);
+extern bool AnnFilterMatchesTerms(const AnnFilter *filter, const char *signatures);
 extern Size AnnSummarySize(const AnnFilterColumns *columns);
 extern bool AnnSummaryAdd(const AnnFilterColumns *columns, char *summary,
 						  const char *signatures);
 extern bool AnnFilterSummaryMatches(const AnnFilter *filter, const char *summary);
+
+/*
+ * May the row with these signatures meet every condition of filter?
+ * Scans call this for every row they meet: the commonest filter, one
+ * value of one column, is tested here without a call.
+ */
+static inline bool
+AnnFilterMatches(const AnnFilter *filter, const char *signatures)
+{
+	if (filter->only_column >= 0)
+	{
+		AnnSignature sig;
+
+		memcpy(&sig, signatures + sizeof(AnnSignature) * filter->only_column, sizeof(sig));
+		return sig == filter->only_value;
+	}
+	return AnnFilterMatchesTerms(filter, signatures);
+}
 
 #endif							/* ANN_FILTER_H */
