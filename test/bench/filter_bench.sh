@@ -158,8 +158,9 @@ SQL
 # unless fmnist_filter_truth already holds them
 make_truth() {
 	local have
-	psql_q -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS fmnist_filter_truth (kind text, qid int, rank int,
-		id int, dist float8, PRIMARY KEY (kind, qid, rank))"
+	psql_q -c "SET client_min_messages = warning" \
+		-c "CREATE TABLE IF NOT EXISTS fmnist_filter_truth
+			(kind text, qid int, rank int, id int, dist float8, PRIMARY KEY (kind, qid, rank))"
 	have=$(psql_value -c "SELECT count(*) FROM fmnist_filter_truth WHERE kind = '$KIND'")
 	[ "$have" -eq $((NQUERIES * 10)) ] && return 0
 	echo "computing the exact filtered neighbours of kind $KIND (sequential scans) ..." >&2
