@@ -38,8 +38,8 @@
 #include "spann.h"
 
 #define SPANN_SEED				UINT64CONST(0x5A9A11)
-#define SPANN_MIN_SAMPLE		50000
-#define SPANN_SAMPLE_PER_LIST	64
+#define SPANN_MIN_SAMPLE		20000
+#define SPANN_SAMPLE_PER_LIST	32
 
 typedef struct SpannBuildState
 {
