@@ -387,6 +387,7 @@ assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
 	AnnParallelBuild pb;
 	SpannParallelShared *sp;
 	Size		lists_size = MAXALIGN(sizeof(SpannListRef) * bs->nlists);
+	int			launched;
 
 	if (!AnnBeginParallelBuild(&pb, bs->heap, bs->index, indexInfo, "SpannParallelBuildMain",
 							   nworkers, MAXALIGN(sizeof(SpannParallelShared)) + lists_size +
@@ -398,9 +399,10 @@ assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
 	sp->entries = 0;
 	memcpy(ListsFromSpannShared(sp), bs->lists, sizeof(SpannListRef) * bs->nlists);
 	memcpy(KeysFromSpannShared(sp), bs->centroid_keys, bs->keysize * bs->nlists);
+	launched = AnnLaunchParallelBuild(&pb);
 	ereport(DEBUG1,
 			(errmsg("building spann index \"%s\" with %d parallel workers",
-					RelationGetRelationName(bs->index), AnnLaunchParallelBuild(&pb))));
+					RelationGetRelationName(bs->index), launched)));
 	assign_share(pb.shared, sp, bs, true);
 	WaitForParallelWorkersToFinish(pb.pcxt);
 	bs->indtuples = pb.shared->index_tuples;

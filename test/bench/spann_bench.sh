@@ -31,7 +31,9 @@
 # BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"), BENCH_RNG ("100"),
 # BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
 # of this many runs), BENCH_MWM (2GB), BENCH_PROTOCOL (prepared, pgbench
-# -M), BENCH_BUILD (1; 0 queries the index an earlier build mode left).
+# -M), BENCH_BUILD (1; 0 queries the index an earlier build mode left),
+# BENCH_WORKERS (0: max_parallel_maintenance_workers of the builds; spann
+# uses them on a table of at least min_parallel_table_scan_size).
 set -euo pipefail
 
 case ${BENCH_DATA:-fmnist} in
@@ -48,6 +50,7 @@ RNG=${BENCH_RNG:-100}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-1}
 MWM=${BENCH_MWM:-2GB}
+WORKERS=${BENCH_WORKERS:-0}
 PROTOCOL=${BENCH_PROTOCOL:-prepared}
 BUILD=${BENCH_BUILD:-1}
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -91,7 +94,7 @@ prepare_table() {
 build_index() {
 	psql_q >"$TMP/build.out" 2>&1 <<SQL || { cat "$TMP/build.out" >&2; fail "index build failed"; }
 SET maintenance_work_mem = '$MWM';
-SET max_parallel_maintenance_workers = 0;
+SET max_parallel_maintenance_workers = $WORKERS;
 \timing on
 CREATE INDEX $INDEX ON $TABLE USING $AM (embedding vector_l2_ops) WITH ($WITH);
 SQL
