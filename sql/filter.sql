@@ -81,6 +81,9 @@ EXPLAIN (COSTS OFF) SELECT id FROM ft WHERE tags @> ARRAY[1] AND name = 'n1' ORD
 SELECT * FROM check_filters();
 -- a filter matching one row, and fewer rows than LIMIT: all of them
 SELECT id FROM ft WHERE big = 17 ORDER BY v <-> '[1,1,1,1]' LIMIT 10;
+-- without ORDER BY the index is never used, even with seqscan disabled
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ft WHERE cat = 3;
+SELECT count(*) = (SELECT count(*) FROM ft WHERE cat + 0 = 3) AS all_rows FROM ft WHERE cat = 3;
 SELECT count(*) FROM (SELECT id FROM ft WHERE big IN (5, 6, 7, 8000) ORDER BY v <-> '[1,1,1,1]' LIMIT 10) s;
 -- rows inserted after the build carry their filter values
 INSERT INTO ft SELECT 1000 + i, '[1,1,1,1]', 42, 1000 + i, 'new', NULL, ARRAY[99], NULL, NULL
@@ -157,6 +160,10 @@ CREATE COLLATION ft_nd (provider = icu, locale = 'und', deterministic = false);
 CREATE INDEX ON ft USING hnsw (v vector_l2_ops, name COLLATE ft_nd);
 CREATE INDEX ON ft USING hnsw (v vector_l2_ops, cat, cat, cat, cat, cat, cat, cat, cat, cat);
 DROP COLLATION ft_nd;
+CREATE TABLE ft_wide (v vector(2000), c int);
+CREATE INDEX ON ft_wide USING spann (v, c);
+CREATE INDEX ON ft_wide USING hnsw (v, c, c, c, c, c, c, c, c);
+DROP TABLE ft_wide;
 
 DROP FUNCTION check_filters();
 DROP FUNCTION filtered_misses(text, int);

@@ -173,7 +173,8 @@ AnnEditFinish(AnnEdit *edit)
 
 /*
  * Drop the changes.  In a build the pages were changed in place, so only
- * call this before changing anything.
+ * call this before changing anything.  The buffers stay registered and
+ * locked: AnnEditUnlockRelease still releases them.
  */
 void
 AnnEditAbort(AnnEdit *edit)
@@ -181,7 +182,6 @@ AnnEditAbort(AnnEdit *edit)
 	if (edit->state != NULL)
 		GenericXLogAbort(edit->state);
 	edit->state = NULL;
-	edit->nbuffers = 0;
 }
 
 /* Unlock and release every buffer registered in a finished edit. */

@@ -153,7 +153,9 @@ ann_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntr
 
 	if (prev_set_rel_pathlist)
 		prev_set_rel_pathlist(root, rel, rti, rte);
-	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_RELATION)
+	/* tables, and partitions or inheritance children of one */
+	if ((rel->reloptkind != RELOPT_BASEREL && rel->reloptkind != RELOPT_OTHER_MEMBER_REL) ||
+		rte->rtekind != RTE_RELATION)
 		return;
 	foreach(lc, rel->indexlist)
 	{

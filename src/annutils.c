@@ -18,6 +18,7 @@
 #include "commands/vacuum.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "utils/float.h"
 #include "utils/selfuncs.h"
 #include "utils/spccache.h"
 #include "utils/rel.h"
@@ -246,7 +247,9 @@ AnnCheckDimensions(int expected, int dim)
  * Start the cost estimate of an ordered index scan: an index that does
  * not order the path (no ORDER BY) is of no use, and a scan returns rows
  * in no useful physical order.  Returns true when the path is unordered,
- * having disabled it.
+ * having made it infinitely expensive: even with enable_seqscan off it
+ * must never be chosen, since an approximate search does not return every
+ * row that meets the conditions on filter columns.
  */
 bool
 AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selectivity,
@@ -256,8 +259,8 @@ AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selec
 	*correlation = 0;
 	if (path->indexorderbys != NIL)
 		return false;
-	*startup = disable_cost;
-	*total = disable_cost;
+	*startup = get_float8_infinity();
+	*total = get_float8_infinity();
 	*pages = 0;
 	return true;
 }

@@ -116,6 +116,11 @@ typedef struct SpannEntryTupleData
 
 typedef SpannEntryTupleData *SpannEntryTuple;
 
+/* The largest tuple a page takes, with its line pointer and our special space */
+#define SPANN_MAX_TUPLE_SIZE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData)) - \
+	 MAXALIGN(sizeof(AnnPageOpaqueData)))
+
 #define SPANN_CENTROID_TUPLE_SIZE(keysize) \
 	MAXALIGN(offsetof(SpannCentroidTupleData, key) + (keysize))
 #define SPANN_ENTRY_TUPLE_SIZE(keysize) \

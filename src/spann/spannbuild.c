@@ -428,6 +428,16 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
 	AnnFilterColumnsInit(index, &bs->filters);
 	bs->centroid_keysize = SpannCentroidKeySize(&bs->filters, bs->keysize);
+	if (SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize) > SPANN_MAX_TUPLE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a spann index on %d dimensions can have at most %d filter columns",
+						bs->dimensions,
+						(int) ((SPANN_MAX_TUPLE_SIZE -
+								SPANN_CENTROID_TUPLE_SIZE(AnnFilterOffset(bs->keysize))) /
+							   ANN_SUMMARY_BYTES)),
+				 errdetail("Each filter column adds %d bytes to a centroid, which must fit a page.",
+						   ANN_SUMMARY_BYTES)));
 	bs->opts = SpannGetAssignOptions(index);
 	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann build tuple context",
 										  ALLOCSET_DEFAULT_SIZES);
