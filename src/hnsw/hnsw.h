@@ -81,6 +81,7 @@ typedef struct HnswMetaPageData
 	BlockNumber insert_page;	/* first page that may have room */
 	BlockNumber signature_head; /* signature directory, invalid without filter columns */
 	BlockNumber signature_tail; /* its last page, where entries go */
+	uint64		signature_count;	/* its entries, stale ones included */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -361,8 +362,8 @@ extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
 /* hnswfilter.c */
 extern void HnswBuildSignatureDirectory(Relation index);
 extern void HnswAppendSignature(Relation index, ItemPointer element, const char *key);
-extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, int *n,
-								 int64 *total);
+extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit,
+								 HnswRef **refs, int *n, double *estimate);
 extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found);
 
 /* hnswgraph.c */

@@ -8,12 +8,14 @@
  * matches lie far from the query (a filter anti-correlated with it)
  * walks through most of the graph.  The directory lists every element
  * with the signatures of its filter columns, compactly (about 30 bytes an
- * element instead of a vector), in a chain of pages from the metapage.
- * A filtered scan reads it first to learn which elements may match; it
- * then searches the graph, but only for as long as visiting the matching
- * elements one by one would take (HNSW_FILTER_GRAPH_SHARE), and otherwise
- * computes the distance of every matching element: an exact answer, at a
- * cost proportional to the matches.
+ * element instead of a vector), in a chain of pages from the metapage,
+ * which counts them.  A filtered scan reads it first to learn which
+ * elements may match, stopping as soon as they are too many to visit
+ * one by one (and estimating how many there are); it then searches the
+ * graph, but only for as long as visiting the matching elements would
+ * take (HNSW_FILTER_GRAPH_SHARE), and otherwise computes the distance of
+ * every matching element: an exact answer, at a cost proportional to the
+ * matches.
  *
  * The directory only grows: an insert appends the new element's entry
  * (also when it reuses a deleted element's slot, so a TID can appear
@@ -72,6 +74,7 @@ HnswBuildSignatureDirectory(Relation index)
 	BlockNumber head = BufferGetBlockNumber(tail);
 	Buffer		metabuf;
 	HnswMetaPage meta;
+	uint64		count = 0;
 
 	init_signature_page(BufferGetPage(tail));
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
@@ -104,6 +107,7 @@ HnswBuildSignatureDirectory(Relation index)
 							false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add signature to index \"%s\"",
 					 RelationGetRelationName(index));
+			count++;
 		}
 		UnlockReleaseBuffer(buffer);
 		CHECK_FOR_INTERRUPTS();
@@ -114,6 +118,7 @@ HnswBuildSignatureDirectory(Relation index)
 	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
 	meta->signature_head = head;
 	meta->signature_tail = BufferGetBlockNumber(tail);
+	meta->signature_count = count;
 	MarkBufferDirty(metabuf);
 	UnlockReleaseBuffer(metabuf);
 	MarkBufferDirty(tail);
@@ -122,8 +127,8 @@ HnswBuildSignatureDirectory(Relation index)
 
 /*
  * After an insert wrote an element (key: its stored key): append its
- * entry.  Locks the metapage, then the tail page; one WAL record, which
- * covers a new tail page too when the old one is full.
+ * entry and count it.  Locks the metapage, then the tail page; one WAL
+ * record, which covers a new tail page too when the old one is full.
  */
 void
 HnswAppendSignature(Relation index, ItemPointer element, const char *key)
@@ -132,24 +137,22 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key)
 	Size		size = signature_tuple_size(info);
 	HnswSignatureTuple tuple = palloc(size);
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
-	Buffer		tailbuf;
 	HnswMetaPage meta;
-	Page		page;
+	Page		page = NULL;
 	AnnEdit		edit;
-	bool		meta_in_edit = false;
 
 	form_signature_tuple(info, element, key, tuple);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
 	AnnEditBegin(&edit, index, false);
+	meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
 	if (BlockNumberIsValid(meta->signature_tail))
 	{
-		tailbuf = ReadBuffer(index, meta->signature_tail);
+		Buffer		tailbuf = ReadBuffer(index, meta->signature_tail);
+
 		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
 		page = AnnEditRegister(&edit, tailbuf, false);
 	}
-	else
-		page = NULL;			/* an unlogged index reset to empty has none yet */
+	/* an unlogged index reset to empty has no directory yet */
 	if (page == NULL || PageGetFreeSpace(page) < size)
 	{
 		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
@@ -158,19 +161,16 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key)
 			AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
 		page = AnnEditRegister(&edit, newbuf, true);
 		init_signature_page(page);
-		meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
 		if (!BlockNumberIsValid(meta->signature_head))
 			meta->signature_head = BufferGetBlockNumber(newbuf);
 		meta->signature_tail = BufferGetBlockNumber(newbuf);
-		meta_in_edit = true;
 	}
 	if (PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false) ==
 		InvalidOffsetNumber)
 		elog(ERROR, "failed to add signature to index \"%s\"", RelationGetRelationName(index));
+	meta->signature_count++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
-	if (!meta_in_edit)
-		UnlockReleaseBuffer(metabuf);
 }
 
 /* ---------------------------------------------------------------------
@@ -189,25 +189,27 @@ compare_refs(const void *a, const void *b)
 
 /*
  * The elements whose directory entry meets filter, in TID order, each
- * once: a palloc'd array in *refs, its length in *n; *total gets the
- * number of entries read.  False when the index has no directory (no
+ * once: a palloc'd array in *refs, its length in *n.  With limit >= 0 the
+ * reading stops once more than limit entries matched; *estimate is then
+ * the number the whole directory would give (extrapolated from the share
+ * read), else *n.  Returns false when the index has no directory (no
  * filter columns).
  */
 bool
-HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, int *n,
-					 int64 *total)
+HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswRef **refs,
+					 int *n, double *estimate)
 {
 	HnswMetaPageData meta;
 	BlockNumber blkno;
 	int			capacity = 256;
 	int			kept = 0;
+	uint64		read = 0;
 
 	HnswReadMeta(index, &meta);
 	if (!BlockNumberIsValid(meta.signature_head))
 		return false;
 	*refs = palloc(sizeof(HnswRef) * capacity);
 	*n = 0;
-	*total = 0;
 	for (blkno = meta.signature_head; BlockNumberIsValid(blkno);)
 	{
 		Buffer		buffer = ReadBuffer(index, blkno);
@@ -221,7 +223,7 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, in
 
 			if (tuple->type != HNSW_SIGNATURE_TUPLE)
 				continue;
-			(*total)++;
+			read++;
 			if (!AnnFilterMatches(filter, (const char *) tuple->signatures))
 				continue;
 			if (*n == capacity)
@@ -233,8 +235,14 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, HnswRef **refs, in
 		}
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buffer);
+		if (limit >= 0 && *n > limit)
+		{
+			*estimate = (double) *n * Max(meta.signature_count, read) / read;
+			return true;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	*estimate = *n;
 
 	/* in TID order the element reads go page by page; drop repeats */
 	qsort(*refs, *n, sizeof(HnswRef), compare_refs);

@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/relscan.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
@@ -124,8 +126,9 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	Datum		key = query_key(scan, so);
 	int			dim;
 	HnswRef    *matches = NULL;
-	int			nmatches = -1;
-	int64		entries;
+	int			nmatches;
+	double		estimate = -1;		/* matching elements; -1: no directory */
+	int64		few = 0;
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
@@ -143,16 +146,21 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
 	so->graph.filter = so->filter;
 	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
-	if (so->filter != NULL &&
-		!HnswMatchingElements(scan->indexRelation, so->filter, &matches, &nmatches, &entries))
-		nmatches = -1;
 
 	/*
-	 * A graph search meets about ef_search * entries / nmatches elements
-	 * to find ef_search matches when the filter ignores the query; the
-	 * exact search meets nmatches.
+	 * A graph search meets about ef_search * entries / matches elements to
+	 * find ef_search matches when the filter ignores the query; the exact
+	 * search meets the matches.  So up to sqrt(ef_search * entries)
+	 * matches, the exact search is the cheaper.
 	 */
-	if (nmatches >= 0 && (double) nmatches * nmatches <= (double) hnsw_ef_search * entries)
+	if (so->filter != NULL)
+	{
+		few = (int64) sqrt((double) hnsw_ef_search * meta.signature_count);
+		if (!HnswMatchingElements(scan->indexRelation, so->filter, few, &matches, &nmatches,
+								  &estimate))
+			estimate = -1;
+	}
+	if (estimate >= 0 && estimate <= few)
 	{
 		exact_search(so, matches, nmatches);
 		return;
@@ -169,15 +177,17 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	{
 		so->search.filtering = true;
 		HnswSearchDropUnmatched(&so->search);
-		if (nmatches >= 0)
+		if (estimate >= 0)
 		{
 			so->search.met = 0;
-			so->search.budget = (int64) (nmatches * HNSW_FILTER_GRAPH_SHARE);
+			so->search.budget = (int64) (estimate * HNSW_FILTER_GRAPH_SHARE);
 		}
 	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
 	if (so->search.over_budget)
 	{
+		/* the directory was read only in part: read all of it now */
+		HnswMatchingElements(scan->indexRelation, so->filter, -1, &matches, &nmatches, &estimate);
 		exact_search(so, matches, nmatches);
 		return;
 	}

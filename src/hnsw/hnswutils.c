@@ -99,6 +99,7 @@ HnswInitMetaPage(Page page, const HnswIndexInfo *info)
 	meta->insert_page = InvalidBlockNumber;
 	meta->signature_head = InvalidBlockNumber;
 	meta->signature_tail = InvalidBlockNumber;
+	meta->signature_count = 0;
 	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
 	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
 }
