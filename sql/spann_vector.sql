@@ -49,7 +49,7 @@ VACUUM sv;
 SELECT misses('sv', '<->', 10) AS misses_after_vacuum;
 SELECT count(*) FILTER (WHERE id % 4 = 1 OR id > 1000) AS dead_returned, count(*)
 FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 2000) s;
-SELECT merges > 0 AS merged FROM spann_index_stats('sv_idx');
+SELECT merges > 0 AS merged, unreachable_pages FROM spann_index_stats('sv_idx');
 -- the freed pages are reused by the next inserts
 VACUUM sv;
 SELECT pg_relation_size('sv_idx') AS size_before \gset

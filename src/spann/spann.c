@@ -252,10 +252,34 @@ count_entries(Relation index, const SpannMetaPageData *meta)
 	return entries;
 }
 
+/* Posting pages no list reaches, neither retired nor free */
+static int64
+count_unreachable(Relation index)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	bool	   *reached = SpannReachablePages(index, nblocks);
+	int64		n = 0;
+
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buffer;
+
+		if (reached[blkno])
+			continue;
+		buffer = ReadBuffer(index, blkno);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		n += SpannIsUnretiredPosting(BufferGetPage(buffer));
+		UnlockReleaseBuffer(buffer);
+	}
+	pfree(reached);
+	return n;
+}
+
 /*
  * spann_index_stats(index): lists, entries (a vector counts once per list
- * it sits in; dead entries count until VACUUM), the split limit, and the
- * splits and merges since the build.
+ * it sits in; dead entries count until VACUUM), the split limit, the
+ * splits and merges since the build, and the unreachable posting pages
+ * (left by a crash during a split; VACUUM frees them).
  */
 PG_FUNCTION_INFO_V1(spann_index_stats);
 Datum
@@ -265,8 +289,8 @@ spann_index_stats(PG_FUNCTION_ARGS)
 	Relation	index = index_open(indexoid, AccessShareLock);
 	SpannMetaPageData meta;
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false};
+	Datum		values[6];
+	bool		nulls[6] = {false};
 
 	if (index->rd_rel->relam != get_index_am_oid("spann", false))
 		ereport(ERROR,
@@ -281,6 +305,7 @@ spann_index_stats(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(meta.list_limit);
 	values[3] = Int64GetDatum(meta.splits);
 	values[4] = Int64GetDatum(meta.merges);
+	values[5] = Int64GetDatum(count_unreachable(index));
 	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -233,6 +233,8 @@ extern void SpannRetireChain(Relation index, BlockNumber head);
 extern int	SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **keys);
 extern BlockNumber SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 								   const int *order, int n, BlockNumber *tail);
+extern bool *SpannReachablePages(Relation index, BlockNumber nblocks);
+extern bool SpannIsUnretiredPosting(Page page);
 extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
 									 SpannCentroidTuple tuple, BlockNumber *cblkno);
 

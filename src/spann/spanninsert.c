@@ -307,7 +307,12 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
  * ---------------------------------------------------------------------
  */
 
-/* The first list of an empty index, centred on the first key */
+/*
+ * The first list of an empty index, centred on the first key.  Its chain
+ * is written before anything points at it, so this holds the split lock
+ * (share), as a split does: VACUUM's sweep for unreachable pages (which
+ * holds it exclusively) must not take the chain for a crash's leftover.
+ */
 static void
 create_first_list(Relation index, const void *key)
 {
@@ -318,6 +323,7 @@ create_first_list(Relation index, const void *key)
 	BlockNumber cblkno;
 	AnnEdit		edit;
 
+	LockPage(index, SPANN_SPLIT_LOCK, ShareLock);
 	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, &tuple->tail);
 	memcpy(tuple->key, key, info->keysize);
 	AnnEditBegin(&edit, index, false);
@@ -331,8 +337,9 @@ create_first_list(Relation index, const void *key)
 		AnnEditFinish(&edit);
 	}
 	else
-		AnnEditAbort(&edit);	/* another backend was first; its chain is unused */
+		AnnEditAbort(&edit);	/* another backend was first; VACUUM frees our chain */
 	AnnEditUnlockRelease(&edit);
+	UnlockPage(index, SPANN_SPLIT_LOCK, ShareLock);
 }
 
 /*

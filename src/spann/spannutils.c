@@ -630,3 +630,61 @@ SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
 	*cblkno = BufferGetBlockNumber(buffer);
 	return offno;
 }
+
+/* ---------------------------------------------------------------------
+ * Reachable pages
+ * ---------------------------------------------------------------------
+ */
+
+/* Mark the pages of the chain from blkno in reached (nblocks long) */
+static void
+mark_chain(Relation index, BlockNumber blkno, bool *reached, BlockNumber nblocks)
+{
+	while (BlockNumberIsValid(blkno) && blkno < nblocks && !reached[blkno])
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+
+		reached[blkno] = true;
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		blkno = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * Which of the first nblocks pages the index reaches: the metapage, the
+ * centroid chain and the chain of every live list.  A palloc'd array.
+ */
+bool *
+SpannReachablePages(Relation index, BlockNumber nblocks)
+{
+	bool	   *reached = palloc0(sizeof(bool) * Max(nblocks, 1));
+	SpannMetaPageData meta;
+	SpannListRef *lists;
+	int			nlists;
+
+	SpannReadMeta(index, &meta);
+	if (nblocks > ANN_METAPAGE_BLKNO)
+		reached[ANN_METAPAGE_BLKNO] = true;
+	mark_chain(index, meta.centroid_head, reached, nblocks);
+	lists = SpannListDistances(index, NULL, &nlists);
+	for (int i = 0; i < nlists; i++)
+	{
+		mark_chain(index, lists[i].head, reached, nblocks);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(lists);
+	return reached;
+}
+
+/*
+ * Is page a posting page that nothing retired or freed, so that, when no
+ * list reaches it, it is a leftover (of a split cut short by a crash, or
+ * of a first list another backend created first)?
+ */
+bool
+SpannIsUnretiredPosting(Page page)
+{
+	return !PageIsNew(page) && SpannIsPostingPage(page) &&
+		!(AnnPageGetOpaque(page)->flags & SPANN_PAGE_RETIRED);
+}

@@ -25,6 +25,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/xlog.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -261,6 +262,54 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 }
 
 /*
+ * Free the posting pages no list reaches that were neither retired nor
+ * freed: what a split cut short by a crash left (README, "WAL and crash
+ * states"), or the chain of a first list that lost its race.  The caller
+ * holds the split lock exclusively, so no split or first list is writing
+ * a chain that nothing points at yet.  Inserts may meanwhile link new
+ * pages to lists walked already: those pages are newer than the sweep's
+ * start, so pages written since (by their LSN) are left alone.  Unlogged
+ * and temporary indexes start empty after a crash and have no LSNs to go
+ * by: they are not swept.
+ */
+static void
+free_unreachable(IndexVacuumInfo *vinfo)
+{
+	Relation	index = vinfo->index;
+	XLogRecPtr	start;
+	BlockNumber nblocks;
+	bool	   *reached;
+
+	if (!RelationNeedsWAL(index))
+		return;
+	start = GetXLogInsertRecPtr();
+	nblocks = RelationGetNumberOfBlocks(index);
+	reached = SpannReachablePages(index, nblocks);
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buffer;
+		Page		page;
+
+		if (reached[blkno])
+			continue;
+		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, vinfo->strategy);
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buffer);
+		if (SpannIsUnretiredPosting(page) && PageGetLSN(page) < start)
+		{
+			AnnEdit		edit;
+
+			AnnEditBegin(&edit, index, false);
+			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
+			AnnEditFinish(&edit);
+		}
+		UnlockReleaseBuffer(buffer);
+		vacuum_delay_point();
+	}
+	pfree(reached);
+}
+
+/*
  * Free every retired page no snapshot can still be reading, and give all
  * free pages to the free space map.  Returns how many pages are free.
  */
@@ -325,6 +374,7 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	lists = SpannListDistances(index, NULL, &nlists);
 	for (int i = 0; i < nlists; i++)
 		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
+	free_unreachable(info);
 	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 
 	stats->pages_free = recycle_pages(info);
