@@ -361,7 +361,8 @@ extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
 
 /* hnswfilter.c */
 extern void HnswBuildSignatureDirectory(Relation index);
-extern void HnswAppendSignature(Relation index, ItemPointer element, const char *key);
+extern void HnswAppendSignature(Relation index, ItemPointer element, const char *key,
+								bool building);
 extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit,
 								 HnswRef **refs, int *n, double *estimate);
 extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found);

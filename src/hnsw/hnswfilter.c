@@ -60,23 +60,14 @@ form_signature_tuple(const HnswIndexInfo *info, ItemPointer element, const char 
  */
 
 /*
- * At the end of a build (no WAL yet): list every element in a new chain
- * and link it from the metapage.
+ * At the end of a build (no WAL yet): list every element, appending as
+ * an insert does.
  */
 void
 HnswBuildSignatureDirectory(Relation index)
 {
-	const HnswIndexInfo *info = HnswGetIndexInfo(index);
-	Size		size = signature_tuple_size(info);
-	HnswSignatureTuple tuple = palloc(size);
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	Buffer		tail = AnnNewBuffer(index, MAIN_FORKNUM);
-	BlockNumber head = BufferGetBlockNumber(tail);
-	Buffer		metabuf;
-	HnswMetaPage meta;
-	uint64		count = 0;
 
-	init_signature_page(BufferGetPage(tail));
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buffer = ReadBuffer(index, blkno);
@@ -92,46 +83,22 @@ HnswBuildSignatureDirectory(Relation index)
 			if (element == NULL || element->deleted)
 				continue;
 			ItemPointerSet(&tid, blkno, off);
-			form_signature_tuple(info, &tid, element->key, tuple);
-			if (PageGetFreeSpace(BufferGetPage(tail)) < size)
-			{
-				Buffer		next = AnnNewBuffer(index, MAIN_FORKNUM);
-
-				init_signature_page(BufferGetPage(next));
-				AnnPageGetOpaque(BufferGetPage(tail))->nextblkno = BufferGetBlockNumber(next);
-				MarkBufferDirty(tail);
-				UnlockReleaseBuffer(tail);
-				tail = next;
-			}
-			if (PageAddItem(BufferGetPage(tail), (Item) tuple, size, InvalidOffsetNumber, false,
-							false) == InvalidOffsetNumber)
-				elog(ERROR, "failed to add signature to index \"%s\"",
-					 RelationGetRelationName(index));
-			count++;
+			HnswAppendSignature(index, &tid, element->key, true);
 		}
 		UnlockReleaseBuffer(buffer);
 		CHECK_FOR_INTERRUPTS();
 	}
-
-	metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
-	meta->signature_head = head;
-	meta->signature_tail = BufferGetBlockNumber(tail);
-	meta->signature_count = count;
-	MarkBufferDirty(metabuf);
-	UnlockReleaseBuffer(metabuf);
-	MarkBufferDirty(tail);
-	UnlockReleaseBuffer(tail);
 }
 
 /*
- * After an insert wrote an element (key: its stored key): append its
- * entry and count it.  Locks the metapage, then the tail page; one WAL
- * record, which covers a new tail page too when the old one is full.
+ * After an element was written (key: its stored key): append its entry
+ * and count it.  Locks the metapage, then the tail page; one WAL record
+ * (none when building), which covers a new tail page too when the old one
+ * is full, or the first page of an index that has no directory yet (an
+ * unlogged index reset to empty, a build).
  */
 void
-HnswAppendSignature(Relation index, ItemPointer element, const char *key)
+HnswAppendSignature(Relation index, ItemPointer element, const char *key, bool building)
 {
 	const HnswIndexInfo *info = HnswGetIndexInfo(index);
 	Size		size = signature_tuple_size(info);
@@ -143,7 +110,7 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key)
 
 	form_signature_tuple(info, element, key, tuple);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	AnnEditBegin(&edit, index, false);
+	AnnEditBegin(&edit, index, building);
 	meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
 	if (BlockNumberIsValid(meta->signature_tail))
 	{
@@ -152,7 +119,6 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key)
 		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
 		page = AnnEditRegister(&edit, tailbuf, false);
 	}
-	/* an unlogged index reset to empty has no directory yet */
 	if (page == NULL || PageGetFreeSpace(page) < size)
 	{
 		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
@@ -171,6 +137,7 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key)
 	meta->signature_count++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
+	pfree(tuple);
 }
 
 /* ---------------------------------------------------------------------

@@ -619,7 +619,7 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 
 	write_element(&is, meta.insert_page, &etid);
 	if (!building && is.info->filters.ncolumns > 0)
-		HnswAppendSignature(index, &etid, DatumGetPointer(key));
+		HnswAppendSignature(index, &etid, DatumGetPointer(key), false);
 	remember_new_key(&is, HnswTidToRef(&etid));
 	for (int layer = Min(is.level, meta.entry_level); layer >= 0; layer--)
 		for (int i = 0; i < is.nselected[layer]; i++)
