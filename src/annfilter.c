@@ -421,25 +421,19 @@ AnnSummaryAdd(const AnnFilterColumns *columns, char *summary, const char *signat
 	return changed;
 }
 
-/* May some row of the summary meet the term?  (Scalar terms are EQUAL.) */
+/*
+ * May some row of the summary meet the term?  Scalar terms (EQUAL) test
+ * the Bloom filter; an array column's summary is a union of signatures,
+ * which the array terms test as they test one row's signature.
+ */
 static bool
 term_summary_matches(const AnnFilterTerm *term, const uint64 *words)
 {
-	switch (term->strategy)
-	{
-		case ANN_FILTER_EQUAL:
-			for (int i = 0; i < term->nvalues; i++)
-				if (summary_has_value(words, term->values[i]))
-					return true;
-			return false;
-		case ANN_FILTER_OVERLAP:
-			for (int i = 0; i < term->nvalues; i++)
-				if ((words[0] & term->values[i]) == term->values[i])
-					return true;
-			return false;
-		case ANN_FILTER_CONTAINS:
-			return (words[0] & term->values[0]) == term->values[0];
-	}
+	if (term->strategy != ANN_FILTER_EQUAL)
+		return term_matches(term, words[0]);
+	for (int i = 0; i < term->nvalues; i++)
+		if (summary_has_value(words, term->values[i]))
+			return true;
 	return false;
 }
 
