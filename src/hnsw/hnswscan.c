@@ -119,6 +119,31 @@ exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
 	so->merged_discarded = true;
 }
 
+/*
+ * Under a filter, the number of elements that match it, from the
+ * directory (-1 without a filter or directory).  A graph search meets
+ * about ef_search * entries / matches elements to find ef_search matches
+ * when the filter ignores the query; the exact search meets the matches.
+ * So up to *few = sqrt(ef_search * entries) matches the exact search is
+ * the cheaper: the directory is read until the matches pass *few (the
+ * number is then an estimate, above *few), or whole, and then *matches
+ * lists them.
+ */
+static double
+count_matches(IndexScanDesc scan, HnswScanOpaque so, const HnswMetaPageData *meta, int64 *few,
+			  HnswRef **matches, int *nmatches)
+{
+	double		estimate;
+
+	if (so->filter == NULL)
+		return -1;
+	*few = (int64) sqrt((double) hnsw_ef_search * meta->signature_count);
+	if (!HnswMatchingElements(scan->indexRelation, so->filter, *few, matches, nmatches,
+							  &estimate))
+		return -1;
+	return estimate;
+}
+
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -127,8 +152,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	int			dim;
 	HnswRef    *matches = NULL;
 	int			nmatches;
-	double		estimate = -1;		/* matching elements; -1: no directory */
 	int64		few = 0;
+	double		estimate;
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
@@ -147,19 +172,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->graph.filter = so->filter;
 	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
 
-	/*
-	 * A graph search meets about ef_search * entries / matches elements to
-	 * find ef_search matches when the filter ignores the query; the exact
-	 * search meets the matches.  So up to sqrt(ef_search * entries)
-	 * matches, the exact search is the cheaper.
-	 */
-	if (so->filter != NULL)
-	{
-		few = (int64) sqrt((double) hnsw_ef_search * meta.signature_count);
-		if (!HnswMatchingElements(scan->indexRelation, so->filter, few, &matches, &nmatches,
-								  &estimate))
-			estimate = -1;
-	}
+	estimate = count_matches(scan, so, &meta, &few, &matches, &nmatches);
 	if (estimate >= 0 && estimate <= few)
 	{
 		exact_search(so, matches, nmatches);
