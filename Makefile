@@ -25,6 +25,7 @@ OBJS = \
 	src/spann/spann.o \
 	src/spann/spannbuild.o \
 	src/spann/spanncluster.o \
+	src/spann/spanndirectory.o \
 	src/spann/spanninsert.o \
 	src/spann/spannscan.o \
 	src/spann/spannutils.o \

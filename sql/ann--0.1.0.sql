@@ -460,9 +460,9 @@ CREATE OPERATOR CLASS halfvec_l1_ops
 
 CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries bigint,
 								  OUT list_limit integer, OUT splits bigint, OUT merges bigint,
-								  OUT unreachable_pages bigint)
+								  OUT unreachable_pages bigint, OUT groups integer)
 	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
-COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, splits and merges since the build, and posting pages no list reaches that VACUUM will free, of a spann index';
+COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, splits and merges since the build, posting pages no list reaches that VACUUM will free, and groups of centroids, of a spann index';
 
 -- ---------------------------------------------------------------------
 -- Filter columns: index columns after the vector, which a scan tests

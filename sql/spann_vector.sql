@@ -78,14 +78,51 @@ RESET spann.max_probes;
 SET spann.probes = 65536;
 SET spann.rng_factor = 100;
 
+-- groups of centroids: a scan opens the spann.group_probes nearest groups
+-- (about sqrt(lists) groups of lists) and more when their lists run out
+CREATE TABLE sg (id int, v vector(4));
+INSERT INTO sg SELECT i, ARRAY[(i * 37) % 101, (i * 53) % 103, (i * 7) % 17, (i * 11) % 19]
+FROM generate_series(1, 3000) i;
+CREATE INDEX sg_idx ON sg USING spann (v) WITH (lists = 100, replicas = 1);
+SELECT lists, groups BETWEEN 5 AND 10 AS about_sqrt_lists FROM spann_index_stats('sg_idx');
+SET spann.group_probes = 0;
+SELECT misses('sg', '<->', 10) AS misses_all_groups;
+-- without a backend copy of the directory, scans read the pages
+SET spann.directory_cache = 0;
+SELECT misses('sg', '<->', 10) AS misses_from_pages;
+SET spann.group_probes = 1;
+SET spann.iterative_scan = off;
+SELECT count(*) < 3000 AS one_group_some_rows
+FROM (SELECT id FROM sg ORDER BY v <-> '[50,50,8,9]' LIMIT 3000) s;
+SET spann.iterative_scan = relaxed_order;
+SELECT count(*), count(DISTINCT id) AS opens_every_group
+FROM (SELECT id FROM sg ORDER BY v <-> '[50,50,8,9]' LIMIT 4000) s;
+RESET spann.directory_cache;
+SELECT count(*), count(DISTINCT id) AS from_copy
+FROM (SELECT id FROM sg ORDER BY v <-> '[50,50,8,9]' LIMIT 4000) s;
+RESET spann.iterative_scan;
+SET spann.group_probes = 3;
+SELECT misses('sg', '<->', 10) < 10 AS few_misses_three_groups;
+-- splits put their new lists in the split list's group
+INSERT INTO sg SELECT i, ARRAY[(i * 31) % 97, (i * 29) % 89, (i * 5) % 23, (i * 3) % 13]
+FROM generate_series(3001, 6000) i;
+SELECT lists > 100 AS more_lists, groups BETWEEN 5 AND 10 AS same_groups FROM spann_index_stats('sg_idx');
+SET spann.group_probes = 0;
+SELECT misses('sg', '<->', 10) AS misses_after_splits;
+SET spann.directory_cache = 0;
+SELECT misses('sg', '<->', 10) AS misses_after_splits_from_pages;
+RESET spann.directory_cache;
+RESET spann.group_probes;
+DROP TABLE sg;
+
 -- REINDEX, TRUNCATE, a table smaller than lists, an empty table
 REINDEX INDEX sv_idx;
 SELECT misses('sv', '<->', 10) AS misses_after_reindex;
 TRUNCATE sv;
 SELECT count(*) FROM (SELECT id FROM sv ORDER BY v <-> '[1,1,1,1]' LIMIT 5) s;
-SELECT lists, entries FROM spann_index_stats('sv_idx');
+SELECT lists, entries, groups FROM spann_index_stats('sv_idx');
 INSERT INTO sv VALUES (1, '[1,2,3,4]'), (2, '[4,3,2,1]'), (3, NULL);
-SELECT lists, entries FROM spann_index_stats('sv_idx');
+SELECT lists, entries, groups FROM spann_index_stats('sv_idx');
 SELECT id FROM sv ORDER BY v <-> '[4,3,2,2]' LIMIT 5;
 CREATE INDEX sv_tiny ON sv USING spann (v) WITH (lists = 100);
 SELECT lists, entries FROM spann_index_stats('sv_tiny');
@@ -113,6 +150,8 @@ SET spann.probes = 0;
 SET spann.rng_factor = -1;
 SET spann.iterative_scan = sideways;
 SET spann.max_probes = -2;
+SET spann.group_probes = -1;
+SET spann.directory_cache = -1;
 SELECT id FROM sv ORDER BY v <-> '[1,2,3]' LIMIT 1;
 CREATE TABLE sv_nodim (v vector);
 CREATE INDEX ON sv_nodim USING spann (v);

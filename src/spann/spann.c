@@ -25,6 +25,8 @@ int			spann_probes = SPANN_DEFAULT_PROBES;
 double		spann_rng_factor = SPANN_DEFAULT_RNG_FACTOR;
 int			spann_iterative_scan = SPANN_ITERATIVE_STRICT;
 int			spann_max_probes = -1;
+int			spann_group_probes = SPANN_DEFAULT_GROUP_PROBES;
+int			spann_directory_cache = SPANN_DEFAULT_DIRECTORY_CACHE;
 
 static const struct config_enum_entry iterative_scan_options[] = {
 	{"off", SPANN_ITERATIVE_OFF, false},
@@ -75,6 +77,17 @@ SpannInit(void)
 							 "return a few out of order, off stops after the first lists.",
 							 &spann_iterative_scan, SPANN_ITERATIVE_STRICT, iterative_scan_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("spann.group_probes",
+							"Sets how many groups of centroids a scan searches at a time",
+							"The lists' centroids are grouped by nearness, about sqrt(lists) "
+							"groups; 0 means all groups.",
+							&spann_group_probes, SPANN_DEFAULT_GROUP_PROBES, 0, SPANN_MAX_LISTS,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("spann.directory_cache",
+							"Sets the largest centroid directory a backend keeps a copy of",
+							"Scans read larger directories from the index pages; 0 keeps none.",
+							&spann_directory_cache, SPANN_DEFAULT_DIRECTORY_CACHE, 0, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("spann.max_probes",
 							"Sets the most lists an iterative scan probes in all",
 							"-1 means no limit.",
@@ -227,28 +240,30 @@ spannhandler(PG_FUNCTION_ARGS)
 
 /* Sum the entry counts of all live lists. */
 static int64
-count_entries(Relation index, const SpannMetaPageData *meta)
+count_entries(Relation index)
 {
-	BlockNumber blkno = meta->centroid_head;
+	int			npages;
+	BlockNumber *pages = SpannCentroidPages(index, &npages);
 	int64		entries = 0;
 
-	while (BlockNumberIsValid(blkno))
+	for (int i = 0; i < npages; i++)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+		Buffer		buffer = ReadBuffer(index, pages[i]);
 		Page		page;
 
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+		if (AnnPageGetOpaque(page)->flags & SPANN_PAGE_CENTROIDS)
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+			{
+				SpannCentroidTuple c = SpannPageGetCentroid(page, off);
 
-			if (BlockNumberIsValid(c->head))
-				entries += c->count;
-		}
-		blkno = AnnPageGetOpaque(page)->nextblkno;
+				if (BlockNumberIsValid(c->head))
+					entries += c->count;
+			}
 		UnlockReleaseBuffer(buffer);
 	}
+	pfree(pages);
 	return entries;
 }
 
@@ -278,8 +293,9 @@ count_unreachable(Relation index)
 /*
  * spann_index_stats(index): lists, entries (a vector counts once per list
  * it sits in; dead entries count until VACUUM), the split limit, the
- * splits and merges since the build, and the unreachable posting pages
- * (left by a crash during a split; VACUUM frees them).
+ * splits and merges since the build, the unreachable posting pages
+ * (left by a crash during a split; VACUUM frees them) and the groups of
+ * centroids.
  */
 PG_FUNCTION_INFO_V1(spann_index_stats);
 Datum
@@ -289,8 +305,8 @@ spann_index_stats(PG_FUNCTION_ARGS)
 	Relation	index = index_open(indexoid, AccessShareLock);
 	SpannMetaPageData meta;
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 
 	if (index->rd_rel->relam != get_index_am_oid("spann", false))
 		ereport(ERROR,
@@ -301,11 +317,12 @@ spann_index_stats(PG_FUNCTION_ARGS)
 
 	SpannReadMeta(index, &meta);
 	values[0] = Int32GetDatum(meta.nlists);
-	values[1] = Int64GetDatum(count_entries(index, &meta));
+	values[1] = Int64GetDatum(count_entries(index));
 	values[2] = Int32GetDatum(meta.list_limit);
 	values[3] = Int64GetDatum(meta.splits);
 	values[4] = Int64GetDatum(meta.merges);
 	values[5] = Int64GetDatum(count_unreachable(index));
+	values[6] = Int32GetDatum(meta.ngroups);
 	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

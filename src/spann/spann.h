@@ -25,13 +25,17 @@
 #define SPANN_MAX_HALF_DIM		4000	/* halfvec */
 
 #define SPANN_DEFAULT_LISTS		0		/* 0: derived from the row count */
-#define SPANN_MAX_LISTS			65536	/* centroids are scanned exhaustively */
+#define SPANN_MAX_LISTS			65536	/* lists a build makes at most */
 #define SPANN_DEFAULT_EPSILON	0.1
 #define SPANN_MAX_EPSILON		10.0
 #define SPANN_DEFAULT_REPLICAS	8
 #define SPANN_MAX_REPLICAS		32
 
 #define SPANN_DEFAULT_PROBES	16
+/* Groups of centroids a scan (or an insert's assignment) opens */
+#define SPANN_DEFAULT_GROUP_PROBES 32
+/* kB of centroid directory a backend keeps a copy of */
+#define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536
 #define SPANN_DEFAULT_RNG_FACTOR 1.0
 /*
@@ -62,12 +66,13 @@
  * ---------------------------------------------------------------------
  */
 #define SPANN_MAGIC				0xA7A50002
-#define SPANN_VERSION			2
+#define SPANN_VERSION			3
 
 #define SPANN_PAGE_META			0x0001
 #define SPANN_PAGE_CENTROIDS	0x0002
 #define SPANN_PAGE_POSTING		0x0004
 #define SPANN_PAGE_RETIRED		0x0008	/* of a replaced list; xid in pd_prune_xid */
+#define SPANN_PAGE_GROUPS		0x0010
 /* freed pages carry ANN_PAGE_FREE (annpage.h) */
 
 /* ---------------------------------------------------------------------
@@ -82,8 +87,9 @@ typedef struct SpannMetaPageData
 	uint32		dimensions;		/* of every key */
 	uint32		nlists;			/* live lists */
 	uint32		list_limit;		/* entries past which an insert splits a list */
-	BlockNumber centroid_head;	/* first centroid page */
-	BlockNumber centroid_tail;	/* last centroid page: new centroids go there */
+	uint32		ngroups;		/* groups of centroids */
+	BlockNumber group_head;		/* first group page */
+	BlockNumber group_tail;		/* last group page */
 	uint64		stamp;			/* time of the build: tells builds apart */
 	uint32		directory_version;	/* bumped by every change of the lists */
 	uint64		splits;			/* lists split by inserts since the build */
@@ -91,6 +97,19 @@ typedef struct SpannMetaPageData
 } SpannMetaPageData;
 
 typedef SpannMetaPageData *SpannMetaPage;
+
+/*
+ * One group of lists: its centre (of the lists' centroids) and its own
+ * chain of centroid pages
+ */
+typedef struct SpannGroupTupleData
+{
+	BlockNumber head;			/* first centroid page; invalid: none yet */
+	BlockNumber tail;			/* last centroid page: new centroids go there */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+} SpannGroupTupleData;
+
+typedef SpannGroupTupleData *SpannGroupTuple;
 
 /* One list: its centroid and where its posting pages are */
 typedef struct SpannCentroidTupleData
@@ -121,6 +140,8 @@ typedef SpannEntryTupleData *SpannEntryTuple;
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData)) - \
 	 MAXALIGN(sizeof(AnnPageOpaqueData)))
 
+#define SPANN_GROUP_TUPLE_SIZE(keysize) \
+	MAXALIGN(offsetof(SpannGroupTupleData, key) + (keysize))
 #define SPANN_CENTROID_TUPLE_SIZE(keysize) \
 	MAXALIGN(offsetof(SpannCentroidTupleData, key) + (keysize))
 #define SPANN_ENTRY_TUPLE_SIZE(keysize) \
@@ -157,8 +178,31 @@ typedef struct SpannListRef
 	BlockNumber head;			/* identifies the list while it lives */
 	BlockNumber cblkno;			/* where its centroid tuple is */
 	OffsetNumber coffset;
+	OffsetNumber goffset;		/* where its group's tuple is */
+	BlockNumber gblkno;
 	int			ordinal;		/* where the caller keeps the list's other facts */
 } SpannListRef;
+
+/* A group of lists as a scan sees it, with the query's distance to it */
+typedef struct SpannGroupRef
+{
+	float		distance;
+	BlockNumber gblkno;			/* where its group tuple is */
+	OffsetNumber goffset;
+	int			ordinal;		/* its place in the group chain */
+} SpannGroupRef;
+
+/*
+ * A search of the centroids: the groups nearest first, opened a few at a
+ * time (spanndirectory.c)
+ */
+typedef struct SpannNavigation
+{
+	const void *query;			/* NULL: distances are all 0 */
+	SpannGroupRef *groups;
+	int			ngroups;
+	int			next_group;		/* the first group not opened yet */
+} SpannNavigation;
 
 /* ---------------------------------------------------------------------
  * Functions
@@ -177,6 +221,8 @@ extern int	spann_probes;
 extern double spann_rng_factor;
 extern int	spann_iterative_scan;
 extern int	spann_max_probes;
+extern int	spann_group_probes;
+extern int	spann_directory_cache;
 extern void SpannInit(void);
 extern int	SpannGetLists(Relation index);
 extern int	SpannDefaultLists(double rows);
@@ -220,8 +266,6 @@ extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
 extern bool SpannIsPostingPage(Page page);
-extern SpannListRef *SpannListDistances(Relation index, const void *query, int *nlists);
-extern void SpannSortLists(SpannListRef *lists, int n);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 								  BlockNumber head);
 extern SpannCentroidTuple SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list,
@@ -235,8 +279,21 @@ extern BlockNumber SpannWriteChain(Relation index, const ItemPointerData *tids, 
 								   const int *order, int n, BlockNumber *tail);
 extern bool *SpannReachablePages(Relation index, BlockNumber nblocks);
 extern bool SpannIsUnretiredPosting(Page page);
-extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
-									 SpannCentroidTuple tuple, BlockNumber *cblkno);
+
+/* spanndirectory.c */
+extern void SpannNavigate(Relation index, const void *query, SpannNavigation *nav);
+extern SpannListRef *SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups,
+									 int *nlists);
+extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
+extern SpannListRef *SpannAllLists(Relation index, int *nlists);
+extern void SpannSortLists(SpannListRef *lists, int n);
+extern BlockNumber *SpannCentroidPages(Relation index, int *npages);
+extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno,
+									 OffsetNumber goffset, SpannCentroidTuple tuple,
+									 BlockNumber *cblkno);
+extern void SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta,
+							  SpannCentroidTuple tuple);
+extern SpannGroupTuple SpannPageGetGroup(Page page, OffsetNumber offno);
 
 /* spanncluster.c */
 extern float SpannClosureBound(AnnMetric metric, float nearest, double factor);
@@ -245,6 +302,7 @@ extern int	SpannChooseLists(const AnnDistanceInfo *dist, int dim, const SpannLis
 							 const SpannAssignOptions *opts, int *chosen);
 extern int	SpannClosureCandidates(AnnMetric metric, const SpannListRef *sorted, int nsorted,
 								   const SpannAssignOptions *opts);
+extern int	SpannNearestCentre(const float *point, const float *centres, int k, int dim);
 extern float *SpannKMeans(const float *points, int npoints, int dim, int nclusters,
 						  uint64 seed, int *assignment);
 extern float *SpannHierarchicalKMeans(const float *points, int npoints, int dim, int nlists,

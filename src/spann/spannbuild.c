@@ -9,7 +9,9 @@
  * 2. Balanced hierarchical k-means of the sample gives the centroids
  *    (spanncluster.c); the number of lists is the `lists` option, or
  *    4 * sqrt(rows) when it is 0, and never more than the sample.
- * 3. The centroid pages and one empty posting page per list are written.
+ * 3. The centroids are grouped (a k-means of them into about sqrt(lists)
+ *    groups, spanndirectory.c); the group pages, each group's centroid
+ *    pages and one empty posting page per list are written.
  * 4. A second heap scan assigns each row by the closure rule and appends
  *    it to its lists, in shared buffers without WAL; at the end the whole
  *    relation is WAL-logged once.  Memory stays bounded whatever the
@@ -177,68 +179,195 @@ new_build_page(Relation index, uint16 kind)
 }
 
 /*
- * Cluster the sample and write one centroid tuple and one empty posting
- * page per list; fills bs->lists and bs->centroid_keys.
+ * Group the lists: a balanced k-means of their centroids (ncentres
+ * points) into about sqrt(ncentres) groups, each list then in the group
+ * whose centre is nearest to its centroid.  Returns the group centres,
+ * their number in *ngroups, each list's group in group_of.
+ */
+static float *
+group_lists(const float *centres, int ncentres, int dim, int *ngroups, int *group_of)
+{
+	float	   *groups = SpannHierarchicalKMeans(centres, ncentres, dim,
+												 (int) ceil(sqrt((double) ncentres)),
+												 SPANN_SEED, ngroups);
+
+	for (int i = 0; i < ncentres; i++)
+		group_of[i] = SpannNearestCentre(centres + (Size) i * dim, groups, *ngroups, dim);
+	return groups;
+}
+
+/*
+ * Add a tuple to the page in *buffer, or to a new page of kind linked
+ * after it (*buffer is then released, the new page takes its place).
+ * The first page of a chain (*buffer invalid) goes to *head.  Returns the
+ * tuple's offset.
+ */
+static OffsetNumber
+add_to_chain(SpannBuildState *bs, Buffer *buffer, uint16 kind, const void *tuple, Size size,
+			 BlockNumber *head)
+{
+	OffsetNumber offno;
+
+	if (!BufferIsValid(*buffer) || PageGetFreeSpace(BufferGetPage(*buffer)) < size)
+	{
+		Buffer		next = new_build_page(bs->index, kind);
+
+		if (BufferIsValid(*buffer))
+		{
+			AnnPageGetOpaque(BufferGetPage(*buffer))->nextblkno = BufferGetBlockNumber(next);
+			MarkBufferDirty(*buffer);
+			UnlockReleaseBuffer(*buffer);
+		}
+		else
+			*head = BufferGetBlockNumber(next);
+		*buffer = next;
+	}
+	offno = PageAddItem(BufferGetPage(*buffer), (Item) tuple, size, InvalidOffsetNumber, false,
+						false);
+	if (offno == InvalidOffsetNumber)
+		elog(ERROR, "failed to add a tuple to spann index \"%s\"",
+			 RelationGetRelationName(bs->index));
+	return offno;
+}
+
+static void
+release_build_page(Buffer buffer)
+{
+	if (BufferIsValid(buffer))
+	{
+		MarkBufferDirty(buffer);
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * Write the group tuples, chain heads left invalid, in the chain that
+ * starts at meta->group_head; refs gets where each is.
+ */
+static void
+write_groups(SpannBuildState *bs, SpannMetaPage meta, const float *centres, int ngroups,
+			 SpannGroupRef *refs)
+{
+	Size		size = SPANN_GROUP_TUPLE_SIZE(bs->keysize);
+	SpannGroupTuple tuple = palloc0(size);
+	Buffer		buffer = InvalidBuffer;
+
+	tuple->head = tuple->tail = InvalidBlockNumber;
+	for (int g = 0; g < ngroups; g++)
+	{
+		Datum		key = AnnKeyFromFloats(&bs->dist, centres + (Size) g * bs->dimensions,
+										   bs->dimensions);
+
+		memcpy(tuple->key, DatumGetPointer(key), bs->keysize);
+		refs[g].goffset = add_to_chain(bs, &buffer, SPANN_PAGE_GROUPS, tuple, size,
+									   &meta->group_head);
+		refs[g].gblkno = BufferGetBlockNumber(buffer);
+		refs[g].ordinal = g;
+	}
+	meta->group_tail = BufferIsValid(buffer) ? BufferGetBlockNumber(buffer) : InvalidBlockNumber;
+	meta->ngroups = ngroups;
+	release_build_page(buffer);
+	pfree(tuple);
+}
+
+/* Point a group tuple at its chain of centroid pages */
+static void
+link_group(SpannBuildState *bs, const SpannGroupRef *group, BlockNumber head, BlockNumber tail)
+{
+	Buffer		buffer = ReadBuffer(bs->index, group->gblkno);
+	SpannGroupTuple tuple;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	tuple = SpannPageGetGroup(BufferGetPage(buffer), group->goffset);
+	tuple->head = head;
+	tuple->tail = tail;
+	MarkBufferDirty(buffer);
+	UnlockReleaseBuffer(buffer);
+}
+
+/*
+ * Write the lists of one group (members[0..n), list numbers): an empty
+ * posting page each, and their centroid tuples in the group's chain.
+ * Fills their entries of bs->lists.
+ */
+static void
+write_group_lists(SpannBuildState *bs, const SpannGroupRef *group, const int *members, int n)
+{
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize);
+	SpannCentroidTuple tuple = palloc0(size);
+	Buffer		cbuffer = InvalidBuffer;
+	BlockNumber head = InvalidBlockNumber;
+
+	for (int m = 0; m < n; m++)
+	{
+		SpannListRef *list = &bs->lists[members[m]];
+		Buffer		posting = new_build_page(bs->index, SPANN_PAGE_POSTING);
+
+		tuple->head = tuple->tail = BufferGetBlockNumber(posting);
+		release_build_page(posting);
+		memcpy(tuple->key, bs->centroid_keys + bs->keysize * members[m], bs->keysize);
+		list->coffset = add_to_chain(bs, &cbuffer, SPANN_PAGE_CENTROIDS, tuple, size, &head);
+		list->cblkno = BufferGetBlockNumber(cbuffer);
+		list->head = tuple->head;
+		list->gblkno = group->gblkno;
+		list->goffset = group->goffset;
+		list->ordinal = members[m];
+	}
+	link_group(bs, group, head, BufferIsValid(cbuffer) ? BufferGetBlockNumber(cbuffer) : head);
+	release_build_page(cbuffer);
+	pfree(tuple);
+}
+
+/*
+ * Cluster the sample, group the centroids, and write the groups, one
+ * centroid tuple and one empty posting page per list; fills bs->lists
+ * and bs->centroid_keys.
  */
 static void
 write_centroids(SpannBuildState *bs, SpannMetaPage meta)
 {
-	Size		tuple_size = SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize);
-	SpannCentroidTuple tuple = palloc0(tuple_size);
 	int			ncentres;
 	float	   *centres;
-	Buffer		cbuffer = InvalidBuffer;
+	int			ngroups;
+	float	   *group_centres;
+	int		   *group_of;
+	int		   *members;
+	SpannGroupRef *groups;
 
 	centres = SpannHierarchicalKMeans(bs->sample, bs->nsample, bs->dimensions,
 									  lists_wanted(bs->index, bs->rows), SPANN_SEED, &ncentres);
 	bs->nlists = ncentres;
 	bs->centroid_keys = palloc(bs->keysize * Max(ncentres, 1));
-	bs->lists = palloc(sizeof(SpannListRef) * Max(ncentres, 1));
+	bs->lists = palloc0(sizeof(SpannListRef) * Max(ncentres, 1));
 	for (int i = 0; i < ncentres; i++)
 	{
-		char	   *key = bs->centroid_keys + bs->keysize * i;
-		Buffer		head = new_build_page(bs->index, SPANN_PAGE_POSTING);
 		Datum		centroid = AnnKeyFromFloats(&bs->dist, centres + (Size) i * bs->dimensions,
 												bs->dimensions);
 
-		memcpy(key, DatumGetPointer(centroid), bs->keysize);
-		tuple->head = tuple->tail = BufferGetBlockNumber(head);
-		memcpy(tuple->key, key, bs->keysize);
-		MarkBufferDirty(head);
-		UnlockReleaseBuffer(head);
-
-		if (!BufferIsValid(cbuffer) || PageGetFreeSpace(BufferGetPage(cbuffer)) < tuple_size)
-		{
-			Buffer		next = new_build_page(bs->index, SPANN_PAGE_CENTROIDS);
-
-			if (BufferIsValid(cbuffer))
-			{
-				AnnPageGetOpaque(BufferGetPage(cbuffer))->nextblkno = BufferGetBlockNumber(next);
-				MarkBufferDirty(cbuffer);
-				UnlockReleaseBuffer(cbuffer);
-			}
-			else
-				meta->centroid_head = BufferGetBlockNumber(next);
-			cbuffer = next;
-			meta->centroid_tail = BufferGetBlockNumber(next);
-		}
-		bs->lists[i].head = tuple->head;
-		bs->lists[i].ordinal = i;
-		bs->lists[i].cblkno = BufferGetBlockNumber(cbuffer);
-		bs->lists[i].coffset = PageAddItem(BufferGetPage(cbuffer), (Item) tuple, tuple_size,
-										   InvalidOffsetNumber, false, false);
-		if (bs->lists[i].coffset == InvalidOffsetNumber)
-			elog(ERROR, "failed to add centroid to spann index \"%s\"",
-				 RelationGetRelationName(bs->index));
+		memcpy(bs->centroid_keys + bs->keysize * i, DatumGetPointer(centroid), bs->keysize);
 	}
-	if (BufferIsValid(cbuffer))
+
+	group_of = palloc(sizeof(int) * Max(ncentres, 1));
+	group_centres = group_lists(centres, ncentres, bs->dimensions, &ngroups, group_of);
+	groups = palloc(sizeof(SpannGroupRef) * Max(ngroups, 1));
+	write_groups(bs, meta, group_centres, ngroups, groups);
+	members = palloc(sizeof(int) * Max(ncentres, 1));
+	for (int g = 0; g < ngroups; g++)
 	{
-		MarkBufferDirty(cbuffer);
-		UnlockReleaseBuffer(cbuffer);
+		int			n = 0;
+
+		for (int i = 0; i < ncentres; i++)
+			if (group_of[i] == g)
+				members[n++] = i;
+		write_group_lists(bs, &groups[g], members, n);
+		CHECK_FOR_INTERRUPTS();
 	}
 	meta->nlists = ncentres;
 	pfree(centres);
-	pfree(tuple);
+	pfree(group_centres);
+	pfree(group_of);
+	pfree(members);
+	pfree(groups);
 }
 
 /* ---------------------------------------------------------------------
@@ -466,8 +595,9 @@ update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
 	meta = (SpannMetaPage) PageGetContents(BufferGetPage(buffer));
 	meta->nlists = lists->nlists;
 	meta->directory_version++;
-	meta->centroid_head = lists->centroid_head;
-	meta->centroid_tail = lists->centroid_tail;
+	meta->ngroups = lists->ngroups;
+	meta->group_head = lists->group_head;
+	meta->group_tail = lists->group_tail;
 	meta->list_limit = (uint32) Max(SPANN_MIN_LIST_LIMIT, ceil(SPANN_SPLIT_FACTOR * mean));
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
@@ -495,7 +625,7 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 												 sample_callback, &bs, NULL);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SPANN_PHASE_CLUSTER);
-	lists.centroid_head = lists.centroid_tail = InvalidBlockNumber;
+	lists.group_head = lists.group_tail = InvalidBlockNumber;
 	write_centroids(&bs, &lists);
 	pfree(bs.sample);
 	bs.sample = NULL;

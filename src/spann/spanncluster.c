@@ -137,6 +137,26 @@ l2(const float *a, const float *b, int dim)
 	return ann_kernels->l2_squared(a, b, dim);
 }
 
+/* The centre (of k) nearest to point, by L2 */
+int
+SpannNearestCentre(const float *point, const float *centres, int k, int dim)
+{
+	int			best = 0;
+	float		best_distance = FLT_MAX;
+
+	for (int c = 0; c < k; c++)
+	{
+		float		d = l2(point, centres + (Size) c * dim, dim);
+
+		if (d < best_distance)
+		{
+			best = c;
+			best_distance = d;
+		}
+	}
+	return best;
+}
+
 /* k-means++: each next centre drawn with probability proportional to d^2 */
 static void
 seed_centres(const PointSet *set, int k, pg_prng_state *rng, float *centres)

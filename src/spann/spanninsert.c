@@ -131,8 +131,10 @@ divide_entries(Relation index, const SplitInput *in, const char *key1, const cha
 }
 
 /*
- * The switch: one record replaces the old centroid (in its slot) by the
- * first new list and adds the second; the metapage counts the split.
+ * The switch, in two records.  The first adds the second new list to the
+ * old list's group; the second replaces the old centroid (in its slot) by
+ * the first new list.  Between the two, the old list and the second new
+ * one both hold the second's entries: scans drop the duplicate TIDs.
  */
 static void
 switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNumber head1,
@@ -143,29 +145,35 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
 	SpannCentroidTuple second = palloc0(size);
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
-	Buffer		cbuffer;
 	SpannCentroidTuple first;
 	SpannMetaPage meta;
 	BlockNumber cblkno;
 	AnnEdit		edit;
 
+	second->head = head2;
+	second->tail = tail2;
+	second->count = n2;
+	memcpy(second->key, key2, info->centroid_keysize);
 	AnnEditBegin(&edit, index, false);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
-	first = SpannEditList(&edit, index, list, &cbuffer);
+	SpannAddCentroid(&edit, index, list->gblkno, list->goffset, second, &cblkno);
+	meta->nlists++;
+	meta->directory_version++;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+
+	metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	AnnEditBegin(&edit, index, false);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	first = SpannEditList(&edit, index, list, NULL);
 	Assert(first != NULL);		/* we hold the list lock */
 	first->head = head1;
 	first->tail = tail1;
 	first->count = n1;
 	first->split_at = 0;
 	memcpy(first->key, key1, info->centroid_keysize);
-
-	second->head = head2;
-	second->tail = tail2;
-	second->count = n2;
-	memcpy(second->key, key2, info->centroid_keysize);
-	SpannAddCentroid(&edit, index, metabuf, cbuffer, second, &cblkno);
-	meta->nlists++;
 	meta->splits++;
 	meta->directory_version++;
 	AnnEditFinish(&edit);
@@ -224,7 +232,7 @@ reassign_entries(Relation index, const SplitInput *in, BlockNumber head1, BlockN
 
 		if (in->old_distances[i] < 0)
 			continue;
-		lists = SpannListDistances(index, SpannKeyElements(key), &nlists);
+		lists = SpannNearLists(index, SpannKeyElements(key), &nlists);
 		for (int l = 1; l < nlists; l++)
 			if (lists[l].distance < lists[nearest].distance)
 				nearest = l;
@@ -320,7 +328,6 @@ create_first_list(Relation index, const void *key)
 	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannMetaPage meta;
-	BlockNumber cblkno;
 	AnnEdit		edit;
 
 	LockPage(index, SPANN_SPLIT_LOCK, ShareLock);
@@ -331,7 +338,7 @@ create_first_list(Relation index, const void *key)
 	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
 	if (meta->nlists == 0)
 	{
-		SpannAddCentroid(&edit, index, metabuf, InvalidBuffer, tuple, &cblkno);
+		SpannAddFirstList(&edit, index, meta, tuple);
 		meta->nlists = 1;
 		meta->directory_version++;
 		AnnEditFinish(&edit);
@@ -363,7 +370,7 @@ assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
 	int			appended = 0;
 
 	SpannReadMeta(index, &meta);
-	lists = SpannListDistances(index, SpannKeyElements(key), &nlists);
+	lists = SpannNearLists(index, SpannKeyElements(key), &nlists);
 	for (int l = 0; l < nlists; l++)
 		if (lists[l].head == exclude_head)
 			lists[l--] = lists[--nlists];

@@ -2,18 +2,20 @@
  * spannscan.c
  *		Ordered index scans: ORDER BY key <op> query LIMIT k.
  *
- * The first amgettuple call computes the query's distance to every
- * centroid and sorts the lists by it.  It probes the lists whose
- * centroid is within (1 + spann.rng_factor) of the nearest one, at most
- * spann.probes of them (at least one): every entry's distance is
- * computed on the page, and the entries are sorted.  Rows then come out
- * nearest first; a heap TID met again (a vector sits in several lists)
- * is returned once.
+ * The first amgettuple call computes the query's distance to every group
+ * of centroids and opens the spann.group_probes nearest groups
+ * (spanndirectory.c): the query's distance to each of their lists'
+ * centroids.  It probes the lists whose centroid is within
+ * (1 + spann.rng_factor) of the nearest one, at most spann.probes of them
+ * (at least one): every entry's distance is computed on the page, and
+ * the entries are sorted.  Rows then come out nearest first; a heap TID
+ * met again (a vector sits in several lists) is returned once.
  *
  * When the executor wants more rows than those lists hold (a WHERE
  * clause dropped some), an iterative scan (spann.iterative_scan) probes
- * the next spann.probes lists in centroid order, up to spann.max_probes
- * lists in all, and merges what it finds with what is left.
+ * the next spann.probes lists in centroid order, opening the next groups
+ * when the lists of the open ones run out, up to spann.max_probes lists
+ * in all, and merges what it finds with what is left.
  * strict_order skips a late find nearer than a row already returned;
  * relaxed_order returns it anyway.
  *
@@ -77,7 +79,9 @@ typedef struct SpannScanOpaqueData
 	MemoryContext scan_cxt;		/* reset by each rescan */
 	bool		searched;
 	const void *query;			/* elements of the prepared query */
-	SpannListRef *lists;		/* every list; the first nsorted nearest first */
+	SpannNavigation nav;		/* the groups of centroids, nearest first */
+	SpannListRef *lists;		/* lists of the groups opened; the first nsorted
+								 * nearest first */
 	int			nlists;
 	int			nsorted;
 	int			next_list;		/* the first list not probed yet */
@@ -202,23 +206,47 @@ compare_found(const void *a, const void *b)
 }
 
 /*
+ * Open more groups of centroids, nearest first, until at least wanted
+ * lists are left to probe or no group is.  Their lists join the unprobed
+ * ones, which are sorted again when next needed.
+ */
+static void
+open_groups(IndexScanDesc scan, SpannScanOpaque so, int wanted)
+{
+	while (so->nlists - so->next_list < wanted && so->nav.next_group < so->nav.ngroups)
+	{
+		int			n;
+		SpannListRef *more = SpannOpenGroups(scan->indexRelation, &so->nav, spann_group_probes, &n);
+
+		so->lists = repalloc_huge(so->lists, sizeof(SpannListRef) * Max(so->nlists + n, 1));
+		memcpy(so->lists + so->nlists, more, sizeof(SpannListRef) * n);
+		so->nlists += n;
+		so->nsorted = so->next_list;
+		pfree(more);
+	}
+}
+
+/*
  * Probe the next nprobes lists: sort what they hold and merge it with
  * what is left to return.
  */
 static void
 probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 {
-	int			end = Min(so->next_list + nprobes, so->nlists);
+	int			end;
 	int			left = so->nfound - so->next_found;
 	int			capacity = 256;
 	int			nnew = 0;
 	SpannFound *fresh = palloc(sizeof(SpannFound) * capacity);
-	bool	   *wanted = palloc(sizeof(bool) * Max(end - so->next_list, 1));
+	bool	   *wanted;
 	SpannFound *merged;
 	int			i = so->next_found,
 				j = 0,
 				n = 0;
 
+	open_groups(scan, so, nprobes);
+	end = Min(so->next_list + nprobes, so->nlists);
+	wanted = palloc(sizeof(bool) * Max(end - so->next_list, 1));
 	if (end > so->nsorted)
 	{
 		SpannSortLists(so->lists + so->nsorted, so->nlists - so->nsorted);
@@ -293,7 +321,7 @@ first_probes(SpannScanOpaque so)
 static bool
 lists_left(SpannScanOpaque so)
 {
-	if (so->next_list >= so->nlists)
+	if (so->next_list >= so->nlists && so->nav.next_group >= so->nav.ngroups)
 		return false;
 	return spann_max_probes < 0 || so->next_list < spann_max_probes;
 }
@@ -311,8 +339,11 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->query = query_elements(scan, so);
 	so->iterative = spann_iterative_scan;
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
-	so->lists = SpannListDistances(scan->indexRelation, so->query, &so->nlists);
+	SpannNavigate(scan->indexRelation, so->query, &so->nav);
+	so->lists = SpannOpenGroups(scan->indexRelation, &so->nav, spann_group_probes, &so->nlists);
+	so->nsorted = 0;
 	so->next_list = 0;
+	open_groups(scan, so, 1);	/* the nearest groups may have lost all their lists */
 	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;

@@ -1,7 +1,8 @@
 /*
  * spannutils.c
- *		spann page and tuple helpers: the cached index facts, the centroid
- *		directory, appends to posting lists, and whole-list reads.
+ *		spann page and tuple helpers: the cached index facts, appends to
+ *		posting lists, and whole-list reads (the centroid directory is in
+ *		spanndirectory.c).
  *
  * Locking (README, "Locking"): readers take a share lock on one page at
  * a time.  An append locks posting pages before the centroid page it
@@ -14,7 +15,6 @@
 #include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "spann.h"
@@ -97,8 +97,8 @@ SpannInitMetaPage(Page page, int dimensions)
 	meta->stamp = (uint64) GetCurrentTimestamp();
 	meta->dimensions = dimensions;
 	meta->list_limit = SPANN_MIN_LIST_LIMIT;
-	meta->centroid_head = InvalidBlockNumber;
-	meta->centroid_tail = InvalidBlockNumber;
+	meta->group_head = InvalidBlockNumber;
+	meta->group_tail = InvalidBlockNumber;
 	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
 	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
 }
@@ -128,174 +128,6 @@ SpannIsPostingPage(Page page)
 
 	return !PageIsNew(page) && opaque->page_id == ANN_SPANN_PAGE_ID &&
 		(opaque->flags & SPANN_PAGE_POSTING) && !(opaque->flags & ANN_PAGE_FREE);
-}
-
-/* ---------------------------------------------------------------------
- * The centroid directory
- * ---------------------------------------------------------------------
- */
-
-/*
- * A backend's copy of an index's centroid directory: every live list and
- * its centroid key, so a scan computes centroid distances from one array
- * instead of visiting the centroid pages.  A copy is valid for the
- * index's build (stamp) and directory version, both in the metapage;
- * splits, merges and compactions bump the version.  Copies live in
- * TopMemoryContext, keyed by relfilenode, and are replaced when stale.
- */
-typedef struct SpannDirectory
-{
-	RelFileNode node;			/* hash key */
-	uint64		stamp;
-	uint32		version;
-	int			nlists;
-	SpannListRef *lists;		/* distances unset */
-	char	   *keys;			/* nlists whole keys */
-} SpannDirectory;
-
-static HTAB *directories = NULL;
-
-/* The largest directory a backend copies; bigger ones are read from pages */
-#define SPANN_DIRECTORY_CACHE_BYTES (64 * 1024 * 1024)
-
-/* Read the centroid pages into dir (lists and keys in TopMemoryContext) */
-static void
-read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *dir)
-{
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	int			capacity = Max(meta->nlists, 16);
-	BlockNumber blkno = meta->centroid_head;
-
-	dir->nlists = 0;
-	dir->lists = MemoryContextAlloc(TopMemoryContext, sizeof(SpannListRef) * capacity);
-	dir->keys = MemoryContextAllocHuge(TopMemoryContext, info->keysize * capacity);
-	while (BlockNumberIsValid(blkno))
-	{
-		Buffer		buffer = ReadBuffer(index, blkno);
-		Page		page;
-		OffsetNumber maxoff;
-
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		maxoff = PageGetMaxOffsetNumber(page);
-		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
-		{
-			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
-			SpannListRef *list;
-
-			if (!BlockNumberIsValid(c->head))
-				continue;
-			if (dir->nlists == capacity)
-			{
-				capacity *= 2;
-				dir->lists = repalloc(dir->lists, sizeof(SpannListRef) * capacity);
-				dir->keys = repalloc_huge(dir->keys, info->keysize * capacity);
-			}
-			list = &dir->lists[dir->nlists];
-			list->distance = 0;
-			list->head = c->head;
-			list->cblkno = blkno;
-			list->coffset = off;
-			list->ordinal = dir->nlists;
-			memcpy(dir->keys + info->keysize * dir->nlists, c->key, info->keysize);
-			dir->nlists++;
-		}
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buffer);
-	}
-}
-
-/* The backend's current copy of the index's directory */
-static SpannDirectory *
-get_directory(Relation index, const SpannMetaPageData *meta)
-{
-	SpannDirectory *dir;
-	bool		found;
-
-	if (directories == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(RelFileNode);
-		ctl.entrysize = sizeof(SpannDirectory);
-		directories = hash_create("spann directories", 16, &ctl, HASH_ELEM | HASH_BLOBS);
-	}
-	dir = hash_search(directories, &index->rd_node, HASH_ENTER, &found);
-	if (found && dir->stamp == meta->stamp && dir->version == meta->directory_version)
-		return dir;
-	if (found)
-	{
-		pfree(dir->lists);
-		pfree(dir->keys);
-	}
-	dir->stamp = meta->stamp;
-	dir->version = meta->directory_version;
-	PG_TRY();
-	{
-		read_directory(index, meta, dir);
-	}
-	PG_CATCH();
-	{
-		hash_search(directories, &index->rd_node, HASH_REMOVE, NULL);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	return dir;
-}
-
-/*
- * The query's distance to every live list, in directory order (with a
- * NULL query, just the lists, distances 0).  Returns a palloc'd array and
- * its length in *nlists.
- */
-SpannListRef *
-SpannListDistances(Relation index, const void *query, int *nlists)
-{
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannMetaPageData meta;
-	SpannDirectory uncached;
-	SpannDirectory *dir = &uncached;
-	SpannListRef *lists;
-
-	SpannReadMeta(index, &meta);
-	if ((double) meta.nlists * info->keysize <= SPANN_DIRECTORY_CACHE_BYTES)
-		dir = get_directory(index, &meta);
-	else
-		read_directory(index, &meta, dir);
-	lists = palloc(sizeof(SpannListRef) * Max(dir->nlists, 1));
-	for (int i = 0; i < dir->nlists; i++)
-	{
-		lists[i] = dir->lists[i];
-		if (query != NULL)
-			lists[i].distance = AnnDistance(&info->dist, query,
-											SpannKeyElements(dir->keys + info->keysize * i),
-											info->dimensions);
-	}
-	*nlists = dir->nlists;
-	if (dir == &uncached)
-	{
-		pfree(uncached.lists);
-		pfree(uncached.keys);
-	}
-	return lists;
-}
-
-static int
-compare_lists(const void *a, const void *b)
-{
-	const SpannListRef *la = a;
-	const SpannListRef *lb = b;
-
-	if (la->distance != lb->distance)
-		return la->distance < lb->distance ? -1 : 1;
-	return la->head < lb->head ? -1 : la->head > lb->head;
-}
-
-/* Nearest first; ties by head block, so the order is deterministic. */
-void
-SpannSortLists(SpannListRef *lists, int n)
-{
-	qsort(lists, n, sizeof(SpannListRef), compare_lists);
 }
 
 /*
@@ -579,58 +411,6 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 	return next;
 }
 
-/*
- * Add a centroid tuple to the last centroid page, or to a new one linked
- * after it.  The caller holds the metapage exclusively locked and
- * registered in edit (only one backend adds centroids at a time), and
- * may hold one centroid page, held, locked and registered too.  Pages
- * this locks stay registered in edit.  Returns the tuple's offset and
- * its page in *cblkno.
- */
-OffsetNumber
-SpannAddCentroid(AnnEdit *edit, Relation index, Buffer metabuf, Buffer held,
-				 SpannCentroidTuple tuple, BlockNumber *cblkno)
-{
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
-	SpannMetaPage meta = (SpannMetaPage) PageGetContents(AnnEditRegister(edit, metabuf, false));
-	Buffer		buffer = InvalidBuffer;
-	Page		page = NULL;
-	OffsetNumber offno;
-
-	if (BlockNumberIsValid(meta->centroid_tail))
-	{
-		if (BufferIsValid(held) && BufferGetBlockNumber(held) == meta->centroid_tail)
-			buffer = held;
-		else
-		{
-			buffer = ReadBuffer(index, meta->centroid_tail);
-			LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		}
-		page = AnnEditRegister(edit, buffer, false);
-	}
-	if (page == NULL || PageGetFreeSpace(page) < size)
-	{
-		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
-		Page		newpage = AnnEditRegister(edit, newbuf, true);
-
-		AnnInitPage(newpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_CENTROIDS);
-		if (page != NULL)
-			AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
-		else
-			meta->centroid_head = BufferGetBlockNumber(newbuf);
-		meta->centroid_tail = BufferGetBlockNumber(newbuf);
-		page = newpage;
-		buffer = newbuf;
-	}
-	offno = PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false);
-	if (offno == InvalidOffsetNumber)
-		elog(ERROR, "failed to add centroid to spann index \"%s\"",
-			 RelationGetRelationName(index));
-	*cblkno = BufferGetBlockNumber(buffer);
-	return offno;
-}
-
 /* ---------------------------------------------------------------------
  * Reachable pages
  * ---------------------------------------------------------------------
@@ -653,21 +433,25 @@ mark_chain(Relation index, BlockNumber blkno, bool *reached, BlockNumber nblocks
 
 /*
  * Which of the first nblocks pages the index reaches: the metapage, the
- * centroid chain and the chain of every live list.  A palloc'd array.
+ * group and centroid pages and the chain of every live list.  A palloc'd
+ * array.
  */
 bool *
 SpannReachablePages(Relation index, BlockNumber nblocks)
 {
 	bool	   *reached = palloc0(sizeof(bool) * Max(nblocks, 1));
-	SpannMetaPageData meta;
+	int			npages;
+	BlockNumber *pages = SpannCentroidPages(index, &npages);
 	SpannListRef *lists;
 	int			nlists;
 
-	SpannReadMeta(index, &meta);
 	if (nblocks > ANN_METAPAGE_BLKNO)
 		reached[ANN_METAPAGE_BLKNO] = true;
-	mark_chain(index, meta.centroid_head, reached, nblocks);
-	lists = SpannListDistances(index, NULL, &nlists);
+	for (int i = 0; i < npages; i++)
+		if (pages[i] < nblocks)
+			reached[pages[i]] = true;
+	pfree(pages);
+	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 	{
 		mark_chain(index, lists[i].head, reached, nblocks);

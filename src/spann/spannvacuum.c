@@ -115,7 +115,7 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
 	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
-	lists = SpannListDistances(index, NULL, &nlists);
+	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 	{
 		int			removed = delete_in_list(info, &lists[i], callback, callback_state, &live);
@@ -371,7 +371,7 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	SpannReadMeta(index, &meta);
-	lists = SpannListDistances(index, NULL, &nlists);
+	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
 	free_unreachable(info);

@@ -1,0 +1,577 @@
+/*
+ * spanndirectory.c
+ *		The centroid directory: groups of lists, a backend's copy of it,
+ *		and the searches of scans and inserts through it.
+ *
+ * A build clusters the centroids of its lists into about sqrt(lists)
+ * groups.  Group tuples sit in a chain of group pages that starts at the
+ * metapage; each group owns a chain of centroid pages holding the
+ * centroid tuples of its lists.  A split puts its new list in the group
+ * of the list it split; groups are never removed.
+ *
+ * A search (SpannNavigate) computes the query's distance to every group
+ * and sorts the groups; SpannOpenGroups then opens the nearest ones a few
+ * at a time, computing the distances to their lists only.  With L lists
+ * in sqrt(L) groups, opening g groups costs about (g + 1) * sqrt(L)
+ * distances instead of L: this is what keeps scans of indexes with very
+ * many lists cheap.  When g reaches the number of groups, the search is
+ * exhaustive.
+ *
+ * A backend keeps a copy of an index's directory (every group and list
+ * with its key) unless it would exceed spann.directory_cache; then
+ * searches read the group pages and the centroid pages of the groups
+ * they open.  A copy is valid for the index's build (stamp) and
+ * directory version, both in the metapage; every change of the lists
+ * bumps the version.  Groups keep their place in the chain for the life
+ * of a build, so a search may open groups from a newer copy than the one
+ * it sorted.
+ */
+#include "postgres.h"
+
+#include "storage/bufmgr.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+/* A growing array of lists, with their keys when keys is not NULL */
+typedef struct SpannListSet
+{
+	SpannListRef *lists;
+	char	   *keys;
+	int			n;
+	int			capacity;
+} SpannListSet;
+
+typedef struct SpannDirectory
+{
+	RelFileNode node;			/* hash key */
+	uint64		stamp;
+	uint32		version;
+	int			ngroups;
+	SpannGroupRef *groups;		/* distances unset */
+	char	   *group_keys;		/* ngroups whole keys */
+	int		   *group_start;	/* group g has lists[group_start[g] .. group_start[g + 1]) */
+	SpannListSet lists;			/* every live list, group by group, with keys */
+} SpannDirectory;
+
+static HTAB *directories = NULL;
+
+SpannGroupTuple
+SpannPageGetGroup(Page page, OffsetNumber offno)
+{
+	return (SpannGroupTuple) PageGetItem(page, PageGetItemId(page, offno));
+}
+
+/* ---------------------------------------------------------------------
+ * Reading the pages
+ * ---------------------------------------------------------------------
+ */
+
+/* An empty set in cxt, with room for keys of keysize bytes unless that is 0 */
+static void
+list_set_init(SpannListSet *set, MemoryContext cxt, Size keysize, int capacity)
+{
+	set->n = 0;
+	set->capacity = Max(capacity, 16);
+	set->lists = MemoryContextAllocHuge(cxt, sizeof(SpannListRef) * set->capacity);
+	set->keys = keysize > 0 ? MemoryContextAllocHuge(cxt, keysize * set->capacity) : NULL;
+}
+
+/* Room for one more list (and its key, of keysize bytes, if the set keeps keys) */
+static void
+list_set_reserve(SpannListSet *set, Size keysize, int more)
+{
+	if (set->n + more <= set->capacity)
+		return;
+	set->capacity = Max(set->capacity * 2, set->n + more);
+	set->lists = repalloc_huge(set->lists, sizeof(SpannListRef) * set->capacity);
+	if (set->keys != NULL)
+		set->keys = repalloc_huge(set->keys, keysize * set->capacity);
+}
+
+/*
+ * Append the live lists of one group, read from its centroid pages, to
+ * set, which keeps their keys.  Distances are left 0.
+ */
+static void
+read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Buffer		buffer = ReadBuffer(index, group->gblkno);
+	BlockNumber blkno;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	blkno = SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head;
+	UnlockReleaseBuffer(buffer);
+	while (BlockNumberIsValid(blkno))
+	{
+		Page		page;
+		OffsetNumber maxoff;
+
+		buffer = ReadBuffer(index, blkno);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		maxoff = PageGetMaxOffsetNumber(page);
+		list_set_reserve(set, info->keysize, maxoff);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+			SpannListRef *list = &set->lists[set->n];
+
+			if (!BlockNumberIsValid(c->head))
+				continue;
+			list->distance = 0;
+			list->head = c->head;
+			list->cblkno = blkno;
+			list->coffset = off;
+			list->gblkno = group->gblkno;
+			list->goffset = group->goffset;
+			list->ordinal = set->n;
+			memcpy(set->keys + info->keysize * set->n, c->key, info->keysize);
+			set->n++;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+}
+
+/*
+ * Every group of the index, in chain order, into *groups and their keys
+ * into *keys, both allocated in cxt.  Returns how many.
+ */
+static int
+read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
+			SpannGroupRef **groups, char **keys)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	int			capacity = Max(meta->ngroups, 1);
+	int			n = 0;
+	BlockNumber blkno = meta->group_head;
+
+	*groups = MemoryContextAlloc(cxt, sizeof(SpannGroupRef) * capacity);
+	*keys = MemoryContextAllocHuge(cxt, info->keysize * capacity);
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		maxoff = PageGetMaxOffsetNumber(page);
+		if (n + maxoff > capacity)
+		{
+			capacity = Max(capacity * 2, n + maxoff);
+			*groups = repalloc(*groups, sizeof(SpannGroupRef) * capacity);
+			*keys = repalloc_huge(*keys, info->keysize * capacity);
+		}
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			(*groups)[n].distance = 0;
+			(*groups)[n].gblkno = blkno;
+			(*groups)[n].goffset = off;
+			(*groups)[n].ordinal = n;
+			memcpy(*keys + info->keysize * n, SpannPageGetGroup(page, off)->key, info->keysize);
+			n++;
+		}
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+	return n;
+}
+
+/* ---------------------------------------------------------------------
+ * The backend's copy
+ * ---------------------------------------------------------------------
+ */
+
+/* Read every group and list into dir (in TopMemoryContext) */
+static void
+read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *dir)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+
+	dir->ngroups = read_groups(index, meta, TopMemoryContext, &dir->groups, &dir->group_keys);
+	dir->group_start = MemoryContextAlloc(TopMemoryContext, sizeof(int) * (dir->ngroups + 1));
+	list_set_init(&dir->lists, TopMemoryContext, info->keysize, meta->nlists);
+	for (int g = 0; g < dir->ngroups; g++)
+	{
+		dir->group_start[g] = dir->lists.n;
+		read_group_lists(index, &dir->groups[g], &dir->lists);
+	}
+	dir->group_start[dir->ngroups] = dir->lists.n;
+}
+
+static void
+free_directory(SpannDirectory *dir)
+{
+	pfree(dir->groups);
+	pfree(dir->group_keys);
+	pfree(dir->group_start);
+	pfree(dir->lists.lists);
+	pfree(dir->lists.keys);
+}
+
+/*
+ * The backend's current copy of the index's directory, or NULL when it
+ * would be too large to keep.
+ */
+static SpannDirectory *
+current_directory(Relation index)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannMetaPageData meta;
+	SpannDirectory *dir;
+	bool		found;
+
+	SpannReadMeta(index, &meta);
+	if ((double) (meta.nlists + meta.ngroups) * info->keysize > spann_directory_cache * 1024.0)
+		return NULL;
+	if (directories == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(RelFileNode);
+		ctl.entrysize = sizeof(SpannDirectory);
+		directories = hash_create("spann directories", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	dir = hash_search(directories, &index->rd_node, HASH_ENTER, &found);
+	if (found && dir->stamp == meta.stamp && dir->version == meta.directory_version)
+		return dir;
+	if (found)
+		free_directory(dir);
+	dir->stamp = meta.stamp;
+	dir->version = meta.directory_version;
+	PG_TRY();
+	{
+		read_directory(index, &meta, dir);
+	}
+	PG_CATCH();
+	{
+		hash_search(directories, &index->rd_node, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return dir;
+}
+
+/* ---------------------------------------------------------------------
+ * Searches
+ * ---------------------------------------------------------------------
+ */
+
+static int
+compare_groups(const void *a, const void *b)
+{
+	const SpannGroupRef *ga = a;
+	const SpannGroupRef *gb = b;
+
+	if (ga->distance != gb->distance)
+		return ga->distance < gb->distance ? -1 : 1;
+	return (ga->ordinal > gb->ordinal) - (ga->ordinal < gb->ordinal);
+}
+
+static int
+compare_lists(const void *a, const void *b)
+{
+	const SpannListRef *la = a;
+	const SpannListRef *lb = b;
+
+	if (la->distance != lb->distance)
+		return la->distance < lb->distance ? -1 : 1;
+	return la->head < lb->head ? -1 : la->head > lb->head;
+}
+
+/* Nearest first; ties by head block, so the order is deterministic. */
+void
+SpannSortLists(SpannListRef *lists, int n)
+{
+	qsort(lists, n, sizeof(SpannListRef), compare_lists);
+}
+
+/* The query's distance to a stored key, or 0 without a query */
+static float
+key_distance(const SpannIndexInfo *info, const void *query, const char *key)
+{
+	if (query == NULL)
+		return 0;
+	return AnnDistance(&info->dist, query, SpannKeyElements(key), info->dimensions);
+}
+
+/*
+ * Start a search of the centroids for query (NULL: no order): every
+ * group's distance, nearest first, none opened yet.  nav's arrays are
+ * palloc'd.
+ */
+void
+SpannNavigate(Relation index, const void *query, SpannNavigation *nav)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannDirectory *dir = current_directory(index);
+	char	   *keys;
+
+	if (dir != NULL)
+	{
+		nav->ngroups = dir->ngroups;
+		nav->groups = palloc(sizeof(SpannGroupRef) * Max(dir->ngroups, 1));
+		memcpy(nav->groups, dir->groups, sizeof(SpannGroupRef) * dir->ngroups);
+		keys = dir->group_keys;
+	}
+	else
+	{
+		SpannMetaPageData meta;
+
+		SpannReadMeta(index, &meta);
+		nav->ngroups = read_groups(index, &meta, CurrentMemoryContext, &nav->groups, &keys);
+	}
+	for (int g = 0; g < nav->ngroups; g++)
+		nav->groups[g].distance = key_distance(info, query,
+											   keys + info->keysize * nav->groups[g].ordinal);
+	if (dir == NULL)
+		pfree(keys);
+	if (query != NULL)
+		qsort(nav->groups, nav->ngroups, sizeof(SpannGroupRef), compare_groups);
+	nav->query = query;
+	nav->next_group = 0;
+}
+
+/*
+ * Append the lists given with their keys to set, with the query's
+ * distances
+ */
+static void
+add_lists(const SpannIndexInfo *info, const void *query, SpannListSet *set,
+		  const SpannListRef *lists, const char *keys, int n)
+{
+	list_set_reserve(set, 0, n);
+	for (int i = 0; i < n; i++)
+	{
+		SpannListRef *list = &set->lists[set->n];
+
+		*list = lists[i];
+		list->distance = key_distance(info, query, keys + info->keysize * i);
+		list->ordinal = set->n++;
+	}
+}
+
+/*
+ * Open the next ngroups groups of a search (all that are left if ngroups
+ * is 0 or less): a palloc'd array of their live lists with the query's
+ * distances, in no particular order, and its length in *nlists.
+ */
+SpannListRef *
+SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannDirectory *dir = current_directory(index);
+	int			end = ngroups <= 0 ? nav->ngroups : Min(nav->ngroups, nav->next_group + ngroups);
+	SpannListSet set;
+
+	list_set_init(&set, CurrentMemoryContext, 0, 64);
+	for (; nav->next_group < end; nav->next_group++)
+	{
+		const SpannGroupRef *group = &nav->groups[nav->next_group];
+
+		if (dir != NULL && group->ordinal < dir->ngroups &&
+			dir->groups[group->ordinal].gblkno == group->gblkno &&
+			dir->groups[group->ordinal].goffset == group->goffset)
+		{
+			int			first = dir->group_start[group->ordinal];
+
+			add_lists(info, nav->query, &set, dir->lists.lists + first,
+					  dir->lists.keys + info->keysize * first,
+					  dir->group_start[group->ordinal + 1] - first);
+		}
+		else
+		{
+			SpannListSet read;
+
+			list_set_init(&read, CurrentMemoryContext, info->keysize, 64);
+			read_group_lists(index, group, &read);
+			add_lists(info, nav->query, &set, read.lists, read.keys, read.n);
+			pfree(read.lists);
+			pfree(read.keys);
+		}
+	}
+	*nlists = set.n;
+	return set.lists;
+}
+
+/*
+ * The lists an insert chooses among for a key: those of the
+ * SPANN_DEFAULT_GROUP_PROBES groups nearest to it, with distances.
+ */
+SpannListRef *
+SpannNearLists(Relation index, const void *query, int *nlists)
+{
+	SpannNavigation nav;
+	SpannListRef *lists;
+
+	SpannNavigate(index, query, &nav);
+	lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
+	pfree(nav.groups);
+	return lists;
+}
+
+/* Every live list, distances 0, group by group */
+SpannListRef *
+SpannAllLists(Relation index, int *nlists)
+{
+	SpannNavigation nav;
+	SpannListRef *lists;
+
+	SpannNavigate(index, NULL, &nav);
+	lists = SpannOpenGroups(index, &nav, 0, nlists);
+	pfree(nav.groups);
+	return lists;
+}
+
+/*
+ * Every group page and centroid page of the index: a palloc'd array of
+ * block numbers, and its length in *npages.
+ */
+BlockNumber *
+SpannCentroidPages(Relation index, int *npages)
+{
+	SpannMetaPageData meta;
+	int			capacity = 64;
+	int			n = 0;
+	BlockNumber *pages = palloc(sizeof(BlockNumber) * capacity);
+	BlockNumber *chain_heads;
+	int			nheads = 0;
+
+	SpannReadMeta(index, &meta);
+	chain_heads = palloc(sizeof(BlockNumber) * (meta.ngroups + 1));
+	chain_heads[nheads++] = meta.group_head;
+	for (int h = 0; h < nheads; h++)
+	{
+		BlockNumber blkno = chain_heads[h];
+
+		while (BlockNumberIsValid(blkno))
+		{
+			Buffer		buffer = ReadBuffer(index, blkno);
+			Page		page;
+
+			LockBuffer(buffer, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buffer);
+			if (n == capacity)
+			{
+				capacity *= 2;
+				pages = repalloc_huge(pages, sizeof(BlockNumber) * capacity);
+			}
+			pages[n++] = blkno;
+			/* the groups' centroid chains are walked after the group chain */
+			if (h == 0)
+				for (OffsetNumber off = FirstOffsetNumber;
+					 off <= PageGetMaxOffsetNumber(page) && nheads <= (int) meta.ngroups; off++)
+					chain_heads[nheads++] = SpannPageGetGroup(page, off)->head;
+			blkno = AnnPageGetOpaque(page)->nextblkno;
+			UnlockReleaseBuffer(buffer);
+		}
+	}
+	pfree(chain_heads);
+	*npages = n;
+	return pages;
+}
+
+/* ---------------------------------------------------------------------
+ * Adding lists
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Add a centroid tuple to the last centroid page of a group (gpage, its
+ * page, locked and registered in edit), or to a new page linked after it.
+ */
+static OffsetNumber
+add_to_group(AnnEdit *edit, Relation index, Page gpage, OffsetNumber goffset,
+			 SpannCentroidTuple tuple, BlockNumber *cblkno)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
+	SpannGroupTuple group = SpannPageGetGroup(gpage, goffset);
+	Buffer		buffer = InvalidBuffer;
+	Page		page = NULL;
+	OffsetNumber offno;
+
+	if (BlockNumberIsValid(group->tail))
+	{
+		buffer = ReadBuffer(index, group->tail);
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		page = AnnEditRegister(edit, buffer, false);
+	}
+	if (page == NULL || PageGetFreeSpace(page) < size)
+	{
+		Buffer		newbuf = AnnNewBuffer(index, MAIN_FORKNUM);
+		Page		newpage = AnnEditRegister(edit, newbuf, true);
+
+		AnnInitPage(newpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_CENTROIDS);
+		if (page != NULL)
+			AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuf);
+		else
+			group->head = BufferGetBlockNumber(newbuf);
+		group->tail = BufferGetBlockNumber(newbuf);
+		page = newpage;
+		buffer = newbuf;
+	}
+	offno = PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false);
+	if (offno == InvalidOffsetNumber)
+		elog(ERROR, "failed to add centroid to spann index \"%s\"",
+			 RelationGetRelationName(index));
+	*cblkno = BufferGetBlockNumber(buffer);
+	return offno;
+}
+
+/*
+ * Add a centroid tuple to the group at (gblkno, goffset).  The caller
+ * holds the metapage exclusively locked (only one backend adds
+ * centroids at a time); the group page and the centroid pages this
+ * locks stay registered in edit: at most three.  Returns the tuple's
+ * offset and its page in *cblkno.
+ */
+OffsetNumber
+SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno, OffsetNumber goffset,
+				 SpannCentroidTuple tuple, BlockNumber *cblkno)
+{
+	Buffer		gbuffer = ReadBuffer(index, gblkno);
+
+	LockBuffer(gbuffer, BUFFER_LOCK_EXCLUSIVE);
+	return add_to_group(edit, index, AnnEditRegister(edit, gbuffer, false), goffset, tuple,
+						cblkno);
+}
+
+/*
+ * Add the first list of an index that has none.  It goes to the first
+ * group, created around its centroid when the index has no group (it
+ * has none unless a build made some).  The caller holds the metapage
+ * exclusively locked and registered in edit.
+ */
+void
+SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta, SpannCentroidTuple tuple)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	BlockNumber cblkno;
+
+	if (meta->ngroups == 0)
+	{
+		Size		size = SPANN_GROUP_TUPLE_SIZE(info->keysize);
+		SpannGroupTuple group = palloc0(size);
+		Buffer		gbuffer = AnnNewBuffer(index, MAIN_FORKNUM);
+		Page		gpage = AnnEditRegister(edit, gbuffer, true);
+
+		AnnInitPage(gpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_GROUPS);
+		group->head = group->tail = InvalidBlockNumber;
+		memcpy(group->key, tuple->key, info->keysize);
+		if (PageAddItem(gpage, (Item) group, size, FirstOffsetNumber, false, false) !=
+			FirstOffsetNumber)
+			elog(ERROR, "failed to add group to spann index \"%s\"",
+				 RelationGetRelationName(index));
+		meta->group_head = meta->group_tail = BufferGetBlockNumber(gbuffer);
+		meta->ngroups = 1;
+		add_to_group(edit, index, gpage, FirstOffsetNumber, tuple, &cblkno);
+		pfree(group);
+	}
+	else
+		SpannAddCentroid(edit, index, meta->group_head, FirstOffsetNumber, tuple, &cblkno);
+}
