@@ -33,7 +33,7 @@
 
 #define SPANN_DEFAULT_PROBES	16
 /* Groups of centroids a scan (or an insert's assignment) opens */
-#define SPANN_DEFAULT_GROUP_PROBES 32
+#define SPANN_DEFAULT_GROUP_PROBES 16
 /* kB of centroid directory a backend keeps a copy of */
 #define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536

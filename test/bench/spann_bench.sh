@@ -29,6 +29,7 @@
 # (spann), BENCH_TABLE (the data's base table), BENCH_LISTS (0: spann's
 # default 4 * sqrt(rows); ivfflat 245), BENCH_EPSILON (0.1),
 # BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"), BENCH_RNG ("100"),
+# BENCH_GROUP_PROBES (16: spann.group_probes),
 # BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
 # of this many runs), BENCH_MWM (2GB), BENCH_PROTOCOL (prepared, pgbench
 # -M), BENCH_BUILD (1; 0 queries the index an earlier build mode left),
@@ -47,6 +48,7 @@ EPSILON=${BENCH_EPSILON:-0.1}
 REPLICAS=${BENCH_REPLICAS:-8}
 PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
 RNG=${BENCH_RNG:-100}
+GROUP_PROBES=${BENCH_GROUP_PROBES:-16}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-1}
 MWM=${BENCH_MWM:-2GB}
@@ -75,7 +77,7 @@ fail() { echo "spann_bench: $*" >&2; exit 1; }
 # The GUCs of probes $1 and rng_factor $2, as SET commands
 gucs() {
 	if [ "$AM" = spann ]; then
-		echo "SET spann.probes = $1; SET spann.rng_factor = $2;"
+		echo "SET spann.probes = $1; SET spann.rng_factor = $2; SET spann.group_probes = $GROUP_PROBES;"
 	else
 		echo "SET ivfflat.probes = $1;"
 	fi
@@ -110,9 +112,9 @@ describe_index() {
 		'BEGIN { printf "%.2f", b / (r * d * 4) }') x raw |"
 	[ "$AM" = spann ] || return 0
 	echo
-	echo "| lists | entries | mean replicas | list_limit | splits | merges |"
-	echo "|---:|---:|---:|---:|---:|---:|"
-	psql_value -F ' | ' -c "SELECT lists, entries, round(entries::numeric / $rows, 2),
+	echo "| lists | groups | entries | mean replicas | list_limit | splits | merges |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|"
+	psql_value -F ' | ' -c "SELECT lists, groups, entries, round(entries::numeric / $rows, 2),
 		list_limit, splits, merges FROM spann_index_stats('$INDEX')" | sed 's/^/| /; s/$/ |/'
 }
 

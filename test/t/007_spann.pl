@@ -22,16 +22,17 @@ use AnnTest;
 my $DIMS = 16;
 my $SPREAD = 0.6;	# clusters overlap: many vectors go to two lists or more
 
-# Every list probed at once: spann.probes above the number of lists, and
-# a bound of (1 + rng_factor)^2 = 10201 times the nearest centroid's
-# distance, which takes in every list for data of these spreads.
-my $ALL = 'SET spann.probes = 65536; SET spann.rng_factor = 100;';
+# Every list probed at once: every group of centroids searched, spann.probes
+# above the number of lists, and a bound of (1 + rng_factor)^2 = 10201 times
+# the nearest centroid's distance, which takes in every list for data of
+# these spreads.
+my $ALL = 'SET spann.probes = 65536; SET spann.rng_factor = 100; SET spann.group_probes = 0;';
 
 # spann_index_stats of $index on $node as a hash reference
 sub stats
 {
 	my ($node, $index) = @_;
-	my @names = qw(lists entries list_limit splits merges);
+	my @names = qw(lists entries list_limit splits merges groups);
 	my @values = split /\|/,
 	  $node->safe_psql('postgres', "SELECT " . join(', ', @names) . " FROM spann_index_stats('$index')");
 	my %s;
@@ -43,7 +44,7 @@ sub stats
 sub stats_text
 {
 	my ($s) = @_;
-	return join(', ', map { "$_ $s->{$_}" } qw(lists entries list_limit splits merges));
+	return join(', ', map { "$_ $s->{$_}" } qw(lists entries list_limit splits merges groups));
 }
 
 # No replay mismatch, crash or failed assertion in $node's log
@@ -373,6 +374,8 @@ INSERT INTO items (n, v) VALUES (:n, ann_test_clustered_vec(:n, $DIMS, 10, $SPRE
 	my $s = stats($node, 'items_idx');
 	note('after the build: ' . stats_text($s));
 	is($s->{splits}, '0', 'a build splits no list');
+	# so the recall below is that of a scan through the nearest groups only
+	cmp_ok($s->{groups}, '>', 16, 'more groups of centroids than spann.group_probes opens');
 
 	store_exact($node, 'postgres', 'exact_build', 'items', 'queries');
 	knn_recall_ok($node, 'postgres', 'exact_build', 'items', 'queries', 0.90, 'after the build');
