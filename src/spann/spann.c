@@ -163,10 +163,25 @@ SpannDefaultLists(double rows)
 }
 
 /*
- * A scan computes the distance to every centroid, then to every entry of
- * the lists it probes (about spann.probes lists of rows * 2 / lists
- * entries: a vector sits in two lists on average), all before the first
- * row comes out (AnnScanCost says how a distance is charged).
+ * Centroid distances a scan computes: one per group (about sqrt(lists)
+ * of them), then one per list of the groups it opens.
+ */
+static double
+centroid_distances(double lists)
+{
+	double		groups = ceil(sqrt(lists));
+
+	if (spann_group_probes == 0 || spann_group_probes >= groups)
+		return groups + lists;
+	return groups + spann_group_probes * lists / groups;
+}
+
+/*
+ * A scan computes the distances to the centroids it searches, then to
+ * every entry of the lists it probes (about spann.probes lists of
+ * rows * 2 / lists entries: a vector sits in two lists on average), all
+ * before the first row comes out (AnnScanCost says how a distance is
+ * charged).
  */
 void
 spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -195,7 +210,8 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				  &extra_visits, &rejected_fetches);
 	extra_visits = Min(extra_visits,
 					   SPANN_FILTER_LISTS_PER_PROBE * Min(spann_probes, lists) * 2.0 * rows / lists);
-	AnnScanCost(path, Min(lists + Min(spann_probes, lists) * 2.0 * rows / lists + extra_visits,
+	AnnScanCost(path, Min(centroid_distances(lists) +
+						  Min(spann_probes, lists) * 2.0 * rows / lists + extra_visits,
 						  2.0 * rows),
 				2.0 * rows, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);
 }
