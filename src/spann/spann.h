@@ -287,6 +287,7 @@ extern SpannListRef *SpannOpenGroups(Relation index, SpannNavigation *nav, int n
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
 extern void SpannSortLists(SpannListRef *lists, int n);
+extern void SpannSortGroups(SpannGroupRef *groups, int n);
 extern BlockNumber *SpannCentroidPages(Relation index, int *npages);
 extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno,
 									 OffsetNumber goffset, SpannCentroidTuple tuple,

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "access/parallel.h"
@@ -65,6 +66,11 @@ typedef struct SpannBuildState
 	int			nlists;
 	char	   *centroid_keys;	/* nlists whole keys */
 	SpannListRef *lists;		/* nlists: where each list is */
+	int			ngroups;
+	char	   *group_keys;		/* ngroups whole keys */
+	int		   *group_start;	/* group g: members[group_start[g] .. group_start[g + 1]) */
+	int		   *members;		/* list numbers, group by group */
+	SpannGroupRef *group_order; /* scratch: the groups by distance to one row */
 	SpannListRef *candidates;	/* scratch: the lists near one row */
 	const void **candidate_keys;
 	int		   *chosen;
@@ -245,8 +251,7 @@ release_build_page(Buffer buffer)
  * starts at meta->group_head; refs gets where each is.
  */
 static void
-write_groups(SpannBuildState *bs, SpannMetaPage meta, const float *centres, int ngroups,
-			 SpannGroupRef *refs)
+write_groups(SpannBuildState *bs, SpannMetaPage meta, int ngroups, SpannGroupRef *refs)
 {
 	Size		size = SPANN_GROUP_TUPLE_SIZE(bs->keysize);
 	SpannGroupTuple tuple = palloc0(size);
@@ -255,10 +260,7 @@ write_groups(SpannBuildState *bs, SpannMetaPage meta, const float *centres, int 
 	tuple->head = tuple->tail = InvalidBlockNumber;
 	for (int g = 0; g < ngroups; g++)
 	{
-		Datum		key = AnnKeyFromFloats(&bs->dist, centres + (Size) g * bs->dimensions,
-										   bs->dimensions);
-
-		memcpy(tuple->key, DatumGetPointer(key), bs->keysize);
+		memcpy(tuple->key, bs->group_keys + bs->keysize * g, bs->keysize);
 		refs[g].goffset = add_to_chain(bs, &buffer, SPANN_PAGE_GROUPS, tuple, size,
 									   &meta->group_head);
 		refs[g].gblkno = BufferGetBlockNumber(buffer);
@@ -318,10 +320,26 @@ write_group_lists(SpannBuildState *bs, const SpannGroupRef *group, const int *me
 	pfree(tuple);
 }
 
+/* The stored keys of n centres (floats) */
+static char *
+centre_keys(SpannBuildState *bs, const float *centres, int n)
+{
+	char	   *keys = palloc(bs->keysize * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		key = AnnKeyFromFloats(&bs->dist, centres + (Size) i * bs->dimensions,
+										   bs->dimensions);
+
+		memcpy(keys + bs->keysize * i, DatumGetPointer(key), bs->keysize);
+	}
+	return keys;
+}
+
 /*
  * Cluster the sample, group the centroids, and write the groups, one
- * centroid tuple and one empty posting page per list; fills bs->lists
- * and bs->centroid_keys.
+ * centroid tuple and one empty posting page per list; fills bs->lists,
+ * bs->centroid_keys and the groups of bs.
  */
 static void
 write_centroids(SpannBuildState *bs, SpannMetaPage meta)
@@ -331,42 +349,39 @@ write_centroids(SpannBuildState *bs, SpannMetaPage meta)
 	int			ngroups;
 	float	   *group_centres;
 	int		   *group_of;
-	int		   *members;
 	SpannGroupRef *groups;
 
 	centres = SpannHierarchicalKMeans(bs->sample, bs->nsample, bs->dimensions,
 									  lists_wanted(bs->index, bs->rows), SPANN_SEED, &ncentres);
 	bs->nlists = ncentres;
-	bs->centroid_keys = palloc(bs->keysize * Max(ncentres, 1));
+	bs->centroid_keys = centre_keys(bs, centres, ncentres);
 	bs->lists = palloc0(sizeof(SpannListRef) * Max(ncentres, 1));
-	for (int i = 0; i < ncentres; i++)
-	{
-		Datum		centroid = AnnKeyFromFloats(&bs->dist, centres + (Size) i * bs->dimensions,
-												bs->dimensions);
-
-		memcpy(bs->centroid_keys + bs->keysize * i, DatumGetPointer(centroid), bs->keysize);
-	}
 
 	group_of = palloc(sizeof(int) * Max(ncentres, 1));
 	group_centres = group_lists(centres, ncentres, bs->dimensions, &ngroups, group_of);
+	bs->ngroups = ngroups;
+	bs->group_keys = centre_keys(bs, group_centres, ngroups);
+	bs->group_start = palloc(sizeof(int) * (ngroups + 1));
+	bs->members = palloc(sizeof(int) * Max(ncentres, 1));
 	groups = palloc(sizeof(SpannGroupRef) * Max(ngroups, 1));
-	write_groups(bs, meta, group_centres, ngroups, groups);
-	members = palloc(sizeof(int) * Max(ncentres, 1));
+	write_groups(bs, meta, ngroups, groups);
+	bs->group_start[0] = 0;
 	for (int g = 0; g < ngroups; g++)
 	{
-		int			n = 0;
+		int			n = bs->group_start[g];
 
 		for (int i = 0; i < ncentres; i++)
 			if (group_of[i] == g)
-				members[n++] = i;
-		write_group_lists(bs, &groups[g], members, n);
+				bs->members[n++] = i;
+		bs->group_start[g + 1] = n;
+		write_group_lists(bs, &groups[g], bs->members + bs->group_start[g],
+						  n - bs->group_start[g]);
 		CHECK_FOR_INTERRUPTS();
 	}
 	meta->nlists = ncentres;
 	pfree(centres);
 	pfree(group_centres);
 	pfree(group_of);
-	pfree(members);
 	pfree(groups);
 }
 
@@ -376,38 +391,65 @@ write_centroids(SpannBuildState *bs, SpannMetaPage meta)
  */
 
 /*
- * The lists near a key, nearest first: those within the closure bound of
- * the nearest, at most 4 * replicas.  Returns how many, in
- * bs->candidates with their keys' elements in bs->candidate_keys.
+ * How many groups a row's assignment looks into, nearest first, and
+ * which: every group when there are at most SPANN_DEFAULT_GROUP_PROBES,
+ * as an insert does.  The groups are left in bs->group_order.
+ */
+static int
+near_groups(SpannBuildState *bs, const void *x)
+{
+	for (int g = 0; g < bs->ngroups; g++)
+	{
+		bs->group_order[g].ordinal = g;
+		bs->group_order[g].distance = 0;
+	}
+	if (bs->ngroups <= SPANN_DEFAULT_GROUP_PROBES)
+		return bs->ngroups;
+	for (int g = 0; g < bs->ngroups; g++)
+		bs->group_order[g].distance =
+			AnnDistance(&bs->dist, x, SpannKeyElements(bs->group_keys + bs->keysize * g),
+						bs->dimensions);
+	SpannSortGroups(bs->group_order, bs->ngroups);
+	return SPANN_DEFAULT_GROUP_PROBES;
+}
+
+/*
+ * The lists near a key, nearest first: those of the nearest groups that
+ * are within the closure bound of the nearest list, at most
+ * 4 * replicas.  Returns how many, in bs->candidates with their keys'
+ * elements in bs->candidate_keys.
  */
 static int
 near_lists(SpannBuildState *bs, const void *x)
 {
-	int			nearest = 0;
+	int			ngroups = near_groups(bs, x);
+	int			nlists = 0;
+	float		nearest = FLT_MAX;
 	float		bound;
 	int			n = 0;
-	float	   *distances = palloc(sizeof(float) * bs->nlists);
 
-	for (int i = 0; i < bs->nlists; i++)
+	for (int o = 0; o < ngroups; o++)
 	{
-		distances[i] = AnnDistance(&bs->dist, x,
-								   SpannKeyElements(bs->centroid_keys + bs->keysize * i),
-								   bs->dimensions);
-		if (distances[i] < distances[nearest])
-			nearest = i;
-	}
-	bound = SpannClosureBound(bs->dist.metric, distances[nearest], bs->opts.epsilon);
-	for (int i = 0; i < bs->nlists; i++)
-		if (distances[i] <= bound)
+		int			g = bs->group_order[o].ordinal;
+
+		for (int m = bs->group_start[g]; m < bs->group_start[g + 1]; m++)
 		{
-			bs->candidates[n] = bs->lists[i];
-			bs->candidates[n].distance = distances[i];
-			n++;
+			SpannListRef *list = &bs->candidates[nlists++];
+
+			*list = bs->lists[bs->members[m]];
+			list->distance = AnnDistance(&bs->dist, x,
+										 SpannKeyElements(bs->centroid_keys +
+														  bs->keysize * list->ordinal),
+										 bs->dimensions);
+			nearest = Min(nearest, list->distance);
 		}
+	}
+	bound = SpannClosureBound(bs->dist.metric, nearest, bs->opts.epsilon);
+	for (int i = 0; i < nlists; i++)
+		if (bs->candidates[i].distance <= bound)
+			bs->candidates[n++] = bs->candidates[i];
 	SpannSortLists(bs->candidates, n);
-	n = SpannClosureCandidates(bs->dist.metric, bs->candidates, n, &bs->opts);
-	pfree(distances);
-	return n;
+	return SpannClosureCandidates(bs->dist.metric, bs->candidates, n, &bs->opts);
 }
 
 static void
@@ -447,6 +489,7 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 static void
 assign_init(SpannBuildState *bs)
 {
+	bs->group_order = palloc(sizeof(SpannGroupRef) * Max(bs->ngroups, 1));
 	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
 	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);
 	bs->chosen = palloc(sizeof(int) * bs->nlists);
@@ -456,20 +499,42 @@ assign_init(SpannBuildState *bs)
  * Parallel assignment
  *
  * The access method's area of the segment: SpannParallelShared, then the
- * nlists list references, then the nlists centroid keys.
+ * list references, the centroid keys, the group keys, group_start and
+ * members of the build state (lay_out_shared).
  * ---------------------------------------------------------------------
  */
 typedef struct SpannParallelShared
 {
 	int			nlists;
+	int			ngroups;
 	slock_t		mutex;			/* guards entries */
 	double		entries;		/* list entries written by all participants */
 } SpannParallelShared;
 
-#define ListsFromSpannShared(sp) \
-	((SpannListRef *) ((char *) (sp) + MAXALIGN(sizeof(SpannParallelShared))))
-#define KeysFromSpannShared(sp) \
-	((char *) ListsFromSpannShared(sp) + MAXALIGN(sizeof(SpannListRef) * (sp)->nlists))
+/*
+ * The size of the area after sp for the lists and groups of bs; with sp,
+ * also point bs's arrays into it.
+ */
+static Size
+lay_out_shared(SpannParallelShared *sp, SpannBuildState *bs)
+{
+	Size		lists = MAXALIGN(sizeof(SpannListRef) * bs->nlists);
+	Size		keys = MAXALIGN(bs->keysize * bs->nlists);
+	Size		group_keys = MAXALIGN(bs->keysize * bs->ngroups);
+	Size		group_start = MAXALIGN(sizeof(int) * (bs->ngroups + 1));
+
+	if (sp != NULL)
+	{
+		char	   *area = (char *) sp + MAXALIGN(sizeof(SpannParallelShared));
+
+		bs->lists = (SpannListRef *) area;
+		bs->centroid_keys = area + lists;
+		bs->group_keys = area + lists + keys;
+		bs->group_start = (int *) (area + lists + keys + group_keys);
+		bs->members = (int *) (area + lists + keys + group_keys + group_start);
+	}
+	return lists + keys + group_keys + group_start + sizeof(int) * bs->nlists;
+}
 
 /* One participant's share of the assignment */
 static void
@@ -499,8 +564,8 @@ SpannParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	sp = worker.am_area;
 	build_state_init(&bs, worker.heap, worker.index);
 	bs.nlists = sp->nlists;
-	bs.lists = ListsFromSpannShared(sp);
-	bs.centroid_keys = KeysFromSpannShared(sp);
+	bs.ngroups = sp->ngroups;
+	lay_out_shared(sp, &bs);
 	assign_init(&bs);
 	assign_share(worker.shared, sp, &bs, false);
 	AnnDetachBuildWorker(&worker);
@@ -515,19 +580,24 @@ assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
 {
 	AnnParallelBuild pb;
 	SpannParallelShared *sp;
-	Size		lists_size = MAXALIGN(sizeof(SpannListRef) * bs->nlists);
+	SpannBuildState shared = *bs;
 	int			launched;
 
 	if (!AnnBeginParallelBuild(&pb, bs->heap, bs->index, indexInfo, "SpannParallelBuildMain",
-							   nworkers, MAXALIGN(sizeof(SpannParallelShared)) + lists_size +
-							   bs->keysize * bs->nlists))
+							   nworkers, MAXALIGN(sizeof(SpannParallelShared)) +
+							   lay_out_shared(NULL, bs)))
 		return false;
 	sp = pb.am_area;
 	sp->nlists = bs->nlists;
+	sp->ngroups = bs->ngroups;
 	SpinLockInit(&sp->mutex);
 	sp->entries = 0;
-	memcpy(ListsFromSpannShared(sp), bs->lists, sizeof(SpannListRef) * bs->nlists);
-	memcpy(KeysFromSpannShared(sp), bs->centroid_keys, bs->keysize * bs->nlists);
+	lay_out_shared(sp, &shared);
+	memcpy(shared.lists, bs->lists, sizeof(SpannListRef) * bs->nlists);
+	memcpy(shared.centroid_keys, bs->centroid_keys, bs->keysize * bs->nlists);
+	memcpy(shared.group_keys, bs->group_keys, bs->keysize * bs->ngroups);
+	memcpy(shared.group_start, bs->group_start, sizeof(int) * (bs->ngroups + 1));
+	memcpy(shared.members, bs->members, sizeof(int) * bs->nlists);
 	launched = AnnLaunchParallelBuild(&pb);
 	ereport(DEBUG1,
 			(errmsg("building spann index \"%s\" with %d parallel workers",

@@ -272,6 +272,13 @@ compare_groups(const void *a, const void *b)
 	return (ga->ordinal > gb->ordinal) - (ga->ordinal < gb->ordinal);
 }
 
+/* Nearest first; ties by place in the chain. */
+void
+SpannSortGroups(SpannGroupRef *groups, int n)
+{
+	qsort(groups, n, sizeof(SpannGroupRef), compare_groups);
+}
+
 static int
 compare_lists(const void *a, const void *b)
 {
@@ -331,7 +338,7 @@ SpannNavigate(Relation index, const void *query, SpannNavigation *nav)
 	if (dir == NULL)
 		pfree(keys);
 	if (query != NULL)
-		qsort(nav->groups, nav->ngroups, sizeof(SpannGroupRef), compare_groups);
+		SpannSortGroups(nav->groups, nav->ngroups);
 	nav->query = query;
 	nav->next_group = 0;
 }
