@@ -12,8 +12,9 @@
  * 3. The centroids are grouped (a k-means of them into about sqrt(lists)
  *    groups, spanndirectory.c); the group pages, each group's centroid
  *    pages and one empty posting page per list are written.
- * 4. A second heap scan assigns each row by the closure rule and appends
- *    it to its lists, in shared buffers without WAL; at the end the whole
+ * 4. A second heap scan assigns each row by the closure rule (among the
+ *    lists of its nearest groups, as an insert does) and appends it to
+ *    its lists, in shared buffers without WAL; at the end the whole
  *    relation is WAL-logged once.  Memory stays bounded whatever the
  *    table's size: the sample, the centroids, one row at a time.  With
  *    max_parallel_maintenance_workers, workers share this scan (a
