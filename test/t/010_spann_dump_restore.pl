@@ -1,0 +1,80 @@
+# pg_dump and a parallel pg_restore of a table with spann indexes (one with
+# a filter column): the indexes come back with their opclasses and options,
+# valid, used by the planner, and, with every list probed, answering
+# exactly as the originals do.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use AnnTest;
+
+my $DIMS = 16;
+my $ALL = 'SET spann.probes = 65536; SET spann.rng_factor = 100; SET spann.group_probes = 0;';
+
+my $node = PostgreSQL::Test::Cluster->new('spann_dump');
+$node->init;
+$node->start;
+ann_setup($node, 'postgres');
+
+$node->safe_psql('postgres', "CREATE TABLE docs (id int PRIMARY KEY, v vector($DIMS), h halfvec($DIMS), cat int);
+	INSERT INTO docs SELECT i, ann_test_vec(i, $DIMS), ann_test_vec(i, $DIMS), i % 5 FROM generate_series(1, 800) i;
+	INSERT INTO docs VALUES (0, NULL, NULL, 0);
+	CREATE INDEX docs_v_idx ON docs USING spann (v vector_l2_ops, cat) WITH (lists = 20, epsilon = 0.5, replicas = 4);
+	CREATE INDEX docs_h_idx ON docs USING spann (h halfvec_cosine_ops);");
+
+my $dump = $node->basedir . '/docs.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump -Fc');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-j', '2', '-d', $node->connstr('restored'), $dump ],
+	'pg_restore -j 2');
+
+my $indexes = q{SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'docs' ORDER BY 1};
+my $restored = $node->safe_psql('restored', $indexes);
+is($restored, $node->safe_psql('postgres', $indexes), 'the restored indexes have the original definitions');
+like($restored, qr/USING spann \(v, cat\) WITH \(lists='20', epsilon='0.5', replicas='4'\)/, 'with their options');
+is($node->safe_psql('restored', q{SELECT string_agg(c.relname || ' ' || i.indisvalid, ', ' ORDER BY c.relname)
+	FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+	WHERE i.indrelid = 'docs'::regclass AND a.amname = 'spann'}),
+	'docs_h_idx true, docs_v_idx true', 'the restored spann indexes are valid');
+is($node->safe_psql('restored', "SELECT lists FROM spann_index_stats('docs_v_idx')"), '20',
+	'the restored index was built with its lists option');
+
+for my $c ([ 'v', '<->', 'vector', 'docs_v_idx' ], [ 'h', '<=>', 'halfvec', 'docs_h_idx' ])
+{
+	my ($col, $op, $type, $index) = @$c;
+	my %o = (column => $col, op => $op, set => $ALL);
+	my @queries = map { "ann_test_vec($_, $DIMS)::$type" } (-7, 3, 400, 9999);
+	index_used_ok($node, 'restored', 'docs', $queries[0], $index, %o);
+
+	my @bad;
+	for my $q (@queries)
+	{
+		my $orig = knn_rows($node, 'postgres', 'docs', $q, %o);
+		my $rest = knn_rows($node, 'restored', 'docs', $q, %o);
+		push @bad, "$q: original $orig->[0], restored $rest->[0]"
+		  if $orig->[0] ne $rest->[0] || $orig->[0] eq '';
+	}
+	ok(!@bad, "$index: the restored index returns the original's top-10") or diag(join("\n", @bad));
+	matches_exact_ok($node, 'restored', 'docs', \@queries, "$index: and they are exact", %o, ids => 1);
+	my $reach = "$ALL SET enable_seqscan = off; SET spann.iterative_scan = relaxed_order;
+		SELECT count(DISTINCT id) FROM (SELECT id FROM docs ORDER BY $col $op $queries[1] LIMIT 100000) s";
+	is($node->safe_psql('restored', $reach), $node->safe_psql('postgres', $reach),
+		"$index: the restored index reaches as many rows as the original");
+	all_reachable_ok($node, 'restored', 'docs', $queries[1], "$index: every row is in the restored index", %o)
+	  if $col eq 'v';
+}
+
+# the filter column survives too: a filtered scan of the restored index
+# returns the original's rows
+my $filtered = "$ALL SET enable_seqscan = off;
+	SELECT string_agg(id::text, ',') FROM (SELECT id FROM docs WHERE cat = 3
+	ORDER BY v <-> ann_test_vec(5, $DIMS)::vector LIMIT 10) s";
+my $orig = $node->safe_psql('postgres', $filtered);
+is($node->safe_psql('restored', $filtered), $orig, 'a filtered scan of the restored index returns the original rows');
+is(scalar(split /,/, $orig), 10, 'ten of them');
+
+$node->stop;
+done_testing();
