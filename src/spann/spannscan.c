@@ -206,9 +206,10 @@ compare_found(const void *a, const void *b)
 }
 
 /*
- * Open more groups of centroids, nearest first, until at least wanted
- * lists are left to probe or no group is.  Their lists join the unprobed
- * ones, which are sorted again when next needed.
+ * Open more groups of centroids, nearest first and spann.group_probes at
+ * a time, until at least wanted lists are left to probe or no group is
+ * (the nearest groups may have lost all their lists).  Their lists join
+ * the unprobed ones, which are sorted again when next needed.
  */
 static void
 open_groups(IndexScanDesc scan, SpannScanOpaque so, int wanted)
@@ -340,10 +341,9 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->iterative = spann_iterative_scan;
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	SpannNavigate(scan->indexRelation, so->query, &so->nav);
-	so->lists = SpannOpenGroups(scan->indexRelation, &so->nav, spann_group_probes, &so->nlists);
-	so->nsorted = 0;
-	so->next_list = 0;
-	open_groups(scan, so, 1);	/* the nearest groups may have lost all their lists */
+	so->lists = palloc(sizeof(SpannListRef));
+	so->nlists = so->nsorted = so->next_list = 0;
+	open_groups(scan, so, 1);
 	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
