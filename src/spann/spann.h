@@ -164,6 +164,22 @@ typedef struct SpannIndexInfo
 	Size		filter_offset;	/* where in both the signatures / summary start */
 } SpannIndexInfo;
 
+/*
+ * A walk along a chain of pages (next links), each share-locked in turn
+ * (spannutils.c):
+ *		SpannChainBegin(&walk, index, head);
+ *		while ((page = SpannChainNext(&walk)) != NULL) ...
+ * A walk run to its end holds no buffer; one left early is ended with
+ * SpannChainEnd.
+ */
+typedef struct SpannChainWalk
+{
+	Relation	index;
+	BlockNumber next;			/* the page to read next */
+	BlockNumber blkno;			/* the page returned last */
+	Buffer		buffer;			/* its buffer, share-locked, or InvalidBuffer */
+} SpannChainWalk;
+
 /* Assignment options, from the reloptions */
 typedef struct SpannAssignOptions
 {
@@ -260,12 +276,16 @@ extern IndexBulkDeleteResult *spannvacuumcleanup(IndexVacuumInfo *info,
 /* spannutils.c */
 extern const SpannIndexInfo *SpannGetIndexInfo(Relation index);
 extern void SpannReadMeta(Relation index, SpannMetaPageData *meta);
+extern SpannMetaPage SpannEditMeta(AnnEdit *edit, Relation index);
 extern Size SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize);
 extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter);
 extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
 extern bool SpannIsPostingPage(Page page);
+extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head);
+extern Page SpannChainNext(SpannChainWalk *walk);
+extern void SpannChainEnd(SpannChainWalk *walk);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 								  BlockNumber head);
 extern SpannCentroidTuple SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list,

@@ -99,20 +99,16 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Buffer		buffer = ReadBuffer(index, group->gblkno);
-	BlockNumber blkno;
+	SpannChainWalk walk;
+	Page		page;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	blkno = SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head;
+	SpannChainBegin(&walk, index, SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head);
 	UnlockReleaseBuffer(buffer);
-	while (BlockNumberIsValid(blkno))
+	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		Page		page;
-		OffsetNumber maxoff;
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 
-		buffer = ReadBuffer(index, blkno);
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		maxoff = PageGetMaxOffsetNumber(page);
 		list_set_reserve(set, info->keysize, maxoff);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -123,7 +119,7 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 				continue;
 			list->distance = 0;
 			list->head = c->head;
-			list->cblkno = blkno;
+			list->cblkno = walk.blkno;
 			list->coffset = off;
 			list->gblkno = group->gblkno;
 			list->goffset = group->goffset;
@@ -131,8 +127,6 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 			memcpy(set->keys + info->keysize * set->n, c->key, info->keysize);
 			set->n++;
 		}
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buffer);
 	}
 }
 
@@ -147,19 +141,16 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	int			capacity = Max(meta->ngroups, 1);
 	int			n = 0;
-	BlockNumber blkno = meta->group_head;
+	SpannChainWalk walk;
+	Page		page;
 
 	*groups = MemoryContextAlloc(cxt, sizeof(SpannGroupRef) * capacity);
 	*keys = MemoryContextAllocHuge(cxt, info->keysize * capacity);
-	while (BlockNumberIsValid(blkno))
+	SpannChainBegin(&walk, index, meta->group_head);
+	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
-		Page		page;
-		OffsetNumber maxoff;
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		maxoff = PageGetMaxOffsetNumber(page);
 		if (n + maxoff > capacity)
 		{
 			capacity = Max(capacity * 2, n + maxoff);
@@ -169,14 +160,12 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			(*groups)[n].distance = 0;
-			(*groups)[n].gblkno = blkno;
+			(*groups)[n].gblkno = walk.blkno;
 			(*groups)[n].goffset = off;
 			(*groups)[n].ordinal = n;
 			memcpy(*keys + info->keysize * n, SpannPageGetGroup(page, off)->key, info->keysize);
 			n++;
 		}
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buffer);
 	}
 	return n;
 }
@@ -453,28 +442,23 @@ SpannCentroidPages(Relation index, int *npages)
 	chain_heads[nheads++] = meta.group_head;
 	for (int h = 0; h < nheads; h++)
 	{
-		BlockNumber blkno = chain_heads[h];
+		SpannChainWalk walk;
+		Page		page;
 
-		while (BlockNumberIsValid(blkno))
+		SpannChainBegin(&walk, index, chain_heads[h]);
+		while ((page = SpannChainNext(&walk)) != NULL)
 		{
-			Buffer		buffer = ReadBuffer(index, blkno);
-			Page		page;
-
-			LockBuffer(buffer, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buffer);
 			if (n == capacity)
 			{
 				capacity *= 2;
 				pages = repalloc_huge(pages, sizeof(BlockNumber) * capacity);
 			}
-			pages[n++] = blkno;
+			pages[n++] = walk.blkno;
 			/* the groups' centroid chains are walked after the group chain */
 			if (h == 0)
 				for (OffsetNumber off = FirstOffsetNumber;
 					 off <= PageGetMaxOffsetNumber(page) && nheads <= (int) meta.ngroups; off++)
 					chain_heads[nheads++] = SpannPageGetGroup(page, off)->head;
-			blkno = AnnPageGetOpaque(page)->nextblkno;
-			UnlockReleaseBuffer(buffer);
 		}
 	}
 	pfree(chain_heads);

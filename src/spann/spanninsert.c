@@ -144,7 +144,6 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
 	SpannCentroidTuple second = palloc0(size);
-	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannCentroidTuple first;
 	SpannMetaPage meta;
 	BlockNumber cblkno;
@@ -155,18 +154,15 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	second->count = n2;
 	memcpy(second->key, key2, info->centroid_keysize);
 	AnnEditBegin(&edit, index, false);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta = SpannEditMeta(&edit, index);
 	SpannAddCentroid(&edit, index, list->gblkno, list->goffset, second, &cblkno);
 	meta->nlists++;
 	meta->directory_version++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
 
-	metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	AnnEditBegin(&edit, index, false);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta = SpannEditMeta(&edit, index);
 	first = SpannEditList(&edit, index, list, NULL);
 	Assert(first != NULL);		/* we hold the list lock */
 	first->head = head1;
@@ -326,7 +322,6 @@ create_first_list(Relation index, const void *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
-	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannMetaPage meta;
 	AnnEdit		edit;
 
@@ -334,8 +329,7 @@ create_first_list(Relation index, const void *key)
 	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, &tuple->tail);
 	memcpy(tuple->key, key, info->keysize);
 	AnnEditBegin(&edit, index, false);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta = SpannEditMeta(&edit, index);
 	if (meta->nlists == 0)
 	{
 		SpannAddFirstList(&edit, index, meta, tuple);

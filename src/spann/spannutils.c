@@ -83,6 +83,19 @@ SpannReadMeta(Relation index, SpannMetaPageData *meta)
 	AnnReadMeta(index, "spann", SPANN_MAGIC, SPANN_VERSION, meta, sizeof(SpannMetaPageData));
 }
 
+/*
+ * Lock the metapage exclusively, register it in edit (begun), and return
+ * its contents to change.
+ */
+SpannMetaPage
+SpannEditMeta(AnnEdit *edit, Relation index)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	return (SpannMetaPage) PageGetContents(AnnEditRegister(edit, buffer, false));
+}
+
 /* A metapage for an index without lists. */
 void
 SpannInitMetaPage(Page page, int dimensions)
@@ -152,6 +165,46 @@ SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 	}
 	UnlockReleaseBuffer(buffer);
 	return key;
+}
+
+/* ---------------------------------------------------------------------
+ * Chains of pages
+ * ---------------------------------------------------------------------
+ */
+
+void
+SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head)
+{
+	walk->index = index;
+	walk->next = head;
+	walk->blkno = InvalidBlockNumber;
+	walk->buffer = InvalidBuffer;
+}
+
+/* The next page of the walk, share-locked (the previous one released), or NULL at the end */
+Page
+SpannChainNext(SpannChainWalk *walk)
+{
+	Page		page;
+
+	SpannChainEnd(walk);
+	if (!BlockNumberIsValid(walk->next))
+		return NULL;
+	walk->blkno = walk->next;
+	walk->buffer = ReadBuffer(walk->index, walk->blkno);
+	LockBuffer(walk->buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(walk->buffer);
+	walk->next = AnnPageGetOpaque(page)->nextblkno;
+	return page;
+}
+
+/* Release the page the walk holds, if any */
+void
+SpannChainEnd(SpannChainWalk *walk)
+{
+	if (BufferIsValid(walk->buffer))
+		UnlockReleaseBuffer(walk->buffer);
+	walk->buffer = InvalidBuffer;
 }
 
 /* ---------------------------------------------------------------------
@@ -329,19 +382,16 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	int			capacity = 64;
 	int			n = 0;
-	BlockNumber blkno = head;
+	SpannChainWalk walk;
+	Page		page;
 
 	*tids = palloc(sizeof(ItemPointerData) * capacity);
 	*keys = palloc(info->entry_keysize * capacity);
-	while (BlockNumberIsValid(blkno))
+	SpannChainBegin(&walk, index, head);
+	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
-		Page		page;
-		OffsetNumber maxoff;
+		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		maxoff = PageGetMaxOffsetNumber(page);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
@@ -356,8 +406,6 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 			memcpy(*keys + info->entry_keysize * n, e->key, info->entry_keysize);
 			n++;
 		}
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buffer);
 		CHECK_FOR_INTERRUPTS();
 	}
 	return n;
@@ -420,15 +468,15 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 static void
 mark_chain(Relation index, BlockNumber blkno, bool *reached, BlockNumber nblocks)
 {
-	while (BlockNumberIsValid(blkno) && blkno < nblocks && !reached[blkno])
-	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+	SpannChainWalk walk;
 
-		reached[blkno] = true;
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		blkno = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
-		UnlockReleaseBuffer(buffer);
+	SpannChainBegin(&walk, index, blkno);
+	while (BlockNumberIsValid(walk.next) && walk.next < nblocks && !reached[walk.next])
+	{
+		reached[walk.next] = true;
+		SpannChainNext(&walk);
 	}
+	SpannChainEnd(&walk);
 }
 
 /*

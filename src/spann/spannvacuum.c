@@ -140,20 +140,15 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 static void
 measure_list(Relation index, BlockNumber head, int *pages, int *entries)
 {
-	BlockNumber blkno = head;
+	SpannChainWalk walk;
+	Page		page;
 
 	*pages = *entries = 0;
-	while (BlockNumberIsValid(blkno))
+	SpannChainBegin(&walk, index, head);
+	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
-		Page		page;
-
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
 		(*pages)++;
 		*entries += PageGetMaxOffsetNumber(page);
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		UnlockReleaseBuffer(buffer);
 	}
 }
 
@@ -168,7 +163,6 @@ merge_away(Relation index, const SpannListRef *list)
 	ItemPointerData *tids;
 	char	   *keys;
 	int			n = SpannReadList(index, list->head, &tids, &keys);
-	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannMetaPage meta;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
@@ -180,8 +174,7 @@ merge_away(Relation index, const SpannListRef *list)
 	}
 
 	AnnEditBegin(&edit, index, false);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta = SpannEditMeta(&edit, index);
 	c = SpannEditList(&edit, index, list, NULL);
 	Assert(c != NULL);
 	c->head = c->tail = InvalidBlockNumber;
@@ -206,7 +199,6 @@ compact_list(Relation index, const SpannListRef *list)
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
 	BlockNumber head,
 				tail;
-	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	SpannMetaPage meta;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
@@ -215,8 +207,7 @@ compact_list(Relation index, const SpannListRef *list)
 		order[i] = i;
 	head = SpannWriteChain(index, tids, keys, order, n, &tail);
 	AnnEditBegin(&edit, index, false);
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	meta = (SpannMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));
+	meta = SpannEditMeta(&edit, index);
 	meta->directory_version++;
 	c = SpannEditList(&edit, index, list, NULL);
 	Assert(c != NULL);
