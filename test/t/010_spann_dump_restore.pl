@@ -25,15 +25,7 @@ $node->safe_psql('postgres', "CREATE TABLE docs (id int PRIMARY KEY, v vector($D
 	CREATE INDEX docs_v_idx ON docs USING spann (v vector_l2_ops, cat) WITH (lists = 20, epsilon = 0.5, replicas = 4);
 	CREATE INDEX docs_h_idx ON docs USING spann (h halfvec_cosine_ops);");
 
-my $dump = $node->basedir . '/docs.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump -Fc');
-$node->safe_psql('postgres', 'CREATE DATABASE restored');
-$node->command_ok([ 'pg_restore', '--exit-on-error', '-j', '2', '-d', $node->connstr('restored'), $dump ],
-	'pg_restore -j 2');
-
-my $indexes = q{SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'docs' ORDER BY 1};
-my $restored = $node->safe_psql('restored', $indexes);
-is($restored, $node->safe_psql('postgres', $indexes), 'the restored indexes have the original definitions');
+my $restored = dump_restore_ok($node, 'docs');
 like($restored, qr/USING spann \(v, cat\) WITH \(lists='20', epsilon='0.5', replicas='4'\)/, 'with their options');
 is($node->safe_psql('restored', q{SELECT string_agg(c.relname || ' ' || i.indisvalid, ', ' ORDER BY c.relname)
 	FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
@@ -47,18 +39,7 @@ for my $c ([ 'v', '<->', 'vector', 'docs_v_idx' ], [ 'h', '<=>', 'halfvec', 'doc
 	my ($col, $op, $type, $index) = @$c;
 	my %o = (column => $col, op => $op, set => $ALL);
 	my @queries = map { "ann_test_vec($_, $DIMS)::$type" } (-7, 3, 400, 9999);
-	index_used_ok($node, 'restored', 'docs', $queries[0], $index, %o);
-
-	my @bad;
-	for my $q (@queries)
-	{
-		my $orig = knn_rows($node, 'postgres', 'docs', $q, %o);
-		my $rest = knn_rows($node, 'restored', 'docs', $q, %o);
-		push @bad, "$q: original $orig->[0], restored $rest->[0]"
-		  if $orig->[0] ne $rest->[0] || $orig->[0] eq '';
-	}
-	ok(!@bad, "$index: the restored index returns the original's top-10") or diag(join("\n", @bad));
-	matches_exact_ok($node, 'restored', 'docs', \@queries, "$index: and they are exact", %o, ids => 1);
+	restored_answers_ok($node, 'docs', $index, \@queries, %o);
 	my $reach = "$ALL SET enable_seqscan = off; SET spann.iterative_scan = relaxed_order;
 		SELECT count(DISTINCT id) FROM (SELECT id FROM docs ORDER BY $col $op $queries[1] LIMIT 100000) s";
 	is($node->safe_psql('restored', $reach), $node->safe_psql('postgres', $reach),

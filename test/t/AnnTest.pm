@@ -18,6 +18,7 @@ use Test::More;
 
 our @EXPORT = qw(
   ann_setup knn_rows index_used_ok matches_exact_ok all_reachable_ok
+  dump_restore_ok restored_answers_ok
   store_exact knn_recall knn_recall_ok
   pgbench_start pgbench_running wait_for_query_while_running pgbench_finish_ok pgbench_ok
 );
@@ -168,6 +169,45 @@ sub all_reachable_ok
 			|| ' missing'");
 	my $n = $node->safe_psql($db, "SELECT count(*) FROM $table WHERE $where");
 	is($got, "$n rows, $n distinct, 0 missing", $name);
+	return;
+}
+
+# Dumps database postgres (pg_dump -Fc) and restores it into a new
+# database restored with pg_restore -j 2; checks that the indexes of
+# $table come back with the original definitions.  Returns the restored
+# definitions.
+sub dump_restore_ok
+{
+	my ($node, $table) = @_;
+	my $dump = $node->basedir . "/$table.dump";
+	$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump -Fc');
+	$node->safe_psql('postgres', 'CREATE DATABASE restored');
+	$node->command_ok([ 'pg_restore', '--exit-on-error', '-j', '2', '-d', $node->connstr('restored'), $dump ],
+		'pg_restore -j 2');
+
+	my $indexes = "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = '$table' ORDER BY 1";
+	my $restored = $node->safe_psql('restored', $indexes);
+	is($restored, $node->safe_psql('postgres', $indexes), 'the restored indexes have the original definitions');
+	return $restored;
+}
+
+# After dump_restore_ok: the restored index $index of $table is used for
+# the first of @$queries and returns the original's top-10 for each, the
+# exact one (options of knn_rows; ids => 1 compares ids too).
+sub restored_answers_ok
+{
+	my ($node, $table, $index, $queries, %o) = @_;
+	index_used_ok($node, 'restored', $table, $queries->[0], $index, %o);
+	my @bad;
+	for my $q (@$queries)
+	{
+		my $orig = knn_rows($node, 'postgres', $table, $q, %o);
+		my $rest = knn_rows($node, 'restored', $table, $q, %o);
+		push @bad, "$q: original $orig->[0], restored $rest->[0]"
+		  if $orig->[0] ne $rest->[0] || $orig->[0] eq '';
+	}
+	ok(!@bad, "$index: the restored index returns the original's top-10") or diag(join("\n", @bad));
+	matches_exact_ok($node, 'restored', $table, $queries, "$index: and they are exact", %o, ids => 1);
 	return;
 }
 
