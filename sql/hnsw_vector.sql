@@ -183,6 +183,15 @@ SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
 -- the budget: one extra element, then the scan ends
 SET hnsw.max_scan_tuples = 1;
 SELECT count(*) < 300 AS stopped_early FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+-- ann.incomplete_scan: the short answer can be an error instead
+SET ann.incomplete_scan = error;
+SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+SET ann.incomplete_scan = log;
+SELECT count(*) < 300 AS stopped_early FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
+-- a LIMIT the budget allows says nothing
+RESET ann.incomplete_scan;
+SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 5) s;
+SET ann.incomplete_scan = sometimes;
 RESET hnsw.max_scan_tuples;
 SET hnsw.iterative_scan = off;
 SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
@@ -191,6 +200,26 @@ SET hnsw.iterative_scan = sideways;
 RESET hnsw.iterative_scan;
 SET hnsw.ef_search = 1000;
 DROP TABLE it;
+
+-- unclustered data and a LIMIT past the table: every row comes back, in
+-- strict order without a row out of place, and in relaxed order
+SELECT setseed(0.42);
+CREATE TABLE rnd (id int, v vector(24));
+INSERT INTO rnd SELECT i, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 24) WHERE i > 0)
+FROM generate_series(1, 800) i;
+CREATE INDEX ON rnd USING hnsw (v vector_l2_ops);
+SET hnsw.ef_search = 40;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows, count(*) FILTER (WHERE d < prev) AS out_of_order
+FROM (SELECT id, d, lag(d) OVER (ORDER BY n) AS prev
+	  FROM (SELECT row_number() OVER () AS n, id, d
+			FROM (SELECT id, v <-> (SELECT v FROM rnd WHERE id = 7) AS d FROM rnd
+				  ORDER BY v <-> (SELECT v FROM rnd WHERE id = 7) LIMIT 2000) a) b) c;
+SELECT count(*) FROM (SELECT id FROM rnd WHERE id % 100 = 0 ORDER BY v <-> (SELECT v FROM rnd WHERE id = 7) LIMIT 50) s;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(DISTINCT id) FROM (SELECT id FROM rnd ORDER BY v <-> (SELECT v FROM rnd WHERE id = 7) LIMIT 2000) s;
+RESET hnsw.iterative_scan;
+SET hnsw.ef_search = 1000;
+DROP TABLE rnd;
 
 -- bad definitions
 CREATE TABLE bad (v vector, w vector(2001), h halfvec(4001), ok vector(2000), okh halfvec(4000));

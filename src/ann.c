@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 
 #include "annplanner.h"
+#include "annutils.h"
 #include "distance.h"
 #include "hnsw.h"
 #include "spann.h"
@@ -24,6 +25,7 @@ void
 _PG_init(void)
 {
 	AnnDistanceInit();
+	AnnScanInit();
 	HnswInit();
 	SpannInit();
 	AnnPlannerInit();

@@ -19,6 +19,7 @@
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/float.h"
+#include "utils/guc.h"
 #include "utils/selfuncs.h"
 #include "utils/spccache.h"
 #include "utils/rel.h"
@@ -361,4 +362,53 @@ AnnMakeAmRoutine(void)
 	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	amroutine->amkeytype = InvalidOid;
 	return amroutine;
+}
+
+/* ---------------------------------------------------------------------
+ * Scans that end short
+ * ---------------------------------------------------------------------
+ */
+
+int			ann_incomplete_scan = ANN_INCOMPLETE_WARNING;
+
+static const struct config_enum_entry incomplete_scan_options[] = {
+	{"log", ANN_INCOMPLETE_LOG, false},
+	{"warning", ANN_INCOMPLETE_WARNING, false},
+	{"error", ANN_INCOMPLETE_ERROR, false},
+	{NULL, 0, false}
+};
+
+/* The settings shared by both access methods, under ann. */
+void
+AnnScanInit(void)
+{
+	DefineCustomEnumVariable("ann.incomplete_scan",
+							 "Sets how an index scan reports that it ended before "
+							 "returning every row the query asked for",
+							 "A scan ends short when a budget such as hnsw.max_scan_tuples "
+							 "or spann.max_probes runs out: log writes to the server log "
+							 "only, warning also tells the client, error aborts the query.",
+							 &ann_incomplete_scan, ANN_INCOMPLETE_WARNING, incomplete_scan_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("ann");
+}
+
+/*
+ * An ordered scan of index has no more rows while the executor still asks
+ * for some, not because the index holds no more but because of what
+ * detail says (a budget ran out): the answer may be short.  Reported at
+ * the level ann.incomplete_scan sets.
+ */
+void
+AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
+{
+	int			level = ann_incomplete_scan == ANN_INCOMPLETE_ERROR ? ERROR :
+		ann_incomplete_scan == ANN_INCOMPLETE_WARNING ? WARNING : LOG;
+
+	ereport(level,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("index scan of \"%s\" ended before returning every row the query asked for",
+					RelationGetRelationName(index)),
+			 errdetail_internal("%s", detail),
+			 errhint("%s", hint)));
 }

@@ -51,6 +51,18 @@ AnnZeroMeansEqual(const AnnDistanceInfo *info)
 	return info->metric == ANN_METRIC_L2 || info->metric == ANN_METRIC_L1;
 }
 
+/* ann.incomplete_scan */
+typedef enum AnnIncompleteScan
+{
+	ANN_INCOMPLETE_LOG,
+	ANN_INCOMPLETE_WARNING,
+	ANN_INCOMPLETE_ERROR
+} AnnIncompleteScan;
+
+extern int	ann_incomplete_scan;
+extern void AnnScanInit(void);
+extern void AnnReportIncompleteScan(Relation index, const char *detail, const char *hint);
+
 extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);
 extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable);
 extern const void *AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim);

@@ -238,7 +238,8 @@ typedef struct HnswSearch
 	int64		matched;		/* of them, matching the filter (while filtering) */
 	bool		over_budget;	/* a layer search stopped at the budget */
 	bool		keep_discarded; /* collect what did not make the results */
-	HnswHeap	discarded;		/* unordered pile */
+	HnswHeap	discarded;		/* unordered pile: met, never on the frontier */
+	HnswHeap	evicted;		/* unordered pile: results pushed out */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
@@ -353,6 +354,7 @@ extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_ke
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
 extern void HnswDiskGraphRelease(HnswDiskGraph *graph);
 extern Page HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno);
+extern HnswRef *HnswUnvisitedElements(HnswDiskGraph *graph, int *n);
 extern HnswVisitEntry *HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref);
 extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
@@ -371,6 +373,7 @@ extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, Hn
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
 extern void HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance);
 extern HnswCandidate HnswHeapPop(HnswHeap *heap);
+extern HnswCandidate HnswHeapRemove(HnswHeap *heap, int i);
 extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);

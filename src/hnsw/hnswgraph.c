@@ -39,6 +39,24 @@ heap_above(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b)
 	return heap->max_on_top ? a->ref > b->ref : a->ref < b->ref;
 }
 
+/* Move item i up to its place below the top. */
+static void
+sift_up(HnswHeap *heap, int i)
+{
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		HnswCandidate swap;
+
+		if (!heap_above(heap, &heap->items[i], &heap->items[parent]))
+			break;
+		swap = heap->items[i];
+		heap->items[i] = heap->items[parent];
+		heap->items[parent] = swap;
+		i = parent;
+	}
+}
+
 /* Add without keeping heap order: a pile, for HnswSearch.discarded. */
 void
 HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
@@ -56,21 +74,8 @@ HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 void
 HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
 {
-	int			i = heap->count;
-
 	HnswHeapAppend(heap, ref, distance);
-	while (i > 0)
-	{
-		int			parent = (i - 1) / 2;
-		HnswCandidate swap;
-
-		if (!heap_above(heap, &heap->items[i], &heap->items[parent]))
-			break;
-		swap = heap->items[i];
-		heap->items[i] = heap->items[parent];
-		heap->items[parent] = swap;
-		i = parent;
-	}
+	sift_up(heap, heap->count - 1);
 }
 
 /* Move item i down to its place below the top. */
@@ -94,6 +99,21 @@ sift_down(HnswHeap *heap, int i)
 		heap->items[best] = swap;
 		i = best;
 	}
+}
+
+/* Remove and return item i (any item, not only the top). */
+HnswCandidate
+HnswHeapRemove(HnswHeap *heap, int i)
+{
+	HnswCandidate removed = heap->items[i];
+
+	heap->items[i] = heap->items[--heap->count];
+	if (i < heap->count)
+	{
+		sift_down(heap, i);
+		sift_up(heap, i);
+	}
+	return removed;
 }
 
 /* Remove and return the top; the heap must not be empty. */
@@ -130,6 +150,7 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->over_budget = false;
 	search->keep_discarded = false;
 	HnswHeapInit(&search->discarded, 64, false);
+	HnswHeapInit(&search->evicted, 64, false);
 }
 
 static inline bool
@@ -252,10 +273,12 @@ past_budget(HnswSearch *search, int ef)
 /*
  * Expand the frontier on one layer until no candidate can improve the
  * best ef results (SEARCH-LAYER of the paper).  The candidate that ends
- * the search goes back on the frontier, and with keep_discarded every
- * element met but not among the results goes to search->discarded (an
- * unordered pile, all no nearer than the final results), so an
- * iterative scan can carry on from here.
+ * the search goes back on the frontier.  With keep_discarded, every
+ * element met but not among the results goes to one of two unordered
+ * piles, all no nearer than the final results, so an iterative scan can
+ * carry on from here: search->evicted holds results pushed out by nearer
+ * ones (they went on the frontier when they were met), search->discarded
+ * the elements never put on the frontier (their neighbours are unknown).
  *
  * A filtering search walks through every element (the graph is only
  * navigable whole) but keeps only matching ones as results, so it goes on
@@ -303,7 +326,7 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 					HnswCandidate dropped = HnswHeapPop(results);
 
 					if (search->keep_discarded)
-						HnswHeapAppend(&search->discarded, dropped.ref, dropped.distance);
+						HnswHeapAppend(&search->evicted, dropped.ref, dropped.distance);
 				}
 			}
 			else if (search->keep_discarded)

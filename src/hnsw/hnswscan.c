@@ -10,12 +10,19 @@
  *
  * When the executor wants more (a WHERE clause dropped rows, or LIMIT is
  * above ef_search), an iterative scan (hnsw.iterative_scan) carries on
- * from the layer-0 frontier: it returns the nearest element found so far
- * while it is no farther than the frontier's nearest, else expands the
- * frontier.  strict_order never returns an element nearer than one
- * already returned (such late finds are skipped); relaxed_order returns
- * them anyway.  hnsw.max_scan_tuples and work_mem times
- * hnsw.scan_mem_multiplier bound the extra work.
+ * from the layer-0 frontier, and when the frontier runs out, it sweeps the
+ * index for the elements the graph did not lead to, so that a scan asked
+ * for every row returns every row.  relaxed_order returns the nearest
+ * element found so far while it is no farther than the frontier's
+ * nearest, else expands the frontier.  strict_order holds elements back
+ * longer, until the ef_search nearest found are all nearer than the
+ * frontier (the condition on which the first search stopped), so that an
+ * element the frontier reaches later is rarely nearer than one already
+ * returned; if one is, it is not returned (its place in the order has
+ * passed) and counted.  hnsw.max_scan_tuples and work_mem times
+ * hnsw.scan_mem_multiplier bound the extra work.  A scan that ends on a
+ * budget, or after skipping late finds, while the executor still wants
+ * rows says so (AnnReportIncompleteScan).
  *
  * Locking: share buffer locks, one page at a time (hnswutils.c).  Heap
  * TIDs are copied when their element is returned; a row that VACUUM
@@ -31,6 +38,28 @@
 
 #include "hnsw.h"
 
+/*
+ * Elements found and not returned yet.  near holds the nearest of them,
+ * at most width, farthest on top; far holds the others, nearest on top.
+ * Every element of near is no farther than any of far, and far is empty
+ * unless near is full, so the nearest pending element is in near, and
+ * near's top is the width-th nearest when near is full.
+ */
+typedef struct HnswPending
+{
+	HnswHeap	near;
+	HnswHeap	far;
+	int			width;
+} HnswPending;
+
+/* Why an iterative scan stopped expanding before the graph ran out */
+typedef enum HnswScanStop
+{
+	HNSW_STOP_NONE,
+	HNSW_STOP_TUPLES,			/* hnsw.max_scan_tuples */
+	HNSW_STOP_MEMORY			/* work_mem * hnsw.scan_mem_multiplier */
+} HnswScanStop;
+
 typedef struct HnswScanOpaqueData
 {
 	const HnswIndexInfo *info;
@@ -39,11 +68,17 @@ typedef struct HnswScanOpaqueData
 	HnswDiskGraph graph;
 	AnnFilter  *filter;			/* conditions on filter columns, or NULL */
 	HnswSearch	search;			/* its frontier is what an iterative scan expands */
-	HnswHeap	pending;		/* found and not returned yet, nearest on top */
+	HnswPending pending;
+	HnswHeap	fresh;			/* found by one expansion, then pending */
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
 	bool		expanding;		/* the frontier may still be expanded */
 	bool		merged_discarded;	/* the first search's leftovers are pending */
+	bool		swept;			/* the index was swept for unvisited elements */
+	int			first_left;		/* results of the first search not returned */
 	int64		visited_after;	/* elements met past the first search */
+	HnswScanStop stop;			/* the budget that stopped expansion */
+	int64		late;			/* strict_order: late finds skipped */
+	bool		reported;		/* the scan said it ended short */
 	bool		returned_any;
 	float		last_distance;	/* of the last element returned */
 	ItemPointerData tids[HNSW_HEAPTIDS];	/* heap TIDs of the current result */
@@ -52,6 +87,68 @@ typedef struct HnswScanOpaqueData
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
+
+static void
+pending_init(HnswPending *pending, int width)
+{
+	HnswHeapInit(&pending->near, Max(width, 1), true);
+	HnswHeapInit(&pending->far, 64, false);
+	pending->width = width;
+}
+
+static void
+pending_push(HnswPending *pending, HnswRef ref, float distance)
+{
+	HnswHeap   *near = &pending->near;
+
+	if (near->count < pending->width)
+		HnswHeapPush(near, ref, distance);
+	else if (distance < near->items[0].distance)
+	{
+		HnswCandidate farthest = HnswHeapPop(near);
+
+		HnswHeapPush(&pending->far, farthest.ref, farthest.distance);
+		HnswHeapPush(near, ref, distance);
+	}
+	else
+		HnswHeapPush(&pending->far, ref, distance);
+}
+
+/* Move every element of heap (emptied) to the pending ones. */
+static void
+pending_take(HnswPending *pending, HnswHeap *heap)
+{
+	for (int i = 0; i < heap->count; i++)
+		pending_push(pending, heap->items[i].ref, heap->items[i].distance);
+	heap->count = 0;
+}
+
+/* Where in near the nearest pending element is; near must not be empty */
+static int
+pending_nearest(const HnswPending *pending)
+{
+	const HnswHeap *near = &pending->near;
+	int			best = 0;
+
+	for (int i = 1; i < near->count; i++)
+		if (HnswCompareCandidates(&near->items[i], &near->items[best]) < 0)
+			best = i;
+	return best;
+}
+
+static HnswCandidate
+pending_pop(HnswPending *pending)
+{
+	HnswCandidate nearest = HnswHeapRemove(&pending->near, pending_nearest(pending));
+
+	if (pending->far.count > 0)
+	{
+		HnswCandidate next = HnswHeapPop(&pending->far);
+
+		HnswHeapPush(&pending->near, next.ref, next.distance);
+	}
+	return nearest;
+}
 
 IndexScanDesc
 hnswbeginscan(Relation index, int nkeys, int norderbys)
@@ -113,10 +210,12 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 static void
 exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
 {
-	so->pending.count = 0;
-	HnswExactSearch(&so->graph, matches, nmatches, &so->pending);
+	HnswExactSearch(&so->graph, matches, nmatches, &so->fresh);
+	pending_take(&so->pending, &so->fresh);
+	so->first_left = 0;
 	so->expanding = false;
 	so->merged_discarded = true;
+	so->swept = true;
 }
 
 /*
@@ -157,11 +256,17 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
+	so->swept = so->iterative == HNSW_ITERATIVE_OFF;
+	so->first_left = 0;
 	so->visited_after = 0;
+	so->stop = HNSW_STOP_NONE;
+	so->late = 0;
+	so->reported = false;
 	so->returned_any = false;
 	so->ntids = 0;
 	so->next_tid = 0;
-	HnswHeapInit(&so->pending, 64, false);
+	pending_init(&so->pending, hnsw_ef_search);
+	HnswHeapInit(&so->fresh, 64, false);
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	HnswReadMeta(scan->indexRelation, &meta);
 	if (!ItemPointerIsValid(&meta.entry) || (so->filter != NULL && so->filter->impossible))
@@ -206,32 +311,32 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	}
 	so->search.budget = -1;
 
-	while (so->search.results.count > 0)
-	{
-		HnswCandidate c = HnswHeapPop(&so->search.results);
-
-		HnswHeapPush(&so->pending, c.ref, c.distance);
-	}
+	so->first_left = so->search.results.count;
+	pending_take(&so->pending, &so->search.results);
 	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
 	so->merged_discarded = false;
 }
 
-/* Has the iterative part of the scan used up its budget? */
-static bool
+/* Which budget, if any, the iterative part of the scan has used up */
+static HnswScanStop
 over_budget(HnswScanOpaque so)
 {
 	double		mem_limit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 
-	return so->visited_after >= hnsw_max_scan_tuples ||
-		(double) MemoryContextMemAllocated(so->search_cxt, true) > mem_limit;
+	if (so->visited_after >= hnsw_max_scan_tuples)
+		return HNSW_STOP_TUPLES;
+	if ((double) MemoryContextMemAllocated(so->search_cxt, true) > mem_limit)
+		return HNSW_STOP_MEMORY;
+	return HNSW_STOP_NONE;
 }
 
 /*
  * What the first search met but did not keep joins the pending elements,
  * once the scan needs more than the first results.  None of it is nearer
  * than those results, so it could wait; a LIMIT within ef_search never
- * pays for it.  Under a filter, what does not match goes back on the
- * frontier instead: the way to matching elements may lead through it.
+ * pays for it.  Elements the search never put on the frontier go there
+ * now (the way to further elements may lead through them); under a
+ * filter, those that do not match go only there.
  */
 static void
 merge_discarded(HnswScanOpaque so)
@@ -243,12 +348,30 @@ merge_discarded(HnswScanOpaque so)
 		HnswCandidate *c = &discarded->items[i];
 
 		if (hnsw_disk_graph_ops.matches(&so->graph, c->ref))
-			HnswHeapPush(&so->pending, c->ref, c->distance);
-		else
-			HnswHeapPush(&so->search.candidates, c->ref, c->distance);
+			pending_push(&so->pending, c->ref, c->distance);
+		HnswHeapPush(&so->search.candidates, c->ref, c->distance);
 	}
 	discarded->count = 0;
+	pending_take(&so->pending, &so->search.evicted);
 	so->merged_discarded = true;
+}
+
+/*
+ * The frontier has run out: every element the graph leads to has been
+ * met.  Elements it does not lead to (links lost to concurrent changes or
+ * VACUUM, or a graph in pieces) are found by reading the whole index;
+ * they join the pending elements.
+ */
+static void
+sweep_unvisited(HnswScanOpaque so)
+{
+	int			n;
+	HnswRef    *refs = HnswUnvisitedElements(&so->graph, &n);
+
+	HnswExactSearch(&so->graph, refs, n, &so->fresh);
+	pending_take(&so->pending, &so->fresh);
+	pfree(refs);
+	so->swept = true;
 }
 
 /* One expansion of the frontier; stops expanding when done or over budget. */
@@ -256,54 +379,117 @@ static void
 expand_frontier(HnswScanOpaque so)
 {
 	MemoryContext old = MemoryContextSwitchTo(so->search_cxt);
-	int			met = HnswSearchExpand(&so->search, &so->pending);
+	int			met = HnswSearchExpand(&so->search, &so->fresh);
 
-	MemoryContextSwitchTo(old);
+	pending_take(&so->pending, &so->fresh);
 	if (met < 0)
+	{
 		so->expanding = false;
+		sweep_unvisited(so);
+	}
 	else
 	{
 		so->visited_after += met;
-		so->expanding = !over_budget(so);
+		so->stop = over_budget(so);
+		so->expanding = so->stop == HNSW_STOP_NONE;
 	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * May the nearest pending element be returned now?  The first search's
+ * results may (it stopped when the frontier could not improve them), and
+ * any once the frontier cannot be expanded (it ran out and the index was
+ * swept, or a budget ran out).  Otherwise relaxed_order
+ * wants it no farther than the frontier's nearest, and strict_order wants
+ * that of the ef_search nearest pending elements: the first search's
+ * stopping rule, applied again for every element returned.
+ */
+static bool
+may_return(HnswScanOpaque so)
+{
+	const HnswPending *pending = &so->pending;
+	const HnswHeap *frontier = &so->search.candidates;
+	float		bound;
+
+	if (pending->near.count == 0)
+		return false;
+	if (so->first_left > 0 || !so->expanding)
+		return true;
+	if (frontier->count == 0)
+		return false;			/* sweep the index first */
+	if (so->iterative == HNSW_ITERATIVE_STRICT)
+	{
+		if (pending->near.count < pending->width)
+			return false;
+		bound = pending->near.items[0].distance;
+	}
+	else
+		bound = pending->near.items[pending_nearest(pending)].distance;
+	return bound <= frontier->items[0].distance;
 }
 
 /*
  * The next element to return, or false when the scan is over.  Pending
- * elements no farther than the frontier come first; otherwise the
- * frontier is expanded, while the budget lasts.
+ * elements come first when may_return allows; otherwise the frontier is
+ * expanded, while the budget lasts.
  */
 static bool
 next_element(HnswScanOpaque so, HnswCandidate *out)
 {
-	HnswHeap   *frontier = &so->search.candidates;
-
 	for (;;)
 	{
-		if (so->pending.count > 0 &&
-			(!so->expanding || frontier->count == 0 ||
-			 so->pending.items[0].distance <= frontier->items[0].distance))
+		if (may_return(so))
 		{
-			HnswCandidate c = HnswHeapPop(&so->pending);
+			HnswCandidate c = pending_pop(&so->pending);
 
+			if (so->first_left > 0)
+				so->first_left--;
 			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any &&
 				c.distance < so->last_distance)
-				continue;		/* found too late to keep the order */
+			{
+				so->late++;		/* found too late to keep the order */
+				continue;
+			}
 			so->returned_any = true;
 			so->last_distance = c.distance;
 			*out = c;
 			return true;
 		}
-		if (!so->expanding)
+		if (so->pending.near.count == 0 && !so->expanding)
 			return false;
 		if (!so->merged_discarded)
-		{
 			merge_discarded(so);
-			continue;
-		}
-		expand_frontier(so);
+		else
+			expand_frontier(so);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * The scan has nothing more to return while the executor wants rows:
+ * say so if it is because a budget ran out or late finds were skipped.
+ */
+static void
+report_if_short(IndexScanDesc scan, HnswScanOpaque so)
+{
+	if (so->reported || so->iterative == HNSW_ITERATIVE_OFF)
+		return;
+	so->reported = true;
+	if (so->stop == HNSW_STOP_TUPLES)
+		AnnReportIncompleteScan(scan->indexRelation,
+								psprintf("hnsw.max_scan_tuples (%d) elements were visited.",
+										 hnsw_max_scan_tuples),
+								"Raise hnsw.max_scan_tuples.");
+	else if (so->stop == HNSW_STOP_MEMORY)
+		AnnReportIncompleteScan(scan->indexRelation,
+								"The scan's memory reached work_mem times hnsw.scan_mem_multiplier.",
+								"Raise work_mem or hnsw.scan_mem_multiplier.");
+	else if (so->late > 0)
+		AnnReportIncompleteScan(scan->indexRelation,
+								psprintf("%lld rows were found after farther rows had been returned, too late for strict_order.",
+										 (long long) so->late),
+								"Set hnsw.iterative_scan to relaxed_order, or raise hnsw.ef_search.");
 }
 
 bool
@@ -326,7 +512,10 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		HnswCandidate c;
 
 		if (!next_element(so, &c))
+		{
+			report_if_short(scan, so);
 			return false;
+		}
 		so->ntids = HnswDiskGraphHeapTids(&so->graph, c.ref, so->tids);
 		so->next_tid = 0;
 	}

@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 
@@ -255,6 +256,49 @@ disk_visit(void *arg, HnswRef ref, int layer)
 		return false;
 	entry->layer = layer;
 	return true;
+}
+
+/*
+ * Every live element of the index not yet visited on layer 0, now marked
+ * visited there: a palloc'd array of *n references.  Reads every page,
+ * one share lock at a time.
+ */
+HnswRef *
+HnswUnvisitedElements(HnswDiskGraph *graph, int *n)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(graph->index);
+	int			capacity = 64;
+	HnswRef    *refs = palloc(sizeof(HnswRef) * capacity);
+
+	*n = 0;
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Page		page = HnswDiskGraphLockPage(graph, blkno);
+		OffsetNumber maxoff = PageIsNew(page) ? InvalidOffsetNumber : PageGetMaxOffsetNumber(page);
+
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			HnswElementTuple element = HnswPageGetElement(page, off);
+			ItemPointerData tid;
+			HnswRef		ref;
+
+			if (element == NULL || element->deleted)
+				continue;
+			ItemPointerSet(&tid, blkno, off);
+			ref = HnswTidToRef(&tid);
+			if (!disk_visit(graph, ref, 0))
+				continue;
+			if (*n == capacity)
+			{
+				capacity *= 2;
+				refs = repalloc_huge(refs, sizeof(HnswRef) * capacity);
+			}
+			refs[(*n)++] = ref;
+		}
+		unlock_page(graph);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return refs;
 }
 
 /*
