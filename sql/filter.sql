@@ -111,7 +111,6 @@ RESET hnsw.ef_search;
 
 -- spann, every list probed
 SET spann.probes = 65536;
-SET spann.rng_factor = 100;
 CREATE INDEX ft_spann ON ft USING spann (v vector_l2_ops, cat, big, name, u, tags, btags, ttags) WITH (lists = 8);
 EXPLAIN (COSTS OFF) SELECT id FROM ft WHERE cat IN (1, 2) ORDER BY v <-> '[1,1,1,1]' LIMIT 5;
 SELECT * FROM check_filters();
@@ -133,7 +132,6 @@ CREATE INDEX ft_spann_plain ON ft USING spann (v vector_l2_ops) WITH (lists = 8)
 SELECT * FROM check_filters();
 DROP INDEX ft_spann_plain;
 RESET spann.probes;
-RESET spann.rng_factor;
 
 -- Plans: a very selective condition on a btree-indexed column keeps the
 -- btree plan; a condition matching many rows goes to the vector index.

@@ -3,7 +3,6 @@
 -- helpers hnsw_vector created (misses, hnsw_queries).
 SET enable_seqscan = off;
 SET spann.probes = 65536;
-SET spann.rng_factor = 100;
 CREATE TABLE sh (id int, v halfvec(4));
 INSERT INTO sh SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
 FROM generate_series(1, 500) i;
@@ -38,4 +37,3 @@ DROP FUNCTION misses(regclass, text, int, float8);
 DROP TABLE hnsw_queries;
 RESET enable_seqscan;
 RESET spann.probes;
-RESET spann.rng_factor;

@@ -4,7 +4,6 @@
 -- Uses the helpers hnsw_vector created (misses, hnsw_queries).
 SET enable_seqscan = off;
 SET spann.probes = 65536;
-SET spann.rng_factor = 100;
 CREATE TABLE sv (id int, v vector(4));
 INSERT INTO sv SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
 FROM generate_series(1, 500) i;
@@ -59,24 +58,40 @@ SELECT pg_relation_size('sv_idx') = :size_before AS space_reused;
 SELECT misses('sv', '<->', 10) AS misses_after_reuse;
 
 -- iterative scans: one list probed first, more as the filter drops rows.
--- strict_order skips rows found late that are nearer than rows already
--- returned, so under a filter it may return fewer rows than relaxed_order
+-- strict_order (the default) probes lists by their lower bounds and
+-- returns the exact answer in exact order: the same distances as exact
+-- search, whatever the LIMIT; relaxed_order returns every row too
 SET spann.probes = 1;
-SELECT count(*) BETWEEN 1 AND 20 AS some_rows FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
-SELECT bool_and(d >= prev) AS in_order FROM (
-	SELECT d, lag(d, 1, 0) OVER (ORDER BY n) AS prev FROM (
-		SELECT row_number() OVER () AS n, d FROM (
-			SELECT v <-> '[1,1,1,1]' AS d FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 50) s) t) u;
+SHOW spann.iterative_scan;
+SELECT count(*) FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+SELECT array_agg(d ORDER BY n) = (SELECT array_agg(d ORDER BY d) FROM (
+	SELECT v <-> '[1,1,1,1]' AS d FROM sv WHERE id % 10 = 3 ORDER BY (v <-> '[1,1,1,1]') + 0 LIMIT 50) e) AS exact
+FROM (SELECT row_number() OVER () AS n, d FROM (
+	SELECT v <-> '[1,1,1,1]' AS d FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 50) s) t;
+SELECT array_agg(d ORDER BY n) = (SELECT array_agg(d ORDER BY d) FROM (
+	SELECT v <-> '[7,3,9,2]' AS d FROM sv ORDER BY (v <-> '[7,3,9,2]') + 0) e) AS exact_all
+FROM (SELECT row_number() OVER () AS n, d FROM (
+	SELECT v <-> '[7,3,9,2]' AS d FROM sv ORDER BY v <-> '[7,3,9,2]' LIMIT 5000) s) t;
 SET spann.iterative_scan = relaxed_order;
 SELECT count(*) FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+SELECT count(*) = (SELECT count(*) FROM sv) AS every_row, count(DISTINCT id) = count(*) AS once
+FROM (SELECT id FROM sv ORDER BY v <-> '[7,3,9,2]' LIMIT 5000) s;
 SET spann.iterative_scan = off;
 SELECT count(*) < 20 AS stops_early FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+-- spann.probes is the number of lists probed: past the list count, the
+-- scan is exact
+SET spann.probes = 65536;
+SELECT count(*) = (SELECT count(*) FROM sv) AS every_row FROM (SELECT id FROM sv ORDER BY v <-> '[7,3,9,2]' LIMIT 5000) s;
+SET spann.probes = 1;
 RESET spann.iterative_scan;
+-- a budget that ends the scan says so, at the level ann.incomplete_scan sets
 SET spann.max_probes = 2;
 SELECT count(*) < 20 AS capped FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+SET ann.incomplete_scan = error;
+SELECT count(*) FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
+RESET ann.incomplete_scan;
 RESET spann.max_probes;
 SET spann.probes = 65536;
-SET spann.rng_factor = 100;
 
 -- groups of centroids: a scan opens the spann.group_probes nearest groups
 -- (about sqrt(lists) groups of lists) and more when their lists run out
@@ -90,9 +105,14 @@ SELECT misses('sg', '<->', 10) AS misses_all_groups;
 -- without a backend copy of the directory, scans read the pages
 SET spann.directory_cache = 0;
 SELECT misses('sg', '<->', 10) AS misses_from_pages;
+-- groups open one at a time until they hold spann.probes lists
 SET spann.group_probes = 1;
 SET spann.iterative_scan = off;
-SELECT count(*) < 3000 AS one_group_some_rows
+SET spann.probes = 5;
+SELECT count(*) < 3000 AS five_lists_some_rows
+FROM (SELECT id FROM sg ORDER BY v <-> '[50,50,8,9]' LIMIT 3000) s;
+SET spann.probes = 65536;
+SELECT count(*) AS every_list_every_row
 FROM (SELECT id FROM sg ORDER BY v <-> '[50,50,8,9]' LIMIT 3000) s;
 SET spann.iterative_scan = relaxed_order;
 SELECT count(*), count(DISTINCT id) AS opens_every_group
@@ -147,7 +167,7 @@ CREATE INDEX ON sv USING spann (v) WITH (replicas = 0);
 CREATE INDEX ON sv USING spann (v) WITH (replicas = 33);
 CREATE INDEX ON sv USING spann (v) WITH (probes = 3);
 SET spann.probes = 0;
-SET spann.rng_factor = -1;
+SET spann.rng_factor = 1;
 SET spann.iterative_scan = sideways;
 SET spann.max_probes = -2;
 SET spann.group_probes = -1;
@@ -168,4 +188,3 @@ EXPLAIN (COSTS OFF) SELECT id FROM sv WHERE v = '[1,2,3,4]';
 DROP TABLE sv;
 RESET enable_seqscan;
 RESET spann.probes;
-RESET spann.rng_factor;

@@ -22,7 +22,6 @@
 #include "spann.h"
 
 int			spann_probes = SPANN_DEFAULT_PROBES;
-double		spann_rng_factor = SPANN_DEFAULT_RNG_FACTOR;
 int			spann_iterative_scan = SPANN_ITERATIVE_STRICT;
 int			spann_max_probes = -1;
 int			spann_group_probes = SPANN_DEFAULT_GROUP_PROBES;
@@ -61,20 +60,15 @@ SpannInit(void)
 					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("spann.probes",
-							"Sets the most lists a scan probes before it returns rows",
-							"Valid range is 1..65536.",
+							"Sets the number of lists a scan probes before it returns rows",
+							"All lists when the index has fewer; iterative scans probe more "
+							"as they need them.",
 							&spann_probes, SPANN_DEFAULT_PROBES, 1, SPANN_MAX_PROBES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomRealVariable("spann.rng_factor",
-							 "Sets how much farther than the nearest list a probed list may be",
-							 "A list is probed when its centroid is within (1 + rng_factor) "
-							 "of the nearest centroid's distance.",
-							 &spann_rng_factor, SPANN_DEFAULT_RNG_FACTOR, 0.0, SPANN_MAX_RNG_FACTOR,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("spann.iterative_scan",
 							 "Sets whether a scan probes more lists when more rows are wanted",
-							 "strict_order keeps results in distance order, relaxed_order may "
-							 "return a few out of order, off stops after the first lists.",
+							 "strict_order returns rows in exact distance order, relaxed_order "
+							 "may return a few out of order, off stops after the first lists.",
 							 &spann_iterative_scan, SPANN_ITERATIVE_STRICT, iterative_scan_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("spann.group_probes",

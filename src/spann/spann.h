@@ -37,7 +37,6 @@
 /* kB of centroid directory a backend keeps a copy of */
 #define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536
-#define SPANN_DEFAULT_RNG_FACTOR 1.0
 /*
  * A filtered scan's first probe goes on until it has found this many rows
  * per list of spann.probes, or read this many lists per list of
@@ -45,7 +44,14 @@
  */
 #define SPANN_FILTER_FOUND_PER_PROBE 64
 #define SPANN_FILTER_LISTS_PER_PROBE 2
-#define SPANN_MAX_RNG_FACTOR	100.0
+/*
+ * An insert that finds its entry outside its list's radius widens the
+ * radius to this multiple of the entry's distance, so that the directory
+ * (which every radius change invalidates) changes rarely
+ */
+#define SPANN_RADIUS_SLACK		1.05
+/* Share of a bound's terms that covers the rounding of float kernels */
+#define SPANN_BOUND_MARGIN		1e-4
 
 /* An insert splits a list past this multiple of the mean list size at build */
 #define SPANN_SPLIT_FACTOR		2
@@ -66,7 +72,7 @@
  * ---------------------------------------------------------------------
  */
 #define SPANN_MAGIC				0xA7A50002
-#define SPANN_VERSION			3
+#define SPANN_VERSION			4
 
 #define SPANN_PAGE_META			0x0001
 #define SPANN_PAGE_CENTROIDS	0x0002
@@ -118,6 +124,8 @@ typedef struct SpannCentroidTupleData
 	BlockNumber tail;			/* last posting page, where entries go */
 	uint32		count;			/* entries, dead ones included until VACUUM */
 	uint32		split_at;		/* try to split when count passes this */
+	float4		radius;			/* no entry is farther from the centroid
+								 * (SpannRadiusDistance) */
 	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then a summary
 											 * of the entries' signatures */
 } SpannCentroidTupleData;
@@ -191,6 +199,8 @@ typedef struct SpannAssignOptions
 typedef struct SpannListRef
 {
 	float		distance;
+	float		radius;			/* from its centroid tuple */
+	float		bound;			/* no entry is nearer the query (when asked for) */
 	BlockNumber head;			/* identifies the list while it lives */
 	BlockNumber cblkno;			/* where its centroid tuple is */
 	OffsetNumber coffset;
@@ -215,6 +225,8 @@ typedef struct SpannGroupRef
 typedef struct SpannNavigation
 {
 	const void *query;			/* NULL: distances are all 0 */
+	bool		bounds;			/* fill the lists' bounds */
+	float		query_norm;		/* its length, for the bounds */
 	SpannGroupRef *groups;
 	int			ngroups;
 	int			next_group;		/* the first group not opened yet */
@@ -234,7 +246,6 @@ typedef enum SpannIterativeScan
 } SpannIterativeScan;
 
 extern int	spann_probes;
-extern double spann_rng_factor;
 extern int	spann_iterative_scan;
 extern int	spann_max_probes;
 extern int	spann_group_probes;
@@ -299,14 +310,18 @@ extern BlockNumber SpannWriteChain(Relation index, const ItemPointerData *tids, 
 								   const int *order, int n, BlockNumber *tail);
 extern bool *SpannReachablePages(Relation index, BlockNumber nblocks);
 extern bool SpannIsUnretiredPosting(Page page);
+extern float SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b);
+extern float SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav,
+							 float distance, float radius, const void *centroid);
 
 /* spanndirectory.c */
-extern void SpannNavigate(Relation index, const void *query, SpannNavigation *nav);
+extern void SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *nav);
 extern SpannListRef *SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups,
 									 int *nlists);
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
 extern void SpannSortLists(SpannListRef *lists, int n);
+extern void SpannSortListsByBound(SpannListRef *lists, int n);
 extern void SpannSortGroups(SpannGroupRef *groups, int n);
 extern BlockNumber *SpannCentroidPages(Relation index, int *npages);
 extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno,

@@ -14,8 +14,7 @@
  * and to the next ones whose distance is within (1 + epsilon) of the
  * nearest, at most `replicas` lists, skipping a list whose centroid is
  * nearer to an already chosen centroid than to the vector (the RNG rule:
- * such a list adds little that the chosen one does not cover).  Scans use
- * the same bound with spann.rng_factor to decide how many lists to probe.
+ * such a list adds little that the chosen one does not cover).
  *
  * Nothing here touches pages or locks.
  */

@@ -28,6 +28,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "storage/bufmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -118,6 +120,8 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 			if (!BlockNumberIsValid(c->head))
 				continue;
 			list->distance = 0;
+			list->radius = c->radius;
+			list->bound = 0;
 			list->head = c->head;
 			list->cblkno = walk.blkno;
 			list->coffset = off;
@@ -286,6 +290,24 @@ SpannSortLists(SpannListRef *lists, int n)
 	qsort(lists, n, sizeof(SpannListRef), compare_lists);
 }
 
+static int
+compare_bounds(const void *a, const void *b)
+{
+	const SpannListRef *la = a;
+	const SpannListRef *lb = b;
+
+	if (la->bound != lb->bound)
+		return la->bound < lb->bound ? -1 : 1;
+	return compare_lists(a, b);
+}
+
+/* Lowest bound first; ties by distance, then head block. */
+void
+SpannSortListsByBound(SpannListRef *lists, int n)
+{
+	qsort(lists, n, sizeof(SpannListRef), compare_bounds);
+}
+
 /* The query's distance to a stored key, or 0 without a query */
 static float
 key_distance(const SpannIndexInfo *info, const void *query, const char *key)
@@ -297,11 +319,12 @@ key_distance(const SpannIndexInfo *info, const void *query, const char *key)
 
 /*
  * Start a search of the centroids for query (NULL: no order): every
- * group's distance, nearest first, none opened yet.  nav's arrays are
- * palloc'd.
+ * group's distance, nearest first, none opened yet.  With bounds, the
+ * lists opened get lower bounds of the query's distance to their entries
+ * (SpannLowerBound).  nav's arrays are palloc'd.
  */
 void
-SpannNavigate(Relation index, const void *query, SpannNavigation *nav)
+SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *nav)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannDirectory *dir = current_directory(index);
@@ -329,6 +352,10 @@ SpannNavigate(Relation index, const void *query, SpannNavigation *nav)
 	if (query != NULL)
 		SpannSortGroups(nav->groups, nav->ngroups);
 	nav->query = query;
+	nav->bounds = bounds && query != NULL;
+	/* the inner-product bounds need the query's length: the kernel's <q, q> */
+	nav->query_norm = nav->bounds && !AnnZeroMeansEqual(&info->dist) ?
+		sqrtf(Max(info->dist.kernel(query, query, info->dimensions), 0.0f)) : 0;
 	nav->next_group = 0;
 }
 
@@ -337,16 +364,20 @@ SpannNavigate(Relation index, const void *query, SpannNavigation *nav)
  * distances
  */
 static void
-add_lists(const SpannIndexInfo *info, const void *query, SpannListSet *set,
+add_lists(const SpannIndexInfo *info, const SpannNavigation *nav, SpannListSet *set,
 		  const SpannListRef *lists, const char *keys, int n)
 {
 	list_set_reserve(set, 0, n);
 	for (int i = 0; i < n; i++)
 	{
 		SpannListRef *list = &set->lists[set->n];
+		const char *key = keys + info->keysize * i;
 
 		*list = lists[i];
-		list->distance = key_distance(info, query, keys + info->keysize * i);
+		list->distance = key_distance(info, nav->query, key);
+		if (nav->bounds)
+			list->bound = SpannLowerBound(info, nav, list->distance, list->radius,
+										  SpannKeyElements(key));
 		list->ordinal = set->n++;
 	}
 }
@@ -375,7 +406,7 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 		{
 			int			first = dir->group_start[group->ordinal];
 
-			add_lists(info, nav->query, &set, dir->lists.lists + first,
+			add_lists(info, nav, &set, dir->lists.lists + first,
 					  dir->lists.keys + info->keysize * first,
 					  dir->group_start[group->ordinal + 1] - first);
 		}
@@ -385,7 +416,7 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 
 			list_set_init(&read, CurrentMemoryContext, info->keysize, 64);
 			read_group_lists(index, group, &read);
-			add_lists(info, nav->query, &set, read.lists, read.keys, read.n);
+			add_lists(info, nav, &set, read.lists, read.keys, read.n);
 			pfree(read.lists);
 			pfree(read.keys);
 		}
@@ -404,7 +435,7 @@ SpannNearLists(Relation index, const void *query, int *nlists)
 	SpannNavigation nav;
 	SpannListRef *lists;
 
-	SpannNavigate(index, query, &nav);
+	SpannNavigate(index, query, false, &nav);
 	lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
 	pfree(nav.groups);
 	return lists;
@@ -417,7 +448,7 @@ SpannAllLists(Relation index, int *nlists)
 	SpannNavigation nav;
 	SpannListRef *lists;
 
-	SpannNavigate(index, NULL, &nav);
+	SpannNavigate(index, NULL, false, &nav);
 	lists = SpannOpenGroups(index, &nav, 0, nlists);
 	pfree(nav.groups);
 	return lists;

@@ -45,6 +45,17 @@ typedef struct SplitInput
 	float	   *old_distances;	/* to the old centroid, or -1 if not moved away */
 } SplitInput;
 
+/* One of the two lists a split makes */
+typedef struct SplitHalf
+{
+	char	   *key;			/* stored centroid key, summary included */
+	int		   *order;			/* its entries: numbers in the SplitInput */
+	int			n;
+	float		radius;
+	BlockNumber head;
+	BlockNumber tail;
+} SplitHalf;
+
 /* A list that an insert grew past its limit */
 typedef struct SplitCandidate
 {
@@ -96,6 +107,20 @@ centroid_key(const SpannIndexInfo *info, const char *key, const SplitInput *in,
 	return stored;
 }
 
+/* The radius of a new list: its farthest entry from its centroid */
+static float
+half_radius(const SpannIndexInfo *info, const SplitInput *in, const SplitHalf *half)
+{
+	float		radius = 0;
+
+	for (int i = 0; i < half->n; i++)
+		radius = Max(radius,
+					 SpannRadiusDistance(info,
+										 SpannKeyElements(in->keys + info->entry_keysize * half->order[i]),
+										 SpannKeyElements(half->key)));
+	return radius;
+}
+
 /*
  * Which new lists each entry joins: the nearer centroid, and the other
  * when it is within the closure bound and not nearer to the first
@@ -137,9 +162,8 @@ divide_entries(Relation index, const SplitInput *in, const char *key1, const cha
  * one both hold the second's entries: scans drop the duplicate TIDs.
  */
 static void
-switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNumber head1,
-			 BlockNumber tail1, int n1, const char *key2, BlockNumber head2,
-			 BlockNumber tail2, int n2)
+switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
+			 const SplitHalf *half2)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
@@ -149,10 +173,11 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	BlockNumber cblkno;
 	AnnEdit		edit;
 
-	second->head = head2;
-	second->tail = tail2;
-	second->count = n2;
-	memcpy(second->key, key2, info->centroid_keysize);
+	second->head = half2->head;
+	second->tail = half2->tail;
+	second->count = half2->n;
+	second->radius = half2->radius;
+	memcpy(second->key, half2->key, info->centroid_keysize);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	SpannAddCentroid(&edit, index, list->gblkno, list->goffset, second, &cblkno);
@@ -165,11 +190,12 @@ switch_lists(Relation index, const SpannListRef *list, const char *key1, BlockNu
 	meta = SpannEditMeta(&edit, index);
 	first = SpannEditList(&edit, index, list, NULL);
 	Assert(first != NULL);		/* we hold the list lock */
-	first->head = head1;
-	first->tail = tail1;
-	first->count = n1;
+	first->head = half1->head;
+	first->tail = half1->tail;
+	first->count = half1->n;
 	first->split_at = 0;
-	memcpy(first->key, key1, info->centroid_keysize);
+	first->radius = half1->radius;
+	memcpy(first->key, half1->key, info->centroid_keysize);
 	meta->splits++;
 	meta->directory_version++;
 	AnnEditFinish(&edit);
@@ -256,14 +282,8 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	char	   *old_key;
 	char	   *key1;
 	char	   *key2;
-	int		   *order1;
-	int		   *order2;
-	int			n1,
-				n2;
-	BlockNumber head1,
-				tail1,
-				head2,
-				tail2;
+	SplitHalf	half1,
+				half2;
 
 	LockPage(index, list->head, ExclusiveLock);
 	old_key = SpannReadCentroidKey(index, list->cblkno, list->coffset, list->head);
@@ -281,14 +301,16 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 		return;
 	}
 
-	order1 = palloc(sizeof(int) * in.n);
-	order2 = palloc(sizeof(int) * in.n);
-	divide_entries(index, &in, key1, key2, order1, &n1, order2, &n2);
-	key1 = centroid_key(info, key1, &in, order1, n1);
-	key2 = centroid_key(info, key2, &in, order2, n2);
-	head1 = SpannWriteChain(index, in.tids, in.keys, order1, n1, &tail1);
-	head2 = SpannWriteChain(index, in.tids, in.keys, order2, n2, &tail2);
-	switch_lists(index, list, key1, head1, tail1, n1, key2, head2, tail2, n2);
+	half1.order = palloc(sizeof(int) * in.n);
+	half2.order = palloc(sizeof(int) * in.n);
+	divide_entries(index, &in, key1, key2, half1.order, &half1.n, half2.order, &half2.n);
+	half1.key = centroid_key(info, key1, &in, half1.order, half1.n);
+	half2.key = centroid_key(info, key2, &in, half2.order, half2.n);
+	half1.radius = half_radius(info, &in, &half1);
+	half2.radius = half_radius(info, &in, &half2);
+	half1.head = SpannWriteChain(index, in.tids, in.keys, half1.order, half1.n, &half1.tail);
+	half2.head = SpannWriteChain(index, in.tids, in.keys, half2.order, half2.n, &half2.tail);
+	switch_lists(index, list, &half1, &half2);
 	UnlockPage(index, list->head, ExclusiveLock);
 	SpannRetireChain(index, list->head);
 
@@ -296,14 +318,14 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	for (int i = 0; i < in.n; i++)
 	{
 		const void *x = SpannKeyElements(in.keys + info->entry_keysize * i);
-		float		d1 = AnnDistance(&info->dist, x, SpannKeyElements(key1), info->dimensions);
-		float		d2 = AnnDistance(&info->dist, x, SpannKeyElements(key2), info->dimensions);
+		float		d1 = AnnDistance(&info->dist, x, SpannKeyElements(half1.key), info->dimensions);
+		float		d2 = AnnDistance(&info->dist, x, SpannKeyElements(half2.key), info->dimensions);
 		float		old = AnnDistance(&info->dist, x, SpannKeyElements(old_key), info->dimensions);
 
 		/* only entries that moved away from their centroid may belong elsewhere */
 		in.old_distances[i] = Min(d1, d2) > old ? old : -1;
 	}
-	reassign_entries(index, &in, head1, head2);
+	reassign_entries(index, &in, half1.head, half2.head);
 }
 
 /* ---------------------------------------------------------------------

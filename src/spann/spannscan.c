@@ -5,19 +5,31 @@
  * The first amgettuple call computes the query's distance to every group
  * of centroids and opens the spann.group_probes nearest groups
  * (spanndirectory.c): the query's distance to each of their lists'
- * centroids.  It probes the lists whose centroid is within
- * (1 + spann.rng_factor) of the nearest one, at most spann.probes of them
- * (at least one): every entry's distance is computed on the page, and
+ * centroids.  It probes the spann.probes nearest lists (all of them when
+ * there are fewer): every entry's distance is computed on the page, and
  * the entries are sorted.  Rows then come out nearest first; a heap TID
- * met again (a vector sits in several lists) is returned once.
+ * met again (a vector sits in several lists) is returned once.  With
+ * spann.iterative_scan = off that is all: spann.probes at the number of
+ * lists makes the scan exact.
  *
  * When the executor wants more rows than those lists hold (a WHERE
- * clause dropped some), an iterative scan (spann.iterative_scan) probes
- * the next spann.probes lists in centroid order, opening the next groups
- * when the lists of the open ones run out, up to spann.max_probes lists
- * in all, and merges what it finds with what is left.
- * strict_order skips a late find nearer than a row already returned;
- * relaxed_order returns it anyway.
+ * clause dropped some), an iterative scan probes more lists, up to
+ * spann.max_probes in all:
+ * - relaxed_order probes the next spann.probes lists in centroid order,
+ *   opening the next groups when the lists of the open ones run out, and
+ *   merges what it finds with what is left: a row found late may be
+ *   nearer than one already returned, and is returned anyway.
+ * - strict_order opens every group at the start, so that it knows each
+ *   list's lower bound (SpannLowerBound: no entry of the list can be
+ *   nearer the query, by the list's radius).  After the first probe it
+ *   probes the rest in order of their bounds, and returns a row only when
+ *   no list left unprobed has a bound below the row's distance.  Rows
+ *   thus come out in exact distance order, and none is dropped, however
+ *   far the scan goes; a query whose nearest rows are far from every
+ *   centroid (high dimensions, unclustered data) pays by probing many
+ *   lists.
+ * A scan that ends on spann.max_probes while the executor still wants
+ * rows says so (AnnReportIncompleteScan).
  *
  * Conditions on filter columns (annfilter.h) are tested on each entry's
  * signatures before its distance is computed: entries that fail cost no
@@ -91,8 +103,7 @@ typedef struct SpannScanOpaqueData
 	int			nfound;
 	int			next_found;
 	struct spannseen_hash *returned;
-	bool		returned_any;
-	float		last_distance;	/* of the last row returned */
+	bool		reported;		/* the scan said it ended short */
 } SpannScanOpaqueData;
 
 typedef SpannScanOpaqueData *SpannScanOpaque;
@@ -290,41 +301,25 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	so->next_found = 0;
 }
 
-/*
- * How many lists the first probe takes: those within the bound, at most
- * probes.  Sorts just the lists within the bound to the front; the rest
- * is sorted only if an iterative scan gets to it.
- */
-static int
-first_probes(SpannScanOpaque so)
+/* Has the scan probed every list, or at least opened every group? */
+static bool
+all_probed(SpannScanOpaque so)
 {
-	float		nearest = FLT_MAX;
-	float		bound;
-	int			n = 0;
+	return so->next_list >= so->nlists && so->nav.next_group >= so->nav.ngroups;
+}
 
-	for (int i = 0; i < so->nlists; i++)
-		nearest = Min(nearest, so->lists[i].distance);
-	bound = SpannClosureBound(so->info->dist.metric, nearest, spann_rng_factor);
-	for (int i = 0; i < so->nlists; i++)
-		if (so->lists[i].distance <= bound)
-		{
-			SpannListRef swap = so->lists[n];
-
-			so->lists[n++] = so->lists[i];
-			so->lists[i] = swap;
-		}
-	SpannSortLists(so->lists, n);
-	so->nsorted = n;
-	return Min(n, spann_probes);
+/* Has the scan probed spann.max_probes lists? */
+static bool
+at_max_probes(SpannScanOpaque so)
+{
+	return spann_max_probes >= 0 && so->next_list >= spann_max_probes;
 }
 
 /* Are lists left that spann.max_probes lets the scan read? */
 static bool
 lists_left(SpannScanOpaque so)
 {
-	if (so->next_list >= so->nlists && so->nav.next_group >= so->nav.ngroups)
-		return false;
-	return spann_max_probes < 0 || so->next_list < spann_max_probes;
+	return !all_probed(so) && !at_max_probes(so);
 }
 
 /* May an iterative scan probe more lists? */
@@ -334,31 +329,64 @@ can_probe_more(SpannScanOpaque so)
 	return so->iterative != SPANN_ITERATIVE_OFF && lists_left(so);
 }
 
+/*
+ * strict_order, after the first probe: the lists left, in order of their
+ * lower bounds (every group was opened at the start).
+ */
+static void
+order_by_bounds(SpannScanOpaque so)
+{
+	SpannSortListsByBound(so->lists + so->next_list, so->nlists - so->next_list);
+	so->nsorted = so->nlists;
+}
+
 static void
 start_scan(IndexScanDesc scan, SpannScanOpaque so)
 {
+	bool		strict;
+
 	so->query = query_elements(scan, so);
 	so->iterative = spann_iterative_scan;
+	strict = so->iterative == SPANN_ITERATIVE_STRICT;
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
-	SpannNavigate(scan->indexRelation, so->query, &so->nav);
+	SpannNavigate(scan->indexRelation, so->query, strict, &so->nav);
 	so->lists = palloc(sizeof(SpannListRef));
 	so->nlists = so->nsorted = so->next_list = 0;
-	open_groups(scan, so, 1);
+	open_groups(scan, so, strict ? INT_MAX : 1);
 	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
 	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
-	so->returned_any = false;
+	so->reported = false;
 	if (so->filter != NULL && so->filter->impossible)
 	{
 		so->nlists = 0;
 		return;
 	}
-	probe_lists(scan, so, first_probes(so));
+	probe_lists(scan, so, spann_probes);
 	if (so->filter != NULL)
 		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * spann_probes &&
 			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * spann_probes && lists_left(so))
 			probe_lists(scan, so, spann_probes);
+	if (strict)
+		order_by_bounds(so);
+}
+
+/*
+ * strict_order: how many of the next lists (at most spann.probes) may
+ * hold a row nearer than distance, by their bounds; 0 when none may or
+ * when spann.max_probes stops the scan (the rows found are then returned
+ * in their order, as the best the budget allows).
+ */
+static int
+lists_below(SpannScanOpaque so, float distance)
+{
+	int			n = 0;
+
+	while (so->next_list + n < so->nlists && n < spann_probes &&
+		   so->lists[so->next_list + n].bound < distance)
+		n++;
+	return lists_left(so) ? n : 0;
 }
 
 /* The next row to return, or false when the scan is over. */
@@ -369,6 +397,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 	{
 		SpannFound *f;
 		bool		found_before;
+		int			nearer;
 
 		if (so->next_found >= so->nfound)
 		{
@@ -377,20 +406,38 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			probe_lists(scan, so, spann_probes);
 			continue;
 		}
-		f = &so->found[so->next_found++];
-		if (so->iterative == SPANN_ITERATIVE_STRICT && so->returned_any &&
-			f->distance < so->last_distance)
-			continue;			/* found too late to keep the order */
+		f = &so->found[so->next_found];
+		if (so->iterative == SPANN_ITERATIVE_STRICT &&
+			(nearer = lists_below(so, f->distance)) > 0)
+		{
+			probe_lists(scan, so, nearer);
+			continue;
+		}
+		so->next_found++;
 		spannseen_insert(so->returned,
 						 ((uint64) ItemPointerGetBlockNumber(&f->heaptid) << 16) |
 						 ItemPointerGetOffsetNumber(&f->heaptid), &found_before);
 		if (found_before)
 			continue;
-		so->returned_any = true;
-		so->last_distance = f->distance;
 		*tid = f->heaptid;
 		return true;
 	}
+}
+
+/*
+ * The scan has nothing more to return while the executor wants rows:
+ * say so if spann.max_probes stopped it with lists left.
+ */
+static void
+report_if_short(IndexScanDesc scan, SpannScanOpaque so)
+{
+	if (so->reported || so->iterative == SPANN_ITERATIVE_OFF || all_probed(so) ||
+		!at_max_probes(so))
+		return;
+	so->reported = true;
+	AnnReportIncompleteScan(scan->indexRelation,
+							psprintf("spann.max_probes (%d) lists were probed.", spann_max_probes),
+							"Raise spann.max_probes, or set it to -1 for no limit.");
 }
 
 bool
@@ -407,6 +454,8 @@ spanngettuple(IndexScanDesc scan, ScanDirection dir)
 		pgstat_count_index_scan(scan->indexRelation);
 	}
 	more = next_row(scan, so, &scan->xs_heaptid);
+	if (!more)
+		report_if_short(scan, so);
 	MemoryContextSwitchTo(old);
 	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
 	scan->xs_recheckorderby = false;

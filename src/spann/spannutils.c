@@ -11,12 +11,15 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/transam.h"
 #include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 
+#include "distance.h"
 #include "spann.h"
 
 /* ---------------------------------------------------------------------
@@ -280,6 +283,57 @@ centroid_tail(Relation index, const SpannListRef *list)
 }
 
 /*
+ * Does an entry with key, just appended to the list of centroid tuple c,
+ * lie outside the list's radius?  During a build the radius simply grows
+ * to take it in (no scan reads the index yet) and this returns 0;
+ * otherwise it returns the radius the list needs (with
+ * SPANN_RADIUS_SLACK), 0 when the radius already covers the entry.
+ */
+static float
+entry_outside(const SpannIndexInfo *info, SpannCentroidTuple c, const void *key, bool building)
+{
+	float		distance = SpannRadiusDistance(info, SpannKeyElements(key),
+										   SpannKeyElements(c->key));
+
+	if (distance <= c->radius)
+		return 0;
+	if (building)
+	{
+		c->radius = distance;
+		return 0;
+	}
+	return distance * SPANN_RADIUS_SLACK;
+}
+
+/*
+ * Widen a list's radius to at least radius.  Backends' directory copies
+ * hold radii, so this bumps the directory version, locking the metapage
+ * and then the centroid page (the directory's lock order).  Until this
+ * record, the entry lies outside the radius that scans see; it is not
+ * visible to them yet, as its transaction has not committed.
+ */
+static void
+widen_radius(Relation index, const SpannListRef *list, float radius)
+{
+	AnnEdit		edit;
+	SpannMetaPage meta;
+	SpannCentroidTuple c;
+
+	AnnEditBegin(&edit, index, false);
+	meta = SpannEditMeta(&edit, index);
+	c = SpannEditList(&edit, index, list, NULL);
+	if (c == NULL || c->radius >= radius)
+		AnnEditAbort(&edit);	/* split meanwhile, or widened by another */
+	else
+	{
+		c->radius = radius;
+		meta->directory_version++;
+		AnnEditFinish(&edit);
+	}
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
  * Append one entry (heaptid, key: a whole entry key, signatures included)
  * to a list.  The
  * caller keeps the list from being replaced (a share lock on it, or a
@@ -301,6 +355,7 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 	SpannCentroidTuple c;
 	AnnEdit		edit;
 	int			count;
+	float		wider = 0;
 
 	if (!BlockNumberIsValid(tail))
 		return -1;
@@ -334,10 +389,13 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 	if (info->filters.ncolumns > 0)
 		AnnSummaryAdd(&info->filters, c->key + info->filter_offset,
 					  (const char *) key + info->filter_offset);
+	wider = entry_outside(info, c, key, building);
 	if (split_at != NULL)
 		*split_at = c->split_at;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
+	if (wider > 0)
+		widen_radius(index, list, wider);
 	pfree(entry);
 	return count;
 }
@@ -519,4 +577,58 @@ SpannIsUnretiredPosting(Page page)
 {
 	return !PageIsNew(page) && SpannIsPostingPage(page) &&
 		!(AnnPageGetOpaque(page)->flags & SPANN_PAGE_RETIRED);
+}
+
+/*
+ * The distance that list radii measure between two elements: Euclidean
+ * (not squared) for L2 and the inner-product metrics, L1 for L1.  Both
+ * obey the triangle inequality, which is what SpannLowerBound needs.
+ */
+float
+SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b)
+{
+	int			n = info->dimensions;
+
+	if (info->dist.metric == ANN_METRIC_L1)
+		return AnnDistance(&info->dist, a, b, n);
+	if (info->dist.half)
+		return sqrtf(ann_kernels->half_l2_squared(a, b, n));
+	return sqrtf(ann_kernels->l2_squared(a, b, n));
+}
+
+/*
+ * A lower bound of the query's distance (in the index's terms) to every
+ * key within radius of a centroid at the given distance from the query:
+ * the triangle inequality for L2 and L1, and for the inner products
+ * <q, x> <= <q, c> + |q| |x - c|.  A margin of SPANN_BOUND_MARGIN of the
+ * terms' size covers the rounding of float kernels, so that the bound
+ * never exceeds a distance the kernels compute for such a key.
+ */
+float
+SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav, float distance,
+				float radius, const void *centroid)
+{
+	double		r = radius;
+	double		gap;
+
+	switch (info->dist.metric)
+	{
+		case ANN_METRIC_L2:
+			{
+				double		d = sqrt(Max(distance, 0.0));
+
+				gap = d - r - SPANN_BOUND_MARGIN * (d + r);
+				return gap > 0 ? (float) (gap * gap) : 0;
+			}
+		case ANN_METRIC_L1:
+			gap = distance - r - SPANN_BOUND_MARGIN * (distance + r);
+			return gap > 0 ? (float) gap : 0;
+		default:
+			{
+				double		q = nav->query_norm;
+				double		c = sqrt(Max(info->dist.kernel(centroid, centroid, info->dimensions), 0.0));
+
+				return (float) (distance - q * r - SPANN_BOUND_MARGIN * q * (c + r));
+			}
+	}
 }
