@@ -474,6 +474,9 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
 		nchosen = SpannChooseLists(&bs->dist, dim, bs->candidates, ncandidates,
 								   bs->candidate_keys, &bs->opts, bs->chosen);
+		if (nchosen == 0)
+			elog(ERROR, "spann build found no list for a row of index \"%s\"",
+				 RelationGetRelationName(index));
 		for (int i = 0; i < nchosen; i++)
 			SpannAppend(index, &bs->candidates[bs->chosen[i]], tid, DatumGetPointer(key), true,
 						NULL);

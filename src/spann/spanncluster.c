@@ -49,20 +49,31 @@ float
 SpannClosureBound(AnnMetric metric, float nearest, double factor)
 {
 	double		grow = (1.0 + factor) * (1.0 + factor);
+	float		bound = nearest;
 
 	switch (metric)
 	{
 		case ANN_METRIC_L2:
-			return (float) (nearest * grow);
+			bound = (float) (nearest * grow);
+			break;
 		case ANN_METRIC_L1:
-			return (float) (nearest * (1.0 + factor));
+			bound = (float) (nearest * (1.0 + factor));
+			break;
 		case ANN_METRIC_COSINE:
 			/* |a - b|^2 = 2 + 2 * (-a.b) for unit vectors */
-			return (float) ((2.0 + 2.0 * nearest) * grow / 2.0 - 1.0);
+			bound = (float) ((2.0 + 2.0 * nearest) * grow / 2.0 - 1.0);
+			break;
 		case ANN_METRIC_IP:
-			return (float) (nearest + factor * fabs(nearest));
+			bound = (float) (nearest + factor * fabs(nearest));
+			break;
 	}
-	return nearest;
+
+	/*
+	 * Never below the nearest itself: for cosine near -1 (a key equal to
+	 * the centroid, or unit vectors whose rounding makes a.b exceed 1) the
+	 * arithmetic above can round below it, which would keep no list.
+	 */
+	return Max(bound, nearest);
 }
 
 /*

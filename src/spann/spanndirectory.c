@@ -427,7 +427,9 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 
 /*
  * The lists an insert chooses among for a key: those of the
- * SPANN_DEFAULT_GROUP_PROBES groups nearest to it, with distances.
+ * SPANN_DEFAULT_GROUP_PROBES groups nearest to it, with distances, or of
+ * the nearest groups after them that hold any list when those hold none
+ * (merges can empty a group).  None only when the index has no list.
  */
 SpannListRef *
 SpannNearLists(Relation index, const void *query, int *nlists)
@@ -437,6 +439,11 @@ SpannNearLists(Relation index, const void *query, int *nlists)
 
 	SpannNavigate(index, query, false, &nav);
 	lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
+	while (*nlists == 0 && nav.next_group < nav.ngroups)
+	{
+		pfree(lists);
+		lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
+	}
 	pfree(nav.groups);
 	return lists;
 }

@@ -22,11 +22,9 @@ use AnnTest;
 my $DIMS = 16;
 my $SPREAD = 0.6;	# clusters overlap: many vectors go to two lists or more
 
-# Every list probed at once: every group of centroids searched, spann.probes
-# above the number of lists, and a bound of (1 + rng_factor)^2 = 10201 times
-# the nearest centroid's distance, which takes in every list for data of
-# these spreads.
-my $ALL = 'SET spann.probes = 65536; SET spann.rng_factor = 100; SET spann.group_probes = 0;';
+# Every list probed at once: spann.probes above the number of lists, every
+# group of centroids searched.
+my $ALL = 'SET spann.probes = 65536; SET spann.group_probes = 0;';
 
 # spann_index_stats of $index on $node as a hash reference
 sub stats

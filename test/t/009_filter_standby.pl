@@ -54,8 +54,7 @@ cmp_ok($primary->safe_psql('postgres', "SELECT splits FROM spann_index_stats('f_
 $primary->wait_for_catchup($standby);
 
 # The same filtered queries, with every candidate visited, on both nodes
-my $SET = 'SET enable_seqscan = off; SET hnsw.ef_search = 1000; SET spann.probes = 65536;
-	SET spann.rng_factor = 100;';
+my $SET = 'SET enable_seqscan = off; SET hnsw.ef_search = 1000; SET spann.probes = 65536;';
 for my $table (sort keys %INDEX)
 {
 	for my $cond ('cat = 7', 'cat IN (1, 2, 3)', 'tags && ARRAY[5]', 'tags @> ARRAY[3, 4]')
