@@ -301,6 +301,8 @@ extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumb
 								  BlockNumber head);
 extern SpannCentroidTuple SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list,
 										Buffer *buffer);
+extern SpannCentroidTuple SpannEditLockedList(AnnEdit *edit, Relation index,
+											  const SpannListRef *list);
 extern int	SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid,
 						const void *key, bool building, uint32 *split_at);
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);

@@ -188,8 +188,7 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
-	first = SpannEditList(&edit, index, list, NULL);
-	Assert(first != NULL);		/* we hold the list lock */
+	first = SpannEditLockedList(&edit, index, list);
 	first->head = half1->head;
 	first->tail = half1->tail;
 	first->count = half1->n;
@@ -211,8 +210,7 @@ postpone_split(Relation index, const SpannListRef *list)
 	SpannCentroidTuple c;
 
 	AnnEditBegin(&edit, index, false);
-	c = SpannEditList(&edit, index, list, NULL);
-	Assert(c != NULL);			/* we hold the list lock */
+	c = SpannEditLockedList(&edit, index, list);
 	c->split_at = c->count * 2;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
@@ -453,6 +451,14 @@ SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid, BlockNumbe
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	/*
+	 * VACUUM's merges, the only callers that exclude a list, hold the split
+	 * lock exclusively, which does not conflict with our own share lock: a
+	 * split now would replace lists under VACUUM.  Their long lists are
+	 * split by a later insert.
+	 */
+	if (BlockNumberIsValid(exclude_head))
+		return;
 	if (nsplit > 0 && ConditionalLockPage(index, SPANN_SPLIT_LOCK, ShareLock))
 	{
 		for (int i = 0; i < nsplit; i++)

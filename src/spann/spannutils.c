@@ -248,6 +248,24 @@ SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list, Buffer *b
 	return c->head == list->head ? c : NULL;
 }
 
+/*
+ * SpannEditList for a list the caller holds the list lock on
+ * exclusively: nothing can have replaced it, and if something did, the
+ * index is corrupt.
+ */
+SpannCentroidTuple
+SpannEditLockedList(AnnEdit *edit, Relation index, const SpannListRef *list)
+{
+	SpannCentroidTuple c = SpannEditList(edit, index, list, NULL);
+
+	if (c == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("spann list at block %u of index \"%s\" was replaced while locked",
+						list->head, RelationGetRelationName(index))));
+	return c;
+}
+
 /* Lock and return the true last page of a chain, starting at blkno. */
 static Buffer
 lock_chain_end(Relation index, BlockNumber blkno)

@@ -175,8 +175,7 @@ merge_away(Relation index, const SpannListRef *list)
 
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
-	c = SpannEditList(&edit, index, list, NULL);
-	Assert(c != NULL);
+	c = SpannEditLockedList(&edit, index, list);
 	c->head = c->tail = InvalidBlockNumber;
 	c->count = 0;
 	meta->nlists--;
@@ -209,8 +208,7 @@ compact_list(Relation index, const SpannListRef *list)
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	meta->directory_version++;
-	c = SpannEditList(&edit, index, list, NULL);
-	Assert(c != NULL);
+	c = SpannEditLockedList(&edit, index, list);
 	c->head = head;
 	c->tail = tail;
 	c->count = n;
