@@ -201,3 +201,76 @@ AnnLogRelation(Relation index, ForkNumber fork)
 		log_newpage_range(index, fork, 0, RelationGetNumberOfBlocksInFork(index, fork),
 						  true);
 }
+
+/* ---------------------------------------------------------------------
+ * Checks of pages read from disk
+ * ---------------------------------------------------------------------
+ */
+
+static void
+page_corrupted(Relation index, BlockNumber blkno, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" contains a corrupted page at block %u",
+					RelationGetRelationName(index), blkno),
+			 errdetail_internal("%s", what),
+			 errhint("REINDEX the index.")));
+}
+
+/*
+ * Check that page, block blkno of index, is one of the AM's (page_id)
+ * of one of the kinds the flags in kinds name: a sane header and our
+ * special space.  Raises INDEX_CORRUPTED otherwise.
+ */
+void
+AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id, uint16 kinds)
+{
+	PageHeader	header = (PageHeader) page;
+	AnnPageOpaque opaque;
+
+	if (PageIsNew(page) ||
+		header->pd_special != BLCKSZ - MAXALIGN(sizeof(AnnPageOpaqueData)) ||
+		header->pd_lower < SizeOfPageHeaderData || header->pd_lower > header->pd_upper ||
+		header->pd_upper > header->pd_special)
+		page_corrupted(index, blkno, "The page header or special space is invalid.");
+	opaque = AnnPageGetOpaque(page);
+	if (opaque->page_id != page_id || (opaque->flags & kinds) == 0)
+		page_corrupted(index, blkno, psprintf("The page has ID 0x%04X and flags 0x%04X.",
+											  opaque->page_id, opaque->flags));
+}
+
+/*
+ * The item at off of page (block blkno of index, checked by
+ * AnnCheckPage), which must be a used line pointer of len bytes lying
+ * within the page.  Raises INDEX_CORRUPTED otherwise.
+ */
+void *
+AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber off, Size len)
+{
+	PageHeader	header = (PageHeader) page;
+	ItemId		id;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		page_corrupted(index, blkno, psprintf("Offset %u is past the page's last item.", off));
+	id = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(id) || ItemIdGetLength(id) != len ||
+		ItemIdGetOffset(id) < header->pd_upper ||
+		ItemIdGetOffset(id) + len > header->pd_special)
+		page_corrupted(index, blkno, psprintf("The item at offset %u is invalid.", off));
+	return PageGetItem(page, id);
+}
+
+/*
+ * Count one more step of a walk along a chain of pages; a walk longer
+ * than the index has blocks has met a cycle.  Also lets the walk be
+ * cancelled.
+ */
+void
+AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left)
+{
+	if (*steps_left == 0)
+		page_corrupted(index, blkno, "A chain of pages loops back on itself.");
+	(*steps_left)--;
+	CHECK_FOR_INTERRUPTS();
+}

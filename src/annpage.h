@@ -66,5 +66,10 @@ extern void AnnEditFinish(AnnEdit *edit);
 extern void AnnEditAbort(AnnEdit *edit);
 extern void AnnEditUnlockRelease(AnnEdit *edit);
 extern void AnnLogRelation(Relation index, ForkNumber fork);
+extern void AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id,
+						 uint16 kinds);
+extern void *AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page,
+								   OffsetNumber off, Size len);
+extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left);
 
 #endif							/* ANN_PAGE_H */

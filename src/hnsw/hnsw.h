@@ -39,6 +39,8 @@
 /* A filtered graph search may meet this share of the matching elements */
 #define HNSW_FILTER_GRAPH_SHARE	0.5
 
+/* strict_order sweeps the index once it has met 1/this of the elements */
+#define HNSW_SWEEP_DIVISOR		8
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
 

@@ -166,11 +166,13 @@ bool
 HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswRef **refs,
 					 int *n, double *estimate)
 {
+	const HnswIndexInfo *info = HnswGetIndexInfo(index);
 	HnswMetaPageData meta;
 	BlockNumber blkno;
 	int			capacity = 256;
 	int			kept = 0;
 	uint64		read = 0;
+	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
 
 	HnswReadMeta(index, &meta);
 	if (!BlockNumberIsValid(meta.signature_head))
@@ -179,14 +181,18 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 	*n = 0;
 	for (blkno = meta.signature_head; BlockNumberIsValid(blkno);)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+		Buffer		buffer;
 		Page		page;
 
+		AnnChainStep(index, blkno, &steps_left);
+		buffer = ReadBuffer(index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
+		AnnCheckPage(index, blkno, page, ANN_HNSW_PAGE_ID, HNSW_PAGE_SIGNATURES);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			HnswSignatureTuple tuple = (HnswSignatureTuple) PageGetItem(page, PageGetItemId(page, off));
+			HnswSignatureTuple tuple = (HnswSignatureTuple)
+				AnnPageGetItemChecked(index, blkno, page, off, signature_tuple_size(info));
 
 			if (tuple->type != HNSW_SIGNATURE_TUPLE)
 				continue;
@@ -207,7 +213,6 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 			*estimate = (double) *n * Max(meta.signature_count, read) / read;
 			return true;
 		}
-		CHECK_FOR_INTERRUPTS();
 	}
 	*estimate = *n;
 

@@ -76,6 +76,7 @@ typedef struct HnswScanOpaqueData
 	bool		swept;			/* the index was swept for unvisited elements */
 	int			first_left;		/* results of the first search not returned */
 	int64		visited_after;	/* elements met past the first search */
+	double		sweep_after;	/* strict_order: sweep once this many are met */
 	HnswScanStop stop;			/* the budget that stopped expansion */
 	int64		late;			/* strict_order: late finds skipped */
 	bool		reported;		/* the scan said it ended short */
@@ -243,6 +244,21 @@ count_matches(IndexScanDesc scan, HnswScanOpaque so, const HnswMetaPageData *met
 	return estimate;
 }
 
+/*
+ * How many elements a strict_order scan meets before it sweeps the index:
+ * an eighth of them (by the index's row count, or its block count when
+ * that is not known yet), so that only deep scans pay for a sweep
+ */
+static double
+sweep_threshold(Relation index)
+{
+	double		elements = index->rd_rel->reltuples;
+
+	if (elements <= 0)
+		elements = RelationGetNumberOfBlocks(index);
+	return elements / HNSW_SWEEP_DIVISOR;
+}
+
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -259,6 +275,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->swept = so->iterative == HNSW_ITERATIVE_OFF;
 	so->first_left = 0;
 	so->visited_after = 0;
+	so->sweep_after = sweep_threshold(scan->indexRelation);
 	so->stop = HNSW_STOP_NONE;
 	so->late = 0;
 	so->reported = false;
@@ -374,7 +391,13 @@ sweep_unvisited(HnswScanOpaque so)
 	so->swept = true;
 }
 
-/* One expansion of the frontier; stops expanding when done or over budget. */
+/*
+ * One expansion of the frontier; stops expanding when done or over budget.
+ * A strict_order scan that has met an eighth of the elements
+ * (sweep_threshold) sweeps the index instead: with every element pending,
+ * the rest comes out in exact order and no late find can cut the answer
+ * short, and the sweep costs a small multiple of what the scan has spent.
+ */
 static void
 expand_frontier(HnswScanOpaque so)
 {
@@ -382,7 +405,8 @@ expand_frontier(HnswScanOpaque so)
 	int			met = HnswSearchExpand(&so->search, &so->fresh);
 
 	pending_take(&so->pending, &so->fresh);
-	if (met < 0)
+	if (met < 0 || (so->iterative == HNSW_ITERATIVE_STRICT &&
+					so->visited_after + met >= so->sweep_after))
 	{
 		so->expanding = false;
 		sweep_unvisited(so);

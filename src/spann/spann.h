@@ -79,6 +79,7 @@
 #define SPANN_PAGE_POSTING		0x0004
 #define SPANN_PAGE_RETIRED		0x0008	/* of a replaced list; xid in pd_prune_xid */
 #define SPANN_PAGE_GROUPS		0x0010
+#define SPANN_PAGE_CHAINED		(SPANN_PAGE_CENTROIDS | SPANN_PAGE_POSTING | SPANN_PAGE_GROUPS)
 /* freed pages carry ANN_PAGE_FREE (annpage.h) */
 
 /* ---------------------------------------------------------------------
@@ -183,6 +184,8 @@ typedef struct SpannIndexInfo
 typedef struct SpannChainWalk
 {
 	Relation	index;
+	uint16		kinds;			/* page flags the chain's pages may have */
+	BlockNumber steps_left;		/* more steps than blocks: a cycle */
 	BlockNumber next;			/* the page to read next */
 	BlockNumber blkno;			/* the page returned last */
 	Buffer		buffer;			/* its buffer, share-locked, or InvalidBuffer */
@@ -294,7 +297,10 @@ extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
 extern bool SpannIsPostingPage(Page page);
-extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head);
+extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 kinds);
+extern SpannEntryTuple SpannPageGetEntry(Relation index, BlockNumber blkno, Page page,
+										 OffsetNumber off);
+extern void SpannCheckPage(Relation index, BlockNumber blkno, Page page, uint16 kinds);
 extern Page SpannChainNext(SpannChainWalk *walk);
 extern void SpannChainEnd(SpannChainWalk *walk);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,

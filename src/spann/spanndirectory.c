@@ -105,7 +105,8 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 	Page		page;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	SpannChainBegin(&walk, index, SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head);
+	SpannChainBegin(&walk, index, SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head,
+					SPANN_PAGE_CENTROIDS);
 	UnlockReleaseBuffer(buffer);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
@@ -114,7 +115,9 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 		list_set_reserve(set, info->keysize, maxoff);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+			SpannCentroidTuple c = (SpannCentroidTuple)
+				AnnPageGetItemChecked(index, walk.blkno, page, off,
+									  SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
 			SpannListRef *list = &set->lists[set->n];
 
 			if (!BlockNumberIsValid(c->head))
@@ -150,7 +153,7 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
 
 	*groups = MemoryContextAlloc(cxt, sizeof(SpannGroupRef) * capacity);
 	*keys = MemoryContextAllocHuge(cxt, info->keysize * capacity);
-	SpannChainBegin(&walk, index, meta->group_head);
+	SpannChainBegin(&walk, index, meta->group_head, SPANN_PAGE_GROUPS);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
 		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
@@ -163,11 +166,15 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
 		}
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
+			SpannGroupTuple g = (SpannGroupTuple)
+				AnnPageGetItemChecked(index, walk.blkno, page, off,
+									  SPANN_GROUP_TUPLE_SIZE(info->keysize));
+
 			(*groups)[n].distance = 0;
 			(*groups)[n].gblkno = walk.blkno;
 			(*groups)[n].goffset = off;
 			(*groups)[n].ordinal = n;
-			memcpy(*keys + info->keysize * n, SpannPageGetGroup(page, off)->key, info->keysize);
+			memcpy(*keys + info->keysize * n, g->key, info->keysize);
 			n++;
 		}
 	}
@@ -483,7 +490,7 @@ SpannCentroidPages(Relation index, int *npages)
 		SpannChainWalk walk;
 		Page		page;
 
-		SpannChainBegin(&walk, index, chain_heads[h]);
+		SpannChainBegin(&walk, index, chain_heads[h], h == 0 ? SPANN_PAGE_GROUPS : SPANN_PAGE_CENTROIDS);
 		while ((page = SpannChainNext(&walk)) != NULL)
 		{
 			if (n == capacity)

@@ -163,25 +163,25 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound *
 		  int *nfound, int *capacity)
 {
 	const SpannIndexInfo *info = so->info;
+	Relation	index = scan->indexRelation;
 	BlockNumber blkno = head;
-	BlockNumber pages_left = RelationGetNumberOfBlocks(scan->indexRelation);
+	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
 
-	while (BlockNumberIsValid(blkno) && pages_left-- > 0)
+	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer = ReadBuffer(scan->indexRelation, blkno);
+		Buffer		buffer;
 		Page		page;
 		OffsetNumber maxoff;
+		BlockNumber this_block = blkno;
 
+		AnnChainStep(index, blkno, &steps_left);
+		buffer = ReadBuffer(index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
-		if (!SpannIsPostingPage(page))
-		{
-			UnlockReleaseBuffer(buffer);
-			break;
-		}
+		SpannCheckPage(index, blkno, page, SPANN_PAGE_POSTING);
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		if (BlockNumberIsValid(blkno))
-			PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, blkno);
+			PrefetchBuffer(index, MAIN_FORKNUM, blkno);
 		maxoff = PageGetMaxOffsetNumber(page);
 		if (*nfound + maxoff > *capacity)
 		{
@@ -190,7 +190,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound *
 		}
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+			SpannEntryTuple e = SpannPageGetEntry(index, this_block, page, off);
 			SpannFound *f;
 
 			if (so->filter != NULL &&

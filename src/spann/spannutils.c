@@ -175,10 +175,34 @@ SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
  * ---------------------------------------------------------------------
  */
 
+/* The entry at off of posting page page (block blkno), checked */
+SpannEntryTuple
+SpannPageGetEntry(Relation index, BlockNumber blkno, Page page, OffsetNumber off)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+
+	return (SpannEntryTuple) AnnPageGetItemChecked(index, blkno, page, off,
+												   SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize));
+}
+
+/* Check that page, block blkno of index, is a spann page of one of kinds */
 void
-SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head)
+SpannCheckPage(Relation index, BlockNumber blkno, Page page, uint16 kinds)
+{
+	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, kinds);
+}
+
+/*
+ * Start a walk along the chain from head, whose pages must be of one of
+ * kinds (SPANN_PAGE_* flags); a page of another kind, or a cycle, raises
+ * INDEX_CORRUPTED.
+ */
+void
+SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 kinds)
 {
 	walk->index = index;
+	walk->kinds = kinds;
+	walk->steps_left = RelationGetNumberOfBlocks(index);
 	walk->next = head;
 	walk->blkno = InvalidBlockNumber;
 	walk->buffer = InvalidBuffer;
@@ -194,9 +218,11 @@ SpannChainNext(SpannChainWalk *walk)
 	if (!BlockNumberIsValid(walk->next))
 		return NULL;
 	walk->blkno = walk->next;
+	AnnChainStep(walk->index, walk->blkno, &walk->steps_left);
 	walk->buffer = ReadBuffer(walk->index, walk->blkno);
 	LockBuffer(walk->buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(walk->buffer);
+	SpannCheckPage(walk->index, walk->blkno, page, walk->kinds);
 	walk->next = AnnPageGetOpaque(page)->nextblkno;
 	return page;
 }
@@ -270,12 +296,17 @@ SpannEditLockedList(AnnEdit *edit, Relation index, const SpannListRef *list)
 static Buffer
 lock_chain_end(Relation index, BlockNumber blkno)
 {
+	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+
 	for (;;)
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+		Buffer		buffer;
 		BlockNumber next;
 
+		AnnChainStep(index, blkno, &steps_left);
+		buffer = ReadBuffer(index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		SpannCheckPage(index, blkno, BufferGetPage(buffer), SPANN_PAGE_POSTING);
 		next = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
 		if (!BlockNumberIsValid(next))
 			return buffer;
@@ -428,14 +459,18 @@ SpannRetireChain(Relation index, BlockNumber head)
 {
 	TransactionId xid = ReadNextTransactionId();
 	BlockNumber blkno = head;
+	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer = ReadBuffer(index, blkno);
+		Buffer		buffer;
 		AnnEdit		edit;
 		Page		page;
 
+		AnnChainStep(index, blkno, &steps_left);
+		buffer = ReadBuffer(index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		SpannCheckPage(index, blkno, BufferGetPage(buffer), SPANN_PAGE_POSTING);
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
 		AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
@@ -443,7 +478,6 @@ SpannRetireChain(Relation index, BlockNumber head)
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		AnnEditFinish(&edit);
 		AnnEditUnlockRelease(&edit);
-		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -463,14 +497,14 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 
 	*tids = palloc(sizeof(ItemPointerData) * capacity);
 	*keys = palloc(info->entry_keysize * capacity);
-	SpannChainBegin(&walk, index, head);
+	SpannChainBegin(&walk, index, head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
 		OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+			SpannEntryTuple e = SpannPageGetEntry(index, walk.blkno, page, off);
 
 			if (n == capacity)
 			{
@@ -546,7 +580,7 @@ mark_chain(Relation index, BlockNumber blkno, bool *reached, BlockNumber nblocks
 {
 	SpannChainWalk walk;
 
-	SpannChainBegin(&walk, index, blkno);
+	SpannChainBegin(&walk, index, blkno, SPANN_PAGE_CHAINED);
 	while (BlockNumberIsValid(walk.next) && walk.next < nblocks && !reached[walk.next])
 	{
 		reached[walk.next] = true;

@@ -47,21 +47,24 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 {
 	Relation	index = vinfo->index;
 	BlockNumber blkno = list->head;
+	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
 	int			removed = 0;
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-												vinfo->strategy);
+		Buffer		buffer;
 		Page		page;
 		OffsetNumber dead[MaxOffsetNumber];
 		int			ndead = 0;
 
+		AnnChainStep(index, blkno, &steps_left);
+		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, vinfo->strategy);
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buffer);
+		SpannCheckPage(index, blkno, page, SPANN_PAGE_POSTING);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			SpannEntryTuple e = (SpannEntryTuple) PageGetItem(page, PageGetItemId(page, off));
+			SpannEntryTuple e = SpannPageGetEntry(index, blkno, page, off);
 
 			if (callback(&e->heaptid, callback_state))
 				dead[ndead++] = off;
@@ -144,7 +147,7 @@ measure_list(Relation index, BlockNumber head, int *pages, int *entries)
 	Page		page;
 
 	*pages = *entries = 0;
-	SpannChainBegin(&walk, index, head);
+	SpannChainBegin(&walk, index, head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
 		(*pages)++;
