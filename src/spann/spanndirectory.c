@@ -32,6 +32,7 @@
 
 #include "storage/bufmgr.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 
 #include "spann.h"
@@ -47,7 +48,9 @@ typedef struct SpannListSet
 
 typedef struct SpannDirectory
 {
-	RelFileNode node;			/* hash key */
+	Oid			index;			/* hash key */
+	MemoryContext cxt;			/* holds everything below */
+	Size		size;			/* bytes of keys it holds, for the bound */
 	uint64		stamp;
 	uint32		version;
 	int			ngroups;
@@ -57,6 +60,7 @@ typedef struct SpannDirectory
 	SpannListSet lists;			/* every live list, group by group, with keys */
 } SpannDirectory;
 
+/* The backend's copies, by index OID; NULL until the first is made */
 static HTAB *directories = NULL;
 
 SpannGroupTuple
@@ -186,15 +190,15 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
  * ---------------------------------------------------------------------
  */
 
-/* Read every group and list into dir (in TopMemoryContext) */
+/* Read every group and list into dir, in dir->cxt */
 static void
 read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *dir)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 
-	dir->ngroups = read_groups(index, meta, TopMemoryContext, &dir->groups, &dir->group_keys);
-	dir->group_start = MemoryContextAlloc(TopMemoryContext, sizeof(int) * (dir->ngroups + 1));
-	list_set_init(&dir->lists, TopMemoryContext, info->keysize, meta->nlists);
+	dir->ngroups = read_groups(index, meta, dir->cxt, &dir->groups, &dir->group_keys);
+	dir->group_start = MemoryContextAlloc(dir->cxt, sizeof(int) * (dir->ngroups + 1));
+	list_set_init(&dir->lists, dir->cxt, info->keysize, meta->nlists);
 	for (int g = 0; g < dir->ngroups; g++)
 	{
 		dir->group_start[g] = dir->lists.n;
@@ -203,44 +207,102 @@ read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *di
 	dir->group_start[dir->ngroups] = dir->lists.n;
 }
 
+/* Forget the copy of one index */
 static void
-free_directory(SpannDirectory *dir)
+drop_directory(SpannDirectory *dir)
 {
-	pfree(dir->groups);
-	pfree(dir->group_keys);
-	pfree(dir->group_start);
-	pfree(dir->lists.lists);
-	pfree(dir->lists.keys);
+	Oid			index = dir->index;
+
+	MemoryContextDelete(dir->cxt);
+	hash_search(directories, &index, HASH_REMOVE, NULL);
+}
+
+/* Forget every copy but keep's, if it is set */
+static void
+drop_directories_but(Oid keep)
+{
+	HASH_SEQ_STATUS status;
+	SpannDirectory *dir;
+
+	hash_seq_init(&status, directories);
+	while ((dir = hash_seq_search(&status)) != NULL)
+		if (dir->index != keep)
+			drop_directory(dir);
+}
+
+/*
+ * Relcache invalidation: an index dropped, rebuilt or altered loses its
+ * copy (relid InvalidOid: every index).  Copies are also checked against
+ * the metapage before each use, so this is about memory, not staleness.
+ */
+static void
+invalidate_directory(Datum arg, Oid relid)
+{
+	SpannDirectory *dir;
+
+	if (!OidIsValid(relid))
+		drop_directories_but(InvalidOid);
+	else if ((dir = hash_search(directories, &relid, HASH_FIND, NULL)) != NULL)
+		drop_directory(dir);
+}
+
+/* Bytes of keys the copies hold, all indexes together */
+static Size
+directories_size(void)
+{
+	HASH_SEQ_STATUS status;
+	SpannDirectory *dir;
+	Size		total = 0;
+
+	hash_seq_init(&status, directories);
+	while ((dir = hash_seq_search(&status)) != NULL)
+		total += dir->size;
+	return total;
 }
 
 /*
  * The backend's current copy of the index's directory, or NULL when it
- * would be too large to keep.
+ * would be larger than spann.directory_cache.  The copies of all indexes
+ * together stay within that: a new copy that would not fit drops the
+ * others.
  */
 static SpannDirectory *
 current_directory(Relation index)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Oid			relid = RelationGetRelid(index);
 	SpannMetaPageData meta;
 	SpannDirectory *dir;
+	Size		size;
 	bool		found;
 
 	SpannReadMeta(index, &meta);
-	if ((double) (meta.nlists + meta.ngroups) * info->keysize > spann_directory_cache * 1024.0)
+	size = (Size) (meta.nlists + meta.ngroups) * info->keysize;
+	if ((double) size > spann_directory_cache * 1024.0)
 		return NULL;
 	if (directories == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(RelFileNode);
+		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(SpannDirectory);
-		directories = hash_create("spann directories", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+		ctl.hcxt = CacheMemoryContext;
+		directories = hash_create("spann directories", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(invalidate_directory, (Datum) 0);
 	}
-	dir = hash_search(directories, &index->rd_node, HASH_ENTER, &found);
-	if (found && dir->stamp == meta.stamp && dir->version == meta.directory_version)
+	dir = hash_search(directories, &relid, HASH_FIND, NULL);
+	if (dir != NULL && dir->stamp == meta.stamp && dir->version == meta.directory_version)
 		return dir;
-	if (found)
-		free_directory(dir);
+	if (dir != NULL)
+		drop_directory(dir);
+	if ((double) (directories_size() + size) > spann_directory_cache * 1024.0)
+		drop_directories_but(InvalidOid);
+
+	dir = hash_search(directories, &relid, HASH_ENTER, &found);
+	dir->cxt = AllocSetContextCreate(CacheMemoryContext, "Spann directory copy",
+									 ALLOCSET_DEFAULT_SIZES);
+	dir->size = size;
 	dir->stamp = meta.stamp;
 	dir->version = meta.directory_version;
 	PG_TRY();
@@ -249,7 +311,7 @@ current_directory(Relation index)
 	}
 	PG_CATCH();
 	{
-		hash_search(directories, &index->rd_node, HASH_REMOVE, NULL);
+		drop_directory(dir);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
