@@ -14,14 +14,23 @@
 #include <math.h>
 
 #include "access/amapi.h"
+#include "access/amvalidate.h"
 #include "access/genam.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
 #include "commands/vacuum.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/selfuncs.h"
+#include "utils/regproc.h"
 #include "utils/spccache.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 
 #include "annutils.h"
@@ -411,4 +420,138 @@ AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
 					RelationGetRelationName(index)),
 			 errdetail_internal("%s", detail),
 			 errhint("%s", hint)));
+}
+
+/* ---------------------------------------------------------------------
+ * amvalidate
+ * ---------------------------------------------------------------------
+ */
+
+/* Report, at INFO as core's validators do, a problem of an opfamily */
+static bool
+opfamily_invalid(const char *am_name, const char *opfamily, const char *problem)
+{
+	ereport(INFO,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("operator family \"%s\" of access method %s %s", opfamily, am_name, problem)));
+	return false;
+}
+
+/* Is a support function of the family right: number and signature? */
+static bool
+valid_support(const char *am_name, const char *opfamily, Form_pg_amproc proc)
+{
+	bool		ok;
+
+	switch (proc->amprocnum)
+	{
+		case ANN_DISTANCE_PROC:
+			ok = check_amproc_signature(proc->amproc, FLOAT8OID, true, 2, 2,
+										proc->amproclefttype, proc->amprocrighttype);
+			break;
+		case ANN_NORM_PROC:
+			ok = check_amproc_signature(proc->amproc, FLOAT8OID, true, 1, 1,
+										proc->amproclefttype);
+			break;
+		default:
+			return opfamily_invalid(am_name, opfamily,
+									psprintf("contains function %s with invalid support number %d",
+											 format_procedure(proc->amproc), proc->amprocnum));
+	}
+	if (!ok)
+		return opfamily_invalid(am_name, opfamily,
+								psprintf("contains function %s with wrong signature for support number %d",
+										 format_procedure(proc->amproc), proc->amprocnum));
+	return true;
+}
+
+/*
+ * Is an operator of the family right?  Ordering operators (strategy 1)
+ * return a distance in float8 and sort by a btree family; search
+ * operators (1 =, 2 &&, 3 @>, on filter columns) return bool.
+ */
+static bool
+valid_operator(const char *am_name, const char *opfamily, Form_pg_amop op)
+{
+	bool		order = op->amoppurpose == AMOP_ORDER;
+	int			last = order ? 1 : 3;
+
+	if (op->amopstrategy < 1 || op->amopstrategy > last)
+		return opfamily_invalid(am_name, opfamily,
+								psprintf("contains operator %s with invalid strategy number %d",
+										 format_operator(op->amopopr), op->amopstrategy));
+	if (order && !OidIsValid(op->amopsortfamily))
+		return opfamily_invalid(am_name, opfamily,
+								psprintf("contains ordering operator %s without a sort family",
+										 format_operator(op->amopopr)));
+	if (!check_amop_signature(op->amopopr, order ? FLOAT8OID : BOOLOID,
+							  op->amoplefttype, op->amoprighttype))
+		return opfamily_invalid(am_name, opfamily,
+								psprintf("contains operator %s with wrong signature",
+										 format_operator(op->amopopr)));
+	return true;
+}
+
+/*
+ * amvalidate of both access methods.  An opclass is either a distance
+ * opclass (support function 1, the distance, optionally 2, the norm, and
+ * an ordering operator for its type) or a filter opclass (search
+ * operators only, for a filter column).
+ */
+bool
+AnnValidateOpclass(Oid opclassoid, const char *am_name)
+{
+	HeapTuple	classtup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclassoid));
+	Form_pg_opclass classform;
+	HeapTuple	familytup;
+	char	   *opfamily;
+	CatCList   *procs;
+	CatCList   *ops;
+	bool		result = true;
+	bool		has_distance = false;
+	bool		has_order = false;
+	bool		has_search = false;
+
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for operator class %u", opclassoid);
+	classform = (Form_pg_opclass) GETSTRUCT(classtup);
+	familytup = SearchSysCache1(OPFAMILYOID, ObjectIdGetDatum(classform->opcfamily));
+	if (!HeapTupleIsValid(familytup))
+		elog(ERROR, "cache lookup failed for operator family %u", classform->opcfamily);
+	opfamily = pstrdup(NameStr(((Form_pg_opfamily) GETSTRUCT(familytup))->opfname));
+	ReleaseSysCache(familytup);
+
+	procs = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(classform->opcfamily));
+	for (int i = 0; i < procs->n_members; i++)
+	{
+		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&procs->members[i]->tuple);
+
+		result = valid_support(am_name, opfamily, proc) && result;
+		has_distance |= proc->amprocnum == ANN_DISTANCE_PROC &&
+			proc->amproclefttype == classform->opcintype;
+	}
+	ops = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(classform->opcfamily));
+	for (int i = 0; i < ops->n_members; i++)
+	{
+		Form_pg_amop op = (Form_pg_amop) GETSTRUCT(&ops->members[i]->tuple);
+
+		result = valid_operator(am_name, opfamily, op) && result;
+		if (op->amoplefttype == classform->opcintype)
+		{
+			has_order |= op->amoppurpose == AMOP_ORDER;
+			has_search |= op->amoppurpose == AMOP_SEARCH;
+		}
+	}
+	if (procs->n_members > 0 && (!has_distance || !has_order))
+		result = opfamily_invalid(am_name, opfamily,
+								  psprintf("lacks a distance function or an ordering operator for type %s",
+										   format_type_be(classform->opcintype)));
+	if (procs->n_members == 0 && !has_search)
+		result = opfamily_invalid(am_name, opfamily,
+								  psprintf("has neither a distance function nor a search operator for type %s",
+										   format_type_be(classform->opcintype)));
+	ReleaseCatCacheList(procs);
+	ReleaseCatCacheList(ops);
+	ReleaseSysCache(classtup);
+	return result;
 }

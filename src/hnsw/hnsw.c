@@ -155,7 +155,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 static bool
 hnswvalidate(Oid opclassoid)
 {
-	return true;
+	return AnnValidateOpclass(opclassoid, "hnsw");
 }
 
 PG_FUNCTION_INFO_V1(hnswhandler);

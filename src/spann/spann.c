@@ -213,7 +213,7 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 static bool
 spannvalidate(Oid opclassoid)
 {
-	return true;
+	return AnnValidateOpclass(opclassoid, "spann");
 }
 
 PG_FUNCTION_INFO_V1(spannhandler);
