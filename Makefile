@@ -7,6 +7,7 @@ MODULE_big = ann
 OBJS = \
 	src/ann.o \
 	src/annbuild.o \
+	src/anncheck.o \
 	src/annfilter.o \
 	src/annpage.o \
 	src/annplanner.o \
@@ -16,6 +17,7 @@ OBJS = \
 	src/halfvec.o \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswcheck.o \
 	src/hnsw/hnswfilter.o \
 	src/hnsw/hnswgraph.o \
 	src/hnsw/hnswinsert.o \
@@ -24,6 +26,7 @@ OBJS = \
 	src/hnsw/hnswvacuum.o \
 	src/spann/spann.o \
 	src/spann/spannbuild.o \
+	src/spann/spanncheck.o \
 	src/spann/spanncluster.o \
 	src/spann/spanndirectory.o \
 	src/spann/spanninsert.o \
@@ -34,7 +37,7 @@ OBJS = \
 DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input \
-	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass
+	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
 # Kernels are compiled for baseline x86-64; SIMD variants use per-function

@@ -458,6 +458,9 @@ CREATE OPERATOR CLASS halfvec_l1_ops
 	OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 l1_distance(halfvec, halfvec);
 
+CREATE FUNCTION ann_check_index(index regclass, heapallindexed boolean DEFAULT false)
+	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+COMMENT ON FUNCTION ann_check_index(regclass, boolean) IS 'checks the pages, tuples, links and reachability of an hnsw or spann index (and with heapallindexed that it holds every row of its table); raises an error at the first problem';
 CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries bigint,
 								  OUT list_limit integer, OUT splits bigint, OUT merges bigint,
 								  OUT unreachable_pages bigint, OUT groups integer)

@@ -15,6 +15,7 @@
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
+#include "anncheck.h"
 #include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
@@ -315,6 +316,9 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 							 Cost *indexStartupCost, Cost *indexTotalCost,
 							 Selectivity *indexSelectivity, double *indexCorrelation,
 							 double *indexPages);
+
+/* hnswcheck.c */
+extern void HnswCheckIndex(Relation index, AnnTidSet *tids);
 
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);

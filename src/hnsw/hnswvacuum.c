@@ -10,6 +10,12 @@
  *    point off a dead element, then re-choose every layer list that links
  *    to a dead element from its live links plus the live links of the
  *    dead ones (two hops), with the usual heuristic.
+ *    A repair may leave out an element that only the dead ones linked to:
+ *    a walk of the graph from the entry point then finds the live
+ *    elements no link leads to, and each gets a link from the nearest
+ *    element a search from the entry point reaches (in a free slot of its
+ *    layer-0 list, or instead of its farthest link whose element other
+ *    links also reach).
  * 3. Mark dead elements deleted and empty their neighbour lists; later
  *    inserts reuse their space, from the lowest such page on.
  *
@@ -18,6 +24,7 @@
 #include "postgres.h"
 
 #include "commands/vacuum.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
@@ -317,6 +324,261 @@ repair_graph(HnswVacuumState *vs)
 	MemoryContextDelete(repair_cxt);
 }
 
+/* ---------------------------------------------------------------------
+ * Pass 2, second part: elements the repair left unreachable
+ * ---------------------------------------------------------------------
+ */
+
+/* What the walk knows of an element */
+typedef struct HnswReach
+{
+	HnswRef		ref;			/* hash key */
+	char		status;			/* used by simplehash */
+	bool		reached;
+	int32		indegree;		/* layer-0 links to it from reached elements */
+} HnswReach;
+
+#define SH_PREFIX		hnswreach
+#define SH_ELEMENT_TYPE HnswReach
+#define SH_KEY_TYPE		HnswRef
+#define SH_KEY			ref
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct HnswReconnect
+{
+	HnswVacuumState *vs;
+	HnswDiskGraph walk;			/* keeps no keys: it reads every element */
+	struct hnswreach_hash *reach;
+	HnswRef    *stack;
+	int64		nstack;
+	int64		capacity;
+	HnswRef    *links;			/* scratch, 2m slots */
+} HnswReconnect;
+
+static HnswReach *
+reach_entry(HnswReconnect *rc, HnswRef ref)
+{
+	bool		found;
+	HnswReach  *r = hnswreach_insert(rc->reach, ref, &found);
+
+	if (!found)
+	{
+		r->reached = false;
+		r->indegree = 0;
+	}
+	return r;
+}
+
+/* Mark start and every live element its links lead to reached */
+static void
+walk_from(HnswReconnect *rc, HnswRef start)
+{
+	reach_entry(rc, start)->reached = true;
+	rc->stack[rc->nstack++] = start;
+	while (rc->nstack > 0)
+	{
+		HnswRef		ref = rc->stack[--rc->nstack];
+
+		for (int layer = 0;; layer++)
+		{
+			int			n = HnswDiskGraphNeighbors(&rc->walk, ref, layer, rc->links);
+			HnswVisitEntry *entry = HnswDiskGraphEntry(&rc->walk, ref);
+
+			for (int i = 0; i < n; i++)
+			{
+				HnswReach  *target;
+
+				if (is_dead(rc->vs, rc->links[i]))
+					continue;
+				target = reach_entry(rc, rc->links[i]);
+				target->indegree += layer == 0;
+				if (target->reached)
+					continue;
+				target->reached = true;
+				if (rc->nstack == rc->capacity)
+				{
+					rc->capacity *= 2;
+					rc->stack = repalloc_huge(rc->stack, sizeof(HnswRef) * rc->capacity);
+				}
+				rc->stack[rc->nstack++] = rc->links[i];
+			}
+			if (!entry->read || layer >= entry->level)
+				break;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * The layer-0 slot of near's list that orphan should take: the first
+ * free one, else the one of the farthest element that other links also
+ * reach; -1 if none may be given up.
+ */
+static int
+slot_to_take(HnswReconnect *rc, HnswRef near)
+{
+	HnswDiskGraph *graph = &rc->vs->graph;
+	int			n = HnswDiskGraphNeighbors(graph, near, 0, rc->links);
+	int			best = -1;
+	float		farthest = -1;
+
+	if (n < HnswLayerSlots(0, rc->vs->info->m))
+		return n;
+	for (int i = 0; i < n; i++)
+	{
+		HnswReach  *r = reach_entry(rc, rc->links[i]);
+		float		d;
+
+		if (r->indegree < 2)
+			continue;
+		d = HnswDiskGraphPairDistance(graph, near, rc->links[i]);
+		if (d > farthest)
+		{
+			farthest = d;
+			best = i;
+		}
+	}
+	return best;
+}
+
+/* Put orphan in slot of near's layer-0 list, in one WAL record */
+static void
+link_orphan(HnswReconnect *rc, HnswRef near, int slot, HnswRef orphan)
+{
+	HnswVisitEntry *entry = HnswDiskGraphEntry(&rc->vs->graph, near);
+	ItemPointerData neighbortid = entry->neighbortid;
+	Buffer		buffer = ReadBuffer(rc->vs->index, ItemPointerGetBlockNumber(&neighbortid));
+	AnnEdit		edit;
+	HnswNeighborTuple neighbors;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	AnnEditBegin(&edit, rc->vs->index, false);
+	neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
+									 ItemPointerGetOffsetNumber(&neighbortid));
+	if (neighbors == NULL)
+		elog(ERROR, "hnsw element lost its neighbour tuple in index \"%s\"",
+			 RelationGetRelationName(rc->vs->index));
+	if (ItemPointerIsValid(&neighbors->slots[slot]))
+		reach_entry(rc, HnswTidToRef(&neighbors->slots[slot]))->indegree--;
+	HnswRefToTid(orphan, &neighbors->slots[slot]);
+	AnnEditFinish(&edit);
+	UnlockReleaseBuffer(buffer);
+	reach_entry(rc, orphan)->indegree++;
+}
+
+/*
+ * Give orphan a link from the nearest reached element a search from the
+ * entry point finds for its vector, then mark what it leads to reached.
+ */
+static void
+reconnect(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
+{
+	HnswVacuumState *vs = rc->vs;
+	HnswDiskGraph *graph = &vs->graph;
+	int			ef = vs->info->ef_construction;
+	HnswCandidate *found = palloc(sizeof(HnswCandidate) * (ef + 1));
+	const void *key = HnswDiskGraphKey(graph, orphan);
+	void	   *query;
+	HnswSearch	search;
+	int			n;
+
+	if (key == NULL)
+		return;
+	query = palloc(AnnKeySize(&vs->info->dist, vs->info->dimensions));
+	memcpy(query, key, AnnKeySize(&vs->info->dist, vs->info->dimensions));
+	HnswDiskGraphReset(graph, query);
+	HnswSearchInit(&search, &hnsw_disk_graph_ops, graph, vs->info->m);
+	if (!HnswSearchStart(&search, HnswTidToRef((ItemPointer) &meta->entry), meta->entry_level))
+		return;
+	for (int layer = meta->entry_level; layer > 0; layer--)
+	{
+		HnswSearchLayer(&search, 1, layer);
+		HnswSearchRestart(&search, layer - 1);
+	}
+	HnswSearchLayer(&search, ef, 0);
+	n = HnswSortedResults(&search, found);
+	for (int i = 0; i < n; i++)
+	{
+		HnswRef		near = found[i].ref;
+		int			slot;
+
+		if (near == orphan || is_dead(vs, near) || !reach_entry(rc, near)->reached)
+			continue;
+		if ((slot = slot_to_take(rc, near)) >= 0)
+		{
+			link_orphan(rc, near, slot, orphan);
+			walk_from(rc, orphan);
+			return;
+		}
+	}
+}
+
+/*
+ * Walk the graph from the entry point, then reconnect the live elements
+ * the walk did not reach, page by page.
+ */
+static void
+reconnect_orphans(HnswVacuumState *vs)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw vacuum reconnect context",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HnswMetaPageData meta;
+	HnswReconnect rc;
+
+	HnswReadMeta(vs->index, &meta);
+	if (!ItemPointerIsValid(&meta.entry))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return;
+	}
+	rc.vs = vs;
+	HnswDiskGraphInit(&rc.walk, vs->index, false);
+	HnswDiskGraphInit(&vs->graph, vs->index, true);
+	rc.reach = hnswreach_create(cxt, 1024, NULL);
+	rc.capacity = 1024;
+	rc.nstack = 0;
+	rc.stack = palloc(sizeof(HnswRef) * rc.capacity);
+	rc.links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
+	walk_from(&rc, HnswTidToRef(&meta.entry));
+
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Page		page = HnswDiskGraphLockPage(&rc.walk, blkno);
+		HnswRef    *orphans = palloc(sizeof(HnswRef) * Max(PageGetMaxOffsetNumber(page), 1));
+		int			norphans = 0;
+
+		for (OffsetNumber off = FirstOffsetNumber;
+			 !PageIsNew(page) && off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			HnswElementTuple element = HnswPageGetElement(page, off);
+			ItemPointerData tid;
+
+			ItemPointerSet(&tid, blkno, off);
+			if (element != NULL && !element->deleted && !is_dead(vs, HnswTidToRef(&tid)) &&
+				!reach_entry(&rc, HnswTidToRef(&tid))->reached)
+				orphans[norphans++] = HnswTidToRef(&tid);
+		}
+		LockBuffer(rc.walk.buffer, BUFFER_LOCK_UNLOCK);
+		for (int i = 0; i < norphans; i++)
+			if (!reach_entry(&rc, orphans[i])->reached)
+				reconnect(&rc, orphans[i], &meta);
+		pfree(orphans);
+		vacuum_delay_point();
+	}
+	HnswDiskGraphRelease(&rc.walk);
+	HnswDiskGraphRelease(&vs->graph);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
 /* Move the entry point to a live element when it is dead. */
 static void
 replace_entry_point(HnswVacuumState *vs)
@@ -421,6 +683,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		replace_entry_point(&vs);
 		repair_graph(&vs);
+		reconnect_orphans(&vs);
 		free_dead_elements(&vs);
 		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	}

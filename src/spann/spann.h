@@ -13,6 +13,7 @@
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
+#include "anncheck.h"
 #include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
@@ -321,6 +322,9 @@ extern bool SpannIsUnretiredPosting(Page page);
 extern float SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b);
 extern float SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav,
 							 float distance, float radius, const void *centroid);
+
+/* spanncheck.c */
+extern bool SpannCheckIndex(Relation index, AnnTidSet *tids);
 
 /* spanndirectory.c */
 extern void SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *nav);

@@ -1,0 +1,20 @@
+/*
+ * anncheck.h
+ *		What the index checkers of both access methods share (anncheck.c).
+ */
+#ifndef ANN_CHECK_H
+#define ANN_CHECK_H
+
+#include "storage/itemptr.h"
+#include "utils/rel.h"
+
+/* A set of heap TIDs */
+typedef struct AnnTidSet AnnTidSet;
+
+extern AnnTidSet *AnnTidSetCreate(void);
+extern void AnnTidSetAdd(AnnTidSet *set, ItemPointer tid);
+extern void AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno,
+						   const char *problem) pg_attribute_noreturn();
+extern void AnnCheckTableReadable(Oid heapoid);
+
+#endif							/* ANN_CHECK_H */

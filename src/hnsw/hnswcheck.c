@@ -1,0 +1,406 @@
+/*
+ * hnswcheck.c
+ *		ann_check_index for hnsw: pages, tuples, links and reachability.
+ *
+ * Pass 1 reads every page, one share lock at a time: its header and kind,
+ * each tuple's size and fields; it notes every element and neighbour
+ * tuple and collects the heap TIDs.  Pass 2 walks the graph from the
+ * entry point through the links of every layer, as searches follow them
+ * (a layer's list ends at its first empty slot; links to deleted
+ * elements are not followed): every link must point at an element, every
+ * element's neighbour tuple must exist with its level, and an element
+ * with live heap rows that the walk does not reach is a row no search can
+ * find.  A check running beside inserts reads pages as they change: an
+ * element an insert links after pass 1 read its neighbours' pages may
+ * look unreachable, so the walk is repeated on current pages before an
+ * element is reported.  The signature directory, when there is one, must
+ * point at elements only.
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+
+#include "anncheck.h"
+#include "hnsw.h"
+
+/* What pass 1 saw at one TID of the index */
+typedef struct HnswCheckEntry
+{
+	HnswRef		ref;			/* hash key */
+	char		status;			/* used by simplehash */
+	uint8		type;			/* HNSW_ELEMENT_TUPLE or HNSW_NEIGHBOR_TUPLE */
+	uint8		level;
+	bool		deleted;
+	bool		live;			/* an element with a heap TID */
+	bool		reached;		/* by pass 2 */
+	HnswRef		neighbors;		/* an element's neighbour tuple */
+} HnswCheckEntry;
+
+#define SH_PREFIX		hnswcheck
+#define SH_ELEMENT_TYPE HnswCheckEntry
+#define SH_KEY_TYPE		HnswRef
+#define SH_KEY			ref
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+typedef struct HnswCheck
+{
+	Relation	index;
+	const HnswIndexInfo *info;
+	BlockNumber nblocks;
+	struct hnswcheck_hash *seen;
+	AnnTidSet  *tids;
+} HnswCheck;
+
+static void
+fail_at(HnswCheck *check, ItemPointer tid, const char *problem)
+{
+	AnnCheckFailed(check->index, ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+				   problem);
+}
+
+/* Is tid a place a tuple of this index can be? */
+static bool
+tid_in_index(HnswCheck *check, ItemPointer tid)
+{
+	return ItemPointerIsValid(tid) && ItemPointerGetBlockNumber(tid) != ANN_METAPAGE_BLKNO &&
+		ItemPointerGetBlockNumber(tid) < check->nblocks;
+}
+
+/* The tuple at off of a page that AnnCheckPage accepted, bounds checked */
+static uint8 *
+checked_tuple(HnswCheck *check, BlockNumber blkno, Page page, OffsetNumber off, Size *len)
+{
+	PageHeader	header = (PageHeader) page;
+	ItemId		id = PageGetItemId(page, off);
+
+	*len = ItemIdGetLength(id);
+	if (!ItemIdIsNormal(id) || *len < 1 || ItemIdGetOffset(id) < header->pd_upper ||
+		ItemIdGetOffset(id) + *len > header->pd_special)
+		AnnCheckFailed(check->index, blkno, off, "The line pointer is invalid.");
+	return (uint8 *) PageGetItem(page, id);
+}
+
+static void
+note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size len)
+{
+	HnswCheckEntry *entry;
+	bool		found;
+
+	if (len != HNSW_ELEMENT_TUPLE_SIZE(check->info->keysize))
+		fail_at(check, tid, psprintf("An element tuple is %zu bytes, not %zu.", len,
+									 (Size) HNSW_ELEMENT_TUPLE_SIZE(check->info->keysize)));
+	if (element->level > HNSW_MAX_LEVEL || element->deleted > 1)
+		fail_at(check, tid, "An element has an invalid level or deleted flag.");
+	if (!element->deleted && !tid_in_index(check, &element->neighbortid))
+		fail_at(check, tid, "An element's neighbour tuple lies outside the index.");
+	entry = hnswcheck_insert(check->seen, HnswTidToRef(tid), &found);
+	entry->type = HNSW_ELEMENT_TUPLE;
+	entry->level = element->level;
+	entry->deleted = element->deleted;
+	entry->live = false;
+	entry->reached = false;
+	entry->neighbors = HnswTidToRef(&element->neighbortid);
+	for (int i = 0; i < HNSW_HEAPTIDS && !element->deleted; i++)
+		if (ItemPointerIsValid(&element->heaptids[i]))
+		{
+			entry->live = true;
+			AnnTidSetAdd(check->tids, &element->heaptids[i]);
+		}
+}
+
+static void
+note_neighbors(HnswCheck *check, ItemPointer tid, HnswNeighborTuple neighbors, Size len)
+{
+	HnswCheckEntry *entry;
+	bool		found;
+
+	if (neighbors->level > HNSW_MAX_LEVEL ||
+		neighbors->nslots < HnswSlotCount(neighbors->level, check->info->m) ||
+		len < offsetof(HnswNeighborTupleData, slots) + sizeof(ItemPointerData) * neighbors->nslots)
+		fail_at(check, tid, "A neighbour tuple's level, slot count and size disagree.");
+	entry = hnswcheck_insert(check->seen, HnswTidToRef(tid), &found);
+	entry->type = HNSW_NEIGHBOR_TUPLE;
+	entry->level = neighbors->level;
+	entry->reached = false;
+}
+
+/* Pass 1 over one element page */
+static void
+check_element_page(HnswCheck *check, BlockNumber blkno, Page page)
+{
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		ItemPointerData tid;
+		Size		len;
+		uint8	   *tuple = checked_tuple(check, blkno, page, off, &len);
+
+		ItemPointerSet(&tid, blkno, off);
+		if (*tuple == HNSW_ELEMENT_TUPLE)
+			note_element(check, &tid, (HnswElementTuple) tuple, len);
+		else if (*tuple == HNSW_NEIGHBOR_TUPLE)
+			note_neighbors(check, &tid, (HnswNeighborTuple) tuple, len);
+		else
+			fail_at(check, &tid, psprintf("A tuple has the unknown type %u.", *tuple));
+	}
+}
+
+/* Pass 1: every page */
+static void
+check_pages(HnswCheck *check)
+{
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < check->nblocks; blkno++)
+	{
+		Buffer		buffer = ReadBufferExtended(check->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+												strategy);
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		if (!PageIsNew(page))
+		{
+			AnnCheckPage(check->index, blkno, page, ANN_HNSW_PAGE_ID,
+						 HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES);
+			if (AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS)
+				check_element_page(check, blkno, page);
+		}
+		UnlockReleaseBuffer(buffer);
+		CHECK_FOR_INTERRUPTS();
+	}
+	FreeAccessStrategy(strategy);
+}
+
+/*
+ * The element at ref as pass 1 saw it, or as it is now if an insert
+ * added it since; fails if ref is not an element.
+ */
+static HnswCheckEntry *
+element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
+{
+	HnswCheckEntry *entry = hnswcheck_lookup(check->seen, ref);
+	ItemPointerData tid;
+
+	HnswRefToTid(ref, &tid);
+	if (entry == NULL && tid_in_index(check, &tid))
+	{
+		Buffer		buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
+		Page		page;
+
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		if (!PageIsNew(page) && (AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS) &&
+			ItemPointerGetOffsetNumber(&tid) <= PageGetMaxOffsetNumber(page))
+		{
+			Size		len;
+			uint8	   *tuple = checked_tuple(check, ItemPointerGetBlockNumber(&tid), page,
+											  ItemPointerGetOffsetNumber(&tid), &len);
+
+			if (*tuple == HNSW_ELEMENT_TUPLE)
+				note_element(check, &tid, (HnswElementTuple) tuple, len);
+		}
+		UnlockReleaseBuffer(buffer);
+		entry = hnswcheck_lookup(check->seen, ref);
+	}
+	if (entry == NULL || entry->type != HNSW_ELEMENT_TUPLE)
+		fail_at(check, from, psprintf("A link points at (%u,%u), which is not an element.",
+									  ItemPointerGetBlockNumber(&tid),
+									  ItemPointerGetOffsetNumber(&tid)));
+	return entry;
+}
+
+/*
+ * The links of an element, as searches follow them, into out (room for
+ * (level + 2) * m); returns how many.  Reads the neighbour tuple now.
+ */
+static int
+element_links(HnswCheck *check, HnswRef ref, const HnswCheckEntry *element, HnswRef *out)
+{
+	int			m = check->info->m;
+	ItemPointerData ntid;
+	ItemPointerData etid;
+	Buffer		buffer;
+	Page		page;
+	HnswNeighborTuple neighbors;
+	HnswCheckEntry *nentry = hnswcheck_lookup(check->seen, element->neighbors);
+	int			n = 0;
+
+	HnswRefToTid(element->neighbors, &ntid);
+	HnswRefToTid(ref, &etid);
+	if (nentry == NULL || nentry->type != HNSW_NEIGHBOR_TUPLE || nentry->level != element->level)
+		fail_at(check, &etid, "An element's neighbour tuple is missing or of another level.");
+	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&ntid));
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buffer);
+	neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&ntid));
+	if (neighbors != NULL)
+		for (int layer = 0; layer <= Min(element->level, neighbors->level); layer++)
+		{
+			ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
+
+			for (int i = 0; i < HnswLayerSlots(layer, m) && ItemPointerIsValid(&slots[i]); i++)
+				out[n++] = HnswTidToRef(&slots[i]);
+		}
+	UnlockReleaseBuffer(buffer);
+	return n;
+}
+
+/*
+ * Pass 2: walk the graph from the entry point; returns how many elements
+ * with live heap rows it did not reach, and the first of them in *first.
+ */
+static int64
+walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
+{
+	hnswcheck_iterator it;
+	HnswCheckEntry *entry;
+	HnswRef    *stack;
+	int64		top = 0;
+	int64		capacity = 1024;
+	HnswRef    *links = palloc(sizeof(HnswRef) * HnswSlotCount(HNSW_MAX_LEVEL, check->info->m));
+	int64		unreached = 0;
+	ItemPointerData meta_tid;
+
+	hnswcheck_start_iterate(check->seen, &it);
+	while ((entry = hnswcheck_iterate(check->seen, &it)) != NULL)
+		entry->reached = false;
+	stack = palloc(sizeof(HnswRef) * capacity);
+	ItemPointerSet(&meta_tid, ANN_METAPAGE_BLKNO, FirstOffsetNumber);
+	element_at(check, entry_ref, &meta_tid)->reached = true;
+	stack[top++] = entry_ref;
+	while (top > 0)
+	{
+		HnswRef		ref = stack[--top];
+		HnswCheckEntry element = *hnswcheck_lookup(check->seen, ref);
+		ItemPointerData from;
+		int			n;
+
+		if (element.deleted)
+			continue;
+		n = element_links(check, ref, &element, links);
+		HnswRefToTid(element.neighbors, &from);
+		for (int i = 0; i < n; i++)
+		{
+			HnswCheckEntry *target = element_at(check, links[i], &from);
+
+			if (target->reached || target->deleted)
+				continue;
+			target->reached = true;
+			if (top == capacity)
+			{
+				capacity *= 2;
+				stack = repalloc_huge(stack, sizeof(HnswRef) * capacity);
+			}
+			stack[top++] = links[i];
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	hnswcheck_start_iterate(check->seen, &it);
+	while ((entry = hnswcheck_iterate(check->seen, &it)) != NULL)
+		if (entry->type == HNSW_ELEMENT_TUPLE && entry->live && !entry->reached &&
+			unreached++ == 0)
+			HnswRefToTid(entry->ref, first);
+	pfree(stack);
+	pfree(links);
+	return unreached;
+}
+
+/* The signature directory: a chain of signature pages whose entries name elements */
+static void
+check_directory(HnswCheck *check, BlockNumber head)
+{
+	Size		size = MAXALIGN(offsetof(HnswSignatureTupleData, signatures) +
+								sizeof(AnnSignature) * check->info->filters.ncolumns);
+	BlockNumber steps_left = check->nblocks;
+
+	for (BlockNumber blkno = head; BlockNumberIsValid(blkno);)
+	{
+		Buffer		buffer;
+		Page		page;
+		BlockNumber next;
+		int			n;
+		HnswRef    *refs;
+
+		AnnChainStep(check->index, blkno, &steps_left);
+		buffer = ReadBuffer(check->index, blkno);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		AnnCheckPage(check->index, blkno, page, ANN_HNSW_PAGE_ID, HNSW_PAGE_SIGNATURES);
+		n = PageGetMaxOffsetNumber(page);
+		refs = palloc(sizeof(HnswRef) * Max(n, 1));
+		for (OffsetNumber off = FirstOffsetNumber; off <= n; off++)
+		{
+			HnswSignatureTuple tuple = AnnPageGetItemChecked(check->index, blkno, page, off, size);
+
+			refs[off - 1] = HnswTidToRef(&tuple->element);
+		}
+		next = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+		for (OffsetNumber off = FirstOffsetNumber; off <= n; off++)
+		{
+			ItemPointerData from;
+
+			ItemPointerSet(&from, blkno, off);
+			element_at(check, refs[off - 1], &from);
+		}
+		pfree(refs);
+		blkno = next;
+	}
+}
+
+/*
+ * Check an hnsw index (AccessShareLock held), adding the heap TIDs of its
+ * live elements to tids.  Raises INDEX_CORRUPTED at the first problem.
+ */
+void
+HnswCheckIndex(Relation index, AnnTidSet *tids)
+{
+	HnswCheck	check;
+	HnswMetaPageData meta;
+	ItemPointerData first;
+
+	HnswReadMeta(index, &meta);
+	check.index = index;
+	check.info = HnswGetIndexInfo(index);
+	check.nblocks = RelationGetNumberOfBlocks(index);
+	check.seen = hnswcheck_create(CurrentMemoryContext, 1024, NULL);
+	check.tids = tids;
+	check_pages(&check);
+	if (BlockNumberIsValid(meta.signature_head))
+		check_directory(&check, meta.signature_head);
+	if (!ItemPointerIsValid(&meta.entry))
+	{
+		hnswcheck_iterator it;
+		HnswCheckEntry *entry;
+
+		hnswcheck_start_iterate(check.seen, &it);
+		while ((entry = hnswcheck_iterate(check.seen, &it)) != NULL)
+			if (entry->type == HNSW_ELEMENT_TUPLE && entry->live)
+			{
+				HnswRefToTid(entry->ref, &first);
+				fail_at(&check, &first, "The index has live elements but no entry point.");
+			}
+		return;
+	}
+	/* a second walk on current pages before an element is called unreachable */
+	for (int walk = 1; walk <= 2; walk++)
+	{
+		int64		unreached = walk_graph(&check, HnswTidToRef(&meta.entry), &first);
+
+		if (unreached == 0)
+			return;
+		if (walk == 2)
+			fail_at(&check, &first,
+					psprintf("%lld elements with live rows cannot be reached from the entry point.",
+							 (long long) unreached));
+		HnswReadMeta(index, &meta);
+	}
+}

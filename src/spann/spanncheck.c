@@ -1,0 +1,213 @@
+/*
+ * spanncheck.c
+ *		ann_check_index for spann: the directory, the lists and their radii.
+ *
+ * The check walks the group chain from the metapage, each group's chain
+ * of centroid pages, and the posting chain of every live list, one share
+ * lock at a time (a centroid page is released before its lists are
+ * walked: appends lock posting pages before centroid pages).  Chains must
+ * hold pages of their kind, without cycles, and end at the tail their
+ * owner names; no posting page may be in two lists; tuples must have
+ * their size.  Every entry must lie within its list's radius, which is
+ * read again after the list was walked (an insert widens it just after
+ * its append), since strict_order scans rely on it.  Heap TIDs are
+ * collected for heapallindexed.  The list and group counts must match
+ * the metapage's, unless a split or merge ran meanwhile.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+
+#include "anncheck.h"
+#include "spann.h"
+
+typedef struct SpannCheck
+{
+	Relation	index;
+	const SpannIndexInfo *info;
+	BlockNumber nblocks;
+	bool	   *in_a_list;		/* posting pages met so far */
+	AnnTidSet  *tids;
+	uint32		nlists;			/* live lists met */
+	uint32		ngroups;
+} SpannCheck;
+
+/* A list as its centroid tuple gave it, and where that is */
+typedef struct CheckedList
+{
+	BlockNumber cblkno;
+	OffsetNumber coffset;
+	SpannCentroidTuple tuple;	/* a copy */
+} CheckedList;
+
+static bool
+block_in_index(SpannCheck *check, BlockNumber blkno)
+{
+	return blkno != ANN_METAPAGE_BLKNO && blkno < check->nblocks;
+}
+
+/* The radius of the list at (cblkno, coffset) now, or -1 if it was replaced */
+static float
+current_radius(SpannCheck *check, const CheckedList *list)
+{
+	Buffer		buffer = ReadBuffer(check->index, list->cblkno);
+	SpannCentroidTuple c;
+	float		radius = -1;
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	if (c->head == list->tuple->head)
+		radius = c->radius;
+	UnlockReleaseBuffer(buffer);
+	return radius;
+}
+
+/* Walk one live list: its pages, entries, tail and radius */
+static void
+check_list(SpannCheck *check, const CheckedList *list)
+{
+	const void *centroid = SpannKeyElements(list->tuple->key);
+	SpannChainWalk walk;
+	Page		page;
+	bool		tail_met = false;
+	float		farthest = 0;
+	OffsetNumber farthest_at = InvalidOffsetNumber;
+	BlockNumber farthest_block = InvalidBlockNumber;
+	float		radius;
+
+	if (!block_in_index(check, list->tuple->head) || !block_in_index(check, list->tuple->tail))
+		AnnCheckFailed(check->index, list->cblkno, list->coffset,
+					   "A list's head or tail lies outside the index.");
+	SpannChainBegin(&walk, check->index, list->tuple->head, SPANN_PAGE_POSTING);
+	while ((page = SpannChainNext(&walk)) != NULL)
+	{
+		if (check->in_a_list[walk.blkno])
+			AnnCheckFailed(check->index, walk.blkno, InvalidOffsetNumber,
+						   "A posting page is in two lists.");
+		check->in_a_list[walk.blkno] = true;
+		tail_met |= walk.blkno == list->tuple->tail;
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			SpannEntryTuple e = SpannPageGetEntry(check->index, walk.blkno, page, off);
+			float		d = SpannRadiusDistance(check->info, SpannKeyElements(e->key), centroid);
+
+			if (!ItemPointerIsValid(&e->heaptid))
+				AnnCheckFailed(check->index, walk.blkno, off, "An entry has no heap TID.");
+			AnnTidSetAdd(check->tids, &e->heaptid);
+			if (d > farthest)
+			{
+				farthest = d;
+				farthest_block = walk.blkno;
+				farthest_at = off;
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (!tail_met)
+		AnnCheckFailed(check->index, list->cblkno, list->coffset,
+					   "A list's tail is not on its chain.");
+	radius = current_radius(check, list);
+	if (radius >= 0 && farthest > radius * (1 + SPANN_BOUND_MARGIN))
+		AnnCheckFailed(check->index, farthest_block, farthest_at,
+					   psprintf("An entry lies at %g from its centroid, outside the list's radius %g.",
+								farthest, radius));
+	check->nlists++;
+}
+
+/*
+ * The live lists of a group's chain of centroid pages, copied page by
+ * page; each page is released before its lists are walked
+ */
+static void
+check_group(SpannCheck *check, BlockNumber head, BlockNumber tail)
+{
+	Size		size = SPANN_CENTROID_TUPLE_SIZE(check->info->centroid_keysize);
+	SpannChainWalk walk;
+	Page		page;
+	bool		tail_met = !BlockNumberIsValid(head);
+
+	SpannChainBegin(&walk, check->index, head, SPANN_PAGE_CENTROIDS);
+	while ((page = SpannChainNext(&walk)) != NULL)
+	{
+		int			n = 0;
+		CheckedList *lists = palloc(sizeof(CheckedList) * Max(PageGetMaxOffsetNumber(page), 1));
+		BlockNumber blkno = walk.blkno;
+
+		tail_met |= blkno == tail;
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			SpannCentroidTuple c = AnnPageGetItemChecked(check->index, blkno, page, off, size);
+
+			if (!BlockNumberIsValid(c->head))
+				continue;		/* a free slot */
+			lists[n].cblkno = blkno;
+			lists[n].coffset = off;
+			lists[n].tuple = palloc(size);
+			memcpy(lists[n].tuple, c, size);
+			n++;
+		}
+		SpannChainEnd(&walk);
+		for (int i = 0; i < n; i++)
+			check_list(check, &lists[i]);
+		pfree(lists);
+	}
+	if (!tail_met)
+		AnnCheckFailed(check->index, head, InvalidOffsetNumber,
+					   "A group's tail is not on its chain of centroid pages.");
+}
+
+/*
+ * Check a spann index (AccessShareLock held), adding the heap TIDs of its
+ * entries to tids.  Raises INDEX_CORRUPTED at the first problem.  Returns
+ * whether a split or merge changed the lists during the check.
+ */
+bool
+SpannCheckIndex(Relation index, AnnTidSet *tids)
+{
+	SpannCheck	check;
+	SpannMetaPageData meta;
+	SpannMetaPageData after;
+	SpannChainWalk walk;
+	Page		page;
+	Size		gsize;
+
+	SpannReadMeta(index, &meta);
+	check.index = index;
+	check.info = SpannGetIndexInfo(index);
+	check.nblocks = RelationGetNumberOfBlocks(index);
+	check.in_a_list = palloc0(sizeof(bool) * check.nblocks);
+	check.tids = tids;
+	check.nlists = check.ngroups = 0;
+	gsize = SPANN_GROUP_TUPLE_SIZE(check.info->keysize);
+
+	SpannChainBegin(&walk, index, meta.group_head, SPANN_PAGE_GROUPS);
+	while ((page = SpannChainNext(&walk)) != NULL)
+	{
+		int			n = PageGetMaxOffsetNumber(page);
+		BlockNumber *heads = palloc(sizeof(BlockNumber) * 2 * Max(n, 1));
+
+		for (OffsetNumber off = FirstOffsetNumber; off <= n; off++)
+		{
+			SpannGroupTuple g = AnnPageGetItemChecked(index, walk.blkno, page, off, gsize);
+
+			heads[2 * (off - 1)] = g->head;
+			heads[2 * (off - 1) + 1] = g->tail;
+		}
+		/* the group page is released while its groups' lists are walked */
+		SpannChainEnd(&walk);
+		for (int i = 0; i < n; i++)
+			check_group(&check, heads[2 * i], heads[2 * i + 1]);
+		check.ngroups += n;
+		pfree(heads);
+	}
+
+	SpannReadMeta(index, &after);
+	if (after.directory_version != meta.directory_version)
+		return true;
+	if (check.nlists != meta.nlists || check.ngroups != meta.ngroups)
+		AnnCheckFailed(index, ANN_METAPAGE_BLKNO, InvalidOffsetNumber,
+					   psprintf("The metapage counts %u lists in %u groups; the directory holds %u in %u.",
+								meta.nlists, meta.ngroups, check.nlists, check.ngroups));
+	return false;
+}
