@@ -1,5 +1,7 @@
 # Concurrent inserts and index scans on one hnsw index (pgbench, four
-# clients), then the same while rows are deleted and VACUUM removes them.
+# clients), then the same while rows are deleted and VACUUM removes them,
+# with ann_check_index running beside them; then random vectors under
+# inserts, deletes and queries, checked after the load and after VACUUM.
 # Clients insert vectors drawn from a small set, so the same vector often
 # arrives from two sessions at once.  Every scan must return ten distinct
 # rows; afterwards every row is in the index once and the answers are
@@ -53,6 +55,16 @@ sub index_complete_ok
 	all_reachable_ok($node, 'postgres', 'items', $queries[0], "$when: every row is in the index, once");
 	matches_exact_ok($node, 'postgres', 'items', \@queries, "$when: the top-10 distances are exact",
 		ef => 1000);
+	check_index_ok('items_idx', "$when: ann_check_index passes");
+	return;
+}
+
+# ann_check_index($index, heapallindexed) raises no error
+sub check_index_ok
+{
+	my ($index, $name) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT ann_check_index('$index', true)");
+	is($ret . $err, '0', $name);
 	return;
 }
 
@@ -70,15 +82,47 @@ index_complete_ok('after concurrent inserts');
 my $bench = pgbench_start($node, '-c 4 -j 2 -t 400 --random-seed=43',
 	script('count(*) = 10 AND count(DISTINCT id) = 10'), 'insert_scan_vacuum');
 my $rounds = 0;
+my $checks_failed = 0;
 while (pgbench_running($bench) && $rounds < 20)
 {
 	$node->safe_psql('postgres', "DELETE FROM items WHERE n % 20 = $rounds; VACUUM items");
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT ann_check_index('items_idx', true)");
+	$checks_failed++ if $ret != 0;
+	diag($err) if $ret != 0;
 	$rounds++;
 }
-note("$rounds rounds of DELETE and VACUUM ran during the inserts");
+note("$rounds rounds of DELETE, VACUUM and ann_check_index ran during the inserts");
+is($checks_failed, 0, 'ann_check_index passes beside inserts, scans and VACUUM');
 pgbench_finish_ok($bench, 1600, '4 clients insert and scan during deletes and VACUUM, every scan returns 10 distinct rows');
 $node->safe_psql('postgres', 'VACUUM items');
 index_complete_ok('after inserts during VACUUM');
+
+# Random vectors: each transaction inserts 20 rows, deletes up to 10 and
+# queries.  Afterwards, and after VACUUM, every element must be reachable
+# (ann_check_index) and a scan that may visit everything returns every row.
+$node->safe_psql('postgres', q{
+	CREATE TABLE rnd (id bigserial PRIMARY KEY, v vector(32));
+	CREATE FUNCTION rnd_vec() RETURNS vector LANGUAGE sql VOLATILE
+	RETURN (SELECT array_agg(random()::real) FROM generate_series(1, 32))::vector;
+	INSERT INTO rnd (v) SELECT rnd_vec() FROM generate_series(1, 5000);
+	CREATE INDEX rnd_idx ON rnd USING hnsw (v vector_l2_ops);
+});
+my $churn = q{
+INSERT INTO rnd (v) SELECT rnd_vec() FROM generate_series(1, 20);
+DELETE FROM rnd WHERE id IN (SELECT (random() * (SELECT max(id) FROM rnd))::bigint FROM generate_series(1, 10));
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM rnd ORDER BY v <-> rnd_vec() LIMIT 10) s;
+};
+pgbench_ok($node, '-c 2 -j 2 -T 15 --random-seed=44', $churn, 'churn', '\\d+', '2 clients insert, delete and query random vectors');
+my $every_row = 'SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = 1000;
+	SET hnsw.max_scan_tuples = 1000000; SET work_mem = \'1GB\';
+	SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM rnd ORDER BY v <-> rnd_vec() LIMIT 1000000) s)
+		= (SELECT count(*) FROM rnd)';
+check_index_ok('rnd_idx', 'random churn: ann_check_index passes');
+is($node->safe_psql('postgres', $every_row), 't', 'random churn: a scan reaches every row');
+$node->safe_psql('postgres', 'VACUUM rnd');
+check_index_ok('rnd_idx', 'random churn, VACUUM: ann_check_index passes');
+is($node->safe_psql('postgres', $every_row), 't', 'random churn, VACUUM: a scan reaches every row');
 
 $node->stop;
 done_testing();
