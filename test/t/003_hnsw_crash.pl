@@ -60,6 +60,7 @@ INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_s
 	all_reachable_ok($node, 'postgres', 'items', $queries[0], "$round: every row is in the index, once");
 	matches_exact_ok($node, 'postgres', 'items', \@queries, "$round: the top-10 are exact at ef_search 1000",
 		ef => 1000, ids => 1);
+	index_check_ok($node, 'postgres', 'items_idx', "$round: ann_check_index passes after recovery");
 	return;
 }
 
@@ -73,6 +74,7 @@ $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 4 = 0; VACUUM items')
 all_reachable_ok($node, 'postgres', 'items', $queries[1], 'after delete and VACUUM every row is in the index, once');
 matches_exact_ok($node, 'postgres', 'items', \@queries, 'after delete and VACUUM the top-10 are exact',
 	ef => 1000, ids => 1);
+index_check_ok($node, 'postgres', 'items_idx', 'after delete and VACUUM ann_check_index passes');
 
 # again, now that inserts reuse the space VACUUM freed
 crash_during_inserts('crash during inserts into freed space', 150);

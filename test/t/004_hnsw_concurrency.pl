@@ -55,16 +55,7 @@ sub index_complete_ok
 	all_reachable_ok($node, 'postgres', 'items', $queries[0], "$when: every row is in the index, once");
 	matches_exact_ok($node, 'postgres', 'items', \@queries, "$when: the top-10 distances are exact",
 		ef => 1000);
-	check_index_ok('items_idx', "$when: ann_check_index passes");
-	return;
-}
-
-# ann_check_index($index, heapallindexed) raises no error
-sub check_index_ok
-{
-	my ($index, $name) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "SELECT ann_check_index('$index', true)");
-	is($ret . $err, '0', $name);
+	index_check_ok($node, 'postgres', 'items_idx', "$when: ann_check_index passes");
 	return;
 }
 
@@ -118,10 +109,10 @@ my $every_row = 'SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_ord
 	SET hnsw.max_scan_tuples = 1000000; SET work_mem = \'1GB\';
 	SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM rnd ORDER BY v <-> rnd_vec() LIMIT 1000000) s)
 		= (SELECT count(*) FROM rnd)';
-check_index_ok('rnd_idx', 'random churn: ann_check_index passes');
+index_check_ok($node, 'postgres', 'rnd_idx', 'random churn: ann_check_index passes');
 is($node->safe_psql('postgres', $every_row), 't', 'random churn: a scan reaches every row');
 $node->safe_psql('postgres', 'VACUUM rnd');
-check_index_ok('rnd_idx', 'random churn, VACUUM: ann_check_index passes');
+index_check_ok($node, 'postgres', 'rnd_idx', 'random churn, VACUUM: ann_check_index passes');
 is($node->safe_psql('postgres', $every_row), 't', 'random churn, VACUUM: a scan reaches every row');
 
 $node->stop;

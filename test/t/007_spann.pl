@@ -192,6 +192,7 @@ sub log_clean_ok
 			set => $ALL);
 		matches_exact_ok($node, 'postgres', 'items', \@queries,
 			"$round: the top-10 are exact with every list probed", set => $ALL, ids => 1);
+		index_check_ok($node, 'postgres', 'items_idx', "$round: ann_check_index passes");
 	};
 
 	# Two clients insert rows, one per transaction, pausing so that they

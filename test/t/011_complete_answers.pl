@@ -46,9 +46,10 @@
 #   ANN_PROPERTY_CASES  number of generated cases (default 32: each pair
 #                       of access method and opclass twice, about 20
 #                       seconds; by hand e.g. 500, about 5 minutes)
-#   ANN_PROPERTY_ONLY   comma-separated case numbers to run (reproduce a
-#                       failure: the seed and case number are in each
-#                       test name; a case does not depend on the others)
+#   ANN_PROPERTY_ONLY   comma-separated case numbers to run instead
+#                       (reproduce a failure: the seed and case number
+#                       are in each test name; a case depends on nothing
+#                       else)
 #   ANN_PROPERTY_REPRO  0 skips the reproductions of known defects (end of
 #                       this file)
 #   ANN_PROPERTY_SQL_DIR a directory (writable by the test's user) where
@@ -496,9 +497,8 @@ sub case_description
 	  . join(', ', @data) . "; to rerun it alone: ANN_PROPERTY_SEED=$SEED ANN_PROPERTY_ONLY=$c->{n}";
 }
 
-for my $n (1 .. $CASES)
+for my $n (%ONLY ? sort { $a <=> $b } keys %ONLY : 1 .. $CASES)
 {
-	next if %ONLY && !$ONLY{$n};
 	my $c = case_spec($n);
 	my $name = case_name($c);
 	note("$name: " . case_description($c));
@@ -539,39 +539,42 @@ for my $n (1 .. $CASES)
 # ---------------------------------------------------------------------
 # Reproductions of known defects, default settings (the scan as a user
 # gets it) with enable_seqscan off: 800 rows of vector(24), coordinates
-# uniform in [-0.5, 0.5], and the same with rows 801..840 exact copies of
-# rows 1..40.
+# uniform in [-0.5, 0.5]; the same with rows 801..840 exact copies of rows
+# 1..40; and with rows 801..1100 copies of row 1 (a spann build crashed on
+# a few hundred rows sharing a vector).  Ten new query vectors each.
 # ---------------------------------------------------------------------
 if ($REPRO)
 {
 	my $RS = 800 * 16;
-	my $tables = "SET client_min_messages = warning; DROP TABLE IF EXISTS r800, r840;
+	my %rows = (r800 => 800, r840 => 840, r1100 => 1100);
+	my $tables = "SET client_min_messages = warning; DROP TABLE IF EXISTS r800, r840, r1100;
 		CREATE TABLE r800 (id int, v vector(24), cat int, grp int);
 		INSERT INTO r800 SELECT i, prop_vec(i, 24, $RS, 'uniform', 1, 0, 0, 0, 0, 1), 0, 0
 		FROM generate_series(1, 800) i;
 		CREATE TABLE r840 AS SELECT * FROM r800;
-		INSERT INTO r840 SELECT 800 + id, v, cat, grp FROM r800 WHERE id <= 40;";
+		INSERT INTO r840 SELECT 800 + id, v, cat, grp FROM r800 WHERE id <= 40;
+		CREATE TABLE r1100 AS SELECT * FROM r800;
+		INSERT INTO r1100 SELECT 800 + i, v, cat, grp FROM r800, generate_series(1, 300) i WHERE id = 1;";
 	$node->safe_psql('postgres', $tables);
 	my @queries = map { [ "new $_", "prop_base(-$_, 24, $RS, 'uniform', 1)" ] } 1 .. 10;
 	my $default = { name => 'default settings', set => '', complete => 1, ordered => 1 };
+	my $probes_off = { name => 'spann.probes = 1000, spann.iterative_scan = off',
+		set => 'SET spann.probes = 1000; SET spann.iterative_scan = off;', complete => 1, ordered => 1, exact => 1 };
 	my @repro = (
 		[ 'r800', 'hnsw', 'l2', [ 'all rows', 'true' ], 2000, $default ],
 		[ 'r800', 'spann', 'l2', [ 'id % 10 = 0', 'id % 10 = 0' ], 50, $default ],
 		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 300, $default ],
 		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $default ],
-		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 2000,
-		  { name => 'spann.probes = 1000, spann.iterative_scan = off',
-			set => 'SET spann.probes = 1000; SET spann.iterative_scan = off;', complete => 1, ordered => 1, exact => 1 } ],
-		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000,
-		  { name => 'spann.probes = 1000, spann.iterative_scan = off',
-			set => 'SET spann.probes = 1000; SET spann.iterative_scan = off;', complete => 1, ordered => 1, exact => 1 } ],
+		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $probes_off ],
+		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $probes_off ],
 		[ 'r840', 'spann', 'cosine', [ 'all rows', 'true' ], 2000,
 		  { name => 'spann.probes = 1000', set => 'SET spann.probes = 1000;', complete => 1, ordered => 1, exact => 1 } ],
+		[ 'r1100', 'spann', 'l2', [ 'all rows', 'true' ], 2000, [ $default, $probes_off ] ],
 	);
 	for my $i (1 .. @repro)
 	{
 		my ($t, $am, $metric, $filter, $k, $mode) = @{ $repro[ $i - 1 ] };
-		my $rows = $t eq 'r800' ? 800 : 840;
+		my $rows = $rows{$t};
 		my $index = "SET client_min_messages = warning; DROP INDEX IF EXISTS ${t}_idx;
 			CREATE INDEX ${t}_idx ON $t USING $am (v vector_${metric}_ops);";
 		save_sql("repro$i", "$tables\n$index");
@@ -587,7 +590,7 @@ if ($REPRO)
 			filters => [ [ @$filter, 0 ] ],
 			limits => [$k],
 			queries => \@queries,
-			modes => [$mode],
+			modes => ref $mode eq 'ARRAY' ? $mode : [$mode],
 		});
 	}
 }

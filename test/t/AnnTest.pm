@@ -17,7 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(
-  ann_setup knn_rows index_used_ok matches_exact_ok all_reachable_ok
+  ann_setup knn_rows index_used_ok matches_exact_ok all_reachable_ok index_check_ok
   dump_restore_ok restored_answers_ok
   store_exact knn_recall knn_recall_ok
   pgbench_start pgbench_running wait_for_query_while_running pgbench_finish_ok pgbench_ok
@@ -169,6 +169,16 @@ sub all_reachable_ok
 			|| ' missing'");
 	my $n = $node->safe_psql($db, "SELECT count(*) FROM $table WHERE $where");
 	is($got, "$n rows, $n distinct, 0 missing", $name);
+	return;
+}
+
+# ann_check_index($index, heapallindexed => true) in database $db raises
+# no error.
+sub index_check_ok
+{
+	my ($node, $db, $index, $name) = @_;
+	my ($ret, $out, $err) = $node->psql($db, "SELECT ann_check_index('$index', true)");
+	is($ret . $err, '0', $name);
 	return;
 }
 
