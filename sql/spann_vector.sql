@@ -149,6 +149,18 @@ DROP INDEX sg_idx;
 SELECT count(*) AS copies_after_drop FROM pg_backend_memory_contexts WHERE name = 'Spann directory copy';
 DROP TABLE sg;
 
+-- a table of a few distinct vectors (the clustering of equal points used
+-- to recurse until the stack ran out and the server crashed)
+CREATE TABLE sd (id int, v vector(2));
+INSERT INTO sd SELECT i, CASE WHEN i % 2 = 0 THEN '[1,1]' ELSE '[2,3]' END::vector FROM generate_series(1, 100) i;
+CREATE INDEX sd_idx ON sd USING spann (v);
+SELECT lists FROM spann_index_stats('sd_idx');
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM sd ORDER BY v <-> '[1,2]' LIMIT 500) s;
+CREATE TABLE sd1 AS SELECT i AS id, ARRAY[(i % 7) - 3]::vector(1) AS v FROM generate_series(1, 500) i;
+CREATE INDEX sd1_idx ON sd1 USING spann (v vector_cosine_ops);
+SELECT count(*) FROM (SELECT id FROM sd1 ORDER BY v <=> '[1]' LIMIT 1000) s;
+DROP TABLE sd, sd1;
+
 -- groups emptied by merges: an insert near them finds lists in farther
 -- groups (it used to loop for ever; the timeout turns a hang into an error)
 CREATE TABLE eg (id int, v vector(2));

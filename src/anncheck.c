@@ -19,7 +19,6 @@
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "commands/defrem.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -29,58 +28,6 @@
 #include "anncheck.h"
 #include "hnsw.h"
 #include "spann.h"
-
-/* The set of heap TIDs an index holds */
-typedef struct AnnTidEntry
-{
-	uint64		tid;
-	char		status;
-} AnnTidEntry;
-
-#define SH_PREFIX		anntids
-#define SH_ELEMENT_TYPE AnnTidEntry
-#define SH_KEY_TYPE		uint64
-#define SH_KEY			tid
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-struct AnnTidSet
-{
-	struct anntids_hash *hash;
-};
-
-static uint64
-tid_key(ItemPointer tid)
-{
-	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) | ItemPointerGetOffsetNumber(tid);
-}
-
-AnnTidSet *
-AnnTidSetCreate(void)
-{
-	AnnTidSet  *set = palloc(sizeof(AnnTidSet));
-
-	set->hash = anntids_create(CurrentMemoryContext, 1024, NULL);
-	return set;
-}
-
-void
-AnnTidSetAdd(AnnTidSet *set, ItemPointer tid)
-{
-	bool		found;
-
-	anntids_insert(set->hash, tid_key(tid), &found);
-}
-
-static bool
-tid_set_contains(AnnTidSet *set, ItemPointer tid)
-{
-	return anntids_lookup(set->hash, tid_key(tid)) != NULL;
-}
 
 /*
  * Raise INDEX_CORRUPTED for a problem found at (blkno, offno) of index
@@ -135,7 +82,7 @@ heap_row_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (isnull[0] || ItemPointerIsValid(&state->missing))
 		return;
 	AnnPrepareKey(state->dist, values[0], &usable);
-	if (usable && !tid_set_contains(state->tids, tid))
+	if (usable && !AnnTidSetContains(state->tids, tid))
 		state->missing = *tid;
 }
 

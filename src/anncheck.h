@@ -8,11 +8,8 @@
 #include "storage/itemptr.h"
 #include "utils/rel.h"
 
-/* A set of heap TIDs */
-typedef struct AnnTidSet AnnTidSet;
+#include "annutils.h"
 
-extern AnnTidSet *AnnTidSetCreate(void);
-extern void AnnTidSetAdd(AnnTidSet *set, ItemPointer tid);
 extern void AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno,
 						   const char *problem) pg_attribute_noreturn();
 extern void AnnCheckTableReadable(Oid heapoid);

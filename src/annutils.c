@@ -21,6 +21,7 @@
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/vacuum.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
@@ -371,6 +372,65 @@ AnnMakeAmRoutine(void)
 	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	amroutine->amkeytype = InvalidOid;
 	return amroutine;
+}
+
+/* ---------------------------------------------------------------------
+ * Sets of heap TIDs
+ * ---------------------------------------------------------------------
+ */
+
+/* A set of heap TIDs */
+typedef struct AnnTidEntry
+{
+	uint64		tid;
+	char		status;
+} AnnTidEntry;
+
+#define SH_PREFIX		anntids
+#define SH_ELEMENT_TYPE AnnTidEntry
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			tid
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+struct AnnTidSet
+{
+	struct anntids_hash *hash;
+};
+
+static uint64
+tid_key(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) | ItemPointerGetOffsetNumber(tid);
+}
+
+AnnTidSet *
+AnnTidSetCreate(void)
+{
+	AnnTidSet  *set = palloc(sizeof(AnnTidSet));
+
+	set->hash = anntids_create(CurrentMemoryContext, 1024, NULL);
+	return set;
+}
+
+/* Add tid; false if it was there already */
+bool
+AnnTidSetAdd(AnnTidSet *set, ItemPointer tid)
+{
+	bool		found;
+
+	anntids_insert(set->hash, tid_key(tid), &found);
+	return !found;
+}
+
+bool
+AnnTidSetContains(AnnTidSet *set, ItemPointer tid)
+{
+	return anntids_lookup(set->hash, tid_key(tid)) != NULL;
 }
 
 /* ---------------------------------------------------------------------

@@ -51,6 +51,13 @@ AnnZeroMeansEqual(const AnnDistanceInfo *info)
 	return info->metric == ANN_METRIC_L2 || info->metric == ANN_METRIC_L1;
 }
 
+/* A set of heap TIDs (annutils.c) */
+typedef struct AnnTidSet AnnTidSet;
+
+extern AnnTidSet *AnnTidSetCreate(void);
+extern bool AnnTidSetAdd(AnnTidSet *set, ItemPointer tid);
+extern bool AnnTidSetContains(AnnTidSet *set, ItemPointer tid);
+
 /* ann.incomplete_scan */
 typedef enum AnnIncompleteScan
 {

@@ -397,8 +397,9 @@ share_leaves(const int *sizes, int k, int total, int wanted, int *shares)
 }
 
 /*
- * Cluster the points idx[0..n) into `wanted` leaves, writing their
- * centres at out + *nout * dim.
+ * Cluster the points idx[0..n) into `wanted` leaves (fewer when the points
+ * do not split that far: many equal vectors), writing their centres at
+ * out + *nout * dim.
  */
 static void
 cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_state *rng,
@@ -431,6 +432,13 @@ cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_
 	kmeans(&set, k, rng, centres, assignment);
 	for (int i = 0; i < n; i++)
 		sizes[assignment[i]]++;
+	if (sizes[assignment[0]] == n)
+	{
+		/* no split: the points are all alike, one centre serves them */
+		memcpy(out + (Size) *nout * dim, centres + (Size) assignment[0] * dim, sizeof(float) * dim);
+		(*nout)++;
+		return;
+	}
 	if (k == wanted)
 	{
 		memcpy(out + (Size) *nout * dim, centres, sizeof(float) * k * dim);

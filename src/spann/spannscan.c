@@ -51,7 +51,6 @@
 #include <float.h>
 
 #include "access/relscan.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -65,24 +64,6 @@ typedef struct SpannFound
 	float		distance;
 	ItemPointerData heaptid;
 } SpannFound;
-
-/* Hash set of returned heap TIDs */
-typedef struct SpannSeenEntry
-{
-	uint64		tid;
-	char		status;
-} SpannSeenEntry;
-
-#define SH_PREFIX		spannseen
-#define SH_ELEMENT_TYPE SpannSeenEntry
-#define SH_KEY_TYPE		uint64
-#define SH_KEY			tid
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
 
 typedef struct SpannScanOpaqueData
 {
@@ -102,7 +83,7 @@ typedef struct SpannScanOpaqueData
 	SpannFound *found;			/* found and not returned yet, nearest first */
 	int			nfound;
 	int			next_found;
-	struct spannseen_hash *returned;
+	AnnTidSet  *returned;		/* heap TIDs returned */
 	bool		reported;		/* the scan said it ended short */
 } SpannScanOpaqueData;
 
@@ -356,7 +337,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
-	so->returned = spannseen_create(CurrentMemoryContext, 64, NULL);
+	so->returned = AnnTidSetCreate();
 	so->reported = false;
 	if (so->filter != NULL && so->filter->impossible)
 	{
@@ -396,7 +377,6 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 	for (;;)
 	{
 		SpannFound *f;
-		bool		found_before;
 		int			nearer;
 
 		if (so->next_found >= so->nfound)
@@ -414,11 +394,8 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			continue;
 		}
 		so->next_found++;
-		spannseen_insert(so->returned,
-						 ((uint64) ItemPointerGetBlockNumber(&f->heaptid) << 16) |
-						 ItemPointerGetOffsetNumber(&f->heaptid), &found_before);
-		if (found_before)
-			continue;
+		if (!AnnTidSetAdd(so->returned, &f->heaptid))
+			continue;			/* returned from another list */
 		*tid = f->heaptid;
 		return true;
 	}
