@@ -452,34 +452,45 @@ void
 AnnScanInit(void)
 {
 	DefineCustomEnumVariable("ann.incomplete_scan",
-							 "Sets how an index scan reports that it ended before "
-							 "returning every row the query asked for",
+							 "Sets how an index scan reports an answer it cannot give "
+							 "complete and in order",
 							 "A scan ends short when a budget such as hnsw.max_scan_tuples "
-							 "or spann.max_probes runs out: log writes to the server log "
-							 "only, warning also tells the client, error aborts the query.",
+							 "or spann.max_probes runs out, and an hnsw strict_order scan "
+							 "returns rows found too late for their place last: log writes "
+							 "to the server log only, warning also tells the client, error "
+							 "aborts the query.",
 							 &ann_incomplete_scan, ANN_INCOMPLETE_WARNING, incomplete_scan_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("ann");
 }
 
 /*
- * An ordered scan of index has no more rows while the executor still asks
- * for some, not because the index holds no more but because of what
- * detail says (a budget ran out): the answer may be short.  Reported at
- * the level ann.incomplete_scan sets.
+ * Report, at the level ann.incomplete_scan sets, that an ordered scan of
+ * index gives an answer that is not the complete, ordered one: problem
+ * ends the primary message ("ended before ..."), detail says why.
  */
 void
-AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
+AnnReportScan(Relation index, const char *problem, const char *detail, const char *hint)
 {
 	int			level = ann_incomplete_scan == ANN_INCOMPLETE_ERROR ? ERROR :
 		ann_incomplete_scan == ANN_INCOMPLETE_WARNING ? WARNING : LOG;
 
 	ereport(level,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-			 errmsg("index scan of \"%s\" ended before returning every row the query asked for",
-					RelationGetRelationName(index)),
+			 errmsg("index scan of \"%s\" %s", RelationGetRelationName(index), problem),
 			 errdetail_internal("%s", detail),
 			 errhint("%s", hint)));
+}
+
+/*
+ * An ordered scan of index has no more rows while the executor still asks
+ * for some, not because the index holds no more but because of what
+ * detail says (a budget ran out): the answer may be short.
+ */
+void
+AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
+{
+	AnnReportScan(index, "ended before returning every row the query asked for", detail, hint);
 }
 
 /* ---------------------------------------------------------------------

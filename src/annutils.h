@@ -68,6 +68,8 @@ typedef enum AnnIncompleteScan
 
 extern int	ann_incomplete_scan;
 extern void AnnScanInit(void);
+extern void AnnReportScan(Relation index, const char *problem, const char *detail,
+						  const char *hint);
 extern void AnnReportIncompleteScan(Relation index, const char *detail, const char *hint);
 
 extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);

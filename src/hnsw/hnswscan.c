@@ -18,11 +18,11 @@
  * longer, until the ef_search nearest found are all nearer than the
  * frontier (the condition on which the first search stopped), so that an
  * element the frontier reaches later is rarely nearer than one already
- * returned; if one is, it is not returned (its place in the order has
- * passed) and counted.  hnsw.max_scan_tuples and work_mem times
- * hnsw.scan_mem_multiplier bound the extra work.  A scan that ends on a
- * budget, or after skipping late finds, while the executor still wants
- * rows says so (AnnReportIncompleteScan).
+ * returned; if one is, its place in the order has passed: it is held
+ * back and returned after all others, with a report (AnnReportScan).
+ * hnsw.max_scan_tuples and work_mem times hnsw.scan_mem_multiplier bound
+ * the extra work; a scan that ends on a budget while the executor still
+ * wants rows says so (AnnReportIncompleteScan).
  *
  * Locking: share buffer locks, one page at a time (hnswutils.c).  Heap
  * TIDs are copied when their element is returned; a row that VACUUM
@@ -78,7 +78,8 @@ typedef struct HnswScanOpaqueData
 	int64		visited_after;	/* elements met past the first search */
 	double		sweep_after;	/* strict_order: sweep once this many are met */
 	HnswScanStop stop;			/* the budget that stopped expansion */
-	int64		late;			/* strict_order: late finds skipped */
+	HnswHeap	late;			/* strict_order: found too late, returned last */
+	bool		returning_late; /* the others are all returned */
 	bool		reported;		/* the scan said it ended short */
 	bool		returned_any;
 	float		last_distance;	/* of the last element returned */
@@ -245,9 +246,12 @@ count_matches(IndexScanDesc scan, HnswScanOpaque so, const HnswMetaPageData *met
 }
 
 /*
- * How many elements a strict_order scan meets before it sweeps the index:
- * an eighth of them (by the index's row count, or its block count when
- * that is not known yet), so that only deep scans pay for a sweep
+ * How many elements a strict_order scan meets past the first search before
+ * it sweeps the index: none when the index holds no more elements than
+ * hnsw.max_scan_tuples lets the scan visit (the sweep costs no more than
+ * the budget allows), else an eighth of them (by the index's row count,
+ * or its block count when that is not known yet), so that only deep scans
+ * of large indexes pay for a sweep
  */
 static double
 sweep_threshold(Relation index)
@@ -256,6 +260,8 @@ sweep_threshold(Relation index)
 
 	if (elements <= 0)
 		elements = RelationGetNumberOfBlocks(index);
+	if (elements <= hnsw_max_scan_tuples)
+		return 0;
 	return elements / HNSW_SWEEP_DIVISOR;
 }
 
@@ -277,7 +283,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->visited_after = 0;
 	so->sweep_after = sweep_threshold(scan->indexRelation);
 	so->stop = HNSW_STOP_NONE;
-	so->late = 0;
+	HnswHeapInit(&so->late, 16, false);
+	so->returning_late = false;
 	so->reported = false;
 	so->returned_any = false;
 	so->ntids = 0;
@@ -393,10 +400,11 @@ sweep_unvisited(HnswScanOpaque so)
 
 /*
  * One expansion of the frontier; stops expanding when done or over budget.
- * A strict_order scan that has met an eighth of the elements
- * (sweep_threshold) sweeps the index instead: with every element pending,
- * the rest comes out in exact order and no late find can cut the answer
- * short, and the sweep costs a small multiple of what the scan has spent.
+ * A strict_order scan that has met enough elements (sweep_threshold)
+ * sweeps the index instead: with every element pending, the rest comes
+ * out in exact order and no late find can cut the answer short, and the
+ * sweep costs a small multiple of what the scan has spent, or of its
+ * budget.
  */
 static void
 expand_frontier(HnswScanOpaque so)
@@ -454,6 +462,27 @@ may_return(HnswScanOpaque so)
 }
 
 /*
+ * Once every other element is returned, the late ones, nearest first; the
+ * first of them is reported (their order is not the query's).
+ */
+static bool
+next_late(HnswScanOpaque so, HnswCandidate *out)
+{
+	if (so->late.count == 0)
+		return false;
+	if (!so->returning_late)
+	{
+		so->returning_late = true;
+		AnnReportScan(so->graph.index, "returns rows out of distance order",
+					  psprintf("%d rows were found after farther rows had been returned; strict_order returns them last.",
+							   so->late.count),
+					  "Raise hnsw.ef_search, or sort the rows again.");
+	}
+	*out = HnswHeapPop(&so->late);
+	return true;
+}
+
+/*
  * The next element to return, or false when the scan is over.  Pending
  * elements come first when may_return allows; otherwise the frontier is
  * expanded, while the budget lasts.
@@ -472,7 +501,8 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any &&
 				c.distance < so->last_distance)
 			{
-				so->late++;		/* found too late to keep the order */
+				/* found too late to keep the order: it comes last */
+				HnswHeapPush(&so->late, c.ref, c.distance);
 				continue;
 			}
 			so->returned_any = true;
@@ -481,7 +511,7 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 			return true;
 		}
 		if (so->pending.near.count == 0 && !so->expanding)
-			return false;
+			return next_late(so, out);
 		if (!so->merged_discarded)
 			merge_discarded(so);
 		else
@@ -492,7 +522,7 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 
 /*
  * The scan has nothing more to return while the executor wants rows:
- * say so if it is because a budget ran out or late finds were skipped.
+ * say so if it is because a budget ran out.
  */
 static void
 report_if_short(IndexScanDesc scan, HnswScanOpaque so)
@@ -509,11 +539,6 @@ report_if_short(IndexScanDesc scan, HnswScanOpaque so)
 		AnnReportIncompleteScan(scan->indexRelation,
 								"The scan's memory reached work_mem times hnsw.scan_mem_multiplier.",
 								"Raise work_mem or hnsw.scan_mem_multiplier.");
-	else if (so->late > 0)
-		AnnReportIncompleteScan(scan->indexRelation,
-								psprintf("%lld rows were found after farther rows had been returned, too late for strict_order.",
-										 (long long) so->late),
-								"Set hnsw.iterative_scan to relaxed_order, or raise hnsw.ef_search.");
 }
 
 bool
