@@ -40,4 +40,36 @@ COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0
 COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\0\74\0\377\377"' WITH (FORMAT binary);
 SELECT * FROM cp_one_h;
 
+-- more bad binary input, with the SQLSTATE of each: dimensions past the
+-- limit (16001, and 0xffff and 0x8000, which are negative as int16)
+-- before the length is checked, a header cut short, infinite elements,
+-- and a value that does not fit the column's typmod
+\set VERBOSITY sqlstate
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\76\201\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\377\377\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\200\0\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\2\0\1\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\10\0\1\377\377\77\200\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\10\0\1\0\0\177\200\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\10\0\1\0\0\377\200\0\0\377\377"' WITH (FORMAT binary);
+CREATE TEMP TABLE cp_two (v vector(2));
+COPY cp_two FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\10\0\1\0\0\77\200\0\0\377\377"' WITH (FORMAT binary);
+-- halfvec: dimensions past the limit, unused not 0, a missing element,
+-- NaN (0x7e00) and -Infinity (0xfc00), and the typmod
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\76\201\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\377\377\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\1\74\0\377\377"' WITH (FORMAT binary);
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\2\0\0\74\0\377\377"' WITH (FORMAT binary);
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\0\176\0\377\377"' WITH (FORMAT binary);
+COPY cp_one_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\0\374\0\377\377"' WITH (FORMAT binary);
+CREATE TEMP TABLE cp_two_h (h halfvec(2));
+COPY cp_two_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\0\74\0\377\377"' WITH (FORMAT binary);
+\set VERBOSITY default
+-- the messages of the limit and of the typmod
+COPY cp_one FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\4\377\377\0\0\377\377"' WITH (FORMAT binary);
+COPY cp_two_h FROM PROGRAM 'printf "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0\0\1\0\0\0\6\0\1\0\0\74\0\377\377"' WITH (FORMAT binary);
+SELECT count(*) FROM cp_one;
+SELECT count(*) FROM cp_one_h;
+
 DROP TABLE cp;

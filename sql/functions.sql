@@ -23,6 +23,30 @@ SELECT subvector('[1,2,3,4,5]'::vector, 1, 2147483647);
 SELECT subvector('[1,2,3,4,5]'::vector, 6, 1);
 SELECT subvector('[1,2,3,4,5]'::vector, 2, 0);
 SELECT subvector('[1,2,3,4,5]'::halfvec, -5, 3);
+-- subvector bounds: huge and negative starts and counts, whose sum
+-- overflows int32
+\set VERBOSITY sqlstate
+SELECT subvector('[1,2,3]'::vector, 2147483647, 2147483647);
+SELECT subvector('[1,2,3]'::vector, -2147483648, 2147483647);
+SELECT subvector('[1,2,3]'::vector, -2147483648, -2147483648);
+SELECT subvector('[1,2,3]'::vector, 2, -1);
+SELECT subvector('[1,2,3]'::vector, 0, 1);
+SELECT subvector('[1,2,3]'::vector, 4, 1);
+SELECT subvector('[1,2,3]'::halfvec, 2147483647, 2147483647);
+SELECT subvector('[1,2,3]'::halfvec, -2147483647, -2);
+SELECT subvector('[1,2,3]'::halfvec, 2, -2147483648);
+SELECT subvector('[1,2,3]'::vector, 3, 2147483647), subvector('[1,2,3]'::halfvec, 3, 2147483647);
+SELECT subvector('[1,2,3]'::vector, -2147483647, 2147483647);
+SELECT subvector('[1,2,3]'::vector, 0, 2), subvector('[1,2,3]'::halfvec, -1, 3);
+-- concatenation past 16000 dimensions, either side
+SELECT vector_dims(array_fill(1, ARRAY[16000])::vector || '[1]');
+SELECT vector_dims('[1]'::vector || array_fill(1, ARRAY[16000])::vector);
+SELECT vector_dims(array_fill(1, ARRAY[16000])::halfvec || '[1]'::halfvec);
+SELECT vector_dims(array_fill(1, ARRAY[8001])::halfvec || array_fill(1, ARRAY[8000])::halfvec);
+SELECT vector_dims(array_fill(1, ARRAY[8000])::halfvec || array_fill(1, ARRAY[8000])::halfvec);
+\set VERBOSITY default
+SELECT subvector('[1,2,3]'::vector, 2147483647, 2147483647);
+SELECT '[1]'::halfvec || array_fill(1, ARRAY[16000])::halfvec;
 
 -- STRICT: NULL in, NULL out
 SELECT l2_distance(NULL::vector, '[1]') IS NULL, vector_dims(NULL::halfvec) IS NULL;

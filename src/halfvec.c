@@ -512,7 +512,8 @@ halfvec_accum(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		state = (ArrayType *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(0));
-	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, halfvec_floats(h), h->dim, "halfvec_accum"));
+	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, halfvec_floats(h), h->dim, "halfvec_accum",
+										"halfvec"));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_avg);
@@ -520,7 +521,7 @@ Datum
 halfvec_avg(PG_FUNCTION_ARGS)
 {
 	int			dim;
-	float	   *mean = AnnAverage(PG_GETARG_ARRAYTYPE_P(0), "halfvec_avg", &dim);
+	float	   *mean = AnnAverage(PG_GETARG_ARRAYTYPE_P(0), "halfvec_avg", "halfvec", &dim);
 
 	if (mean == NULL)
 		PG_RETURN_NULL();

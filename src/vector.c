@@ -75,10 +75,18 @@ AnnCheckDims(int dim_a, int dim_b)
 	return dim_a;
 }
 
-/* A value stored in a column declared vector(n) must have n elements. */
+/*
+ * A value stored in a column declared vector(n) must have n elements.
+ * typmod is -1 (none) or what AnnTypmodIn accepted, unless a caller
+ * passed another one to a cast or input function by hand.
+ */
 void
 AnnCheckTypmod(int typmod, int dim)
 {
+	if (typmod != -1 && (typmod < 1 || typmod > ANN_MAX_DIM))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier %d", typmod)));
 	if (typmod != -1 && typmod != dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -252,9 +260,11 @@ AnnArrayToFloats(ArrayType *array, const char *typname, int *dim)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("array must not contain nulls")));
 
+	/* check the length before deconstructing a possibly huge array */
+	AnnCheckDim(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)), typname);
+
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(array, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
-	AnnCheckDim(n, typname);
 
 	values = palloc(sizeof(float) * n);
 	for (int i = 0; i < n; i++)
@@ -308,17 +318,48 @@ AnnCompareFloats(const float *a, int dim_a, const float *b, int dim_b)
 /* ---------------------------------------------------------------------
  * The avg aggregate's state: float8[] {count, sum_1, ..., sum_dim}.
  * The initial state is {0}; the first value fixes the dimension.
+ *
+ * The state functions are callable from SQL with any float8[], so every
+ * state is checked before it is used: one dimension, no NULLs, at most
+ * ANN_MAX_DIM sums, and a whole count that is 0 exactly when there are
+ * no sums yet (as every state the aggregate makes is).
  * ---------------------------------------------------------------------
  */
 
-static float8 *
-state_values(ArrayType *state, const char *fname, int *nvalues)
+static void
+report_bad_state(const char *fname, const char *detail)
 {
-	if (ARR_NDIM(state) != 1 || ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID ||
-		ARR_DIMS(state)[0] < 1)
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("%s: expected state array", fname),
+			 errdetail_internal("%s", detail)));
+}
+
+/*
+ * The values of a checked state, with *dim set to its number of sums
+ * (0 for the empty state).  typname names the limit in its message.
+ */
+static float8 *
+state_values(ArrayType *state, const char *fname, const char *typname, int *dim)
+{
+	float8	   *values;
+	float8		count;
+
+	if (ARR_ELEMTYPE(state) != FLOAT8OID)
 		elog(ERROR, "%s: expected a float8[] aggregate state", fname);
-	*nvalues = ARR_DIMS(state)[0];
-	return (float8 *) ARR_DATA_PTR(state);
+	if (ARR_NDIM(state) != 1)
+		report_bad_state(fname, "The state must be a one-dimensional array.");
+	if (ARR_HASNULL(state) && array_contains_nulls(state))
+		report_bad_state(fname, "The state must not contain nulls.");
+	*dim = ARR_DIMS(state)[0] - 1;
+	if (*dim > 0)
+		AnnCheckDim(*dim, typname);
+	values = (float8 *) ARR_DATA_PTR(state);
+	count = values[0];
+	if (!(count >= 0.0 && count == floor(count) && !isinf(count)) ||
+		(count == 0.0) != (*dim == 0))
+		report_bad_state(fname, "The count must be a whole number, 0 when there are no sums and positive otherwise.");
+	return values;
 }
 
 static ArrayType *
@@ -340,21 +381,19 @@ new_state(int dim)
  * state is ours to change in place (as int4_avg_accum does).
  */
 ArrayType *
-AnnAccumulate(ArrayType *state, const float *x, int dim, const char *fname)
+AnnAccumulate(ArrayType *state, const float *x, int dim, const char *fname,
+			  const char *typname)
 {
-	int			nvalues;
-	float8	   *values = state_values(state, fname, &nvalues);
+	int			sdim;
+	float8	   *values = state_values(state, fname, typname, &sdim);
 
-	if (nvalues == 1)
+	if (sdim == 0)
 	{
-		float8		count = values[0];
-
 		state = new_state(dim);
-		values = state_values(state, fname, &nvalues);
-		values[0] = count;
+		values = (float8 *) ARR_DATA_PTR(state);
 	}
 	else
-		AnnCheckDims(nvalues - 1, dim);
+		AnnCheckDims(sdim, dim);
 
 	values[0] += 1.0;
 	for (int i = 0; i < dim; i++)
@@ -362,48 +401,52 @@ AnnAccumulate(ArrayType *state, const float *x, int dim, const char *fname)
 	return state;
 }
 
-/* Merge two partial states (the combine function of parallel avg). */
+/*
+ * Merge two partial states (the combine function of parallel avg, shared
+ * by both types, whose limit is the same).
+ */
 ArrayType *
 AnnCombine(ArrayType *a, ArrayType *b, const char *fname)
 {
 	int			na,
 				nb;
-	float8	   *va = state_values(a, fname, &na);
-	float8	   *vb = state_values(b, fname, &nb);
+	float8	   *va = state_values(a, fname, "vector", &na);
+	float8	   *vb = state_values(b, fname, "vector", &nb);
 	ArrayType  *result;
 	float8	   *vr;
-	int			nr;
 
-	if (nb == 1)
+	if (nb == 0)
 		return a;
-	if (na == 1)
+	if (na == 0)
 		return b;
-	AnnCheckDims(na - 1, nb - 1);
+	AnnCheckDims(na, nb);
 
-	result = new_state(na - 1);
-	vr = state_values(result, fname, &nr);
-	for (int i = 0; i < nr; i++)
+	result = new_state(na);
+	vr = (float8 *) ARR_DATA_PTR(result);
+	for (int i = 0; i <= na; i++)
 		vr[i] = va[i] + vb[i];
 	return result;
 }
 
-/* The mean as a palloc'd float array, or NULL when no rows were seen. */
+/*
+ * The mean as a palloc'd float array, or NULL when no rows were seen.
+ * Each element must be a value of the type: finite, and within float32.
+ */
 float *
-AnnAverage(ArrayType *state, const char *fname, int *dim)
+AnnAverage(ArrayType *state, const char *fname, const char *typname, int *dim)
 {
-	int			nvalues;
-	float8	   *values = state_values(state, fname, &nvalues);
+	float8	   *values = state_values(state, fname, typname, dim);
 	float	   *result;
 
-	if (nvalues == 1 || values[0] == 0.0)
+	if (*dim == 0)
 		return NULL;
-	*dim = nvalues - 1;
 	result = palloc(sizeof(float) * *dim);
 	for (int i = 0; i < *dim; i++)
 	{
 		result[i] = (float) (values[i + 1] / values[0]);
-		if (isinf(result[i]))
+		if (isinf(result[i]) && !isinf(values[i + 1]))
 			float_overflow_error();
+		AnnCheckElement(result[i], typname);
 	}
 	return result;
 }
@@ -869,7 +912,7 @@ vector_accum(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		state = (ArrayType *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(0));
-	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, v->x, v->dim, "vector_accum"));
+	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, v->x, v->dim, "vector_accum", "vector"));
 }
 
 PG_FUNCTION_INFO_V1(vector_combine);
@@ -885,7 +928,7 @@ Datum
 vector_avg(PG_FUNCTION_ARGS)
 {
 	int			dim;
-	float	   *mean = AnnAverage(PG_GETARG_ARRAYTYPE_P(0), "vector_avg", &dim);
+	float	   *mean = AnnAverage(PG_GETARG_ARRAYTYPE_P(0), "vector_avg", "vector", &dim);
 
 	if (mean == NULL)
 		PG_RETURN_NULL();

@@ -69,9 +69,10 @@ extern char *AnnTypmodOut(int32 typmod);
 extern float *AnnParseText(const char *text, const char *typname, int *dim);
 extern float *AnnArrayToFloats(ArrayType *array, const char *typname, int *dim);
 extern ArrayType *AnnAccumulate(ArrayType *state, const float *x, int dim,
-								const char *fname);
+								const char *fname, const char *typname);
 extern ArrayType *AnnCombine(ArrayType *a, ArrayType *b, const char *fname);
-extern float *AnnAverage(ArrayType *state, const char *fname, int *dim);
+extern float *AnnAverage(ArrayType *state, const char *fname, const char *typname,
+						 int *dim);
 extern int	AnnCompareFloats(const float *a, int dim_a, const float *b, int dim_b);
 extern int	AnnRecvHeader(StringInfo buf, int elem_size, const char *typname);
 extern int	AnnSubvectorRange(int dim, int32 start, int32 count,
