@@ -38,8 +38,11 @@ typedef double (*AnnHalfCosineFn) (const AnnHalf *a, const AnnHalf *b, int n);
 
 /*
  * One complete set of kernels.  Float results are accumulated in float32,
- * as pgvector does; the cosine kernels return 1 - cos(a, b) in double,
- * clamped to [0, 2], and NaN when either vector is all zeros.
+ * as pgvector does, so a sum can overflow to an infinity (or NaN, from
+ * infinities of both signs) on float32 data with huge elements; callers
+ * that must refuse overflow test the result.  The cosine kernels return
+ * 1 - cos(a, b) in double, clamped to [0, 2], NaN when either vector is
+ * all zeros, and +Infinity when a sum overflowed.
  */
 typedef struct AnnKernels
 {
@@ -70,12 +73,19 @@ extern const char *AnnSimdLevelName(AnnSimdLevel level);
 
 /*
  * 1 - a.b / (|a| |b|), clamped so rounding cannot leave [0, 2].  Zero norms
- * give 0/0, hence NaN, which the clamp leaves alone.
+ * give 0/0, hence NaN, which the clamp leaves alone.  When a float32 sum
+ * overflowed (an infinite norm, or a dot product that is infinite or NaN
+ * from infinities of both signs) the quotient means nothing: the result
+ * is then +Infinity, outside [0, 2], for the caller to report.
  */
 static inline double
 AnnCosineFromParts(double dot, double norm_a, double norm_b)
 {
-	double		similarity = dot / sqrt(norm_a * norm_b);
+	double		similarity;
+
+	if (isinf(norm_a) || isinf(norm_b) || isinf(dot) || isnan(dot))
+		return INFINITY;
+	similarity = dot / sqrt(norm_a * norm_b);
 
 	if (similarity > 1.0)
 		similarity = 1.0;

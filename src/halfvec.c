@@ -258,7 +258,8 @@ halfvec_l2_distance(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(sqrt((double) ann_kernels->half_l2_squared(a->x, b->x, dim)));
+	PG_RETURN_FLOAT8(AnnCheckDistance(sqrt((double) ann_kernels->half_l2_squared(a->x, b->x, dim)),
+									   false));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_l2_squared_distance);
@@ -267,7 +268,7 @@ halfvec_l2_squared_distance(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->half_l2_squared(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->half_l2_squared(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_inner_product);
@@ -276,7 +277,7 @@ halfvec_inner_product(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->half_inner_product(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->half_inner_product(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_negative_inner_product);
@@ -285,7 +286,7 @@ halfvec_negative_inner_product(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(-(double) ann_kernels->half_inner_product(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(-AnnCheckDistance(ann_kernels->half_inner_product(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_cosine_distance);
@@ -294,7 +295,7 @@ halfvec_cosine_distance(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(ann_kernels->half_cosine(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->half_cosine(a->x, b->x, dim), true));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_l1_distance);
@@ -303,7 +304,7 @@ halfvec_l1_distance(PG_FUNCTION_ARGS)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->half_l1(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->half_l1(a->x, b->x, dim), false));
 }
 
 /* ---------------------------------------------------------------------

@@ -619,6 +619,21 @@ vector_to_float4(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A distance from the kernels, which accumulate in float32: a sum that
+ * overflowed (an infinity, or NaN from infinities of both signs; for
+ * cosine, +Infinity) raises the error the arithmetic operators raise,
+ * rather than returning a value no finite vectors have.  NaN from the
+ * cosine of a zero vector passes (nan_ok), as in pgvector.
+ */
+double
+AnnCheckDistance(double distance, bool nan_ok)
+{
+	if (isinf(distance) || (isnan(distance) && !nan_ok))
+		float_overflow_error();
+	return distance;
+}
+
 /* Fetch two operands and their common length. */
 #define VECTOR_OPERANDS(a, b, dim) \
 	Vector	   *a = PG_GETARG_VECTOR_P(0); \
@@ -631,7 +646,8 @@ l2_distance(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(sqrt((double) ann_kernels->l2_squared(a->x, b->x, dim)));
+	PG_RETURN_FLOAT8(AnnCheckDistance(sqrt((double) ann_kernels->l2_squared(a->x, b->x, dim)),
+									   false));
 }
 
 PG_FUNCTION_INFO_V1(vector_l2_squared_distance);
@@ -640,7 +656,7 @@ vector_l2_squared_distance(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->l2_squared(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->l2_squared(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(inner_product);
@@ -649,7 +665,7 @@ inner_product(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->inner_product(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->inner_product(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(vector_negative_inner_product);
@@ -658,7 +674,7 @@ vector_negative_inner_product(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(-(double) ann_kernels->inner_product(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(-AnnCheckDistance(ann_kernels->inner_product(a->x, b->x, dim), false));
 }
 
 PG_FUNCTION_INFO_V1(cosine_distance);
@@ -667,7 +683,7 @@ cosine_distance(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8(ann_kernels->cosine(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->cosine(a->x, b->x, dim), true));
 }
 
 PG_FUNCTION_INFO_V1(l1_distance);
@@ -676,7 +692,7 @@ l1_distance(PG_FUNCTION_ARGS)
 {
 	VECTOR_OPERANDS(a, b, dim);
 
-	PG_RETURN_FLOAT8((double) ann_kernels->l1(a->x, b->x, dim));
+	PG_RETURN_FLOAT8(AnnCheckDistance(ann_kernels->l1(a->x, b->x, dim), false));
 }
 
 /* ---------------------------------------------------------------------

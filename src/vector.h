@@ -77,6 +77,7 @@ extern int	AnnCompareFloats(const float *a, int dim_a, const float *b, int dim_b
 extern int	AnnRecvHeader(StringInfo buf, int elem_size, const char *typname);
 extern int	AnnSubvectorRange(int dim, int32 start, int32 count,
 							  const char *typname, int *first);
+extern double AnnCheckDistance(double distance, bool nan_ok);
 extern void AnnElementwise(const float *a, const float *b, float *result,
 						   int dim, AnnArithOp op);
 
