@@ -86,6 +86,21 @@ UPDATE hv SET v = '[-50,-50,-50,-50]' WHERE id = 1;
 SELECT id FROM hv ORDER BY v <-> '[-50,-50,-50,-50]' LIMIT 1;
 SELECT count(*) FROM (SELECT id FROM hv ORDER BY v <-> '[100,100,100,100]' LIMIT 15) s WHERE id > 900;
 
+-- UPDATEs that keep the vector but are not HOT (id is indexed) probe the
+-- graph with ef 8 to find the element to join.  With ef_construction
+-- below 8 that probe once wrote past the insert's result array, which was
+-- sized for ef_construction; m = 2, ef_construction = 4 is the smallest.
+CREATE TABLE hv_small (id int PRIMARY KEY, v vector(2));
+INSERT INTO hv_small SELECT i, ARRAY[i % 11, i % 13] FROM generate_series(1, 300) i;
+CREATE INDEX hv_small_idx ON hv_small USING hnsw (v vector_l2_ops) WITH (m = 2, ef_construction = 4);
+UPDATE hv_small SET id = id + 1000;
+UPDATE hv_small SET id = id + 1000 WHERE id % 2 = 0;
+INSERT INTO hv_small SELECT i, ARRAY[i % 11, i % 13] FROM generate_series(3001, 3100) i;
+UPDATE hv_small SET id = id + 10000 WHERE id > 3000;
+SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM hv_small ORDER BY v <-> '[5,5]' LIMIT 1000) s;
+SELECT id, v FROM hv_small ORDER BY v <-> '[3,4]', id LIMIT 3;
+DROP TABLE hv_small;
+
 -- deletes and VACUUM: dead rows never come back, answers stay exact
 DELETE FROM hv WHERE id % 3 = 0;
 VACUUM hv;

@@ -40,6 +40,7 @@ typedef struct HnswInsertState
 	HnswSearch	search;
 	HnswCandidate *found;		/* after find_neighbors: layer 0's results */
 	int			nfound;
+	int			max_ef;			/* largest ef found has room for */
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];
 	int			nselected[HNSW_MAX_LEVEL + 1];
 } HnswInsertState;
@@ -47,7 +48,8 @@ typedef struct HnswInsertState
 /*
  * Search from the entry point down to layer 0, choosing the new
  * element's neighbours on each of its layers; layer 0's results stay in
- * is->found, nearest first.  False if the entry point is unusable.
+ * is->found, nearest first.  A search returns up to ef results, so ef
+ * must not exceed is->max_ef.  False if the entry point is unusable.
  */
 static bool
 find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
@@ -56,6 +58,7 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 	int			top = Min(is->level, meta->entry_level);
 	HnswRef		entry = HnswTidToRef((ItemPointer) &meta->entry);
 
+	Assert(ef <= is->max_ef);
 	HnswDiskGraphReset(&is->graph, is->elements);
 	if (!HnswSearchStart(&is->search, entry, meta->entry_level))
 		return false;
@@ -555,7 +558,14 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	is->level = HnswRandomLevel(m, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);
 	HnswSearchInit(&is->search, &hnsw_disk_graph_ops, &is->graph, m);
-	is->found = palloc(sizeof(HnswCandidate) * (is->info->ef_construction + 1));
+
+	/*
+	 * Room for the results of either search HnswInsertKey makes: the probe
+	 * of an unchanged UPDATE (HNSW_UNCHANGED_EF) or the full one
+	 * (ef_construction, which can be as small as 4).
+	 */
+	is->max_ef = Max(is->info->ef_construction, HNSW_UNCHANGED_EF);
+	is->found = palloc(sizeof(HnswCandidate) * (is->max_ef + 1));
 	is->nfound = 0;
 	for (int layer = 0; layer <= is->level; layer++)
 	{
