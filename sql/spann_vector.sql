@@ -223,6 +223,33 @@ DROP TABLE sv_wide;
 SELECT * FROM spann_index_stats('sv');
 CREATE INDEX sv_btree ON sv (id);
 SELECT * FROM spann_index_stats('sv_btree');
+SELECT * FROM spann_index_stats(0);
+SELECT * FROM spann_index_stats('pg_class'::regclass);
+-- a partitioned index has no pages; each partition's index has
+CREATE TABLE sv_part (id int, v vector(2)) PARTITION BY RANGE (id);
+CREATE TABLE sv_part1 PARTITION OF sv_part FOR VALUES FROM (0) TO (100);
+INSERT INTO sv_part VALUES (1, '[1,2]'), (2, '[2,1]');
+CREATE INDEX sv_part_idx ON sv_part USING spann (v);
+SELECT * FROM spann_index_stats('sv_part_idx');
+SELECT lists, entries FROM spann_index_stats('sv_part1_v_idx');
+DROP TABLE sv_part;
+-- an index whose CREATE INDEX CONCURRENTLY failed has no pages either
+CREATE TABLE sv_cic (v vector);
+INSERT INTO sv_cic VALUES ('[1,2]');
+CREATE INDEX CONCURRENTLY sv_cic_idx ON sv_cic USING spann (v);
+SELECT * FROM spann_index_stats('sv_cic_idx');
+DROP TABLE sv_cic;
+-- the caller must be allowed to read the table
+CREATE ROLE regress_ann_stats;
+SET ROLE regress_ann_stats;
+SELECT lists FROM spann_index_stats('sv_idx');
+RESET ROLE;
+GRANT SELECT ON sv TO regress_ann_stats;
+SET ROLE regress_ann_stats;
+SELECT lists > 0 AS readable FROM spann_index_stats('sv_idx');
+RESET ROLE;
+REVOKE SELECT ON sv FROM regress_ann_stats;
+DROP ROLE regress_ann_stats;
 -- without ORDER BY the index is of no use
 EXPLAIN (COSTS OFF) SELECT id FROM sv WHERE v = '[1,2,3,4]';
 
