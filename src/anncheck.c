@@ -49,19 +49,6 @@ AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno, const char
 			 errdetail_internal("%s", problem)));
 }
 
-/*
- * The caller must be able to read the table: an index's contents tell
- * what the table holds.
- */
-void
-AnnCheckTableReadable(Oid heapoid)
-{
-	if (pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s", get_rel_name(heapoid))));
-}
-
 /* heapallindexed: what the heap scan needs */
 typedef struct HeapCheckState
 {
@@ -132,24 +119,10 @@ ann_check_index(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
 	bool		heapallindexed = PG_GETARG_BOOL(1);
-	Oid			heapoid = IndexGetRelation(indexoid, true);
 	Relation	heap;
-	Relation	index;
-	char	   *am;
+	Relation	index = AnnOpenIndexToRead(indexoid, NULL, &heap);
+	char	   *am = get_am_name(index->rd_rel->relam);
 	Snapshot	snapshot;
-
-	if (!OidIsValid(heapoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", get_rel_name(indexoid))));
-	AnnCheckTableReadable(heapoid);
-	heap = table_open(heapoid, AccessShareLock);
-	index = index_open(indexoid, AccessShareLock);
-	am = get_am_name(index->rd_rel->relam);
-	if (strcmp(am, "hnsw") != 0 && strcmp(am, "spann") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an hnsw or spann index", RelationGetRelationName(index))));
 
 	/* rows visible to this snapshot were indexed before the index is read */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());

@@ -12,6 +12,5 @@
 
 extern void AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno,
 						   const char *problem) pg_attribute_noreturn();
-extern void AnnCheckTableReadable(Oid heapoid);
 
 #endif							/* ANN_CHECK_H */

@@ -16,6 +16,10 @@
 #include "access/amapi.h"
 #include "access/amvalidate.h"
 #include "access/genam.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/objectaddress.h"
+#include "commands/defrem.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
@@ -25,7 +29,11 @@
 #include "commands/vacuum.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/selfuncs.h"
@@ -372,6 +380,69 @@ AnnMakeAmRoutine(void)
 	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
 	amroutine->amkeytype = InvalidOid;
 	return amroutine;
+}
+
+/* ---------------------------------------------------------------------
+ * Opening an index for a function that reads it
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Open indexoid, a built index of access method am_name (hnsw or spann
+ * when NULL), with AccessShareLock, for a SQL function that reads it
+ * (spann_index_stats, ann_check_index).  What an index holds tells about
+ * its table's rows, so the caller must be allowed to SELECT from the
+ * table; that is checked before any lock is taken.  With heap not NULL,
+ * the table is locked first and returned there.
+ */
+Relation
+AnnOpenIndexToRead(Oid indexoid, const char *am_name, Relation *heap)
+{
+	Oid			heapoid = IndexGetRelation(indexoid, true);
+	AclResult	aclresult;
+	Relation	index;
+	char	   *am;
+
+	if (!OidIsValid(heapoid))
+	{
+		char	   *name = get_rel_name(indexoid);
+
+		if (name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", indexoid)));
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", name)));
+	}
+	aclresult = pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(heapoid)),
+					   get_rel_name(heapoid));
+
+	if (heap != NULL)
+		*heap = table_open(heapoid, AccessShareLock);
+	index = index_open(indexoid, AccessShareLock);
+	if (index->rd_index->indrelid != heapoid)
+		elog(ERROR, "index \"%s\" changed while it was opened", RelationGetRelationName(index));
+	am = get_am_name(index->rd_rel->relam);
+	if (am_name != NULL ? strcmp(am, am_name) != 0 :
+		strcmp(am, "hnsw") != 0 && strcmp(am, "spann") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not %s index", RelationGetRelationName(index),
+						am_name != NULL ? psprintf("a %s", am_name) : "an hnsw or spann")));
+	if (index->rd_rel->relkind == RELKIND_PARTITIONED_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a partitioned index", RelationGetRelationName(index)),
+				 errdetail("A partitioned index has no pages of its own; each partition's index has.")));
+	if (RelationGetNumberOfBlocks(index) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" has not been built", RelationGetRelationName(index)),
+				 errhint("A CREATE INDEX CONCURRENTLY of it failed or has not finished; drop it, or REINDEX it.")));
+	return index;
 }
 
 /* ---------------------------------------------------------------------

@@ -83,6 +83,7 @@ extern void AnnCheckDimensions(int expected, int dim);
 extern void AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out);
 extern IndexAmRoutine *AnnMakeAmRoutine(void);
 extern bool AnnValidateOpclass(Oid opclassoid, const char *am_name);
+extern Relation AnnOpenIndexToRead(Oid indexoid, const char *am_name, Relation *heap);
 extern bool AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total,
 							 Selectivity *selectivity, double *correlation, double *pages);
 extern void AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted,

@@ -13,13 +13,10 @@
 
 #include "access/htup_details.h"
 #include "access/reloptions.h"
-#include "catalog/index.h"
-#include "catalog/objectaddress.h"
 #include "commands/defrem.h"
 #include "commands/progress.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -306,56 +303,6 @@ count_unreachable(Relation index)
 }
 
 /*
- * Open indexoid, a built spann index, with AccessShareLock for
- * spann_index_stats.  Its numbers tell about the table's rows, so the
- * caller must be allowed to SELECT from the table; that is checked before
- * any lock is taken.
- */
-static Relation
-open_stats_index(Oid indexoid)
-{
-	Oid			heapoid = IndexGetRelation(indexoid, true);
-	AclResult	aclresult;
-	Relation	index;
-
-	if (!OidIsValid(heapoid))
-	{
-		char	   *name = get_rel_name(indexoid);
-
-		if (name == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", indexoid)));
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", name)));
-	}
-	aclresult = pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(heapoid)),
-					   get_rel_name(heapoid));
-
-	index = index_open(indexoid, AccessShareLock);
-	if (index->rd_index->indrelid != heapoid)
-		elog(ERROR, "index \"%s\" changed while it was opened", RelationGetRelationName(index));
-	if (index->rd_rel->relam != get_index_am_oid("spann", false))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a spann index", RelationGetRelationName(index))));
-	if (index->rd_rel->relkind == RELKIND_PARTITIONED_INDEX)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is a partitioned index", RelationGetRelationName(index)),
-				 errdetail("A partitioned index has no lists of its own; each partition's index has.")));
-	if (RelationGetNumberOfBlocks(index) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index \"%s\" has not been built", RelationGetRelationName(index)),
-				 errhint("A CREATE INDEX CONCURRENTLY of it failed or has not finished; drop it, or REINDEX it.")));
-	return index;
-}
-
-/*
  * spann_index_stats(index): lists, entries (a vector counts once per list
  * it sits in; dead entries count until VACUUM), the split limit, the
  * splits and merges since the build, the unreachable posting pages
@@ -366,7 +313,7 @@ PG_FUNCTION_INFO_V1(spann_index_stats);
 Datum
 spann_index_stats(PG_FUNCTION_ARGS)
 {
-	Relation	index = open_stats_index(PG_GETARG_OID(0));
+	Relation	index = AnnOpenIndexToRead(PG_GETARG_OID(0), "spann", NULL);
 	SpannMetaPageData meta;
 	TupleDesc	tupdesc;
 	Datum		values[7];
