@@ -19,7 +19,7 @@
 #
 # For BENCH_AM=spann (ann) the index is built WITH (lists, epsilon,
 # replicas) and the build is followed by spann_index_stats(); for each
-# spann.rng_factor in BENCH_RNG and spann.probes in BENCH_PROBES it prints
+# spann.probes in BENCH_PROBES it prints
 # recall@10 over all test queries (one SQL statement, a LATERAL index scan
 # per query, so its time per query is the server's latency), and pgbench
 # QPS (spann_l2.sql) with one client.  BENCH_AM=ivfflat (pgvector) builds
@@ -28,7 +28,7 @@
 # Environment (defaults): BENCH_DATA (fmnist; or clustered), BENCH_AM
 # (spann), BENCH_TABLE (the data's base table), BENCH_LISTS (0: spann's
 # default 4 * sqrt(rows); ivfflat 245), BENCH_EPSILON (0.1),
-# BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"), BENCH_RNG ("100"),
+# BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"),
 # BENCH_GROUP_PROBES (16: spann.group_probes),
 # BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
 # of this many runs), BENCH_MWM (2GB), BENCH_PROTOCOL (prepared, pgbench
@@ -47,7 +47,6 @@ TABLE=${BENCH_TABLE:-$BASE}
 EPSILON=${BENCH_EPSILON:-0.1}
 REPLICAS=${BENCH_REPLICAS:-8}
 PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
-RNG=${BENCH_RNG:-100}
 GROUP_PROBES=${BENCH_GROUP_PROBES:-16}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-1}
@@ -63,7 +62,7 @@ MODES=("$@")
 case $AM in
 	spann) LISTS=${BENCH_LISTS:-0}
 		WITH="lists = $LISTS, epsilon = $EPSILON, replicas = $REPLICAS" ;;
-	ivfflat) LISTS=${BENCH_LISTS:-245} WITH="lists = $LISTS" RNG=- ;;
+	ivfflat) LISTS=${BENCH_LISTS:-245} WITH="lists = $LISTS" ;;
 	*) echo "spann_bench: unknown BENCH_AM \"$AM\" (spann or ivfflat)" >&2; exit 1 ;;
 esac
 
@@ -74,10 +73,10 @@ psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_value() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "spann_bench: $*" >&2; exit 1; }
 
-# The GUCs of probes $1 and rng_factor $2, as SET commands
+# The GUCs of probes $1, as SET commands
 gucs() {
 	if [ "$AM" = spann ]; then
-		echo "SET spann.probes = $1; SET spann.rng_factor = $2; SET spann.group_probes = $GROUP_PROBES;"
+		echo "SET spann.probes = $1; SET spann.group_probes = $GROUP_PROBES;"
 	else
 		echo "SET ivfflat.probes = $1;"
 	fi
@@ -118,12 +117,12 @@ describe_index() {
 		list_limit, splits, merges FROM spann_index_stats('$INDEX')" | sed 's/^/| /; s/$/ |/'
 }
 
-# recall@10 at probes $1, rng_factor $2 over all test queries, and the
+# recall@10 at probes $1 over all test queries, and the
 # statement's time per query in ms, the best of RUNS runs: "recall | ms"
 recall_at() {
 	local run
 	for run in $(seq "$RUNS"); do
-		psql_value -c "$(gucs "$1" "$2")" -c "SET max_parallel_workers_per_gather = 0" \
+		psql_value -c "$(gucs "$1")" -c "SET max_parallel_workers_per_gather = 0" \
 			-c '\timing on' -c "$RECALL_SQL"
 	done | awk -v n="$NQUERIES" '
 		/^Time: / { if (ms == "" || $2 < ms) ms = $2; next }
@@ -135,10 +134,10 @@ recall_at() {
 		}'
 }
 
-# pgbench QPS with one client at probes $1, rng_factor $2: the best of RUNS
+# pgbench QPS with one client at probes $1: the best of RUNS
 qps_at() {
 	local run opts
-	opts=$(gucs "$1" "$2" | sed 's/SET \([^ ]*\) = \([^;]*\);/-c \1=\2/g')
+	opts=$(gucs "$1" | sed 's/SET \([^ ]*\) = \([^;]*\);/-c \1=\2/g')
 	for run in $(seq "$RUNS"); do
 		PGOPTIONS="${PGOPTIONS:-} $opts" pgbench -n -M "$PROTOCOL" -f "$TMP/query.sql" \
 			-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" >"$TMP/pgbench.out" 2>&1 ||
@@ -202,12 +201,10 @@ for mode in "${MODES[@]}"; do
 		{ cat "$TMP/plan.out" >&2; fail "the plan does not use $INDEX"; }
 
 	echo
-	echo "| rng_factor | probes | recall@10 | ms/query in SQL | QPS 1 client |"
-	echo "|---:|---:|---:|---:|---:|"
-	for r in $RNG; do
-		for p in $PROBES; do
-			echo "measuring probes = $p, rng_factor = $r ..." >&2
-			echo "| $r | $p | $(recall_at "$p" "$r") | $(qps_at "$p" "$r") |"
-		done
+	echo "| probes | recall@10 | ms/query in SQL | QPS 1 client |"
+	echo "|---:|---:|---:|---:|"
+	for p in $PROBES; do
+		echo "measuring probes = $p ..." >&2
+		echo "| $p | $(recall_at "$p") | $(qps_at "$p") |"
 	done
 done
