@@ -58,11 +58,12 @@ SELECT pg_relation_size('sv_idx') = :size_before AS space_reused;
 SELECT misses('sv', '<->', 10) AS misses_after_reuse;
 
 -- iterative scans: one list probed first, more as the filter drops rows.
--- strict_order (the default) probes lists by their lower bounds and
--- returns the exact answer in exact order: the same distances as exact
--- search, whatever the LIMIT; relaxed_order returns every row too
-SET spann.probes = 1;
+-- strict_order probes lists by their lower bounds and returns the exact
+-- answer in exact order: the same distances as exact search, whatever the
+-- LIMIT; relaxed_order (the default) returns every row too
 SHOW spann.iterative_scan;
+SET spann.probes = 1;
+SET spann.iterative_scan = strict_order;
 SELECT count(*) FROM (SELECT id FROM sv WHERE id % 10 = 3 ORDER BY v <-> '[1,1,1,1]' LIMIT 20) s;
 SELECT array_agg(d ORDER BY n) = (SELECT array_agg(d ORDER BY d) FROM (
 	SELECT v <-> '[1,1,1,1]' AS d FROM sv WHERE id % 10 = 3 ORDER BY (v <-> '[1,1,1,1]') + 0 LIMIT 50) e) AS exact

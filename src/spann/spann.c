@@ -24,7 +24,7 @@
 #include "spann.h"
 
 int			spann_probes = SPANN_DEFAULT_PROBES;
-int			spann_iterative_scan = SPANN_ITERATIVE_STRICT;
+int			spann_iterative_scan = SPANN_ITERATIVE_RELAXED;
 int			spann_max_probes = -1;
 int			spann_group_probes = SPANN_DEFAULT_GROUP_PROBES;
 int			spann_directory_cache = SPANN_DEFAULT_DIRECTORY_CACHE;
@@ -71,7 +71,7 @@ SpannInit(void)
 							 "Sets whether a scan probes more lists when more rows are wanted",
 							 "strict_order returns rows in exact distance order, relaxed_order "
 							 "may return a few out of order, off stops after the first lists.",
-							 &spann_iterative_scan, SPANN_ITERATIVE_STRICT, iterative_scan_options,
+							 &spann_iterative_scan, SPANN_ITERATIVE_RELAXED, iterative_scan_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("spann.group_probes",
 							"Sets how many groups of centroids a scan searches at a time",

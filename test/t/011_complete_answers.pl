@@ -20,8 +20,9 @@
 #     hnsw strict_order returns the rows its graph search found too late
 #     for their place after all the others (with a WARNING): there, one
 #     step back in distance at most, the late rows sorted after it;
-#   - spann with iterative_scan = off and spann.probes above the number of
-#     lists is exact: rank by rank, the distances of the sequential scan.
+#   - spann strict_order, and spann with iterative_scan = off and
+#     spann.probes above the number of lists, are exact: rank by rank, the
+#     distances of the sequential scan.
 #
 # Recall (the share of the exact top-LIMIT found, a row no farther than
 # the exact LIMIT-th counting, so that ties count whichever rows the index
@@ -403,8 +404,9 @@ sub modes_for
 		{ name => 'spann off', set => "$set SET spann.iterative_scan = off;", ordered => 1 },
 		{ name => 'spann relaxed_order', set => "$set SET spann.iterative_scan = relaxed_order;",
 		  complete => 1 },
+		# exact: lists are probed until their radii prove the order
 		{ name => 'spann strict_order', set => "$set SET spann.iterative_scan = strict_order;",
-		  complete => 1, ordered => 1 },
+		  complete => 1, ordered => 1, exact => 1 },
 		# probes above the number of lists: every list, an exact scan
 		{ name => 'spann off, probes 65536 (exact)',
 		  set => "SET spann.iterative_scan = off; SET spann.probes = 65536;",
@@ -563,18 +565,21 @@ if ($REPRO)
 	my @queries = map { [ "new $_", "prop_base(-$_, 24, $RS, 'uniform', 1)" ] } 1 .. 10;
 	my $default = { name => 'default settings', set => '', complete => 1, ordered => 1 };
 	my $hnsw_default = { %$default, late_last => 1 };
+	my $spann_default = { name => 'default settings (relaxed_order)', set => '', complete => 1 };
+	my $spann_strict = { name => 'strict_order', set => 'SET spann.iterative_scan = strict_order;',
+		complete => 1, ordered => 1, exact => 1 };
 	my $probes_off = { name => 'spann.probes = 1000, spann.iterative_scan = off',
 		set => 'SET spann.probes = 1000; SET spann.iterative_scan = off;', complete => 1, ordered => 1, exact => 1 };
 	my @repro = (
 		[ 'r800', 'hnsw', 'l2', [ 'all rows', 'true' ], 2000, $hnsw_default ],
-		[ 'r800', 'spann', 'l2', [ 'id % 10 = 0', 'id % 10 = 0' ], 50, $default ],
-		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 300, $default ],
-		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $default ],
+		[ 'r800', 'spann', 'l2', [ 'id % 10 = 0', 'id % 10 = 0' ], 50, [ $spann_default, $spann_strict ] ],
+		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 300, [ $spann_default, $spann_strict ] ],
+		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000, [ $spann_default, $spann_strict ] ],
 		[ 'r800', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $probes_off ],
 		[ 'r840', 'spann', 'l2', [ 'all rows', 'true' ], 2000, $probes_off ],
 		[ 'r840', 'spann', 'cosine', [ 'all rows', 'true' ], 2000,
 		  { name => 'spann.probes = 1000', set => 'SET spann.probes = 1000;', complete => 1, ordered => 1, exact => 1 } ],
-		[ 'r1100', 'spann', 'l2', [ 'all rows', 'true' ], 2000, [ $default, $probes_off ] ],
+		[ 'r1100', 'spann', 'l2', [ 'all rows', 'true' ], 2000, [ $spann_default, $spann_strict, $probes_off ] ],
 	);
 	for my $i (1 .. @repro)
 	{
