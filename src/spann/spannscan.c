@@ -15,10 +15,11 @@
  * When the executor wants more rows than those lists hold (a WHERE
  * clause dropped some), an iterative scan probes more lists, up to
  * spann.max_probes in all:
- * - relaxed_order (the default) probes the next spann.probes lists in centroid order,
- *   opening the next groups when the lists of the open ones run out, and
- *   merges what it finds with what is left: a row found late may be
- *   nearer than one already returned, and is returned anyway.
+ * - relaxed_order (the default) probes the next spann.probes lists in
+ *   centroid order, opening the next groups when the lists of the open
+ *   ones run out, and merges what it finds with what is left: a row
+ *   found late may be nearer than one already returned, and is returned
+ *   anyway.
  * - strict_order opens every group at the start, so that it knows each
  *   list's lower bound (SpannLowerBound: no entry of the list can be
  *   nearer the query, by the list's radius).  After the first probe it
