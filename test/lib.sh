@@ -6,6 +6,10 @@
 #                                 private port and socket directory; exports
 #                                 PGHOST, PGPORT, PGUSER, PGDATABASE
 #   stop_cluster DIR
+#   prove_as_postgres DIR TESTS [VAR=VALUE...]
+#                                 the TAP tests TESTS (make prove_installcheck)
+#                                 as the postgres user, in a copy of the tree
+#                                 in DIR/tap; VAR=VALUE set in their environment
 #
 # As root, the cluster runs as the postgres user (initdb refuses root).
 
@@ -59,6 +63,18 @@ start_cluster() {
 	"${AS_PG[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w \
 		-o "-p $PGPORT -k $dir -c listen_addresses='' $opts" start >/dev/null ||
 		{ cat "$dir/server.log"; exit 1; }
+}
+
+# TAP tests start their own clusters, which initdb refuses to do as root:
+# they run as postgres in a copy of the tree that user owns.
+prove_as_postgres() {
+	local dir=$1 tests=$2 tree="$1/tap"
+	shift 2
+	mkdir -p "$tree"
+	cp -r Makefile ann.control sql src test "$tree"/
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+	(cd "$tree" && "${AS_PG[@]}" env PATH="$PATH" "$@" \
+		make -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="$tests" PROVE_FLAGS=-v)
 }
 
 stop_cluster() {

@@ -297,6 +297,7 @@ INSERT INTO items (n, v) VALUES (:n, ann_test_clustered_vec(:n, $DIMS, 10, $SPRE
 						FROM (SELECT id, v <-> $q AS d FROM items $where ORDER BY v <-> $q LIMIT 10) s) s) s;";
 	};
 	my $scan = join("\n", '\set n random(1, 1000000)', 'SET enable_seqscan = off;',
+		'SET spann.iterative_scan = strict_order;',
 		$checked_scan->('', 1), $checked_scan->('WHERE n % 7 = 0', 1),
 		'BEGIN;', 'SET LOCAL spann.iterative_scan = relaxed_order;', 'SET LOCAL spann.probes = 2;',
 		$checked_scan->('WHERE n % 7 = 0', 0), 'COMMIT;') . "\n";
