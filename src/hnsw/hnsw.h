@@ -292,6 +292,31 @@ typedef struct HnswDiskGraph
 
 extern const HnswGraphOps hnsw_disk_graph_ops;
 
+/*
+ * What a walk over the whole graph notes of each element or neighbour
+ * tuple, by TID: ann_check_index (hnswcheck.c) and VACUUM's reconnection
+ * of unreachable elements (hnswvacuum.c).  A map from hnswutils.c.
+ */
+typedef struct HnswWalkEntry
+{
+	HnswRef		ref;			/* hash key */
+	char		status;			/* used by simplehash */
+	uint8		type;			/* HNSW_ELEMENT_TUPLE or HNSW_NEIGHBOR_TUPLE */
+	uint8		level;
+	bool		deleted;
+	bool		live;			/* an element with a heap TID */
+	bool		reached;		/* by the walk from the entry point */
+	int32		indegree;		/* layer-0 links to it from reached elements */
+	HnswRef		neighbors;		/* an element's neighbour tuple */
+} HnswWalkEntry;
+
+#define SH_PREFIX		hnswwalk
+#define SH_ELEMENT_TYPE HnswWalkEntry
+#define SH_KEY_TYPE		HnswRef
+#define SH_SCOPE		extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
 /* ---------------------------------------------------------------------
  * Functions
  * ---------------------------------------------------------------------

@@ -18,43 +18,18 @@
  */
 #include "postgres.h"
 
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 
 #include "anncheck.h"
 #include "hnsw.h"
 
-/* What pass 1 saw at one TID of the index */
-typedef struct HnswCheckEntry
-{
-	HnswRef		ref;			/* hash key */
-	char		status;			/* used by simplehash */
-	uint8		type;			/* HNSW_ELEMENT_TUPLE or HNSW_NEIGHBOR_TUPLE */
-	uint8		level;
-	bool		deleted;
-	bool		live;			/* an element with a heap TID */
-	bool		reached;		/* by pass 2 */
-	HnswRef		neighbors;		/* an element's neighbour tuple */
-} HnswCheckEntry;
-
-#define SH_PREFIX		hnswcheck
-#define SH_ELEMENT_TYPE HnswCheckEntry
-#define SH_KEY_TYPE		HnswRef
-#define SH_KEY			ref
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 typedef struct HnswCheck
 {
 	Relation	index;
 	const HnswIndexInfo *info;
 	BlockNumber nblocks;
-	struct hnswcheck_hash *seen;
+	struct hnswwalk_hash *seen;
 	AnnTidSet  *tids;
 } HnswCheck;
 
@@ -90,7 +65,7 @@ checked_tuple(HnswCheck *check, BlockNumber blkno, Page page, OffsetNumber off, 
 static void
 note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size len)
 {
-	HnswCheckEntry *entry;
+	HnswWalkEntry *entry;
 	bool		found;
 
 	if (len != HNSW_ELEMENT_TUPLE_SIZE(check->info->keysize))
@@ -100,7 +75,7 @@ note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size l
 		fail_at(check, tid, "An element has an invalid level or deleted flag.");
 	if (!element->deleted && !tid_in_index(check, &element->neighbortid))
 		fail_at(check, tid, "An element's neighbour tuple lies outside the index.");
-	entry = hnswcheck_insert(check->seen, HnswTidToRef(tid), &found);
+	entry = hnswwalk_insert(check->seen, HnswTidToRef(tid), &found);
 	entry->type = HNSW_ELEMENT_TUPLE;
 	entry->level = element->level;
 	entry->deleted = element->deleted;
@@ -118,14 +93,14 @@ note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size l
 static void
 note_neighbors(HnswCheck *check, ItemPointer tid, HnswNeighborTuple neighbors, Size len)
 {
-	HnswCheckEntry *entry;
+	HnswWalkEntry *entry;
 	bool		found;
 
 	if (neighbors->level > HNSW_MAX_LEVEL ||
 		neighbors->nslots < HnswSlotCount(neighbors->level, check->info->m) ||
 		len < offsetof(HnswNeighborTupleData, slots) + sizeof(ItemPointerData) * neighbors->nslots)
 		fail_at(check, tid, "A neighbour tuple's level, slot count and size disagree.");
-	entry = hnswcheck_insert(check->seen, HnswTidToRef(tid), &found);
+	entry = hnswwalk_insert(check->seen, HnswTidToRef(tid), &found);
 	entry->type = HNSW_NEIGHBOR_TUPLE;
 	entry->level = neighbors->level;
 	entry->reached = false;
@@ -182,10 +157,10 @@ check_pages(HnswCheck *check)
  * The element at ref as pass 1 saw it, or as it is now if an insert
  * added it since; fails if ref is not an element.
  */
-static HnswCheckEntry *
+static HnswWalkEntry *
 element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
 {
-	HnswCheckEntry *entry = hnswcheck_lookup(check->seen, ref);
+	HnswWalkEntry *entry = hnswwalk_lookup(check->seen, ref);
 	ItemPointerData tid;
 
 	HnswRefToTid(ref, &tid);
@@ -207,7 +182,7 @@ element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
 				note_element(check, &tid, (HnswElementTuple) tuple, len);
 		}
 		UnlockReleaseBuffer(buffer);
-		entry = hnswcheck_lookup(check->seen, ref);
+		entry = hnswwalk_lookup(check->seen, ref);
 	}
 	if (entry == NULL || entry->type != HNSW_ELEMENT_TUPLE)
 		fail_at(check, from, psprintf("A link points at (%u,%u), which is not an element.",
@@ -221,7 +196,7 @@ element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
  * (level + 2) * m); returns how many.  Reads the neighbour tuple now.
  */
 static int
-element_links(HnswCheck *check, HnswRef ref, const HnswCheckEntry *element, HnswRef *out)
+element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswRef *out)
 {
 	int			m = check->info->m;
 	ItemPointerData ntid;
@@ -229,7 +204,7 @@ element_links(HnswCheck *check, HnswRef ref, const HnswCheckEntry *element, Hnsw
 	Buffer		buffer;
 	Page		page;
 	HnswNeighborTuple neighbors;
-	HnswCheckEntry *nentry = hnswcheck_lookup(check->seen, element->neighbors);
+	HnswWalkEntry *nentry = hnswwalk_lookup(check->seen, element->neighbors);
 	int			n = 0;
 
 	HnswRefToTid(element->neighbors, &ntid);
@@ -259,8 +234,8 @@ element_links(HnswCheck *check, HnswRef ref, const HnswCheckEntry *element, Hnsw
 static int64
 walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 {
-	hnswcheck_iterator it;
-	HnswCheckEntry *entry;
+	hnswwalk_iterator it;
+	HnswWalkEntry *entry;
 	HnswRef    *stack;
 	int64		top = 0;
 	int64		capacity = 1024;
@@ -268,8 +243,8 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 	int64		unreached = 0;
 	ItemPointerData meta_tid;
 
-	hnswcheck_start_iterate(check->seen, &it);
-	while ((entry = hnswcheck_iterate(check->seen, &it)) != NULL)
+	hnswwalk_start_iterate(check->seen, &it);
+	while ((entry = hnswwalk_iterate(check->seen, &it)) != NULL)
 		entry->reached = false;
 	stack = palloc(sizeof(HnswRef) * capacity);
 	ItemPointerSet(&meta_tid, ANN_METAPAGE_BLKNO, FirstOffsetNumber);
@@ -278,7 +253,7 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 	while (top > 0)
 	{
 		HnswRef		ref = stack[--top];
-		HnswCheckEntry element = *hnswcheck_lookup(check->seen, ref);
+		HnswWalkEntry element = *hnswwalk_lookup(check->seen, ref);
 		ItemPointerData from;
 		int			n;
 
@@ -288,7 +263,7 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 		HnswRefToTid(element.neighbors, &from);
 		for (int i = 0; i < n; i++)
 		{
-			HnswCheckEntry *target = element_at(check, links[i], &from);
+			HnswWalkEntry *target = element_at(check, links[i], &from);
 
 			if (target->reached || target->deleted)
 				continue;
@@ -303,8 +278,8 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	hnswcheck_start_iterate(check->seen, &it);
-	while ((entry = hnswcheck_iterate(check->seen, &it)) != NULL)
+	hnswwalk_start_iterate(check->seen, &it);
+	while ((entry = hnswwalk_iterate(check->seen, &it)) != NULL)
 		if (entry->type == HNSW_ELEMENT_TUPLE && entry->live && !entry->reached &&
 			unreached++ == 0)
 			HnswRefToTid(entry->ref, first);
@@ -371,18 +346,18 @@ HnswCheckIndex(Relation index, AnnTidSet *tids)
 	check.index = index;
 	check.info = HnswGetIndexInfo(index);
 	check.nblocks = RelationGetNumberOfBlocks(index);
-	check.seen = hnswcheck_create(CurrentMemoryContext, 1024, NULL);
+	check.seen = hnswwalk_create(CurrentMemoryContext, 1024, NULL);
 	check.tids = tids;
 	check_pages(&check);
 	if (BlockNumberIsValid(meta.signature_head))
 		check_directory(&check, meta.signature_head);
 	if (!ItemPointerIsValid(&meta.entry))
 	{
-		hnswcheck_iterator it;
-		HnswCheckEntry *entry;
+		hnswwalk_iterator it;
+		HnswWalkEntry *entry;
 
-		hnswcheck_start_iterate(check.seen, &it);
-		while ((entry = hnswcheck_iterate(check.seen, &it)) != NULL)
+		hnswwalk_start_iterate(check.seen, &it);
+		while ((entry = hnswwalk_iterate(check.seen, &it)) != NULL)
 			if (entry->type == HNSW_ELEMENT_TUPLE && entry->live)
 			{
 				HnswRefToTid(entry->ref, &first);

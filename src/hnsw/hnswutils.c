@@ -31,6 +31,17 @@
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* The map of graph walks (HnswWalkEntry, hnsw.h) */
+#define SH_PREFIX		hnswwalk
+#define SH_ELEMENT_TYPE HnswWalkEntry
+#define SH_KEY_TYPE		HnswRef
+#define SH_KEY			ref
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 /* ---------------------------------------------------------------------
  * Index facts
  * ---------------------------------------------------------------------

@@ -24,7 +24,6 @@
 #include "postgres.h"
 
 #include "commands/vacuum.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
@@ -329,42 +328,22 @@ repair_graph(HnswVacuumState *vs)
  * ---------------------------------------------------------------------
  */
 
-/* What the walk knows of an element */
-typedef struct HnswReach
-{
-	HnswRef		ref;			/* hash key */
-	char		status;			/* used by simplehash */
-	bool		reached;
-	int32		indegree;		/* layer-0 links to it from reached elements */
-} HnswReach;
-
-#define SH_PREFIX		hnswreach
-#define SH_ELEMENT_TYPE HnswReach
-#define SH_KEY_TYPE		HnswRef
-#define SH_KEY			ref
-#define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 typedef struct HnswReconnect
 {
 	HnswVacuumState *vs;
 	HnswDiskGraph walk;			/* keeps no keys: it reads every element */
-	struct hnswreach_hash *reach;
+	struct hnswwalk_hash *reach;
 	HnswRef    *stack;
 	int64		nstack;
 	int64		capacity;
 	HnswRef    *links;			/* scratch, 2m slots */
 } HnswReconnect;
 
-static HnswReach *
+static HnswWalkEntry *
 reach_entry(HnswReconnect *rc, HnswRef ref)
 {
 	bool		found;
-	HnswReach  *r = hnswreach_insert(rc->reach, ref, &found);
+	HnswWalkEntry *r = hnswwalk_insert(rc->reach, ref, &found);
 
 	if (!found)
 	{
@@ -391,7 +370,7 @@ walk_from(HnswReconnect *rc, HnswRef start)
 
 			for (int i = 0; i < n; i++)
 			{
-				HnswReach  *target;
+				HnswWalkEntry *target;
 
 				if (is_dead(rc->vs, rc->links[i]))
 					continue;
@@ -431,7 +410,7 @@ slot_to_take(HnswReconnect *rc, HnswRef near)
 		return n;
 	for (int i = 0; i < n; i++)
 	{
-		HnswReach  *r = reach_entry(rc, rc->links[i]);
+		HnswWalkEntry *r = reach_entry(rc, rc->links[i]);
 		float		d;
 
 		if (r->indegree < 2)
@@ -542,7 +521,7 @@ reconnect_orphans(HnswVacuumState *vs)
 	rc.vs = vs;
 	HnswDiskGraphInit(&rc.walk, vs->index, false);
 	HnswDiskGraphInit(&vs->graph, vs->index, true);
-	rc.reach = hnswreach_create(cxt, 1024, NULL);
+	rc.reach = hnswwalk_create(cxt, 1024, NULL);
 	rc.capacity = 1024;
 	rc.nstack = 0;
 	rc.stack = palloc(sizeof(HnswRef) * rc.capacity);
