@@ -49,6 +49,23 @@ AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno, const char
 			 errdetail_internal("%s", problem)));
 }
 
+/* Is the row at tid (the root of a HOT chain) visible to snapshot? */
+bool
+AnnHeapRowVisible(Relation heap, Snapshot snapshot, ItemPointer tid)
+{
+	IndexFetchTableData *fetch = table_index_fetch_begin(heap);
+	TupleTableSlot *slot = table_slot_create(heap, NULL);
+	ItemPointerData root = *tid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		visible = table_index_fetch_tuple(fetch, &root, snapshot, slot, &call_again,
+												  &all_dead);
+
+	ExecDropSingleTupleTableSlot(slot);
+	table_index_fetch_end(fetch);
+	return visible;
+}
+
 /* heapallindexed: what the heap scan needs */
 typedef struct HeapCheckState
 {
@@ -100,13 +117,13 @@ first_row_not_indexed(Relation heap, Relation index, Snapshot snapshot,
  * spann split or merge: a row may then have been missed in passing).
  */
 static AnnTidSet *
-check_structure(Relation index, const char *am, bool *changed)
+check_structure(Relation heap, Relation index, Snapshot snapshot, const char *am, bool *changed)
 {
 	AnnTidSet  *tids = AnnTidSetCreate();
 
 	*changed = false;
 	if (strcmp(am, "hnsw") == 0)
-		HnswCheckIndex(index, tids);
+		HnswCheckIndex(index, tids, heap, snapshot);
 	else
 		*changed = SpannCheckIndex(index, tids);
 	return tids;
@@ -129,7 +146,7 @@ ann_check_index(PG_FUNCTION_ARGS)
 	for (int attempt = 1;; attempt++)
 	{
 		bool		changed;
-		AnnTidSet  *tids = check_structure(index, am, &changed);
+		AnnTidSet  *tids = check_structure(heap, index, snapshot, am, &changed);
 		AnnDistanceInfo dist;
 		ItemPointerData missing;
 

@@ -7,9 +7,11 @@
 
 #include "storage/itemptr.h"
 #include "utils/rel.h"
+#include "utils/snapshot.h"
 
 #include "annutils.h"
 
+extern bool AnnHeapRowVisible(Relation heap, Snapshot snapshot, ItemPointer tid);
 extern void AnnCheckFailed(Relation index, BlockNumber blkno, OffsetNumber offno,
 						   const char *problem) pg_attribute_noreturn();
 

@@ -343,7 +343,7 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 							 double *indexPages);
 
 /* hnswcheck.c */
-extern void HnswCheckIndex(Relation index, AnnTidSet *tids);
+extern void HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot);
 
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -9,8 +9,10 @@
  * (a layer's list ends at its first empty slot; links to deleted
  * elements are not followed): every link must point at an element, every
  * element's neighbour tuple must exist with its level, and an element
- * with live heap rows that the walk does not reach is a row no search can
- * find.  A check running beside inserts reads pages as they change: an
+ * whose heap rows include one visible to the check's snapshot that the
+ * walk does not reach is a row no search can find (an element of an
+ * insert that a crash cut short, or that has not committed yet, may be
+ * unlinked: its row is not visible, and VACUUM removes it).  A check running beside inserts reads pages as they change: an
  * element an insert links after pass 1 read its neighbours' pages may
  * look unreachable, so the walk is repeated on current pages before an
  * element is reported.  The signature directory, when there is one, must
@@ -31,6 +33,8 @@ typedef struct HnswCheck
 	BlockNumber nblocks;
 	struct hnswwalk_hash *seen;
 	AnnTidSet  *tids;
+	Relation	heap;
+	Snapshot	snapshot;
 } HnswCheck;
 
 static void
@@ -227,9 +231,34 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 	return n;
 }
 
+/* Has the element at ref a heap row visible to the check's snapshot? */
+static bool
+has_visible_row(HnswCheck *check, HnswRef ref)
+{
+	ItemPointerData tid;
+	ItemPointerData heaptids[HNSW_HEAPTIDS];
+	int			n = 0;
+	Buffer		buffer;
+	HnswElementTuple element;
+
+	HnswRefToTid(ref, &tid);
+	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	element = HnswPageGetElement(BufferGetPage(buffer), ItemPointerGetOffsetNumber(&tid));
+	for (int i = 0; element != NULL && !element->deleted && i < HNSW_HEAPTIDS; i++)
+		if (ItemPointerIsValid(&element->heaptids[i]))
+			heaptids[n++] = element->heaptids[i];
+	UnlockReleaseBuffer(buffer);
+	for (int i = 0; i < n; i++)
+		if (AnnHeapRowVisible(check->heap, check->snapshot, &heaptids[i]))
+			return true;
+	return false;
+}
+
 /*
  * Pass 2: walk the graph from the entry point; returns how many elements
- * with live heap rows it did not reach, and the first of them in *first.
+ * with rows visible to the snapshot it did not reach, and the first of
+ * them in *first.
  */
 static int64
 walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
@@ -281,7 +310,7 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 	hnswwalk_start_iterate(check->seen, &it);
 	while ((entry = hnswwalk_iterate(check->seen, &it)) != NULL)
 		if (entry->type == HNSW_ELEMENT_TUPLE && entry->live && !entry->reached &&
-			unreached++ == 0)
+			has_visible_row(check, entry->ref) && unreached++ == 0)
 			HnswRefToTid(entry->ref, first);
 	pfree(stack);
 	pfree(links);
@@ -332,11 +361,12 @@ check_directory(HnswCheck *check, BlockNumber head)
 }
 
 /*
- * Check an hnsw index (AccessShareLock held), adding the heap TIDs of its
- * live elements to tids.  Raises INDEX_CORRUPTED at the first problem.
+ * Check an hnsw index (AccessShareLock held on it and on heap, its table),
+ * adding the heap TIDs of its live elements to tids; snapshot tells which
+ * rows must be reachable.  Raises INDEX_CORRUPTED at the first problem.
  */
 void
-HnswCheckIndex(Relation index, AnnTidSet *tids)
+HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot)
 {
 	HnswCheck	check;
 	HnswMetaPageData meta;
@@ -348,6 +378,8 @@ HnswCheckIndex(Relation index, AnnTidSet *tids)
 	check.nblocks = RelationGetNumberOfBlocks(index);
 	check.seen = hnswwalk_create(CurrentMemoryContext, 1024, NULL);
 	check.tids = tids;
+	check.heap = heap;
+	check.snapshot = snapshot;
 	check_pages(&check);
 	if (BlockNumberIsValid(meta.signature_head))
 		check_directory(&check, meta.signature_head);
@@ -358,7 +390,8 @@ HnswCheckIndex(Relation index, AnnTidSet *tids)
 
 		hnswwalk_start_iterate(check.seen, &it);
 		while ((entry = hnswwalk_iterate(check.seen, &it)) != NULL)
-			if (entry->type == HNSW_ELEMENT_TUPLE && entry->live)
+			if (entry->type == HNSW_ELEMENT_TUPLE && entry->live &&
+				has_visible_row(&check, entry->ref))
 			{
 				HnswRefToTid(entry->ref, &first);
 				fail_at(&check, &first, "The index has live elements but no entry point.");
@@ -374,7 +407,7 @@ HnswCheckIndex(Relation index, AnnTidSet *tids)
 			return;
 		if (walk == 2)
 			fail_at(&check, &first,
-					psprintf("%lld elements with live rows cannot be reached from the entry point.",
+					psprintf("%lld elements with visible rows cannot be reached from the entry point.",
 							 (long long) unreached));
 		HnswReadMeta(index, &meta);
 	}
