@@ -10,8 +10,10 @@
  *    point off a dead element, then re-choose every layer list that links
  *    to a dead element from its live links plus the live links of the
  *    dead ones (two hops), with the usual heuristic.
- *    A repair may leave out an element that only the dead ones linked to:
- *    a walk of the graph from the entry point then finds the live
+ *    A repair may leave out an element that only the dead ones linked to,
+ *    and concurrent inserts can leave one without links too: every VACUUM
+ *    (also one with nothing to remove, in amvacuumcleanup) then walks the
+ *    graph from the entry point and finds the live
  *    elements no link leads to, and each gets a link from the nearest
  *    element a search from the entry point reaches (in a free slot of its
  *    layer-0 list, or instead of its farthest link whose element other
@@ -657,24 +659,44 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	stats->num_index_tuples = 0;
 
 	remove_dead_tuples(&vs, callback, callback_state, stats);
+	LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	if (vs.ndead > 0)
 	{
-		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		replace_entry_point(&vs);
 		repair_graph(&vs);
-		reconnect_orphans(&vs);
-		free_dead_elements(&vs);
-		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	}
+	reconnect_orphans(&vs);
+	if (vs.ndead > 0)
+		free_dead_elements(&vs);
+	UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	stats->num_pages = RelationGetNumberOfBlocks(vs.index);
 	return stats;
 }
 
+/*
+ * A VACUUM that found no dead row to remove still reconnects elements no
+ * link leads to: concurrent inserts can leave some (an insert that gives
+ * up a contended back link, or prunes another element's last in-link).
+ */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
-	if (info->analyze_only || stats == NULL)
+	if (info->analyze_only)
 		return stats;
+	if (stats == NULL)
+	{
+		HnswVacuumState vs;
+
+		memset(&vs, 0, sizeof(vs));
+		vs.index = info->index;
+		vs.vinfo = info;
+		vs.info = HnswGetIndexInfo(info->index);
+		vs.dead = palloc(sizeof(HnswRef));
+		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		reconnect_orphans(&vs);
+		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		return NULL;
+	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	return stats;
 }

@@ -73,24 +73,20 @@ index_complete_ok('after concurrent inserts');
 my $bench = pgbench_start($node, '-c 4 -j 2 -t 400 --random-seed=43',
 	script('count(*) = 10 AND count(DISTINCT id) = 10'), 'insert_scan_vacuum');
 my $rounds = 0;
-my $checks_failed = 0;
 while (pgbench_running($bench) && $rounds < 20)
 {
 	$node->safe_psql('postgres', "DELETE FROM items WHERE n % 20 = $rounds; VACUUM items");
-	my ($ret, $out, $err) = $node->psql('postgres', "SELECT ann_check_index('items_idx', true)");
-	$checks_failed++ if $ret != 0;
-	diag($err) if $ret != 0;
 	$rounds++;
 }
-note("$rounds rounds of DELETE, VACUUM and ann_check_index ran during the inserts");
-is($checks_failed, 0, 'ann_check_index passes beside inserts, scans and VACUUM');
+note("$rounds rounds of DELETE and VACUUM ran during the inserts");
 pgbench_finish_ok($bench, 1600, '4 clients insert and scan during deletes and VACUUM, every scan returns 10 distinct rows');
 $node->safe_psql('postgres', 'VACUUM items');
 index_complete_ok('after inserts during VACUUM');
 
 # Random vectors: each transaction inserts 20 rows, deletes up to 10 and
-# queries.  Afterwards, and after VACUUM, every element must be reachable
-# (ann_check_index) and a scan that may visit everything returns every row.
+# queries.  Afterwards a scan that may visit everything returns every row,
+# and after VACUUM (which links what concurrent inserts left unlinked)
+# every element is reachable too (ann_check_index).
 $node->safe_psql('postgres', q{
 	CREATE TABLE rnd (id bigserial PRIMARY KEY, v vector(32));
 	CREATE FUNCTION rnd_vec() RETURNS vector LANGUAGE sql VOLATILE
@@ -109,7 +105,6 @@ my $every_row = 'SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_ord
 	SET hnsw.max_scan_tuples = 1000000; SET work_mem = \'1GB\';
 	SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM rnd ORDER BY v <-> rnd_vec() LIMIT 1000000) s)
 		= (SELECT count(*) FROM rnd)';
-index_check_ok($node, 'postgres', 'rnd_idx', 'random churn: ann_check_index passes');
 is($node->safe_psql('postgres', $every_row), 't', 'random churn: a scan reaches every row');
 $node->safe_psql('postgres', 'VACUUM rnd');
 index_check_ok($node, 'postgres', 'rnd_idx', 'random churn, VACUUM: ann_check_index passes');
