@@ -48,8 +48,9 @@
 #                queries returned fewer than want ("short");
 #       unord.   the share of queries whose rows are not in non-decreasing
 #                distance order;
-#       warn     WARNINGs the statement raised (ann: a scan that ended on a
-#                budget, ann.incomplete_scan);
+#       warn     WARNINGs the statement raised (ann, ann.incomplete_scan: a
+#                scan that ended on a budget, or hnsw strict_order returning
+#                rows it found too late last), one per query at most;
 #     then QPS with one connection over the first N queries, N as many
 #     as the recall statement ran in about BENCH_QPS_MS (at least 10, at
 #     most all), so that slow settings do not take minutes: with
@@ -70,6 +71,9 @@
 #   vector hnsw    as ann hnsw (hnsw.max_scan_tuples left at its default)
 #   vector ivfflat ivfflat.probes in BENCH_PROBES x ivfflat.iterative_scan =
 #                  relaxed_order, off (pgvector's ivfflat has no strict_order)
+#   exact          with BENCH_EXACT=1, after the indexes: index scans off, a
+#                  sequential scan and a top-k sort, the baseline (its
+#                  "index" column says "exact")
 #
 # The indexes: hnsw WITH (m = BENCH_M, ef_construction = BENCH_EFC); spann
 # with its defaults (lists = 4 * sqrt(rows)); ivfflat WITH (lists =
@@ -83,16 +87,16 @@
 # run, the queries of the QPS runs.
 #
 # Environment (defaults): BENCH_DATA ("fmnist random"), BENCH_INDEXES (see
-# above), BENCH_FILTERS ("1 10 100"), BENCH_K ("10 100 1000"), BENCH_QUERIES
-# (200), BENCH_EF (40), BENCH_PROBES ("8 16"), BENCH_M (16), BENCH_EFC (64),
+# above; set and empty: no index, say with BENCH_EXACT=1), BENCH_FILTERS
+# ("1 10 100"), BENCH_K ("10 100 1000"), BENCH_QUERIES (200), BENCH_EXACT
+# (0), BENCH_EF (40), BENCH_PROBES ("8 16"), BENCH_M (16), BENCH_EFC (64),
 # BENCH_IVF_LISTS (0: round(sqrt(rows))), BENCH_QPS (sql or pgbench),
-# BENCH_RUNS (3), BENCH_QPS_MS (1500), BENCH_SECONDS (5, pgbench -T), BENCH_PROTOCOL (prepared,
-# pgbench -M), BENCH_MWM (2GB), BENCH_WORKERS (0,
+# BENCH_RUNS (3), BENCH_QPS_MS (1500), BENCH_SECONDS (5, pgbench -T),
+# BENCH_PROTOCOL (prepared, pgbench -M), BENCH_MWM (2GB), BENCH_WORKERS (0,
 # max_parallel_maintenance_workers), BENCH_SETTINGS (extra SET statements
-# for every query, such as "SET hnsw.max_scan_tuples = 100000"),
-# BENCH_TSV (none), RANDOM_ROWS (100000), RANDOM_DIM (32), RANDOM_SEED
-# (0.42; the queries use -RANDOM_SEED).  Delete complete_truth after
-# reloading a table.
+# for every query, such as "SET hnsw.max_scan_tuples = 100000"), BENCH_TSV
+# (none), RANDOM_ROWS (100000), RANDOM_DIM (32), RANDOM_SEED (0.42; the
+# queries use -RANDOM_SEED).  Delete complete_truth after reloading a table.
 set -euo pipefail
 shopt -s inherit_errexit # a failure inside $(...) stops the script too
 
@@ -108,6 +112,7 @@ EFC=${BENCH_EFC:-64}
 IVF_LISTS=${BENCH_IVF_LISTS:-0}
 QPS_MODE=${BENCH_QPS:-sql}
 RUNS=${BENCH_RUNS:-3}
+EXACT=${BENCH_EXACT:-0}
 QPS_MS=${BENCH_QPS_MS:-1500}
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
 PROTOCOL=${BENCH_PROTOCOL:-prepared}
@@ -122,8 +127,8 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 export PATH="$($PG_CONFIG --bindir):$PATH"
 
 case $EXT in
-	ann) INDEXES=${BENCH_INDEXES:-hnsw spann} ;;
-	vector) INDEXES=${BENCH_INDEXES:-hnsw ivfflat} ;;
+	ann) INDEXES=${BENCH_INDEXES-hnsw spann} ;;
+	vector) INDEXES=${BENCH_INDEXES-hnsw ivfflat} ;;
 	*) echo "usage: $0 [ann|vector]" >&2; exit 2 ;;
 esac
 case $QPS_MODE in sql | pgbench) ;; *) echo "complete_bench: BENCH_QPS is sql or pgbench" >&2; exit 2 ;; esac
@@ -350,11 +355,12 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 
 # print a table row
 measure() {
 	local data=$1 settings="$BASE_SETTINGS; $2${EXTRA_SETTINGS:+; $EXTRA_SETTINGS}" mod=$3 k=$4
-	local plan res warn recall rows_mean rows_min short unord want dups nq ms qps qps_nq runs= run err=
+	local scan="Index Scan using ${INDEX:-} " plan res warn recall rows_mean rows_min short unord want dups nq ms qps qps_nq runs= run err=
+	[ "$INDEX_AM" = exact ] && settings=$EXACT_SETTINGS scan="Seq Scan on $BASE( |$)"
 	echo "measuring $data, $(settings_label "$2"), filter $mod, k $k ..." >&2
 	if ! plan=$(psql_retry -c "$settings" -c "EXPLAIN (COSTS OFF) $(recall_sql "$data" "$mod" "$k")") ||
-		! grep -q "Index Scan using $INDEX " <<<"$plan"; then
-		err="EXPLAIN: $(grep -m1 -E 'ERROR|FATAL' "$TMP/stderr" || echo "the plan does not scan $INDEX")"
+		! grep -qE "$scan" <<<"$plan"; then
+		err="EXPLAIN: $(grep -m1 -E 'ERROR|FATAL' "$TMP/stderr" || echo "the plan has no ${scan%% (*}")"
 	fi
 	if [ -z "$err" ] && res=$(psql_retry -c "$settings" -c '\timing on' -c "$(recall_sql "$data" "$mod" "$k")"); then
 		warn=$(grep -c '^WARNING:' "$TMP/stderr" || true)
@@ -449,6 +455,17 @@ for data in $DATA; do
 		done < <(settings_of "$am")
 		echo
 	done
+	if [ "$EXACT" = 1 ]; then
+		INDEX_AM=exact
+		echo "| data | index | settings | id % | k | want | recall | rows mean | rows min | short | unordered | warnings | ms/query | QPS (runs) |"
+		echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for mod in $FILTERS; do
+			for k in $K_LIST; do
+				measure "$data" "sequential scan" "$mod" "$k"
+			done
+		done
+		echo
+	fi
 done
 if [ -s "$TMP/warnings_seen" ]; then
 	echo "WARNINGs (per measurement: how many, and the first):"
