@@ -473,8 +473,8 @@ next_late(HnswScanOpaque so, HnswCandidate *out)
 	if (!so->returning_late)
 	{
 		so->returning_late = true;
-		AnnReportScan(so->graph.index, "returns rows out of distance order",
-					  psprintf("%d rows were found after farther rows had been returned; strict_order returns them last.",
+		AnnReportScan(so->graph.index, "returns rows found too late for their place in distance order",
+					  psprintf("%d rows were found after farther rows had been returned; strict_order returns them after all others, where those that pass the query's conditions are out of order.",
 							   so->late.count),
 					  "Raise hnsw.ef_search, or sort the rows again.");
 	}
