@@ -242,8 +242,8 @@ AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id, uint1
 
 /*
  * The item at off of page (block blkno of index, checked by
- * AnnCheckPage), which must be a used line pointer of len bytes lying
- * within the page.  Raises INDEX_CORRUPTED otherwise.
+ * AnnCheckPage), which must be a used line pointer of len bytes (0: of
+ * any length) lying within the page.  Raises INDEX_CORRUPTED otherwise.
  */
 void *
 AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber off, Size len)
@@ -254,6 +254,8 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
 		page_corrupted(index, blkno, psprintf("Offset %u is past the page's last item.", off));
 	id = PageGetItemId(page, off);
+	if (len == 0)
+		len = Max(ItemIdGetLength(id), 1);
 	if (!ItemIdIsNormal(id) || ItemIdGetLength(id) != len ||
 		ItemIdGetOffset(id) < header->pd_upper ||
 		ItemIdGetOffset(id) + len > header->pd_special)

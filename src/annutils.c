@@ -509,7 +509,7 @@ AnnTidSetContains(AnnTidSet *set, ItemPointer tid)
  * ---------------------------------------------------------------------
  */
 
-int			ann_incomplete_scan = ANN_INCOMPLETE_WARNING;
+static int	ann_incomplete_scan = ANN_INCOMPLETE_WARNING;
 
 static const struct config_enum_entry incomplete_scan_options[] = {
 	{"log", ANN_INCOMPLETE_LOG, false},

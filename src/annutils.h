@@ -66,7 +66,6 @@ typedef enum AnnIncompleteScan
 	ANN_INCOMPLETE_ERROR
 } AnnIncompleteScan;
 
-extern int	ann_incomplete_scan;
 extern void AnnScanInit(void);
 extern void AnnReportScan(Relation index, const char *problem, const char *detail,
 						  const char *hint);

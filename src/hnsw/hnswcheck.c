@@ -52,18 +52,17 @@ tid_in_index(HnswCheck *check, ItemPointer tid)
 		ItemPointerGetBlockNumber(tid) < check->nblocks;
 }
 
-/* The tuple at off of a page that AnnCheckPage accepted, bounds checked */
+/*
+ * The tuple at off of a page that AnnCheckPage accepted, line pointer
+ * checked, and its length in *len
+ */
 static uint8 *
 checked_tuple(HnswCheck *check, BlockNumber blkno, Page page, OffsetNumber off, Size *len)
 {
-	PageHeader	header = (PageHeader) page;
-	ItemId		id = PageGetItemId(page, off);
+	uint8	   *tuple = AnnPageGetItemChecked(check->index, blkno, page, off, 0);
 
-	*len = ItemIdGetLength(id);
-	if (!ItemIdIsNormal(id) || *len < 1 || ItemIdGetOffset(id) < header->pd_upper ||
-		ItemIdGetOffset(id) + *len > header->pd_special)
-		AnnCheckFailed(check->index, blkno, off, "The line pointer is invalid.");
-	return (uint8 *) PageGetItem(page, id);
+	*len = ItemIdGetLength(PageGetItemId(page, off));
+	return tuple;
 }
 
 static void

@@ -73,7 +73,6 @@ typedef struct HnswScanOpaqueData
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
 	bool		expanding;		/* the frontier may still be expanded */
 	bool		merged_discarded;	/* the first search's leftovers are pending */
-	bool		swept;			/* the index was swept for unvisited elements */
 	int			first_left;		/* results of the first search not returned */
 	int64		visited_after;	/* elements met past the first search */
 	double		sweep_after;	/* strict_order: sweep once this many are met */
@@ -217,7 +216,6 @@ exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
 	so->first_left = 0;
 	so->expanding = false;
 	so->merged_discarded = true;
-	so->swept = true;
 }
 
 /*
@@ -278,7 +276,6 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
-	so->swept = so->iterative == HNSW_ITERATIVE_OFF;
 	so->first_left = 0;
 	so->visited_after = 0;
 	so->sweep_after = sweep_threshold(scan->indexRelation);
@@ -395,7 +392,6 @@ sweep_unvisited(HnswScanOpaque so)
 	HnswExactSearch(&so->graph, refs, n, &so->fresh);
 	pending_take(&so->pending, &so->fresh);
 	pfree(refs);
-	so->swept = true;
 }
 
 /*

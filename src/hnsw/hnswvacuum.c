@@ -640,6 +640,19 @@ free_dead_elements(HnswVacuumState *vs)
 	UnlockReleaseBuffer(metabuf);
 }
 
+static void
+vacuum_state_init(HnswVacuumState *vs, IndexVacuumInfo *info)
+{
+	vs->index = info->index;
+	vs->vinfo = info;
+	vs->info = HnswGetIndexInfo(info->index);
+	vs->dead_capacity = 256;
+	vs->dead = palloc(sizeof(HnswRef) * vs->dead_capacity);
+	vs->ndead = 0;
+	vs->best_live = HNSW_NO_REF;
+	vs->best_live_level = -1;
+}
+
 IndexBulkDeleteResult *
 hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			   IndexBulkDeleteCallback callback, void *callback_state)
@@ -648,14 +661,7 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-	vs.index = info->index;
-	vs.vinfo = info;
-	vs.info = HnswGetIndexInfo(info->index);
-	vs.dead_capacity = 256;
-	vs.dead = palloc(sizeof(HnswRef) * vs.dead_capacity);
-	vs.ndead = 0;
-	vs.best_live = HNSW_NO_REF;
-	vs.best_live_level = -1;
+	vacuum_state_init(&vs, info);
 	stats->num_index_tuples = 0;
 
 	remove_dead_tuples(&vs, callback, callback_state, stats);
@@ -687,11 +693,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	{
 		HnswVacuumState vs;
 
-		memset(&vs, 0, sizeof(vs));
-		vs.index = info->index;
-		vs.vinfo = info;
-		vs.info = HnswGetIndexInfo(info->index);
-		vs.dead = palloc(sizeof(HnswRef));
+		vacuum_state_init(&vs, info);
 		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		reconnect_orphans(&vs);
 		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);

@@ -297,11 +297,11 @@ extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const An
 extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
-extern bool SpannIsPostingPage(Page page);
 extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 kinds);
 extern SpannEntryTuple SpannPageGetEntry(Relation index, BlockNumber blkno, Page page,
 										 OffsetNumber off);
-extern void SpannCheckPage(Relation index, BlockNumber blkno, Page page, uint16 kinds);
+extern Buffer SpannReadChainPage(Relation index, BlockNumber blkno, uint16 kinds, int mode,
+								 BlockNumber *steps_left, BufferAccessStrategy strategy);
 extern Page SpannChainNext(SpannChainWalk *walk);
 extern void SpannChainEnd(SpannChainWalk *walk);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,

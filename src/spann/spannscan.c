@@ -151,16 +151,12 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound *
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer;
-		Page		page;
+		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING, BUFFER_LOCK_SHARE,
+												&steps_left, NULL);
+		Page		page = BufferGetPage(buffer);
 		OffsetNumber maxoff;
 		BlockNumber this_block = blkno;
 
-		AnnChainStep(index, blkno, &steps_left);
-		buffer = ReadBuffer(index, blkno);
-		LockBuffer(buffer, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buffer);
-		SpannCheckPage(index, blkno, page, SPANN_PAGE_POSTING);
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		if (BlockNumberIsValid(blkno))
 			PrefetchBuffer(index, MAIN_FORKNUM, blkno);

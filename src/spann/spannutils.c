@@ -132,13 +132,9 @@ SpannPageGetCentroid(Page page, OffsetNumber offno)
 	return (SpannCentroidTuple) PageGetItem(page, PageGetItemId(page, offno));
 }
 
-/*
- * Is this a page of a posting list (live or retired)?  A reader that
- * follows a chain stops at anything else: a page freed and recycled
- * under a standby's query that the primary's horizon did not protect.
- */
-bool
-SpannIsPostingPage(Page page)
+/* Is this a page of a posting list (live or retired)? */
+static bool
+is_posting_page(Page page)
 {
 	AnnPageOpaque opaque = AnnPageGetOpaque(page);
 
@@ -185,11 +181,23 @@ SpannPageGetEntry(Relation index, BlockNumber blkno, Page page, OffsetNumber off
 												   SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize));
 }
 
-/* Check that page, block blkno of index, is a spann page of one of kinds */
-void
-SpannCheckPage(Relation index, BlockNumber blkno, Page page, uint16 kinds)
+/*
+ * Read block blkno, the next page of a chain whose pages must be of one
+ * of kinds (SPANN_PAGE_* flags), and lock it in mode: one more step of a
+ * walk that *steps_left bounds (AnnChainStep).  Returns the buffer, pinned
+ * and locked; a page of another kind, or a cycle, raises INDEX_CORRUPTED.
+ */
+Buffer
+SpannReadChainPage(Relation index, BlockNumber blkno, uint16 kinds, int mode,
+				   BlockNumber *steps_left, BufferAccessStrategy strategy)
 {
-	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, kinds);
+	Buffer		buffer;
+
+	AnnChainStep(index, blkno, steps_left);
+	buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	LockBuffer(buffer, mode);
+	AnnCheckPage(index, blkno, BufferGetPage(buffer), ANN_SPANN_PAGE_ID, kinds);
+	return buffer;
 }
 
 /*
@@ -218,11 +226,9 @@ SpannChainNext(SpannChainWalk *walk)
 	if (!BlockNumberIsValid(walk->next))
 		return NULL;
 	walk->blkno = walk->next;
-	AnnChainStep(walk->index, walk->blkno, &walk->steps_left);
-	walk->buffer = ReadBuffer(walk->index, walk->blkno);
-	LockBuffer(walk->buffer, BUFFER_LOCK_SHARE);
+	walk->buffer = SpannReadChainPage(walk->index, walk->blkno, walk->kinds, BUFFER_LOCK_SHARE,
+									  &walk->steps_left, NULL);
 	page = BufferGetPage(walk->buffer);
-	SpannCheckPage(walk->index, walk->blkno, page, walk->kinds);
 	walk->next = AnnPageGetOpaque(page)->nextblkno;
 	return page;
 }
@@ -300,13 +306,10 @@ lock_chain_end(Relation index, BlockNumber blkno)
 
 	for (;;)
 	{
-		Buffer		buffer;
+		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
+												BUFFER_LOCK_EXCLUSIVE, &steps_left, NULL);
 		BlockNumber next;
 
-		AnnChainStep(index, blkno, &steps_left);
-		buffer = ReadBuffer(index, blkno);
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		SpannCheckPage(index, blkno, BufferGetPage(buffer), SPANN_PAGE_POSTING);
 		next = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
 		if (!BlockNumberIsValid(next))
 			return buffer;
@@ -463,14 +466,11 @@ SpannRetireChain(Relation index, BlockNumber head)
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer;
+		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
+												BUFFER_LOCK_EXCLUSIVE, &steps_left, NULL);
 		AnnEdit		edit;
 		Page		page;
 
-		AnnChainStep(index, blkno, &steps_left);
-		buffer = ReadBuffer(index, blkno);
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		SpannCheckPage(index, blkno, BufferGetPage(buffer), SPANN_PAGE_POSTING);
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
 		AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
@@ -627,7 +627,7 @@ SpannReachablePages(Relation index, BlockNumber nblocks)
 bool
 SpannIsUnretiredPosting(Page page)
 {
-	return !PageIsNew(page) && SpannIsPostingPage(page) &&
+	return !PageIsNew(page) && is_posting_page(page) &&
 		!(AnnPageGetOpaque(page)->flags & SPANN_PAGE_RETIRED);
 }
 

@@ -52,16 +52,13 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buffer;
-		Page		page;
+		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
+												BUFFER_LOCK_EXCLUSIVE, &steps_left,
+												vinfo->strategy);
+		Page		page = BufferGetPage(buffer);
 		OffsetNumber dead[MaxOffsetNumber];
 		int			ndead = 0;
 
-		AnnChainStep(index, blkno, &steps_left);
-		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, vinfo->strategy);
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buffer);
-		SpannCheckPage(index, blkno, page, SPANN_PAGE_POSTING);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
 			SpannEntryTuple e = SpannPageGetEntry(index, blkno, page, off);
