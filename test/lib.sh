@@ -12,8 +12,9 @@
 #                                 in DIR/tap; VAR=VALUE set in their environment
 #
 # As root, the cluster runs as the postgres user (initdb refuses root).
+# ANN_PG_BIN names another PostgreSQL 15 bin directory (default Debian's).
 
-PG_BIN=/usr/lib/postgresql/15/bin
+PG_BIN=${ANN_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 export PATH="$PG_BIN:$PATH"
 
