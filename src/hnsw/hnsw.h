@@ -253,6 +253,14 @@ typedef struct HnswSearch
  * a hash table that moves them when it grows: copy fields out rather than
  * keep a pointer across calls that may add entries.
  */
+/* what became of a conditional write of a layer list */
+typedef enum HnswListWrite
+{
+	HNSW_LIST_WRITTEN,
+	HNSW_LIST_CHANGED,			/* another backend wrote it first: start over */
+	HNSW_LIST_GONE				/* VACUUM freed the element meanwhile */
+} HnswListWrite;
+
 typedef struct HnswVisitEntry
 {
 	HnswRef		ref;			/* hash key */
@@ -261,6 +269,7 @@ typedef struct HnswVisitEntry
 	uint8		level;			/* element level, once read */
 	bool		read;			/* level and neighbortid are known */
 	bool		matches;		/* meets the graph's filter, once read */
+	bool		dead;			/* had no heap TID left when read (VACUUM pass 1) */
 	ItemPointerData neighbortid;
 	void	   *key;			/* copy of the key, when the graph keeps keys */
 } HnswVisitEntry;
@@ -380,6 +389,10 @@ extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
 extern void HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m,
 							  const HnswRef *refs, int n);
+extern HnswListWrite HnswWriteLayerIfUnchanged(Relation index, bool building,
+											   ItemPointer neighbortid, int layer, int m,
+											   const HnswRef *current, int ncurrent,
+											   const HnswRef *wanted, int nwanted);
 extern const void *HnswElementKey(HnswElementTuple element);
 extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);

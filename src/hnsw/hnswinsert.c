@@ -24,8 +24,6 @@
 
 /* search effort for the cheap duplicate probe of an unchanged UPDATE */
 #define HNSW_UNCHANGED_EF		8
-/* attempts to add a reverse link while the neighbour list keeps changing */
-#define HNSW_LINK_ATTEMPTS		3
 
 typedef struct HnswInsertState
 {
@@ -44,6 +42,22 @@ typedef struct HnswInsertState
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];
 	int			nselected[HNSW_MAX_LEVEL + 1];
 } HnswInsertState;
+
+/*
+ * Keep the first n found that are not dead.  VACUUM, after its pass 1
+ * found them dead, waits for the inserts under way and then repairs and
+ * frees them while later inserts run: those must not link to them.
+ */
+static int
+drop_dead(HnswInsertState *is, int n)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!HnswDiskGraphEntry(&is->graph, is->found[i].ref)->dead)
+			is->found[kept++] = is->found[i];
+	return kept;
+}
 
 /*
  * Search from the entry point down to layer 0, choosing the new
@@ -73,13 +87,14 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 
 		HnswSearchLayer(&is->search, ef, layer);
 		nfound = HnswSortedResults(&is->search, is->found);
+		if (layer > 0)
+			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
+		nfound = drop_dead(is, nfound);
 		is->nfound = nfound;
 		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
 												   HnswDiskGraphPairDistance, &is->graph,
 												   AnnZeroMeansEqual(&is->info->dist),
 												   is->selected[layer], NULL);
-		if (layer > 0)
-			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
 	}
 	return true;
 }
@@ -348,8 +363,13 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	}
 	for (int i = 0; i < ncurrent; i++)
 	{
+		float		d = HnswDiskGraphPairDistance(&is->graph, ref, current[i]);
+
+		/* a dead link must not crowd out the new one (see drop_dead) */
+		if (HnswDiskGraphEntry(&is->graph, current[i])->dead)
+			continue;
 		candidates[n].ref = current[i];
-		candidates[n].distance = HnswDiskGraphPairDistance(&is->graph, ref, current[i]);
+		candidates[n].distance = d;
 		n++;
 	}
 	candidates[n].ref = new_ref;
@@ -361,44 +381,6 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
-}
-
-/*
- * Replace the list of layer in the neighbour tuple at neighbortid by
- * wanted, if it still holds current; false (nothing written) if another
- * backend changed it meanwhile, or the tuple is gone.
- */
-static bool
-write_layer_if_unchanged(HnswInsertState *is, ItemPointer neighbortid, int layer,
-						 const HnswRef *current, int ncurrent, const HnswRef *wanted, int nwanted)
-{
-	int			m = is->info->m;
-	Buffer		buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(neighbortid));
-	HnswNeighborTuple neighbors;
-	bool		unchanged;
-
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	neighbors = HnswPageGetNeighbors(BufferGetPage(buffer), ItemPointerGetOffsetNumber(neighbortid));
-	unchanged = neighbors != NULL && neighbors->level >= layer;
-	for (int i = 0; i < HnswLayerSlots(layer, m) && unchanged; i++)
-	{
-		ItemPointer slot = &neighbors->slots[HnswLayerStart(layer, m) + i];
-		HnswRef		have = ItemPointerIsValid(slot) ? HnswTidToRef(slot) : HNSW_NO_REF;
-
-		unchanged = have == (i < ncurrent ? current[i] : HNSW_NO_REF);
-	}
-	if (unchanged)
-	{
-		AnnEdit		edit;
-
-		AnnEditBegin(&edit, is->index, is->building);
-		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
-										 ItemPointerGetOffsetNumber(neighbortid));
-		HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
-		AnnEditFinish(&edit);
-	}
-	UnlockReleaseBuffer(buffer);
-	return unchanged;
 }
 
 /* The neighbour TID of an element the graph has read, or false if it is gone. */
@@ -415,7 +397,9 @@ neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
 /*
  * Make ref point at the new element on layer.  The list is read, the new
  * one computed with no lock held, and written only if nobody changed it
- * in between; otherwise start over (a few times).
+ * in between; otherwise start over, until it is written: a link given up
+ * could leave the new element with none leading to it.  Each round only
+ * loses to a writer that finished one, so the loop ends.
  */
 static void
 add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distance,
@@ -428,7 +412,7 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 
 	if (!neighbor_tid_of(is, ref, &neighbortid))
 		return;
-	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
+	for (;;)
 	{
 		int			ncurrent = HnswDiskGraphNeighbors(&is->graph, ref, layer, current);
 		int			nwanted = relink(is, ref, current, ncurrent, new_ref, distance, layer, wanted);
@@ -438,8 +422,10 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 			kept_new |= wanted[i] == new_ref;
 		if (!kept_new)
 			return;				/* the heuristic prefers the links it has */
-		if (write_layer_if_unchanged(is, &neighbortid, layer, current, ncurrent, wanted, nwanted))
+		if (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer, m,
+									  current, ncurrent, wanted, nwanted) != HNSW_LIST_CHANGED)
 			return;
+		CHECK_FOR_INTERRUPTS();
 	}
 }
 
@@ -472,7 +458,7 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
 	HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
 	if (!neighbor_tid_of(is, owner, &neighbortid))
 		return HNSW_NO_REF;
-	for (int attempt = 0; attempt < HNSW_LINK_ATTEMPTS; attempt++)
+	for (;;)
 	{
 		int			n = HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
 		HnswRef		first = HNSW_NO_REF;
@@ -490,10 +476,18 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
 		}
 		if (first == HNSW_NO_REF)
 			return HNSW_NO_REF;
-		if (write_layer_if_unchanged(is, &neighbortid, 0, current, n, wanted, n))
-			return first;
+		switch (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, 0, m,
+										  current, n, wanted, n))
+		{
+			case HNSW_LIST_WRITTEN:
+				return first;
+			case HNSW_LIST_GONE:
+				return HNSW_NO_REF;
+			case HNSW_LIST_CHANGED:
+				break;
+		}
+		CHECK_FOR_INTERRUPTS();
 	}
-	return HNSW_NO_REF;
 }
 
 /*
@@ -515,7 +509,8 @@ chain_twin(HnswInsertState *is, HnswRef new_ref)
 		return;
 	anchor = is->found[0].ref;
 	successor = retarget_twin_link(is, anchor, HNSW_NO_REF, new_ref);
-	if (successor != HNSW_NO_REF)
+	/* a dead successor is VACUUM's to unlink (see drop_dead) */
+	if (successor != HNSW_NO_REF && !HnswDiskGraphEntry(&is->graph, successor)->dead)
 		retarget_twin_link(is, new_ref, HNSW_NO_REF, successor);
 }
 

@@ -178,6 +178,47 @@ HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m, const HnswRef *
 	}
 }
 
+/*
+ * Replace the list of layer in the neighbour tuple at neighbortid by
+ * wanted, if it still holds current: writers compute a list with no lock
+ * held (that reads other elements' pages) and must not overwrite a list
+ * another backend wrote meanwhile.
+ */
+HnswListWrite
+HnswWriteLayerIfUnchanged(Relation index, bool building, ItemPointer neighbortid, int layer,
+						  int m, const HnswRef *current, int ncurrent,
+						  const HnswRef *wanted, int nwanted)
+{
+	Buffer		buffer = ReadBuffer(index, ItemPointerGetBlockNumber(neighbortid));
+	HnswNeighborTuple neighbors;
+	HnswListWrite result = HNSW_LIST_WRITTEN;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	neighbors = HnswPageGetNeighbors(BufferGetPage(buffer), ItemPointerGetOffsetNumber(neighbortid));
+	if (neighbors == NULL || neighbors->level < layer)
+		result = HNSW_LIST_GONE;
+	for (int i = 0; i < HnswLayerSlots(layer, m) && result == HNSW_LIST_WRITTEN; i++)
+	{
+		ItemPointer slot = &neighbors->slots[HnswLayerStart(layer, m) + i];
+		HnswRef		have = ItemPointerIsValid(slot) ? HnswTidToRef(slot) : HNSW_NO_REF;
+
+		if (have != (i < ncurrent ? current[i] : HNSW_NO_REF))
+			result = HNSW_LIST_CHANGED;
+	}
+	if (result == HNSW_LIST_WRITTEN)
+	{
+		AnnEdit		edit;
+
+		AnnEditBegin(&edit, index, building);
+		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
+										 ItemPointerGetOffsetNumber(neighbortid));
+		HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
+		AnnEditFinish(&edit);
+	}
+	UnlockReleaseBuffer(buffer);
+	return result;
+}
+
 /* The key's elements (after its varlena header, dim and unused fields) */
 const void *
 HnswElementKey(HnswElementTuple element)
@@ -252,6 +293,7 @@ HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref)
 	{
 		entry->layer = HNSW_UNVISITED;
 		entry->read = false;
+		entry->dead = false;
 		entry->key = NULL;
 	}
 	return entry;
@@ -335,6 +377,7 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 	{
 		entry->level = element->level;
 		entry->neighbortid = element->neighbortid;
+		entry->dead = !ItemPointerIsValid(&element->heaptids[0]);
 		entry->read = true;
 		if (graph->keep_keys && entry->key == NULL)
 		{

@@ -6,20 +6,26 @@
  * 1. Every page, exclusively locked in turn: remove heap TIDs the callback
  *    reports dead.  Elements left with none are "dead": still in the
  *    graph, traversed but never returned.
- * 2. Under HNSW_UPDATE_LOCK exclusive (no inserts run): move the entry
- *    point off a dead element, then re-choose every layer list that links
- *    to a dead element from its live links plus the live links of the
- *    dead ones (two hops), with the usual heuristic.
+ * 2. Take HNSW_UPDATE_LOCK exclusively for a moment: that waits for the
+ *    inserts under way, which may still link to what pass 1 found dead
+ *    (later ones skip dead elements), and moves the entry point off a
+ *    dead element.  Then, while inserts run, re-choose every layer list
+ *    that links to a dead element from its live links plus the live
+ *    links of the dead ones (two hops), with the usual heuristic; a list
+ *    an insert changed meanwhile is chosen again.
  *    A repair may leave out an element that only the dead ones linked to,
- *    and concurrent inserts can leave one without links too: every VACUUM
+ *    and concurrent inserts can leave one without links too (by pruning
+ *    its last in-link): every VACUUM
  *    (also one with nothing to remove, in amvacuumcleanup) then walks the
  *    graph from the entry point and finds the live
  *    elements no link leads to, and each gets a link from the nearest
  *    element a search from the entry point reaches (in a free slot of its
  *    layer-0 list, or instead of its farthest link whose element other
  *    links also reach).
- * 3. Mark dead elements deleted and empty their neighbour lists; later
- *    inserts reuse their space, from the lowest such page on.
+ * 3. Under HNSW_UPDATE_LOCK exclusive (no insert under way, so none holds
+ *    a cached copy of an element whose space is then reused): mark dead
+ *    elements deleted and empty their neighbour lists; later inserts
+ *    reuse their space, from the lowest such page on.
  *
  * See README, "Vacuum", for the states readers can meet in between.
  */
@@ -198,19 +204,18 @@ add_candidate(HnswVacuumState *vs, HnswRef self, HnswRef ref, HnswCandidate *can
 }
 
 /*
- * New links of self on layer, replacing dead ones by their live
- * neighbours; returns how many, or -1 when the layer links no dead
- * element and needs no change.
+ * New links of self on layer, replacing the dead ones among its current
+ * links by their live neighbours; returns how many, or -1 when the layer
+ * links no dead element and needs no change.
  */
 static int
-repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
+repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links, int nlinks,
+			 HnswRef *out)
 {
 	int			m = vs->info->m;
-	HnswRef    *links = palloc(sizeof(HnswRef) * 2 * m);
 	HnswRef    *hop = palloc(sizeof(HnswRef) * 2 * m);
 	HnswCandidate *candidates = palloc(sizeof(HnswCandidate) * (2 * m * (2 * m + 1)));
 	HnswCandidate *kept = palloc(sizeof(HnswCandidate) * 2 * m);
-	int			nlinks = HnswDiskGraphNeighbors(&vs->graph, self, layer, links);
 	int			n = 0;
 	bool		any_dead = false;
 
@@ -241,7 +246,11 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, HnswRef *out)
 	return n;
 }
 
-/* Rewrite the lists of one live element that link to dead ones. */
+/*
+ * Rewrite the lists of one live element that link to dead ones.  Inserts
+ * run meanwhile: a list one of them changed while we chose its new links
+ * is read and chosen again.
+ */
 static void
 repair_element(HnswVacuumState *vs, HnswRef self)
 {
@@ -249,6 +258,7 @@ repair_element(HnswVacuumState *vs, HnswRef self)
 	ItemPointerData neighbortid;
 	int			level;
 	int			m = vs->info->m;
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
 	HnswRef    *links = palloc(sizeof(HnswRef) * 2 * m);
 
 	/* copy what we need: visit entries move as the graph's hash grows */
@@ -260,27 +270,17 @@ repair_element(HnswVacuumState *vs, HnswRef self)
 
 	for (int layer = level; layer >= 0; layer--)
 	{
-		int			n = repair_layer(vs, self, layer, links);
-		Buffer		buffer;
-		AnnEdit		edit;
-		HnswNeighborTuple neighbors;
-
-		if (n < 0)
-			continue;
-		buffer = ReadBuffer(vs->index, ItemPointerGetBlockNumber(&neighbortid));
-		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		AnnEditBegin(&edit, vs->index, false);
-		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
-										 ItemPointerGetOffsetNumber(&neighbortid));
-		if (neighbors != NULL && neighbors->level >= layer)
+		for (;;)
 		{
-			HnswSetLayerSlots(neighbors, layer, m, links, n);
-			AnnEditFinish(&edit);
+			int			ncurrent = HnswDiskGraphNeighbors(&vs->graph, self, layer, current);
+			int			n = repair_layer(vs, self, layer, current, ncurrent, links);
+
+			if (n < 0 ||
+				HnswWriteLayerIfUnchanged(vs->index, false, &neighbortid, layer, m,
+										  current, ncurrent, links, n) != HNSW_LIST_CHANGED)
+				break;
+			CHECK_FOR_INTERRUPTS();
 		}
-		else
-			AnnEditAbort(&edit);
-		/* the next layer reads through the graph, which must not wait on us */
-		UnlockReleaseBuffer(buffer);
 	}
 }
 
@@ -396,15 +396,14 @@ walk_from(HnswReconnect *rc, HnswRef start)
 }
 
 /*
- * The layer-0 slot of near's list that orphan should take: the first
- * free one, else the one of the farthest element that other links also
- * reach; -1 if none may be given up.
+ * The slot of near's layer-0 list (its n links) that an orphan should
+ * take: the first free one, else the one of the farthest element that
+ * other links also reach; -1 if none may be given up.
  */
 static int
-slot_to_take(HnswReconnect *rc, HnswRef near)
+slot_to_take(HnswReconnect *rc, HnswRef near, const HnswRef *links, int n)
 {
 	HnswDiskGraph *graph = &rc->vs->graph;
-	int			n = HnswDiskGraphNeighbors(graph, near, 0, rc->links);
 	int			best = -1;
 	float		farthest = -1;
 
@@ -412,12 +411,12 @@ slot_to_take(HnswReconnect *rc, HnswRef near)
 		return n;
 	for (int i = 0; i < n; i++)
 	{
-		HnswWalkEntry *r = reach_entry(rc, rc->links[i]);
+		HnswWalkEntry *r = reach_entry(rc, links[i]);
 		float		d;
 
 		if (r->indegree < 2)
 			continue;
-		d = HnswDiskGraphPairDistance(graph, near, rc->links[i]);
+		d = HnswDiskGraphPairDistance(graph, near, links[i]);
 		if (d > farthest)
 		{
 			farthest = d;
@@ -427,29 +426,44 @@ slot_to_take(HnswReconnect *rc, HnswRef near)
 	return best;
 }
 
-/* Put orphan in slot of near's layer-0 list, in one WAL record */
-static void
-link_orphan(HnswReconnect *rc, HnswRef near, int slot, HnswRef orphan)
+/*
+ * Put orphan in a slot of near's layer-0 list; false if near has none to
+ * give or is gone.  Inserts run meanwhile: a list they changed is read
+ * again.
+ */
+static bool
+link_orphan(HnswReconnect *rc, HnswRef near, HnswRef orphan)
 {
-	HnswVisitEntry *entry = HnswDiskGraphEntry(&rc->vs->graph, near);
-	ItemPointerData neighbortid = entry->neighbortid;
-	Buffer		buffer = ReadBuffer(rc->vs->index, ItemPointerGetBlockNumber(&neighbortid));
-	AnnEdit		edit;
-	HnswNeighborTuple neighbors;
+	HnswVacuumState *vs = rc->vs;
+	int			m = vs->info->m;
+	ItemPointerData neighbortid = HnswDiskGraphEntry(&vs->graph, near)->neighbortid;
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
+	HnswRef    *wanted = palloc(sizeof(HnswRef) * 2 * m);
 
-	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	AnnEditBegin(&edit, rc->vs->index, false);
-	neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
-									 ItemPointerGetOffsetNumber(&neighbortid));
-	if (neighbors == NULL)
-		elog(ERROR, "hnsw element lost its neighbour tuple in index \"%s\"",
-			 RelationGetRelationName(rc->vs->index));
-	if (ItemPointerIsValid(&neighbors->slots[slot]))
-		reach_entry(rc, HnswTidToRef(&neighbors->slots[slot]))->indegree--;
-	HnswRefToTid(orphan, &neighbors->slots[slot]);
-	AnnEditFinish(&edit);
-	UnlockReleaseBuffer(buffer);
-	reach_entry(rc, orphan)->indegree++;
+	for (;;)
+	{
+		int			n = HnswDiskGraphNeighbors(&vs->graph, near, 0, current);
+		int			slot = slot_to_take(rc, near, current, n);
+
+		if (slot < 0)
+			return false;
+		memcpy(wanted, current, sizeof(HnswRef) * n);
+		wanted[slot] = orphan;
+		switch (HnswWriteLayerIfUnchanged(vs->index, false, &neighbortid, 0, m,
+										  current, n, wanted, Max(n, slot + 1)))
+		{
+			case HNSW_LIST_WRITTEN:
+				if (slot < n)
+					reach_entry(rc, current[slot])->indegree--;
+				reach_entry(rc, orphan)->indegree++;
+				return true;
+			case HNSW_LIST_GONE:
+				return false;
+			case HNSW_LIST_CHANGED:
+				break;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -486,13 +500,11 @@ reconnect(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
 	for (int i = 0; i < n; i++)
 	{
 		HnswRef		near = found[i].ref;
-		int			slot;
 
 		if (near == orphan || is_dead(vs, near) || !reach_entry(rc, near)->reached)
 			continue;
-		if ((slot = slot_to_take(rc, near)) >= 0)
+		if (link_orphan(rc, near, orphan))
 		{
-			link_orphan(rc, near, slot, orphan);
 			walk_from(rc, orphan);
 			return;
 		}
@@ -665,24 +677,34 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	stats->num_index_tuples = 0;
 
 	remove_dead_tuples(&vs, callback, callback_state, stats);
-	LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	if (vs.ndead > 0)
 	{
+		/*
+		 * Inserts under way may still link to elements pass 1 found dead;
+		 * the ones that start later do not (they skip dead elements).  Wait
+		 * for the former, and move the entry point off a dead element
+		 * while no insert can move it too.
+		 */
+		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		replace_entry_point(&vs);
+		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		repair_graph(&vs);
 	}
 	reconnect_orphans(&vs);
 	if (vs.ndead > 0)
+	{
+		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		free_dead_elements(&vs);
-	UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	}
 	stats->num_pages = RelationGetNumberOfBlocks(vs.index);
 	return stats;
 }
 
 /*
  * A VACUUM that found no dead row to remove still reconnects elements no
- * link leads to: concurrent inserts can leave some (an insert that gives
- * up a contended back link, or prunes another element's last in-link).
+ * link leads to: concurrent inserts can leave some (an insert that prunes
+ * another element's last in-link).
  */
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
@@ -694,9 +716,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		HnswVacuumState vs;
 
 		vacuum_state_init(&vs, info);
-		LockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		reconnect_orphans(&vs);
-		UnlockPage(vs.index, HNSW_UPDATE_LOCK, ExclusiveLock);
 		return NULL;
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);

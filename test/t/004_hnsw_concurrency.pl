@@ -110,5 +110,23 @@ $node->safe_psql('postgres', 'VACUUM rnd');
 index_check_ok($node, 'postgres', 'rnd_idx', 'random churn, VACUUM: ann_check_index passes');
 is($node->safe_psql('postgres', $every_row), 't', 'random churn, VACUUM: a scan reaches every row');
 
+# The same churn, now with non-HOT updates, while VACUUM runs again and
+# again beside it (repairing and reconnecting while inserts go on): every
+# element stays reachable without a last VACUUM to mend the graph.
+$churn .= q{
+UPDATE rnd SET v = rnd_vec() WHERE id = (random() * (SELECT max(id) FROM rnd))::bigint;
+};
+$bench = pgbench_start($node, '-c 2 -j 2 -T 15 --random-seed=45', $churn, 'churn_vacuum');
+$rounds = 0;
+while (pgbench_running($bench))
+{
+	$node->safe_psql('postgres', 'VACUUM rnd');
+	$rounds++;
+}
+note("$rounds VACUUMs ran during the churn");
+pgbench_finish_ok($bench, '\\d+', '2 clients churn random vectors while VACUUM runs');
+index_check_ok($node, 'postgres', 'rnd_idx', 'churn beside VACUUM: ann_check_index passes');
+is($node->safe_psql('postgres', $every_row), 't', 'churn beside VACUUM: a scan reaches every row');
+
 $node->stop;
 done_testing();
