@@ -11,6 +11,7 @@
 #include "access/amapi.h"
 #include "nodes/execnodes.h"
 #include "storage/itemptr.h"
+#include "storage/lockdefs.h"
 #include "utils/relcache.h"
 
 #include "anncheck.h"
@@ -60,7 +61,10 @@
 /* VACUUM merges lists with fewer live entries than limit / this */
 #define SPANN_MERGE_DIVISOR		8
 
-/* Heavyweight lock tag (a page number of LockPage; no list starts at 0) */
+/*
+ * Heavyweight lock tags (SpannLock): a list's lock is tagged with its head
+ * block, the split lock with 0 (no list starts at the metapage).
+ */
 #define SPANN_SPLIT_LOCK		0
 
 /* Build sub-phases reported in pg_stat_progress_create_index */
@@ -289,6 +293,9 @@ extern IndexBulkDeleteResult *spannvacuumcleanup(IndexVacuumInfo *info,
 												 IndexBulkDeleteResult *stats);
 
 /* spannutils.c */
+extern void SpannLock(Relation index, BlockNumber tag, LOCKMODE mode);
+extern bool SpannConditionalLock(Relation index, BlockNumber tag, LOCKMODE mode);
+extern void SpannUnlock(Relation index, BlockNumber tag, LOCKMODE mode);
 extern const SpannIndexInfo *SpannGetIndexInfo(Relation index);
 extern void SpannReadMeta(Relation index, SpannMetaPageData *meta);
 extern SpannMetaPage SpannEditMeta(AnnEdit *edit, Relation index);

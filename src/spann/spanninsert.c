@@ -227,9 +227,9 @@ append_locked(Relation index, const SpannListRef *list, ItemPointer heap_tid, co
 {
 	int			count;
 
-	LockPage(index, list->head, ShareLock);
+	SpannLock(index, list->head, ShareLock);
 	count = SpannAppend(index, list, heap_tid, key, false, split_at);
-	UnlockPage(index, list->head, ShareLock);
+	SpannUnlock(index, list->head, ShareLock);
 	return count;
 }
 
@@ -283,11 +283,11 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	SplitHalf	half1,
 				half2;
 
-	LockPage(index, list->head, ExclusiveLock);
+	SpannLock(index, list->head, ExclusiveLock);
 	old_key = SpannReadCentroidKey(index, list->cblkno, list->coffset, list->head);
 	if (old_key == NULL)
 	{
-		UnlockPage(index, list->head, ExclusiveLock);
+		SpannUnlock(index, list->head, ExclusiveLock);
 		return;					/* split by someone else meanwhile */
 	}
 	in.n = SpannReadList(index, list->head, &in.tids, &in.keys);
@@ -295,7 +295,7 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	{
 		if ((uint32) in.n > limit)
 			postpone_split(index, list);
-		UnlockPage(index, list->head, ExclusiveLock);
+		SpannUnlock(index, list->head, ExclusiveLock);
 		return;
 	}
 
@@ -309,7 +309,7 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	half1.head = SpannWriteChain(index, in.tids, in.keys, half1.order, half1.n, &half1.tail);
 	half2.head = SpannWriteChain(index, in.tids, in.keys, half2.order, half2.n, &half2.tail);
 	switch_lists(index, list, &half1, &half2);
-	UnlockPage(index, list->head, ExclusiveLock);
+	SpannUnlock(index, list->head, ExclusiveLock);
 	SpannRetireChain(index, list->head);
 
 	in.old_distances = palloc(sizeof(float) * in.n);
@@ -345,7 +345,7 @@ create_first_list(Relation index, const void *key)
 	SpannMetaPage meta;
 	AnnEdit		edit;
 
-	LockPage(index, SPANN_SPLIT_LOCK, ShareLock);
+	SpannLock(index, SPANN_SPLIT_LOCK, ShareLock);
 	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, &tuple->tail);
 	memcpy(tuple->key, key, info->keysize);
 	AnnEditBegin(&edit, index, false);
@@ -360,7 +360,7 @@ create_first_list(Relation index, const void *key)
 	else
 		AnnEditAbort(&edit);	/* another backend was first; VACUUM frees our chain */
 	AnnEditUnlockRelease(&edit);
-	UnlockPage(index, SPANN_SPLIT_LOCK, ShareLock);
+	SpannUnlock(index, SPANN_SPLIT_LOCK, ShareLock);
 }
 
 /*
@@ -459,11 +459,11 @@ SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid, BlockNumbe
 	 */
 	if (BlockNumberIsValid(exclude_head))
 		return;
-	if (nsplit > 0 && ConditionalLockPage(index, SPANN_SPLIT_LOCK, ShareLock))
+	if (nsplit > 0 && SpannConditionalLock(index, SPANN_SPLIT_LOCK, ShareLock))
 	{
 		for (int i = 0; i < nsplit; i++)
 			split_list(index, &to_split[i].list, to_split[i].limit);
-		UnlockPage(index, SPANN_SPLIT_LOCK, ShareLock);
+		SpannUnlock(index, SPANN_SPLIT_LOCK, ShareLock);
 	}
 }
 

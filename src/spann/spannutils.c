@@ -17,10 +17,59 @@
 #include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/memutils.h"
 
 #include "distance.h"
 #include "spann.h"
+
+/* ---------------------------------------------------------------------
+ * Heavyweight locks
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * spann's list and split locks nest (README, "Locking"): a split holds the
+ * split lock while it takes list locks, a merge a list lock while it
+ * appends to others.  Page locks (LockPage) must not: PostgreSQL assumes
+ * that no other heavyweight lock but a relation extension is taken while
+ * one is held, and its deadlock detector skips their wait edges.  Tuple
+ * locks on a TID no index tuple has (offset 0) may nest and are checked
+ * like any other lock.
+ */
+static void
+lock_tag(BlockNumber tag, ItemPointer tid)
+{
+	ItemPointerSetBlockNumber(tid, tag);
+	tid->ip_posid = InvalidOffsetNumber;
+}
+
+void
+SpannLock(Relation index, BlockNumber tag, LOCKMODE mode)
+{
+	ItemPointerData tid;
+
+	lock_tag(tag, &tid);
+	LockTuple(index, &tid, mode);
+}
+
+bool
+SpannConditionalLock(Relation index, BlockNumber tag, LOCKMODE mode)
+{
+	ItemPointerData tid;
+
+	lock_tag(tag, &tid);
+	return ConditionalLockTuple(index, &tid, mode);
+}
+
+void
+SpannUnlock(Relation index, BlockNumber tag, LOCKMODE mode)
+{
+	ItemPointerData tid;
+
+	lock_tag(tag, &tid);
+	UnlockTuple(index, &tid, mode);
+}
 
 /* ---------------------------------------------------------------------
  * Index facts and the metapage

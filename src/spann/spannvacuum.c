@@ -114,7 +114,7 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	if (stats == NULL)
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	SpannLock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 	{
@@ -124,7 +124,7 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			uncount(index, &lists[i], removed);
 		stats->tuples_removed += removed;
 	}
-	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	/* entries, not rows: a vector counts once per list it is in */
 	stats->num_index_tuples = live;
 	stats->estimated_count = true;
@@ -237,7 +237,7 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 	if (!merge && !compact)
 		return false;
 
-	LockPage(index, list->head, ExclusiveLock);
+	SpannLock(index, list->head, ExclusiveLock);
 	if (merge)
 	{
 		merge_away(index, list);
@@ -245,7 +245,7 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 	}
 	else
 		compact_list(index, list);
-	UnlockPage(index, list->head, ExclusiveLock);
+	SpannUnlock(index, list->head, ExclusiveLock);
 	SpannRetireChain(index, list->head);
 	return true;
 }
@@ -358,13 +358,13 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats->estimated_count = info->estimated_count;
 	}
 
-	LockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	SpannLock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	SpannReadMeta(index, &meta);
 	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
 	free_unreachable(info);
-	UnlockPage(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 
 	stats->pages_free = recycle_pages(info);
 	stats->num_pages = RelationGetNumberOfBlocks(index);
