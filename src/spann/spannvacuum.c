@@ -325,8 +325,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 			AnnEdit		edit;
 
 			AnnEditBegin(&edit, index, false);
-			opaque = AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false));
-			opaque->flags = ANN_PAGE_FREE;
+			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
 		}
 		if (PageIsNew(page) || (opaque->flags & ANN_PAGE_FREE))
