@@ -874,12 +874,21 @@ report_spill(HnswBuildState *bs)
 					 ceil(needed / (1024.0 * 1024.0)))));
 }
 
-/* Parallel build: keep a row the full graph had no room for. */
+/*
+ * Parallel build: keep a row the full graph had no room for.  The spill
+ * file lives in build_cxt: the caller runs in the per-tuple context,
+ * which is reset after every row.
+ */
 static void
 spill_row(HnswBuildState *bs, ItemPointer tid, Datum key)
 {
 	if (bs->spill == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(bs->build_cxt);
+
 		bs->spill = BufFileCreateFileSet(bs->spill_set, bs->spill_name);
+		MemoryContextSwitchTo(old);
+	}
 	BufFileWrite(bs->spill, tid, sizeof(ItemPointerData));
 	BufFileWrite(bs->spill, DatumGetPointer(key), bs->info.keysize);
 }
