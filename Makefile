@@ -37,7 +37,7 @@ OBJS = \
 DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input \
-	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check
+	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check memory
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
 # Kernels are compiled for baseline x86-64; SIMD variants use per-function

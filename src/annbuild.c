@@ -50,6 +50,22 @@ AnnHeapDataBlocks(Relation heap)
 }
 
 /*
+ * Rows the heap holds now, as the planner would estimate them: its
+ * current size at the density last measured (reltuples can be stale or
+ * unset, -1, before the first VACUUM or ANALYZE).
+ */
+double
+AnnEstimateHeapRows(Relation heap)
+{
+	BlockNumber pages;
+	double		rows;
+	double		allvisfrac;
+
+	table_relation_estimate_size(heap, NULL, &pages, &rows, &allvisfrac);
+	return Max(rows, 0);
+}
+
+/*
  * Workers to ask for: max_parallel_maintenance_workers, unless the
  * table's parallel_workers says otherwise, and none for data (heap plus
  * TOAST, where vectors live) smaller than min_parallel_table_scan_size.

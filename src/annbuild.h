@@ -46,6 +46,7 @@ typedef struct AnnBuildWorker
 
 extern int	AnnBuildWorkersWanted(Relation heap, Relation index);
 extern BlockNumber AnnHeapDataBlocks(Relation heap);
+extern double AnnEstimateHeapRows(Relation heap);
 extern bool AnnBeginParallelBuild(AnnParallelBuild *pb, Relation heap, Relation index,
 								  IndexInfo *indexInfo, const char *worker_main, int nworkers,
 								  Size am_size);

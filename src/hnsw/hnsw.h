@@ -39,6 +39,14 @@
 #define HNSW_DEFAULT_MAX_SCAN_TUPLES 20000
 /* A filtered graph search may meet this share of the matching elements */
 #define HNSW_FILTER_GRAPH_SHARE	0.5
+/*
+ * What a scan holds, at most, per element: one listed for the exact
+ * filtered search (its reference, then a candidate in two heaps), and one
+ * met by a graph search (a visited-set entry with the hash table's slack,
+ * a candidate on the frontier or a discarded pile)
+ */
+#define HNSW_EXACT_MATCH_BYTES	(sizeof(HnswRef) + 2 * sizeof(HnswCandidate))
+#define HNSW_MET_BYTES			128
 
 /* strict_order sweeps the index once it has met 1/this of the elements */
 #define HNSW_SWEEP_DIVISOR		8

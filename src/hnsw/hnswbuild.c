@@ -2,10 +2,13 @@
  * hnswbuild.c
  *		CREATE INDEX for hnsw: build the graph in memory, write it out.
  *
- * The graph is built in an arena of maintenance_work_mem bytes.  Elements
- * sit at a fixed stride from the front (header, layer-0 list, key); the
- * lists of upper layers, which only about one element in m has, are taken
- * from the back.  When the two meet the graph is written to pages and the
+ * The graph is built in an arena of at most maintenance_work_mem bytes.
+ * Elements sit at a fixed stride from the front (header, layer-0 list,
+ * key); the lists of upper layers, which only about one element in m has,
+ * are taken from the back.  A serial build starts with the arena the
+ * table's estimated size needs and doubles it when the two ends meet; a
+ * parallel build's arena, in shared memory, is sized once.  When the
+ * arena is full at its limit the graph is written to pages and the
  * remaining rows are inserted on disk, as aminsert would, with a NOTICE
  * that says how much memory would have kept the build in memory.
  *
@@ -65,7 +68,7 @@ typedef struct HnswBuildElement
 	uint8		nheaptids;
 	bool		merged;			/* a duplicate folded into another element */
 	ItemPointerData heaptids[HNSW_HEAPTIDS];
-	Size		upper;			/* arena offset of layers 1..level, or 0 */
+	Size		upper;			/* layers 1..level: bytes from the arena's end, or 0 */
 } HnswBuildElement;
 
 /* What every participant of a build shares (in DSM when parallel) */
@@ -85,6 +88,7 @@ typedef struct HnswBuildGraph
 	bool		parallel;		/* take element locks */
 	char	   *arena;			/* position-independent: offsets and ids only */
 	Size		capacity;
+	Size		max_capacity;	/* a serial build may grow the arena to this */
 	Size		stride;			/* bytes per element */
 	Size		list0_offset;	/* layer-0 list within the stride */
 	Size		key_offset;		/* key within the stride */
@@ -112,7 +116,7 @@ typedef struct HnswBuildState
 	FileSet    *spill_set;
 	char		spill_name[MAXPGPATH];
 	double		indtuples;
-	double		reltuples;
+	double		rows_expected;	/* the heap's estimated rows */
 	MemoryContext tuple_cxt;
 	MemoryContext build_cxt;	/* outlives tuples: for writing the graph */
 } HnswBuildState;
@@ -142,7 +146,7 @@ element_list(HnswBuildGraph *g, int32 id, int layer)
 
 	if (layer == 0)
 		return (HnswBuildList *) ((char *) e + g->list0_offset);
-	return (HnswBuildList *) (g->arena + e->upper +
+	return (HnswBuildList *) (g->arena + g->capacity - e->upper +
 							  (layer - 1) * (offsetof(HnswBuildList, edges) +
 											 sizeof(HnswBuildEdge) * m));
 }
@@ -156,6 +160,7 @@ graph_init(HnswBuildGraph *g, const HnswIndexInfo *info, char *arena, Size capac
 	g->parallel = parallel;
 	g->arena = arena;
 	g->capacity = capacity;
+	g->max_capacity = capacity;
 	g->list0_offset = MAXALIGN(sizeof(HnswBuildElement));
 	g->key_offset = g->list0_offset +
 		MAXALIGN(offsetof(HnswBuildList, edges) + sizeof(HnswBuildEdge) * 2 * info->m);
@@ -191,6 +196,26 @@ unlock_element(HnswBuildGraph *g, int32 id)
 }
 
 /*
+ * Double a serial build's arena, up to max_capacity: the elements stay at
+ * the front, the upper lists move to the new end (their offsets count
+ * from the end, so none changes).  False when the arena cannot grow.
+ */
+static bool
+graph_grow(HnswBuildGraph *g)
+{
+	Size		upper_used = g->shared->upper_used;
+	Size		capacity;
+
+	if (g->capacity >= g->max_capacity)
+		return false;
+	capacity = Min(g->capacity * 2, g->max_capacity);
+	g->arena = repalloc_huge(g->arena, capacity);
+	memmove(g->arena + capacity - upper_used, g->arena + g->capacity - upper_used, upper_used);
+	g->capacity = capacity;
+	return true;
+}
+
+/*
  * Take room for a new element of the given level, or return -1 when the
  * arena is full.
  */
@@ -205,14 +230,17 @@ graph_allocate(HnswBuildGraph *g, int level)
 	Size		upper_offset = 0;
 	HnswBuildElement *e;
 
-	SpinLockAcquire(&shared->mutex);
-	if ((Size) (shared->nelements + 1) * g->stride + shared->upper_used + upper <= g->capacity)
+	do
 	{
-		id = shared->nelements++;
-		shared->upper_used += upper;
-		upper_offset = g->capacity - shared->upper_used;
-	}
-	SpinLockRelease(&shared->mutex);
+		SpinLockAcquire(&shared->mutex);
+		if ((Size) (shared->nelements + 1) * g->stride + shared->upper_used + upper <= g->capacity)
+		{
+			id = shared->nelements++;
+			shared->upper_used += upper;
+			upper_offset = shared->upper_used;
+		}
+		SpinLockRelease(&shared->mutex);
+	} while (id < 0 && graph_grow(g));
 	if (id < 0)
 		return -1;
 
@@ -857,21 +885,27 @@ write_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
 	UnlockReleaseBuffer(buffer);
 }
 
-/* How much memory the whole graph would need, from what it used so far */
+/*
+ * Say how much memory the whole graph would need, from what it used so
+ * far, when the table's estimated rows are a guide to how many are left.
+ */
 static void
 report_spill(HnswBuildState *bs)
 {
 	HnswGraphShared *shared = bs->graph.shared;
 	double		per_element = (double) (shared->nelements * bs->graph.stride +
 										shared->upper_used) / Max(shared->nelements, 1);
-	double		needed = per_element * Max(bs->reltuples, bs->indtuples) * 1.1;
+	double		needed = per_element * bs->rows_expected * 1.1;
 
 	ereport(NOTICE,
 			(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
 					bs->indtuples),
 			 errdetail("Building will take significantly more time."),
+			 bs->rows_expected > bs->indtuples ?
 			 errhint("Increase maintenance_work_mem to about %.0f MB to build this index in memory.",
-					 ceil(needed / (1024.0 * 1024.0)))));
+					 ceil(needed / (1024.0 * 1024.0))) :
+			 errhint("Increase maintenance_work_mem to build this index in memory; "
+					 "ANALYZE the table for an estimate of how much it needs.")));
 }
 
 /*
@@ -948,6 +982,21 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * Rows to expect: the planner's estimate, which can guess the width of a
+ * never-analysed vector column far too small; when the key is a column,
+ * no more rows than the table's data (heap and TOAST) holds keys.
+ */
+static double
+estimate_rows(Relation heap, Relation index, Size keysize)
+{
+	double		rows = AnnEstimateHeapRows(heap);
+
+	if (RelationGetIndexExpressions(index) == NIL)
+		rows = Min(rows, (double) AnnHeapDataBlocks(heap) * BLCKSZ / keysize + 1);
+	return rows;
+}
+
 /* Everything a participant needs to insert into the graph. */
 static void
 build_state_init(HnswBuildState *bs, Relation heap, Relation index, char *arena,
@@ -960,7 +1009,7 @@ build_state_init(HnswBuildState *bs, Relation heap, Relation index, char *arena,
 	bs->index = index;
 	build_index_info(index, &bs->info);
 	m = bs->info.m;
-	bs->reltuples = heap->rd_rel->reltuples;
+	bs->rows_expected = estimate_rows(heap, index, bs->info.keysize);
 	bs->build_cxt = CurrentMemoryContext;
 	graph_init(&bs->graph, &bs->info, arena, capacity, shared, parallel);
 	HnswSearchInit(&bs->search, &build_graph_ops, &bs->graph, m);
@@ -1114,6 +1163,19 @@ dsm_space_left(void)
 }
 
 /*
+ * The arena the estimated rows need (with a fifth to spare for upper
+ * layers and a low estimate), at most maintenance_work_mem.
+ */
+static Size
+arena_wanted(HnswBuildState *bs)
+{
+	Size		per_row = bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge);
+	double		needed = bs->rows_expected * per_row * 1.2 + 1024 * 1024;
+
+	return (Size) Min((double) maintenance_work_mem * 1024, needed);
+}
+
+/*
  * How many workers to ask for, and the arena they share.  Workers are
  * sized on the data (heap plus TOAST, where vectors live), unless the
  * table's parallel_workers says otherwise.  A parallel build keeps the
@@ -1124,13 +1186,9 @@ static int
 plan_workers(HnswBuildState *bs, Size *arena_size)
 {
 	int			nworkers = AnnBuildWorkersWanted(bs->heap, bs->index);
-	double		rows = bs->reltuples >= 0 ? bs->reltuples :
-		(double) AnnHeapDataBlocks(bs->heap) * BLCKSZ / bs->info.keysize;
-	Size		needed = (Size) (rows * (bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge)) * 1.2)
-		+ 1024 * 1024;
 	Size		space;
 
-	*arena_size = Min((Size) maintenance_work_mem * 1024, needed);
+	*arena_size = arena_wanted(bs);
 	if (nworkers == 0)
 		return 0;
 
@@ -1165,17 +1223,17 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.progress = true;
 	write_metapage(index, MAIN_FORKNUM, &bs.info);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_GRAPH);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) Max(bs.reltuples, 0));
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.rows_expected);
 
 	nworkers = plan_workers(&bs, &arena_size);
 	if (nworkers > 0)
 		built = build_parallel(&bs, indexInfo, nworkers, arena_size, &result->heap_tuples);
 	if (!built)
 	{
-		arena_size = (Size) maintenance_work_mem * 1024;
 		graph_shared_init(&shared, 0);
 		graph_init(&bs.graph, &bs.info, MemoryContextAllocHuge(CurrentMemoryContext, arena_size),
 				   arena_size, &shared, false);
+		bs.graph.max_capacity = Max(arena_size, (Size) maintenance_work_mem * 1024);
 		result->heap_tuples = table_index_build_scan(heap, index, indexInfo, true, true,
 													 build_callback, &bs, NULL);
 		if (!bs.on_disk)

@@ -263,6 +263,42 @@ sweep_threshold(Relation index)
 	return elements / HNSW_SWEEP_DIVISOR;
 }
 
+/* The bytes a scan may use: work_mem times hnsw.scan_mem_multiplier */
+static double
+scan_memory_limit(void)
+{
+	return (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
+}
+
+/*
+ * The filtered graph search met more elements than its budget: searching
+ * the matching elements exactly costs less, when the list of them fits in
+ * the scan's memory.  Else the graph search goes on, for as many more
+ * elements as that memory holds, and the scan carries on from there.
+ * Returns whether the exact search answered.
+ */
+static bool
+search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
+{
+	int64		fit = (int64) (scan_memory_limit() / HNSW_EXACT_MATCH_BYTES);
+	HnswRef    *matches;
+	int			nmatches;
+	double		estimate;
+
+	HnswMatchingElements(scan->indexRelation, so->filter, fit, &matches, &nmatches, &estimate);
+	if (nmatches <= fit)
+	{
+		exact_search(so, matches, nmatches);
+		return true;
+	}
+	pfree(matches);
+	so->search.over_budget = false;
+	so->search.met = 0;
+	so->search.budget = (int64) (scan_memory_limit() / HNSW_MET_BYTES);
+	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
+	return false;
+}
+
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -323,13 +359,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		}
 	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
-	if (so->search.over_budget)
-	{
-		/* the directory was read only in part: read all of it now */
-		HnswMatchingElements(scan->indexRelation, so->filter, -1, &matches, &nmatches, &estimate);
-		exact_search(so, matches, nmatches);
+	if (so->search.over_budget && search_over_budget(scan, so))
 		return;
-	}
 	so->search.budget = -1;
 
 	so->first_left = so->search.results.count;
@@ -342,11 +373,9 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 static HnswScanStop
 over_budget(HnswScanOpaque so)
 {
-	double		mem_limit = (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
-
 	if (so->visited_after >= hnsw_max_scan_tuples)
 		return HNSW_STOP_TUPLES;
-	if ((double) MemoryContextMemAllocated(so->search_cxt, true) > mem_limit)
+	if ((double) MemoryContextMemAllocated(so->search_cxt, true) > scan_memory_limit())
 		return HNSW_STOP_MEMORY;
 	return HNSW_STOP_NONE;
 }

@@ -28,6 +28,7 @@ int			spann_iterative_scan = SPANN_ITERATIVE_RELAXED;
 int			spann_max_probes = -1;
 int			spann_group_probes = SPANN_DEFAULT_GROUP_PROBES;
 int			spann_directory_cache = SPANN_DEFAULT_DIRECTORY_CACHE;
+double		spann_scan_mem_multiplier = 1.0;
 
 static const struct config_enum_entry iterative_scan_options[] = {
 	{"off", SPANN_ITERATIVE_OFF, false},
@@ -89,6 +90,12 @@ SpannInit(void)
 							"-1 means no limit.",
 							&spann_max_probes, -1, -1, SPANN_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("spann.scan_mem_multiplier",
+							 "Sets the multiple of work_mem a scan may use",
+							 "An iterative scan probes no more lists once the rows it found "
+							 "and returned take this much memory.",
+							 &spann_scan_mem_multiplier, 1.0, 1.0, 1000.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("spann");
 }
 

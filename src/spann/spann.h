@@ -258,6 +258,7 @@ extern int	spann_iterative_scan;
 extern int	spann_max_probes;
 extern int	spann_group_probes;
 extern int	spann_directory_cache;
+extern double spann_scan_mem_multiplier;
 extern void SpannInit(void);
 extern int	SpannGetLists(Relation index);
 extern int	SpannDefaultLists(double rows);

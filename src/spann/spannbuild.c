@@ -157,9 +157,9 @@ lists_wanted(Relation index, double rows)
 static void
 sample_init(SpannBuildState *bs)
 {
-	double		reltuples = Max(bs->heap->rd_rel->reltuples, 0);
+	double		rows = AnnEstimateHeapRows(bs->heap);
 	double		wanted = Max(SPANN_MIN_SAMPLE,
-							 (double) SPANN_SAMPLE_PER_LIST * lists_wanted(bs->index, reltuples));
+							 (double) SPANN_SAMPLE_PER_LIST * lists_wanted(bs->index, rows));
 	double		fits = (double) maintenance_work_mem * 1024.0 / 2 /
 		(sizeof(float) * bs->dimensions);
 

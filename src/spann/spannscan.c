@@ -29,8 +29,11 @@
  *   far the scan goes; a query whose nearest rows are far from every
  *   centroid (high dimensions, unclustered data) pays by probing many
  *   lists.
- * A scan that ends on spann.max_probes while the executor still wants
- * rows says so (AnnReportIncompleteScan).
+ * The rows found and returned take memory in proportion to the entries
+ * read: once they take work_mem times spann.scan_mem_multiplier, the scan
+ * probes no more lists.  A scan that ends on spann.max_probes or on
+ * memory while the executor still wants rows says so
+ * (AnnReportIncompleteScan).
  *
  * Conditions on filter columns (annfilter.h) are tested on each entry's
  * signatures before its distance is computed: entries that fail cost no
@@ -85,6 +88,7 @@ typedef struct SpannScanOpaqueData
 	int			nfound;
 	int			next_found;
 	AnnTidSet  *returned;		/* heap TIDs returned */
+	bool		out_of_memory;	/* found and returned reached the memory limit */
 	bool		reported;		/* the scan said it ended short */
 } SpannScanOpaqueData;
 
@@ -293,11 +297,25 @@ at_max_probes(SpannScanOpaque so)
 	return spann_max_probes >= 0 && so->next_list >= spann_max_probes;
 }
 
-/* Are lists left that spann.max_probes lets the scan read? */
+/*
+ * Has the scan's memory reached work_mem times spann.scan_mem_multiplier?
+ * Once it has, it stays so: the rows already found are still returned.
+ */
+static bool
+at_memory_limit(SpannScanOpaque so)
+{
+	double		limit = (double) work_mem * 1024.0 * spann_scan_mem_multiplier;
+
+	if (!so->out_of_memory)
+		so->out_of_memory = (double) MemoryContextMemAllocated(so->scan_cxt, true) > limit;
+	return so->out_of_memory;
+}
+
+/* Are lists left that spann.max_probes and the memory limit let the scan read? */
 static bool
 lists_left(SpannScanOpaque so)
 {
-	return !all_probed(so) && !at_max_probes(so);
+	return !all_probed(so) && !at_max_probes(so) && !at_memory_limit(so);
 }
 
 /* May an iterative scan probe more lists? */
@@ -335,6 +353,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
 	so->returned = AnnTidSetCreate();
+	so->out_of_memory = false;
 	so->reported = false;
 	if (so->filter != NULL && so->filter->impossible)
 	{
@@ -400,18 +419,25 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 
 /*
  * The scan has nothing more to return while the executor wants rows:
- * say so if spann.max_probes stopped it with lists left.
+ * say so if spann.max_probes or the memory limit stopped it with lists
+ * left.
  */
 static void
 report_if_short(IndexScanDesc scan, SpannScanOpaque so)
 {
-	if (so->reported || so->iterative == SPANN_ITERATIVE_OFF || all_probed(so) ||
-		!at_max_probes(so))
+	if (so->reported || so->iterative == SPANN_ITERATIVE_OFF || all_probed(so))
+		return;
+	if (at_max_probes(so))
+		AnnReportIncompleteScan(scan->indexRelation,
+								psprintf("spann.max_probes (%d) lists were probed.", spann_max_probes),
+								"Raise spann.max_probes, or set it to -1 for no limit.");
+	else if (so->out_of_memory)
+		AnnReportIncompleteScan(scan->indexRelation,
+								"The scan's memory reached work_mem times spann.scan_mem_multiplier.",
+								"Raise work_mem or spann.scan_mem_multiplier.");
+	else
 		return;
 	so->reported = true;
-	AnnReportIncompleteScan(scan->indexRelation,
-							psprintf("spann.max_probes (%d) lists were probed.", spann_max_probes),
-							"Raise spann.max_probes, or set it to -1 for no limit.");
 }
 
 bool

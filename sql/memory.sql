@@ -1,0 +1,80 @@
+-- Memory bounds: builds and scans stay within maintenance_work_mem and
+-- work_mem (times the scan_mem_multiplier GUCs), whatever the data and
+-- however stale the table's statistics.
+SET enable_seqscan = off;
+
+-- Unclustered rows: hashes of (row, coordinate).
+CREATE TABLE mem (id int, v vector(8), cat int) WITH (autovacuum_enabled = off);
+INSERT INTO mem
+SELECT i, ARRAY(SELECT (hashint4(i * 8 + j) % 1000) / 1000.0 FROM generate_series(1, 8) j)::vector, 0
+FROM generate_series(1, 20000) i;
+-- cat = 1 only far from the origin, where the queries below are
+UPDATE mem SET cat = 1 WHERE v <-> '[0,0,0,0,0,0,0,0]' > 1.6;
+VACUUM mem;
+
+-- exact_misses(k): how many of the index's first k rows nearest the
+-- origin under WHERE cat = 1 lie farther than the exact k-th distance,
+-- plus how many rows short of k it came back.
+CREATE FUNCTION exact_misses(k int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	kth float8;
+	far bigint;
+	got bigint;
+BEGIN
+	SET LOCAL enable_indexscan = off;
+	SET LOCAL enable_seqscan = on;
+	SELECT max(d) INTO kth FROM (SELECT v <-> '[0,0,0,0,0,0,0,0]' AS d FROM mem WHERE cat = 1
+								 ORDER BY 1 LIMIT k) s;
+	SET LOCAL enable_indexscan = on;
+	SET LOCAL enable_seqscan = off;
+	SELECT count(*) FILTER (WHERE d > kth), count(*) INTO far, got
+	FROM (SELECT v <-> '[0,0,0,0,0,0,0,0]' AS d FROM mem WHERE cat = 1
+		  ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT k) s;
+	RETURN far + (k - got);
+END $$;
+
+-- hnsw build: statistics that say the table is nearly empty (as after a
+-- bulk load into a table analysed when small) start the serial build
+-- with a small arena; it grows as the rows come, so the graph is built in
+-- memory (no NOTICE that it no longer fits) and is whole.
+UPDATE pg_class SET reltuples = 1, relpages = 100000 WHERE oid = 'mem'::regclass;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX mem_hnsw ON mem USING hnsw (v vector_l2_ops, cat);
+SELECT ann_check_index('mem_hnsw', true);
+-- at maintenance_work_mem the arena stops growing, and says so
+UPDATE pg_class SET reltuples = 1, relpages = 100000 WHERE oid = 'mem'::regclass;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX mem_hnsw_small ON mem USING hnsw (v vector_l2_ops, cat);
+SELECT ann_check_index('mem_hnsw_small', true);
+DROP INDEX mem_hnsw_small;
+RESET maintenance_work_mem;
+
+-- hnsw filtered scan: the matching rows lie behind many that do not, so
+-- the graph search goes over its budget.  With room for the list of
+-- matches the scan answers from it exactly; with work_mem too small for
+-- that list it goes on through the graph instead, within its memory.
+SET work_mem = '4MB';
+SELECT exact_misses(20);
+SET work_mem = '64kB';
+SELECT exact_misses(20);
+RESET work_mem;
+DROP INDEX mem_hnsw;
+
+-- spann: an iterative scan stops probing lists once the rows it found
+-- and returned take work_mem times spann.scan_mem_multiplier, says so,
+-- and returns every row when the memory allows.
+CREATE INDEX mem_spann ON mem USING spann (v vector_l2_ops) WITH (lists = 50);
+SET spann.iterative_scan = relaxed_order;
+SET work_mem = '64kB';
+SELECT count(*) < 20000 AS stopped_short
+FROM (SELECT id FROM mem ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 20000) s;
+SET spann.scan_mem_multiplier = 100;
+SELECT count(DISTINCT id) AS all_rows
+FROM (SELECT id FROM mem ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 20000) s;
+SET spann.scan_mem_multiplier = 0.5;
+RESET spann.scan_mem_multiplier;
+RESET work_mem;
+RESET spann.iterative_scan;
+
+DROP TABLE mem;
+DROP FUNCTION exact_misses(int);
