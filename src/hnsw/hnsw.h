@@ -393,8 +393,10 @@ extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
 extern void HnswSetKeySize(Relation index, HnswIndexInfo *info);
 extern int	HnswRandomLevel(int m, ItemPointer heaptid);
-extern HnswElementTuple HnswPageGetElement(Page page, OffsetNumber offno);
-extern HnswNeighborTuple HnswPageGetNeighbors(Page page, OffsetNumber offno);
+extern HnswElementTuple HnswPageGetElement(Relation index, BlockNumber blkno, Page page,
+										   OffsetNumber offno);
+extern HnswNeighborTuple HnswPageGetNeighbors(Relation index, BlockNumber blkno, Page page,
+											  OffsetNumber offno);
 extern void HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m,
 							  const HnswRef *refs, int n);
 extern HnswListWrite HnswWriteLayerIfUnchanged(Relation index, bool building,

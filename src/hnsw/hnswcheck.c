@@ -217,7 +217,8 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&ntid));
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buffer);
-	neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&ntid));
+	neighbors = HnswPageGetNeighbors(check->index, ItemPointerGetBlockNumber(&ntid), page,
+									 ItemPointerGetOffsetNumber(&ntid));
 	if (neighbors != NULL)
 		for (int layer = 0; layer <= Min(element->level, neighbors->level); layer++)
 		{
@@ -243,7 +244,8 @@ has_visible_row(HnswCheck *check, HnswRef ref)
 	HnswRefToTid(ref, &tid);
 	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	element = HnswPageGetElement(BufferGetPage(buffer), ItemPointerGetOffsetNumber(&tid));
+	element = HnswPageGetElement(check->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(buffer),
+								 ItemPointerGetOffsetNumber(&tid));
 	for (int i = 0; element != NULL && !element->deleted && i < HNSW_HEAPTIDS; i++)
 		if (ItemPointerIsValid(&element->heaptids[i]))
 			heaptids[n++] = element->heaptids[i];

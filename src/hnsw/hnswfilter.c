@@ -77,7 +77,7 @@ HnswBuildSignatureDirectory(Relation index)
 		page = BufferGetPage(buffer);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			HnswElementTuple element = HnswPageGetElement(page, off);
+			HnswElementTuple element = HnswPageGetElement(index, blkno, page, off);
 			ItemPointerData tid;
 
 			if (element == NULL || element->deleted)

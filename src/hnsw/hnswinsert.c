@@ -111,7 +111,8 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	HnswRefToTid(ref, &tid);
 	buffer = ReadBuffer(is->index, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	element = HnswPageGetElement(BufferGetPage(buffer), ItemPointerGetOffsetNumber(&tid));
+	element = HnswPageGetElement(is->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(buffer),
+								 ItemPointerGetOffsetNumber(&tid));
 
 	/*
 	 * An element without a live heap TID is dead: VACUUM (pass 1, under
@@ -130,7 +131,8 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 
 				AnnEditBegin(&edit, is->index, is->building);
 				page = AnnEditRegister(&edit, buffer, false);
-				element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+				element = HnswPageGetElement(is->index, ItemPointerGetBlockNumber(&tid), page,
+											 ItemPointerGetOffsetNumber(&tid));
 				element->heaptids[i] = is->heaptid;
 				AnnEditFinish(&edit);
 				added = true;
@@ -185,23 +187,24 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
  * InvalidOffsetNumber.
  */
 static OffsetNumber
-reuse_deleted(Page page, int level, int m)
+reuse_deleted(Relation index, BlockNumber blkno, Page page, int level, int m)
 {
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
-	BlockNumber blkno = InvalidBlockNumber;
+	BlockNumber nblkno = InvalidBlockNumber;
 
 	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 	{
-		HnswElementTuple element = HnswPageGetElement(page, off);
+		HnswElementTuple element = HnswPageGetElement(index, blkno, page, off);
 		HnswNeighborTuple neighbors;
 
 		if (element == NULL || !element->deleted)
 			continue;
-		if (blkno == InvalidBlockNumber)
-			blkno = ItemPointerGetBlockNumber(&element->neighbortid);
-		if (ItemPointerGetBlockNumber(&element->neighbortid) != blkno)
+		if (nblkno == InvalidBlockNumber)
+			nblkno = ItemPointerGetBlockNumber(&element->neighbortid);
+		if (ItemPointerGetBlockNumber(&element->neighbortid) != nblkno)
 			continue;
-		neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&element->neighbortid));
+		neighbors = HnswPageGetNeighbors(index, blkno, page,
+										 ItemPointerGetOffsetNumber(&element->neighbortid));
 		if (neighbors != NULL && neighbors->nslots >= HnswSlotCount(level, m))
 			return off;
 	}
@@ -218,12 +221,12 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 {
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
-	OffsetNumber off = reuse_deleted(page, is->level, is->info->m);
+	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m);
 
 	if (off != InvalidOffsetNumber)
 	{
-		HnswElementTuple old = HnswPageGetElement(page, off);
-		HnswNeighborTuple oldn = HnswPageGetNeighbors(page,
+		HnswElementTuple old = HnswPageGetElement(is->index, blkno, page, off);
+		HnswNeighborTuple oldn = HnswPageGetNeighbors(is->index, blkno, page,
 													  ItemPointerGetOffsetNumber(&old->neighbortid));
 		uint16		nslots = oldn->nslots;
 
@@ -263,7 +266,7 @@ set_insert_page(HnswInsertState *is, AnnEdit *edit, BlockNumber blkno)
 
 /* Can page take the new element, in a deleted slot or in free space? */
 static bool
-has_room(HnswInsertState *is, Page page)
+has_room(HnswInsertState *is, BlockNumber blkno, Page page)
 {
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
@@ -271,7 +274,7 @@ has_room(HnswInsertState *is, Page page)
 	if (PageIsNew(page) || !(AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS))
 		return false;			/* not a page of elements (the signature directory) */
 	return PageGetFreeSpaceForMultipleTuples(page, 2) >= esize + nsize ||
-		reuse_deleted(page, is->level, is->info->m) != InvalidOffsetNumber;
+		reuse_deleted(is->index, blkno, page, is->level, is->info->m) != InvalidOffsetNumber;
 }
 
 /*
@@ -301,7 +304,7 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 	{
 		buffer = ReadBuffer(is->index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-		if (has_room(is, BufferGetPage(buffer)))
+		if (has_room(is, blkno, BufferGetPage(buffer)))
 		{
 			AnnEditBegin(&edit, is->index, is->building);
 			page = AnnEditRegister(&edit, buffer, false);

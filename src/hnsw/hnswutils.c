@@ -139,28 +139,53 @@ HnswRandomLevel(int m, ItemPointer heaptid)
  * ---------------------------------------------------------------------
  */
 
-/* The tuple at offno if it exists and is of the given type, else NULL. */
+/*
+ * The tuple at offno of page (block blkno) if it is of the given type,
+ * else NULL; *len is its length.  The page must be one of elements or of
+ * the signature directory (a whole-index loop meets both), and the line
+ * pointer a used one inside the page: else the index is corrupted.
+ */
 static void *
-page_tuple(Page page, OffsetNumber offno, uint8 type)
+page_tuple(Relation index, BlockNumber blkno, Page page, OffsetNumber offno, uint8 type,
+		   Size *len)
 {
 	uint8	   *tuple;
 
-	if (offno < FirstOffsetNumber || offno > PageGetMaxOffsetNumber(page))
-		return NULL;
-	tuple = (uint8 *) PageGetItem(page, PageGetItemId(page, offno));
+	AnnCheckPage(index, blkno, page, ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES);
+	tuple = AnnPageGetItemChecked(index, blkno, page, offno, 0);
+	*len = ItemIdGetLength(PageGetItemId(page, offno));
 	return *tuple == type ? tuple : NULL;
 }
 
 HnswElementTuple
-HnswPageGetElement(Page page, OffsetNumber offno)
+HnswPageGetElement(Relation index, BlockNumber blkno, Page page, OffsetNumber offno)
 {
-	return (HnswElementTuple) page_tuple(page, offno, HNSW_ELEMENT_TUPLE);
+	Size		len;
+	HnswElementTuple element = page_tuple(index, blkno, page, offno, HNSW_ELEMENT_TUPLE, &len);
+
+	if (element != NULL &&
+		(len != HNSW_ELEMENT_TUPLE_SIZE(HnswGetIndexInfo(index)->keysize) ||
+		 element->level > HNSW_MAX_LEVEL))
+		AnnCheckFailed(index, blkno, offno,
+					   psprintf("An element tuple of %zu bytes has level %d.", len, element->level));
+	return element;
 }
 
+/* A neighbour tuple has slots for its level, maybe more (a reused slot). */
 HnswNeighborTuple
-HnswPageGetNeighbors(Page page, OffsetNumber offno)
+HnswPageGetNeighbors(Relation index, BlockNumber blkno, Page page, OffsetNumber offno)
 {
-	return (HnswNeighborTuple) page_tuple(page, offno, HNSW_NEIGHBOR_TUPLE);
+	Size		len;
+	HnswNeighborTuple neighbors = page_tuple(index, blkno, page, offno, HNSW_NEIGHBOR_TUPLE, &len);
+
+	if (neighbors != NULL &&
+		(neighbors->level > HNSW_MAX_LEVEL ||
+		 neighbors->nslots < HnswSlotCount(neighbors->level, HnswGetIndexInfo(index)->m) ||
+		 len < offsetof(HnswNeighborTupleData, slots) + sizeof(ItemPointerData) * neighbors->nslots))
+		AnnCheckFailed(index, blkno, offno,
+					   psprintf("A neighbour tuple of %zu bytes has level %d and %d slots.",
+								len, neighbors->level, neighbors->nslots));
+	return neighbors;
 }
 
 /* Set a layer's list to refs[0..n), the rest of its slots empty. */
@@ -194,7 +219,8 @@ HnswWriteLayerIfUnchanged(Relation index, bool building, ItemPointer neighbortid
 	HnswListWrite result = HNSW_LIST_WRITTEN;
 
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	neighbors = HnswPageGetNeighbors(BufferGetPage(buffer), ItemPointerGetOffsetNumber(neighbortid));
+	neighbors = HnswPageGetNeighbors(index, ItemPointerGetBlockNumber(neighbortid), BufferGetPage(buffer),
+									 ItemPointerGetOffsetNumber(neighbortid));
 	if (neighbors == NULL || neighbors->level < layer)
 		result = HNSW_LIST_GONE;
 	for (int i = 0; i < HnswLayerSlots(layer, m) && result == HNSW_LIST_WRITTEN; i++)
@@ -210,7 +236,8 @@ HnswWriteLayerIfUnchanged(Relation index, bool building, ItemPointer neighbortid
 		AnnEdit		edit;
 
 		AnnEditBegin(&edit, index, building);
-		neighbors = HnswPageGetNeighbors(AnnEditRegister(&edit, buffer, false),
+		neighbors = HnswPageGetNeighbors(index, ItemPointerGetBlockNumber(neighbortid),
+										 AnnEditRegister(&edit, buffer, false),
 										 ItemPointerGetOffsetNumber(neighbortid));
 		HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
 		AnnEditFinish(&edit);
@@ -331,7 +358,7 @@ HnswUnvisitedElements(HnswDiskGraph *graph, int *n)
 
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
-			HnswElementTuple element = HnswPageGetElement(page, off);
+			HnswElementTuple element = HnswPageGetElement(graph->index, blkno, page, off);
 			ItemPointerData tid;
 			HnswRef		ref;
 
@@ -371,7 +398,8 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 		return false;
 	HnswRefToTid(entry->ref, &tid);
 	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&tid));
-	element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+	element = HnswPageGetElement(graph->index, ItemPointerGetBlockNumber(&tid), page,
+								 ItemPointerGetOffsetNumber(&tid));
 	usable = element != NULL && !element->deleted;
 	if (usable)
 	{
@@ -458,7 +486,8 @@ HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *ou
 		return 0;
 
 	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&entry->neighbortid));
-	neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&entry->neighbortid));
+	neighbors = HnswPageGetNeighbors(graph->index, ItemPointerGetBlockNumber(&entry->neighbortid), page,
+									 ItemPointerGetOffsetNumber(&entry->neighbortid));
 	if (neighbors != NULL && neighbors->level >= layer)
 	{
 		ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
@@ -528,7 +557,8 @@ HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids)
 
 	HnswRefToTid(ref, &tid);
 	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&tid));
-	element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+	element = HnswPageGetElement(graph->index, ItemPointerGetBlockNumber(&tid), page,
+								 ItemPointerGetOffsetNumber(&tid));
 	if (element != NULL && !element->deleted)
 	{
 		for (int i = 0; i < HNSW_HEAPTIDS; i++)

@@ -84,11 +84,12 @@ add_dead(HnswVacuumState *vs, HnswRef ref)
 
 /* Does any element of page hold a heap TID the callback reports dead? */
 static bool
-page_has_dead_tids(Page page, IndexBulkDeleteCallback callback, void *callback_state)
+page_has_dead_tids(Relation index, BlockNumber blkno, Page page,
+				   IndexBulkDeleteCallback callback, void *callback_state)
 {
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
-		HnswElementTuple element = HnswPageGetElement(page, off);
+		HnswElementTuple element = HnswPageGetElement(index, blkno, page, off);
 
 		if (element == NULL || element->deleted)
 			continue;
@@ -102,12 +103,12 @@ page_has_dead_tids(Page page, IndexBulkDeleteCallback callback, void *callback_s
 
 /* Drop the dead heap TIDs, keeping the live ones first (inserts fill the first free slot). */
 static void
-drop_dead_tids(Page page, IndexBulkDeleteCallback callback, void *callback_state,
-			   IndexBulkDeleteResult *stats)
+drop_dead_tids(Relation index, BlockNumber blkno, Page page, IndexBulkDeleteCallback callback,
+			   void *callback_state, IndexBulkDeleteResult *stats)
 {
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
-		HnswElementTuple element = HnswPageGetElement(page, off);
+		HnswElementTuple element = HnswPageGetElement(index, blkno, page, off);
 		int			live = 0;
 
 		if (element == NULL || element->deleted)
@@ -133,7 +134,7 @@ survey_page(HnswVacuumState *vs, Page page, BlockNumber blkno, IndexBulkDeleteRe
 {
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
-		HnswElementTuple element = HnswPageGetElement(page, off);
+		HnswElementTuple element = HnswPageGetElement(vs->index, blkno, page, off);
 		ItemPointerData tid;
 		int			live = 0;
 
@@ -173,12 +174,12 @@ remove_dead_tuples(HnswVacuumState *vs, IndexBulkDeleteCallback callback,
 		if (!PageIsNew(page))
 		{
 			/* most pages need no WAL record at all */
-			if (page_has_dead_tids(page, callback, callback_state))
+			if (page_has_dead_tids(vs->index, blkno, page, callback, callback_state))
 			{
 				AnnEdit		edit;
 
 				AnnEditBegin(&edit, vs->index, false);
-				drop_dead_tids(AnnEditRegister(&edit, buffer, false), callback,
+				drop_dead_tids(vs->index, blkno, AnnEditRegister(&edit, buffer, false), callback,
 							   callback_state, stats);
 				AnnEditFinish(&edit);
 			}
@@ -307,7 +308,7 @@ repair_graph(HnswVacuumState *vs)
 		elements = palloc(sizeof(HnswRef) * Max(PageGetMaxOffsetNumber(page), 1));
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			HnswElementTuple element = HnswPageGetElement(page, off);
+			HnswElementTuple element = HnswPageGetElement(vs->index, blkno, page, off);
 			ItemPointerData tid;
 
 			ItemPointerSet(&tid, blkno, off);
@@ -551,7 +552,7 @@ reconnect_orphans(HnswVacuumState *vs)
 		for (OffsetNumber off = FirstOffsetNumber;
 			 !PageIsNew(page) && off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			HnswElementTuple element = HnswPageGetElement(page, off);
+			HnswElementTuple element = HnswPageGetElement(vs->index, blkno, page, off);
 			ItemPointerData tid;
 
 			ItemPointerSet(&tid, blkno, off);
@@ -624,7 +625,8 @@ free_dead_elements(HnswVacuumState *vs)
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		AnnEditBegin(&edit, vs->index, false);
 		page = AnnEditRegister(&edit, buffer, false);
-		element = HnswPageGetElement(page, ItemPointerGetOffsetNumber(&tid));
+		element = HnswPageGetElement(vs->index, ItemPointerGetBlockNumber(&tid), page,
+									 ItemPointerGetOffsetNumber(&tid));
 		element->deleted = 1;
 		if (ItemPointerGetBlockNumber(&element->neighbortid) != ItemPointerGetBlockNumber(&tid))
 		{
@@ -632,7 +634,8 @@ free_dead_elements(HnswVacuumState *vs)
 			LockBuffer(nbuffer, BUFFER_LOCK_EXCLUSIVE);
 			page = AnnEditRegister(&edit, nbuffer, false);
 		}
-		neighbors = HnswPageGetNeighbors(page, ItemPointerGetOffsetNumber(&element->neighbortid));
+		neighbors = HnswPageGetNeighbors(vs->index, ItemPointerGetBlockNumber(&element->neighbortid), page,
+										 ItemPointerGetOffsetNumber(&element->neighbortid));
 		if (neighbors != NULL)
 			for (int s = 0; s < neighbors->nslots; s++)
 				ItemPointerSetInvalid(&neighbors->slots[s]);

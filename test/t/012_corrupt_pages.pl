@@ -1,6 +1,7 @@
 # Corrupt index pages: a chain of pages that loops back on itself, a page
-# of the wrong kind in a chain and a line pointer pointing past its page,
-# written into the files of a stopped cluster.  Scans, inserts and VACUUM
+# of the wrong kind in a chain, a line pointer pointing past its page and
+# an hnsw element with an impossible level, written into the files of a
+# stopped cluster.  Scans, inserts and VACUUM
 # must stop with an INDEX_CORRUPTED error naming the index and the block,
 # never hang or crash, and REINDEX must repair the index.
 use strict;
@@ -68,15 +69,18 @@ sub overwrite
 }
 
 # $sql fails with INDEX_CORRUPTED (XX002) naming $index and block $blkno
+# (and the offset $offno, if given)
 sub corrupted_ok
 {
-	my ($sql, $index, $blkno, $name) = @_;
+	my ($sql, $index, $blkno, $name, $offno) = @_;
+	my $where = defined $offno ? "is corrupted at block $blkno, offset $offno"
+	  : "contains a corrupted page at block $blkno";
 	my ($ret, $stdout, $stderr) = $node->psql('postgres',
 		"SET enable_seqscan = off; SET spann.probes = 1000; SET spann.group_probes = 0;
 		 SET hnsw.ef_search = 1000;
 		 \\set VERBOSITY verbose
 		 $sql");
-	like($stderr, qr/XX002: index "$index" contains a corrupted page at block $blkno/, $name);
+	like($stderr, qr/XX002: index "$index" $where\b/, $name);
 	return;
 }
 
@@ -114,6 +118,38 @@ overwrite('docs_hnsw', $directory, $BLCKSZ - 8, pack('V', $directory));
 corrupted_ok($scan_hnsw, 'docs_hnsw', $directory, 'hnsw: a filtered scan stops at a cycle in the directory');
 $node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
 is($node->safe_psql('postgres', "SET enable_seqscan = off; $scan_hnsw"), '5', 'hnsw: REINDEX repairs it');
+
+# The line pointer of item $offno of block $blkno of $index, as a number
+sub line_pointer
+{
+	my ($index, $blkno, $offno) = @_;
+	my $at = 25 + 4 * ($offno - 1);
+	return unpack('V', pack('H*', $node->safe_psql('postgres',
+		"SELECT encode(substr(get_raw_page('$index', $blkno), $at, 4), 'hex')")));
+}
+
+# 5. hnsw: an element's line pointer past its page, then an element whose
+# level is past the most there can be.  A scan that visits every element,
+# an insert that searches the graph and VACUUM stop at either.
+my $scan_all = 'SET hnsw.iterative_scan = relaxed_order; SET hnsw.max_scan_tuples = 100000;
+	SELECT count(*) FROM (SELECT id FROM docs ORDER BY v <-> ann_test_vec(5, 8)::vector LIMIT 3000) s';
+my $elements = first_page_with('docs_hnsw', 0x0002);
+$lp = line_pointer('docs_hnsw', $elements, 1);
+overwrite('docs_hnsw', $elements, 24, pack('V', ($lp & ~0x7fff) | 8191));
+corrupted_ok($scan_all, 'docs_hnsw', $elements, 'hnsw: an element outside its page');
+corrupted_ok('VACUUM docs', 'docs_hnsw', $elements, 'hnsw: VACUUM stops at it too');
+$node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
+
+$elements = first_page_with('docs_hnsw', 0x0002);
+my $tuple = line_pointer('docs_hnsw', $elements, 1) & 0x7fff;
+overwrite('docs_hnsw', $elements, $tuple + 1, pack('C', 200));
+corrupted_ok($scan_all, 'docs_hnsw', $elements, 'hnsw: an element of level 200', 1);
+corrupted_ok("INSERT INTO docs SELECT i, ann_test_vec(i, 8), 1 FROM generate_series(3001, 3100) i",
+	'docs_hnsw', $elements, 'hnsw: an insert meets it too', 1);
+corrupted_ok('VACUUM docs', 'docs_hnsw', $elements, 'hnsw: and VACUUM', 1);
+$node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
+is($node->safe_psql('postgres', "SET enable_seqscan = off; $scan_all"),
+	$node->safe_psql('postgres', 'SELECT count(*) FROM docs'), 'hnsw: REINDEX repairs it');
 
 unlike(slurp_file($node->logfile), qr/PANIC|TRAP:|terminated by signal/, 'no crash or failed assertion');
 $node->stop;
