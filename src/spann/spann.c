@@ -275,7 +275,7 @@ count_entries(Relation index)
 		if (AnnPageGetOpaque(page)->flags & SPANN_PAGE_CENTROIDS)
 			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 			{
-				SpannCentroidTuple c = SpannPageGetCentroid(page, off);
+				SpannCentroidTuple c = SpannPageGetCentroid(index, pages[i], page, off);
 
 				if (BlockNumberIsValid(c->head))
 					entries += c->count;

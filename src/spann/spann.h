@@ -304,7 +304,8 @@ extern Size SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize);
 extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter);
 extern void SpannInitMetaPage(Page page, int dimensions);
 extern const void *SpannKeyElements(const char *key);
-extern SpannCentroidTuple SpannPageGetCentroid(Page page, OffsetNumber offno);
+extern SpannCentroidTuple SpannPageGetCentroid(Relation index, BlockNumber blkno, Page page,
+											   OffsetNumber offno);
 extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 kinds);
 extern SpannEntryTuple SpannPageGetEntry(Relation index, BlockNumber blkno, Page page,
 										 OffsetNumber off);
@@ -349,7 +350,8 @@ extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber 
 									 BlockNumber *cblkno);
 extern void SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta,
 							  SpannCentroidTuple tuple);
-extern SpannGroupTuple SpannPageGetGroup(Page page, OffsetNumber offno);
+extern SpannGroupTuple SpannPageGetGroup(Relation index, BlockNumber blkno, Page page,
+										 OffsetNumber offno);
 
 /* spanncluster.c */
 extern float SpannClosureBound(AnnMetric metric, float nearest, double factor);

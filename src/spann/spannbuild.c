@@ -281,7 +281,7 @@ link_group(SpannBuildState *bs, const SpannGroupRef *group, BlockNumber head, Bl
 	SpannGroupTuple tuple;
 
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	tuple = SpannPageGetGroup(BufferGetPage(buffer), group->goffset);
+	tuple = SpannPageGetGroup(bs->index, group->gblkno, BufferGetPage(buffer), group->goffset);
 	tuple->head = head;
 	tuple->tail = tail;
 	MarkBufferDirty(buffer);

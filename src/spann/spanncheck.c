@@ -56,7 +56,7 @@ current_radius(SpannCheck *check, const CheckedList *list)
 	float		radius = -1;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	c = SpannPageGetCentroid(check->index, list->cblkno, BufferGetPage(buffer), list->coffset);
 	if (c->head == list->tuple->head)
 		radius = c->radius;
 	UnlockReleaseBuffer(buffer);

@@ -63,10 +63,18 @@ typedef struct SpannDirectory
 /* The backend's copies, by index OID; NULL until the first is made */
 static HTAB *directories = NULL;
 
+/*
+ * The group tuple at offno of a group page (block blkno); anything else
+ * there raises INDEX_CORRUPTED.
+ */
 SpannGroupTuple
-SpannPageGetGroup(Page page, OffsetNumber offno)
+SpannPageGetGroup(Relation index, BlockNumber blkno, Page page, OffsetNumber offno)
 {
-	return (SpannGroupTuple) PageGetItem(page, PageGetItemId(page, offno));
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+
+	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_GROUPS);
+	return (SpannGroupTuple) AnnPageGetItemChecked(index, blkno, page, offno,
+												   SPANN_GROUP_TUPLE_SIZE(info->keysize));
 }
 
 /* ---------------------------------------------------------------------
@@ -109,7 +117,8 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 	Page		page;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	SpannChainBegin(&walk, index, SpannPageGetGroup(BufferGetPage(buffer), group->goffset)->head,
+	SpannChainBegin(&walk, index,
+					SpannPageGetGroup(index, group->gblkno, BufferGetPage(buffer), group->goffset)->head,
 					SPANN_PAGE_CENTROIDS);
 	UnlockReleaseBuffer(buffer);
 	while ((page = SpannChainNext(&walk)) != NULL)
@@ -565,7 +574,7 @@ SpannCentroidPages(Relation index, int *npages)
 			if (h == 0)
 				for (OffsetNumber off = FirstOffsetNumber;
 					 off <= PageGetMaxOffsetNumber(page) && nheads <= (int) meta.ngroups; off++)
-					chain_heads[nheads++] = SpannPageGetGroup(page, off)->head;
+					chain_heads[nheads++] = SpannPageGetGroup(index, walk.blkno, page, off)->head;
 		}
 	}
 	pfree(chain_heads);
@@ -583,12 +592,12 @@ SpannCentroidPages(Relation index, int *npages)
  * page, locked and registered in edit), or to a new page linked after it.
  */
 static OffsetNumber
-add_to_group(AnnEdit *edit, Relation index, Page gpage, OffsetNumber goffset,
+add_to_group(AnnEdit *edit, Relation index, BlockNumber gblkno, Page gpage, OffsetNumber goffset,
 			 SpannCentroidTuple tuple, BlockNumber *cblkno)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
-	SpannGroupTuple group = SpannPageGetGroup(gpage, goffset);
+	SpannGroupTuple group = SpannPageGetGroup(index, gblkno, gpage, goffset);
 	Buffer		buffer = InvalidBuffer;
 	Page		page = NULL;
 	OffsetNumber offno;
@@ -635,8 +644,8 @@ SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno, OffsetNumber
 	Buffer		gbuffer = ReadBuffer(index, gblkno);
 
 	LockBuffer(gbuffer, BUFFER_LOCK_EXCLUSIVE);
-	return add_to_group(edit, index, AnnEditRegister(edit, gbuffer, false), goffset, tuple,
-						cblkno);
+	return add_to_group(edit, index, gblkno, AnnEditRegister(edit, gbuffer, false), goffset,
+						tuple, cblkno);
 }
 
 /*
@@ -667,7 +676,8 @@ SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta, SpannCentro
 				 RelationGetRelationName(index));
 		meta->group_head = meta->group_tail = BufferGetBlockNumber(gbuffer);
 		meta->ngroups = 1;
-		add_to_group(edit, index, gpage, FirstOffsetNumber, tuple, &cblkno);
+		add_to_group(edit, index, BufferGetBlockNumber(gbuffer), gpage, FirstOffsetNumber, tuple,
+					 &cblkno);
 		pfree(group);
 	}
 	else

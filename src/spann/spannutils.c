@@ -121,7 +121,7 @@ SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *fil
 	bool		may = true;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	c = SpannPageGetCentroid(index, list->cblkno, BufferGetPage(buffer), list->coffset);
 	if (c->head == list->head)
 		may = AnnFilterSummaryMatches(filter, c->key + info->filter_offset);
 	UnlockReleaseBuffer(buffer);
@@ -175,10 +175,18 @@ SpannKeyElements(const char *key)
 	return key + offsetof(Vector, x);
 }
 
+/*
+ * The centroid tuple at offno of a centroid page (block blkno); anything
+ * else there raises INDEX_CORRUPTED.
+ */
 SpannCentroidTuple
-SpannPageGetCentroid(Page page, OffsetNumber offno)
+SpannPageGetCentroid(Relation index, BlockNumber blkno, Page page, OffsetNumber offno)
 {
-	return (SpannCentroidTuple) PageGetItem(page, PageGetItemId(page, offno));
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+
+	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_CENTROIDS);
+	return (SpannCentroidTuple) AnnPageGetItemChecked(index, blkno, page, offno,
+													  SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
 }
 
 /* Is this a page of a posting list (live or retired)? */
@@ -205,7 +213,7 @@ SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 	void	   *key = NULL;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	c = SpannPageGetCentroid(BufferGetPage(buffer), coffset);
+	c = SpannPageGetCentroid(index, cblkno, BufferGetPage(buffer), coffset);
 	if (c->head == head)
 	{
 		key = palloc(info->keysize);
@@ -323,7 +331,8 @@ SpannEditList(AnnEdit *edit, Relation index, const SpannListRef *list, Buffer *b
 	SpannCentroidTuple c;
 
 	LockBuffer(cbuffer, BUFFER_LOCK_EXCLUSIVE);
-	c = SpannPageGetCentroid(AnnEditRegister(edit, cbuffer, false), list->coffset);
+	c = SpannPageGetCentroid(index, list->cblkno, AnnEditRegister(edit, cbuffer, false),
+							 list->coffset);
 	if (buffer != NULL)
 		*buffer = cbuffer;
 	return c->head == list->head ? c : NULL;
@@ -376,7 +385,7 @@ centroid_tail(Relation index, const SpannListRef *list)
 	BlockNumber tail = InvalidBlockNumber;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	c = SpannPageGetCentroid(BufferGetPage(buffer), list->coffset);
+	c = SpannPageGetCentroid(index, list->cblkno, BufferGetPage(buffer), list->coffset);
 	if (c->head == list->head)
 		tail = c->tail;
 	UnlockReleaseBuffer(buffer);
