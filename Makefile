@@ -12,6 +12,7 @@ OBJS = \
 	src/annpage.o \
 	src/annplanner.o \
 	src/annutils.o \
+	src/codes.o \
 	src/distance.o \
 	src/vector.o \
 	src/halfvec.o \
@@ -61,8 +62,9 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h $(srcdir)/src/spann
 # loader of the HNSW benchmark (test/bench/README.md).
 KERNEL_PROG_CFLAGS = $(CFLAGS) $(CPPFLAGS) -I$(srcdir)/src
 KERNEL_PROG_LIBS = -L$(pkglibdir) -lpgcommon -lpgport -lm
-test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance.c src/distance.h
-	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c $(KERNEL_PROG_LIBS)
+test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance.c src/distance.h \
+		src/codes.c src/codes.h
+	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c src/codes.c $(KERNEL_PROG_LIBS)
 
 PROVE_TESTS ?= test/t/*.pl
 .PHONY: prove_installcheck

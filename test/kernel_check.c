@@ -10,11 +10,16 @@
  *    float32 summation error, (n + 2) * 2^-24 * sum(|term|), of a double
  *    precision reference.
  *
- * Also checks the float16 conversions on all 65,536 bit patterns.  Output
- * is TAP, one line per kernel set and check.
+ * Also checks the float16 conversions on all 65,536 bit patterns, and
+ * for the RaBitQ codes (codes.c): that every level's popcount kernel
+ * equals the scalar one, that the rotation keeps lengths and inner
+ * products, and that the estimates' error bounds hold for all but a
+ * small share of random vectors.  Output is TAP, one line per kernel set
+ * and check.
  */
 #include "postgres_fe.h"
 
+#include "codes.h"
 #include "distance.h"
 
 #define MAX_DIMS 2048
@@ -241,6 +246,175 @@ check_half_round_trip(char *detail)
 	return true;
 }
 
+/* every word count up to 40, code and planes one word off alignment */
+static bool
+check_code_dot(const AnnCodeKernels *k, const AnnCodeKernels *scalar, char *detail)
+{
+	static uint64 code[41],
+				planes[4 * 40 + 1];
+
+	for (int i = 0; i < 41; i++)
+		code[i] = rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	for (int i = 0; i < 4 * 40 + 1; i++)
+		planes[i] = rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	for (int words = 1; words <= 40; words++)
+	{
+		uint32		want = scalar->dot(code + 1, planes + 1, words);
+		uint32		got = k->dot(code + 1, planes + 1, words);
+
+		if (got != want)
+		{
+			sprintf(detail, "%d words: %u, scalar %u", words, got, want);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const int code_dims[] = {1, 3, 63, 64, 65, 100, 784, 1536, 3072, 16000};
+
+/* |Pa| = |a| and <Pa, Pb> = <a, b>, to float32 rounding */
+static bool
+check_rotation(char *detail)
+{
+	for (int d = 0; d < (int) lengthof(code_dims); d++)
+	{
+		int			dims = code_dims[d];
+		int			padded = AnnCodePadded(dims);
+		AnnRotation *rotation = malloc(AnnRotationSize(dims));
+		float	   *a = malloc(sizeof(float) * dims);
+		float	   *b = malloc(sizeof(float) * dims);
+		float	   *pa = malloc(sizeof(float) * padded);
+		float	   *pb = malloc(sizeof(float) * padded);
+		double		aa = 0, ab = 0, bb = 0, paa = 0, pab = 0;
+		bool		ok;
+
+		AnnRotationInit(rotation, dims, 42);
+		for (int i = 0; i < dims; i++)
+		{
+			a[i] = (float) (next_uniform() * 2 - 1);
+			b[i] = (float) (next_uniform() * 2 - 1);
+			aa += (double) a[i] * a[i];
+			ab += (double) a[i] * b[i];
+			bb += (double) b[i] * b[i];
+		}
+		AnnRotate(rotation, a, pa);
+		AnnRotate(rotation, b, pb);
+		for (int i = 0; i < padded; i++)
+		{
+			paa += (double) pa[i] * pa[i];
+			pab += (double) pa[i] * pb[i];
+		}
+		ok = fabs(paa - aa) <= 1e-4 * aa && fabs(pab - ab) <= 1e-4 * sqrt(aa * bb);
+		if (!ok)
+			sprintf(detail, "%d dimensions: |a|^2 %g -> %g, <a,b> %g -> %g", dims, aa, paa, ab, pab);
+		free(rotation);
+		free(a);
+		free(b);
+		free(pa);
+		free(pb);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Codes of 200 vectors around a centre, estimated for 20 queries: the
+ * true <o, q_n> must lie within the error bound for at least 99% of the
+ * pairs, and the squared L2 distance at or above its lower bound as
+ * often.  Vectors and queries are the centre plus uniform noise, with a
+ * shared component so that their inner products are not all near 0.
+ */
+static bool
+check_estimates(const AnnCodeKernels *k, int dims, char *detail)
+{
+	enum
+	{
+		NVECTORS = 200, NQUERIES = 20
+	};
+	int			padded = AnnCodePadded(dims);
+	int			words = padded / 64;
+	AnnRotation *rotation = malloc(AnnRotationSize(dims));
+	AnnCodeQuery *query = malloc(AnnCodeQuerySize(padded));
+	float	   *raw = malloc(sizeof(float) * dims);
+	float	   *shared = malloc(sizeof(float) * dims);
+	float	   *centre = malloc(sizeof(float) * padded);
+	float	   *vectors = malloc(sizeof(float) * padded * NVECTORS);
+	float	   *q = malloc(sizeof(float) * padded);
+	uint64	   *codes = malloc(sizeof(uint64) * words * NVECTORS);
+	AnnCodeFactors *factors = malloc(sizeof(AnnCodeFactors) * NVECTORS);
+	int			outside = 0,
+				below = 0;
+	double		abs_error = 0;
+	bool		ok;
+
+	AnnRotationInit(rotation, dims, 7);
+	for (int i = 0; i < dims; i++)
+	{
+		raw[i] = (float) (next_uniform() * 2 - 1);
+		shared[i] = (float) (next_uniform() * 2 - 1);
+	}
+	AnnRotate(rotation, raw, centre);
+	for (int v = 0; v < NVECTORS; v++)
+	{
+		for (int i = 0; i < dims; i++)
+			raw[i] = (float) (next_uniform() * 2 - 1) + 0.5f * shared[i];
+		AnnRotate(rotation, raw, vectors + (size_t) v * padded);
+		for (int i = 0; i < padded; i++)
+			vectors[(size_t) v * padded + i] += centre[i];
+		AnnEncode(vectors + (size_t) v * padded, centre, padded, codes + (size_t) v * words,
+				  &factors[v]);
+	}
+	for (int n = 0; n < NQUERIES; n++)
+	{
+		for (int i = 0; i < dims; i++)
+			raw[i] = (float) (next_uniform() * 2 - 1) + 0.5f * shared[i];
+		AnnRotate(rotation, raw, q);
+		for (int i = 0; i < padded; i++)
+			q[i] += centre[i];
+		AnnCodeQueryPrepare(query, q, centre, padded);
+		for (int v = 0; v < NVECTORS; v++)
+		{
+			const float *x = vectors + (size_t) v * padded;
+			double		dot = 0,
+						l2 = 0;
+			float		error,
+						lower,
+						estimate;
+
+			for (int i = 0; i < padded; i++)
+			{
+				dot += (double) (x[i] - centre[i]) * (q[i] - centre[i]);
+				l2 += (double) (x[i] - q[i]) * (x[i] - q[i]);
+			}
+			dot /= (double) factors[v].norm * query->norm;
+			estimate = AnnCodeEstimate(query, &factors[v],
+									   k->dot(codes + (size_t) v * words, query->planes, words),
+									   &error);
+			AnnCodeL2Squared(query, &factors[v], estimate, error, &lower);
+			abs_error += fabs(estimate - dot);
+			outside += fabs(estimate - dot) > error;
+			below += l2 < lower * (1 - 1e-5);
+		}
+	}
+	abs_error /= NVECTORS * NQUERIES;
+	ok = outside <= NVECTORS * NQUERIES / 100 && below <= NVECTORS * NQUERIES / 100 &&
+		abs_error < 2.0 / sqrt((double) padded);
+	sprintf(detail, "%d dimensions: %d of %d outside the bound, %d below the L2 bound, mean error %.4f",
+			dims, outside, NVECTORS * NQUERIES, below, abs_error);
+	free(rotation);
+	free(query);
+	free(raw);
+	free(shared);
+	free(centre);
+	free(vectors);
+	free(q);
+	free(codes);
+	free(factors);
+	return ok;
+}
+
 int
 main(void)
 {
@@ -293,6 +467,27 @@ main(void)
 			   "float16 random data within error bound", name, detail);
 		detail[0] = '\0';
 		report(check_half_to_float(k, detail), "float16 widening", name, detail);
+	}
+	detail[0] = '\0';
+	report(check_rotation(detail), "code rotation keeps lengths and inner products", "scalar",
+		   detail);
+	for (int level = 0; level < ANN_SIMD_NLEVELS; level++)
+	{
+		const AnnCodeKernels *k = AnnCodeKernelsForLevel((AnnSimdLevel) level);
+		const char *name = AnnSimdLevelName((AnnSimdLevel) level);
+
+		if (k == NULL)
+			continue;
+		printf("# code kernels for level %s: %s\n", name, k->name);
+		detail[0] = '\0';
+		report(check_code_dot(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
+			   "code popcount kernel equals scalar", name, detail);
+		for (int d = 0; d < 3; d++)
+		{
+			detail[0] = '\0';
+			report(check_estimates(k, (int[]) {128, 784, 1536}[d], detail),
+				   "code estimates within their error bounds", name, detail);
+		}
 	}
 	printf("1..%d\n", tests_run);
 	return tests_failed == 0 ? 0 : 1;
