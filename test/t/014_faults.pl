@@ -15,6 +15,8 @@
 # catalogs and than the heap, and smaller than the index.  Writes of blocks
 # that exist never fail on a real full disk, and never reach such offsets
 # here: shared_buffers holds everything, so the backend does not evict.
+# Builds run without parallel workers there, which would not inherit the
+# limit.
 # Freeing space is raising the limit again.  Under the limit: CREATE INDEX
 # (and CONCURRENTLY), INSERT and VACUUM of both access methods fail with a
 # clean ERROR (or succeed without needing space), the backend lives on with

@@ -143,11 +143,10 @@ $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
 for my $c (@cases)
 {
 	my $t = $c->{t};
-	$standby->safe_psql('postgres', "INSERT INTO $t (v, note) SELECT " . row_vec($c, 'i') . ", 0
-			FROM generate_series(2000001, 2000300) i;
-		UPDATE $t SET note = note + 1 WHERE id % 5 = 0;
+	$standby->safe_psql('postgres', "UPDATE $t SET note = note + 1 WHERE id % 5 = 0;
 		UPDATE $t SET v = " . row_vec($c, 'id::int + 3000000') . " WHERE id % 7 = 0;
-		DELETE FROM $t WHERE id % 11 = 0;");
+		DELETE FROM $t WHERE id % 11 = 0;
+		INSERT INTO $t (v, note) SELECT " . row_vec($c, 'i') . ", 0 FROM generate_series(2000001, 2000300) i;");
 	my $new = $standby->safe_psql('postgres', "SELECT id FROM $t WHERE v = " . row_vec($c, 2000123));
 	my $r = knn_rows($standby, 'postgres', $t, row_vec($c, 2000123), op => $c->{op});
 	like(",$r->[0],", qr/,$new,/, "$t: the promoted standby finds a new row among the nearest to its vector");
