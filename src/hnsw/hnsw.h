@@ -386,6 +386,7 @@ extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDel
 											 void *callback_state);
 extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
+extern void HnswLinkOrphans(Relation index);
 
 /* hnswutils.c */
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);

@@ -1245,6 +1245,8 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (bs.info.filters.ncolumns > 0)
 		HnswBuildSignatureDirectory(index);
 	AnnLogRelation(index, MAIN_FORKNUM);
+	/* after the pages are logged: the links it adds are WAL records of their own */
+	HnswLinkOrphans(index);
 	result->index_tuples = bs.indtuples;
 	return result;
 }

@@ -21,6 +21,7 @@ our @EXPORT = qw(
   dump_restore_ok restored_answers_ok
   store_exact knn_recall knn_recall_ok
   pgbench_start pgbench_running wait_for_query_while_running pgbench_finish_ok pgbench_ok
+  ann_session session_run session_start session_finish no_locks_ok no_pins_ok
 );
 
 # Sessions that must use the index, and sessions that must not.
@@ -319,6 +320,75 @@ sub pgbench_ok
 {
 	my ($node, $opts, $script, $tag, $txns, $name) = @_;
 	pgbench_finish_ok(pgbench_start($node, $opts, $script, $tag), $txns, $name);
+	return;
+}
+
+# A psql session on database postgres of $node kept open (a
+# PostgreSQL::Test::BackgroundPsql) that goes on after errors and reports
+# them with their SQLSTATE; returns the session and its backend's pid.
+sub ann_session
+{
+	my ($node) = @_;
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->set_query_timer_restart;
+	$s->query_safe('\set VERBOSITY verbose');
+	return ($s, $s->query_safe('SELECT pg_backend_pid()'));
+}
+
+# Runs $sql in session $s (ann_session) and waits for it; returns its
+# output and what it wrote to stderr ('' when it succeeded quietly).
+sub session_run
+{
+	my ($s, $sql) = @_;
+	$s->{stderr} = '';
+	my ($out) = $s->query($sql);
+	my $err = $s->{stderr};
+	$s->{stderr} = '';
+	return ($out, $err);
+}
+
+# Sends $sql to session $s and returns once psql has sent it, without
+# waiting for the answer (session_finish collects it).
+sub session_start
+{
+	my ($s, $sql) = @_;
+	$s->{stderr} = '';
+	$s->query_until(qr/ann_session_sent/, "\\echo ann_session_sent\n$sql;\n");
+	return;
+}
+
+# Waits for the statement session_start sent to end; returns what it
+# wrote to stderr.
+sub session_finish
+{
+	my ($s) = @_;
+	my (undef, $err) = session_run($s, 'SELECT 1');
+	return $err;
+}
+
+# The backend $pid (and the parallel workers it led) hold no heavyweight
+# lock: run once its session is idle.
+sub no_locks_ok
+{
+	my ($node, $pid, $name) = @_;
+	my $locks = $node->safe_psql('postgres', "SELECT string_agg(locktype || ' ' || mode, ', ')
+		FROM pg_locks WHERE pid = $pid
+			OR pid IN (SELECT pid FROM pg_stat_activity WHERE leader_pid = $pid)");
+	is($locks, '', $name);
+	return;
+}
+
+# No backend keeps a buffer of table $table or of its indexes pinned
+# (pg_buffercache, which must be installed; a moment's pin by the
+# background writer is waited out).
+sub no_pins_ok
+{
+	my ($node, $table, $name) = @_;
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_buffercache b
+		JOIN pg_class c ON b.relfilenode = pg_relation_filenode(c.oid)
+		WHERE b.pinning_backends > 0 AND (c.oid = '$table'::regclass
+			OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = '$table'::regclass))"),
+		$name);
 	return;
 }
 
