@@ -243,7 +243,9 @@ AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id, uint1
 /*
  * The item at off of page (block blkno of index, checked by
  * AnnCheckPage), which must be a used line pointer of len bytes (0: of
- * any length) lying within the page.  Raises INDEX_CORRUPTED otherwise.
+ * any length) lying within the page at a MAXALIGN'ed offset, where
+ * PageAddItem puts every item (callers read the item's fields in place).
+ * Raises INDEX_CORRUPTED otherwise.
  */
 void *
 AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber off, Size len)
@@ -258,6 +260,7 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 		len = Max(ItemIdGetLength(id), 1);
 	if (!ItemIdIsNormal(id) || ItemIdGetLength(id) != len ||
 		ItemIdGetOffset(id) < header->pd_upper ||
+		ItemIdGetOffset(id) != MAXALIGN(ItemIdGetOffset(id)) ||
 		ItemIdGetOffset(id) + len > header->pd_special)
 		page_corrupted(index, blkno, psprintf("The item at offset %u is invalid.", off));
 	return PageGetItem(page, id);

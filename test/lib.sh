@@ -2,6 +2,7 @@
 #
 #   install_dependencies PKG...   apt-get install what is missing (as root)
 #   build_and_install [COPT]      make clean all install, warnings as errors
+#                                 (holding flock(ANN_BUILD_LOCK) if set)
 #   start_cluster DIR             initdb + start a throwaway cluster in DIR on a
 #                                 private port and socket directory; exports
 #                                 PGHOST, PGPORT, PGUSER, PGDATABASE
@@ -41,10 +42,14 @@ install_dependencies() {
 }
 
 build_and_install() {
-	make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
-	make -s PG_CONFIG="$PG_CONFIG" COPT="${1:-}" all ||
-		{ echo "build failed" >&2; exit 1; }
-	make -s PG_CONFIG="$PG_CONFIG" install >/dev/null || { echo "install failed" >&2; exit 1; }
+	(
+		# machines shared by several builders serialise them on a lock file
+		[ -n "${ANN_BUILD_LOCK:-}" ] && exec 9>"$ANN_BUILD_LOCK" && flock 9
+		make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+		make -s PG_CONFIG="$PG_CONFIG" COPT="${1:-}" all ||
+			{ echo "build failed" >&2; exit 1; }
+		make -s PG_CONFIG="$PG_CONFIG" install >/dev/null || { echo "install failed" >&2; exit 1; }
+	) || exit 1
 }
 
 # start_cluster DIR [postgres -c settings...]

@@ -3,7 +3,9 @@
 # an hnsw element with an impossible level, written into the files of a
 # stopped cluster.  Scans, inserts and VACUUM
 # must stop with an INDEX_CORRUPTED error naming the index and the block,
-# never hang or crash, and REINDEX must repair the index.
+# never hang or crash, and REINDEX must repair the index.  Then rounds of
+# random bytes changed anywhere in both indexes: every statement must
+# succeed or raise an ERROR.
 use strict;
 use warnings;
 use FindBin;
@@ -150,6 +152,106 @@ corrupted_ok('VACUUM docs', 'docs_hnsw', $elements, 'hnsw: and VACUUM', 1);
 $node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
 is($node->safe_psql('postgres', "SET enable_seqscan = off; $scan_all"),
 	$node->safe_psql('postgres', 'SELECT count(*) FROM docs'), 'hnsw: REINDEX repairs it');
+
+# 6. hnsw: a directory entry's line pointer one byte before its tuple, so
+# the tuple would be read at a misaligned address (UBSan found a scan
+# doing so in the random rounds below)
+$directory = first_page_with('docs_hnsw', 0x0004);
+$lp = unpack('V', pack('H*', $node->safe_psql('postgres',
+	"SELECT encode(substr(get_raw_page('docs_hnsw', $directory), 25, 4), 'hex')")));
+overwrite('docs_hnsw', $directory, 24, pack('V', ($lp & ~0x7fff) | (($lp & 0x7fff) - 1)));
+corrupted_ok($scan_hnsw, 'docs_hnsw', $directory, 'hnsw: a directory entry at a misaligned offset');
+$node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
+
+# 7. random damage: in each round, with the server stopped, XOR a few
+# random bytes of random pages of both indexes (metapages included); then
+# scans, inserts, deletes with VACUUM and ann_check_index must each succeed
+# or fail with an ERROR: never crash the server, fail an assertion or run
+# into the statement timeout.  REINDEX repairs both before the next round.
+# ANN_CORRUPT_ROUNDS (default 25) and ANN_CORRUPT_SEED (default: the time;
+# printed) make longer runs and replay one.
+my $rounds = $ENV{ANN_CORRUPT_ROUNDS} // 25;
+my $seed = $ENV{ANN_CORRUPT_SEED} // time;
+note("random damage: $rounds rounds, ANN_CORRUPT_SEED=$seed");
+srand($seed);
+
+# XOR $count random bytes of random blocks of each of @indexes (server stopped)
+sub damage
+{
+	my ($count, @indexes) = @_;
+	my %path = map {
+		$_ => $node->data_dir . '/' . $node->safe_psql('postgres', "SELECT pg_relation_filepath('$_')")
+	} @indexes;
+	my @flips;
+	$node->stop;
+	for my $index (@indexes)
+	{
+		open(my $fh, '+<', $path{$index}) or die "open $path{$index}: $!";
+		binmode $fh;
+		my $nblocks = int((-s $fh) / $BLCKSZ);
+		for (1 .. $count)
+		{
+			my $pos = int(rand($nblocks)) * $BLCKSZ + int(rand($BLCKSZ));
+			my $mask = 1 + int(rand(255));
+			my $byte;
+			seek($fh, $pos, 0) or die "seek: $!";
+			read($fh, $byte, 1) == 1 or die "read: $!";
+			seek($fh, $pos, 0) or die "seek: $!";
+			print $fh chr(ord($byte) ^ $mask);
+			push @flips, sprintf('%s block %d offset %d ^0x%02x',
+				$index, int($pos / $BLCKSZ), $pos % $BLCKSZ, $mask);
+		}
+		close($fh);
+	}
+	$node->start;
+	return join(', ', @flips);
+}
+
+my @operations = (
+	"SET spann.probes = 1000; SET spann.group_probes = 0; $scan_spann",
+	$scan_hnsw,
+	'SELECT count(*) FROM (SELECT id FROM docs ORDER BY v <=> ann_test_vec(7, 8)::vector LIMIT 50) s',
+	'INSERT INTO items SELECT i, ann_test_vec(i, 8), i % 7 FROM generate_series(5001, 5040) i',
+	'INSERT INTO docs SELECT i, ann_test_vec(i, 8), i % 7 FROM generate_series(5001, 5040) i',
+	'DELETE FROM items WHERE id % 50 = 0; VACUUM items',
+	'DELETE FROM docs WHERE id % 50 = 1; VACUUM docs',
+	"SELECT ann_check_index('items_spann', true)",
+	"SELECT ann_check_index('docs_hnsw', true)",
+);
+my ($outcomes_ok, %errors, %first, @bad) = (0);
+for my $round (1 .. $rounds)
+{
+	my $flips = damage(1 + int(rand(8)), 'items_spann', 'docs_hnsw');
+	my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+	for my $sql (@operations)
+	{
+		my ($ret, $stdout, $stderr) = $node->psql('postgres',
+			"SET enable_seqscan = off; SET hnsw.ef_search = 1000; SET statement_timeout = '30s';
+			 \\set VERBOSITY verbose
+			 $sql");
+		my ($code) = $stderr =~ /ERROR:  ([0-9A-Z]{5}):/;
+		if ($ret == 0 || ($ret == 3 && defined $code && $code ne '57014'))
+		{
+			$outcomes_ok++;
+			$errors{$code // 'ok'}++;
+			($first{$code} //= $stderr) =~ s/\n.*//s if defined $code;
+		}
+		else
+		{
+			push @bad, "round $round ($flips): $sql: exit $ret: $stderr";
+			last;
+		}
+	}
+	push @bad, "round $round ($flips): the server restarted"
+	  if $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()') ne $started;
+	$node->safe_psql('postgres', 'REINDEX INDEX items_spann; REINDEX INDEX docs_hnsw');
+}
+note('outcomes: ' . join(', ', map { "$_ $errors{$_}" } sort keys %errors));
+note("first $_: $first{$_}") for sort keys %first;
+ok(!@bad, "random damage: $outcomes_ok statements in $rounds rounds succeeded or raised an ERROR")
+  or diag(join("\n", @bad));
+index_check_ok($node, 'postgres', 'items_spann', 'spann: REINDEX after random damage leaves a sound index');
+index_check_ok($node, 'postgres', 'docs_hnsw', 'hnsw: and so does hnsw');
 
 unlike(slurp_file($node->logfile), qr/PANIC|TRAP:|terminated by signal/, 'no crash or failed assertion');
 $node->stop;
