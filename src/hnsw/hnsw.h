@@ -51,6 +51,7 @@
 /* strict_order sweeps the index once it has met 1/this of the elements */
 #define HNSW_SWEEP_DIVISOR		8
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
+#define HNSW_WITNESSES			2	/* neighbours asked whether they link back */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
 
 /* Heavyweight lock tags (page numbers of LockPage, not real pages) */

@@ -344,6 +344,99 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 	AnnEditUnlockRelease(&edit);
 }
 
+/* Is ref one of refs[0..n)? */
+static bool
+holds_ref(const HnswRef *refs, int n, HnswRef ref)
+{
+	for (int i = 0; i < n; i++)
+		if (refs[i] == ref)
+			return true;
+	return false;
+}
+
+/*
+ * Does another element than owner link to target on layer?  Only the
+ * first HNSW_WITNESSES of target's own neighbours are asked (links are
+ * mostly mutual), so false means "not known", not "none".
+ */
+static bool
+has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
+{
+	int			slots = HnswLayerSlots(layer, is->info->m);
+	HnswRef    *links = palloc(sizeof(HnswRef) * slots);
+	HnswRef    *theirs = palloc(sizeof(HnswRef) * slots);
+	int			nlinks = HnswDiskGraphNeighbors(&is->graph, target, layer, links);
+	int			asked = 0;
+	bool		found = false;
+
+	for (int i = 0; i < nlinks && asked < HNSW_WITNESSES && !found; i++)
+	{
+		int			ntheirs;
+
+		if (links[i] == owner || HnswDiskGraphEntry(&is->graph, links[i])->dead)
+			continue;
+		asked++;
+		ntheirs = HnswDiskGraphNeighbors(&is->graph, links[i], layer, theirs);
+		found = holds_ref(theirs, ntheirs, target);
+	}
+	pfree(links);
+	pfree(theirs);
+	return found;
+}
+
+/*
+ * Is c a twin of an element of kept[0..n)?  Twins stay reachable by
+ * their chain (see chain_twin), and a list links one twin at most.
+ */
+static bool
+twin_of_kept(HnswInsertState *is, const HnswCandidate *kept, int n, HnswRef c)
+{
+	if (!AnnZeroMeansEqual(&is->info->dist))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (HnswDiskGraphPairDistance(&is->graph, kept[i].ref, c) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The heuristic drops links; a dropped link may be the only one leading
+ * to its element.  Keep, after kept[0..nkept), each dropped candidate no
+ * witness is known for; if the list then overflows, it keeps them rather
+ * than new_ref (the old list fitted, so that is enough).  Returns the
+ * new count.
+ */
+static int
+keep_unwitnessed(HnswInsertState *is, HnswRef owner, int layer, const HnswCandidate *candidates,
+				 int ncandidates, HnswCandidate *kept, int nkept, HnswRef new_ref)
+{
+	int			max_links = HnswLayerSlots(layer, is->info->m);
+	int			nfirst = nkept;
+
+	for (int i = 0; i < ncandidates; i++)
+	{
+		bool		was_kept = false;
+
+		if (candidates[i].ref == new_ref)
+			continue;
+		for (int j = 0; j < nfirst && !was_kept; j++)
+			was_kept = kept[j].ref == candidates[i].ref;
+		if (!was_kept && !has_witness(is, candidates[i].ref, owner, layer) &&
+			!twin_of_kept(is, kept, nkept, candidates[i].ref))
+			kept[nkept++] = candidates[i];
+	}
+	if (nkept > max_links)
+	{
+		int			out = 0;
+
+		for (int j = 0; j < nkept; j++)
+			if (kept[j].ref != new_ref)
+				kept[out++] = kept[j];
+		nkept = out;
+	}
+	return nkept;
+}
+
 /*
  * The links of ref on layer, re-chosen to include new_ref at distance
  * (from ref).  Returns how many; *changed is false when the list would
@@ -357,6 +450,7 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	HnswCandidate *candidates = palloc(sizeof(HnswCandidate) * (ncurrent + 1));
 	HnswCandidate *kept = palloc(sizeof(HnswCandidate) * (ncurrent + 1));
 	int			n = 0;
+	int			nkept;
 
 	if (ncurrent < max_links)
 	{
@@ -379,11 +473,12 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	candidates[n].distance = distance;
 	n++;
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
-	n = HnswSelectNeighbors(candidates, n, max_links, HnswDiskGraphPairDistance, &is->graph,
-							AnnZeroMeansEqual(&is->info->dist), kept, NULL);
-	for (int i = 0; i < n; i++)
+	nkept = HnswSelectNeighbors(candidates, n, max_links, HnswDiskGraphPairDistance, &is->graph,
+								AnnZeroMeansEqual(&is->info->dist), kept, NULL);
+	nkept = keep_unwitnessed(is, ref, layer, candidates, n, kept, nkept, new_ref);
+	for (int i = 0; i < nkept; i++)
 		out[i] = kept[i].ref;
-	return n;
+	return nkept;
 }
 
 /* The neighbour TID of an element the graph has read, or false if it is gone. */
@@ -398,15 +493,41 @@ neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
 }
 
 /*
+ * Free a slot of owner's full list wanted[0..n) on layer for a link it
+ * must take: drop the farthest link whose element another links to, or
+ * the farthest if none is known to.  Returns the new count.
+ */
+static int
+make_room(HnswInsertState *is, HnswRef owner, int layer, HnswRef *wanted, int n)
+{
+	int			drop = n - 1;
+
+	if (n < HnswLayerSlots(layer, is->info->m))
+		return n;
+	for (int i = n - 1; i >= 0; i--)
+		if (has_witness(is, wanted[i], owner, layer))
+		{
+			drop = i;
+			break;
+		}
+	memmove(&wanted[drop], &wanted[drop + 1], sizeof(HnswRef) * (n - drop - 1));
+	return n - 1;
+}
+
+/*
  * Make ref point at the new element on layer.  The list is read, the new
  * one computed with no lock held, and written only if nobody changed it
  * in between; otherwise start over, until it is written: a link given up
  * could leave the new element with none leading to it.  Each round only
  * loses to a writer that finished one, so the loop ends.
+ *
+ * The heuristic may prefer ref's links as they are; then nothing is
+ * written and this returns false, unless force is set, when the new
+ * element takes a slot anyway (make_room).
  */
-static void
+static bool
 add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distance,
-				 int layer)
+				 int layer, bool force)
 {
 	int			m = is->info->m;
 	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
@@ -414,22 +535,50 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 	ItemPointerData neighbortid;
 
 	if (!neighbor_tid_of(is, ref, &neighbortid))
-		return;
+		return false;
 	for (;;)
 	{
 		int			ncurrent = HnswDiskGraphNeighbors(&is->graph, ref, layer, current);
 		int			nwanted = relink(is, ref, current, ncurrent, new_ref, distance, layer, wanted);
-		bool		kept_new = false;
 
-		for (int i = 0; i < nwanted; i++)
-			kept_new |= wanted[i] == new_ref;
-		if (!kept_new)
-			return;				/* the heuristic prefers the links it has */
-		if (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer, m,
-									  current, ncurrent, wanted, nwanted) != HNSW_LIST_CHANGED)
-			return;
+		if (!holds_ref(wanted, nwanted, new_ref))
+		{
+			if (!force)
+				return false;
+			nwanted = make_room(is, ref, layer, wanted, nwanted);
+			wanted[nwanted++] = new_ref;
+		}
+		switch (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer, m,
+										  current, ncurrent, wanted, nwanted))
+		{
+			case HNSW_LIST_WRITTEN:
+				return true;
+			case HNSW_LIST_GONE:
+				return false;
+			case HNSW_LIST_CHANGED:
+				break;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * Link the new element into the graph on layer: back links from the
+ * neighbours it chose, and from the nearest even where its heuristic
+ * would rather not, or nothing would lead to the new element.
+ */
+static void
+link_new_element(HnswInsertState *is, HnswRef new_ref, int layer)
+{
+	int			nselected = is->nselected[layer];
+	bool		linked = false;
+
+	for (int i = 0; i < nselected; i++)
+		linked |= add_reverse_link(is, is->selected[layer][i].ref, new_ref,
+								   is->selected[layer][i].distance, layer, false);
+	if (!linked && nselected > 0)
+		add_reverse_link(is, is->selected[layer][0].ref, new_ref,
+						 is->selected[layer][0].distance, layer, true);
 }
 
 /* Is ref's key the new element's? */
@@ -630,9 +779,7 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 		HnswAppendSignature(index, &etid, DatumGetPointer(key), false);
 	remember_new_key(&is, HnswTidToRef(&etid));
 	for (int layer = Min(is.level, meta.entry_level); layer >= 0; layer--)
-		for (int i = 0; i < is.nselected[layer]; i++)
-			add_reverse_link(&is, is.selected[layer][i].ref, HnswTidToRef(&etid),
-							 is.selected[layer][i].distance, layer);
+		link_new_element(&is, HnswTidToRef(&etid), layer);
 	chain_twin(&is, HnswTidToRef(&etid));
 	if (is.level > meta.entry_level)
 		update_entry_point(&is, &etid);

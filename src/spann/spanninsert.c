@@ -365,16 +365,16 @@ create_first_list(Relation index, const void *key)
 
 /*
  * Choose the lists for key (a whole prepared key) and append heap_tid to
- * them; returns how many lists took it.  Lists that grew past their
- * limit are added to *to_split.
+ * them; returns how many lists took it.  meta is the metapage as read
+ * before.  Lists that grew past their limit are added to *to_split.
  */
 static int
-assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
-				  BlockNumber exclude_head, SplitCandidate *to_split, int *nsplit)
+assign_and_append(Relation index, const SpannMetaPageData *meta, const void *key,
+				  ItemPointer heap_tid, BlockNumber exclude_head, SplitCandidate *to_split,
+				  int *nsplit)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannAssignOptions opts = SpannGetAssignOptions(index);
-	SpannMetaPageData meta;
 	int			nlists;
 	SpannListRef *lists;
 	int			ncandidates;
@@ -383,7 +383,6 @@ assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
 	int			nchosen;
 	int			appended = 0;
 
-	SpannReadMeta(index, &meta);
 	lists = SpannNearLists(index, SpannKeyElements(key), &nlists);
 	for (int l = 0; l < nlists; l++)
 		if (lists[l].head == exclude_head)
@@ -413,7 +412,7 @@ assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
 		const SpannListRef *list = &lists[chosen[i]];
 		uint32		split_at;
 		int			count = append_locked(index, list, heap_tid, key, &split_at);
-		uint32		limit = Max(meta.list_limit, split_at);
+		uint32		limit = Max(meta->list_limit, split_at);
 
 		if (count < 0)
 			continue;
@@ -429,6 +428,21 @@ assign_and_append(Relation index, const void *key, ItemPointer heap_tid,
 }
 
 /*
+ * Every change of a list's head bumps the directory version in the same
+ * record, so two attempts that found none of their lists, with no change
+ * between them, mean the directory and the centroid pages disagree.
+ */
+static void
+directory_mismatch(Relation index)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("spann index \"%s\" is corrupted: its directory names lists its centroid pages do not hold",
+					RelationGetRelationName(index)),
+			 errhint("REINDEX the index.")));
+}
+
+/*
  * Insert one prepared key.  exclude_head names a list the key must not
  * go to (VACUUM moving the entries of a list it merges away), or is
  * InvalidBlockNumber.
@@ -438,16 +452,22 @@ SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid, BlockNumbe
 {
 	SplitCandidate to_split[SPANN_MAX_REPLICAS];
 	int			nsplit = 0;
+	bool		failed_before = false;
+	uint32		failed_version = 0;
 
 	for (;;)
 	{
 		SpannMetaPageData meta;
 
-		if (assign_and_append(index, key, heap_tid, exclude_head, to_split, &nsplit) > 0)
-			break;
 		SpannReadMeta(index, &meta);
+		if (assign_and_append(index, &meta, key, heap_tid, exclude_head, to_split, &nsplit) > 0)
+			break;
 		if (meta.nlists == 0)
 			create_first_list(index, key);
+		else if (failed_before && failed_version == meta.directory_version)
+			directory_mismatch(index);
+		failed_before = true;
+		failed_version = meta.directory_version;
 		CHECK_FOR_INTERRUPTS();
 	}
 

@@ -20,6 +20,7 @@
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
 
+#include "anncheck.h"
 #include "distance.h"
 #include "spann.h"
 
@@ -383,12 +384,16 @@ centroid_tail(Relation index, const SpannListRef *list)
 	Buffer		buffer = ReadBuffer(index, list->cblkno);
 	SpannCentroidTuple c;
 	BlockNumber tail = InvalidBlockNumber;
+	bool		found;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	c = SpannPageGetCentroid(index, list->cblkno, BufferGetPage(buffer), list->coffset);
-	if (c->head == list->head)
+	found = c->head == list->head;
+	if (found)
 		tail = c->tail;
 	UnlockReleaseBuffer(buffer);
+	if (found && !BlockNumberIsValid(tail))
+		AnnCheckFailed(index, list->cblkno, list->coffset, "A list has a head but no tail.");
 	return tail;
 }
 

@@ -314,12 +314,14 @@ recycle_pages(IndexVacuumInfo *vinfo)
 		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
 												vinfo->strategy);
 		Page		page;
-		AnnPageOpaque opaque;
+		AnnPageOpaque opaque = NULL;
 
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buffer);
-		opaque = AnnPageGetOpaque(page);
-		if (!PageIsNew(page) && (opaque->flags & SPANN_PAGE_RETIRED) &&
+		/* a page a crash left zeroed (extended, never logged) has no special space */
+		if (!PageIsNew(page))
+			opaque = AnnPageGetOpaque(page);
+		if (opaque != NULL && (opaque->flags & SPANN_PAGE_RETIRED) &&
 			GlobalVisCheckRemovableXid(NULL, ((PageHeader) page)->pd_prune_xid))
 		{
 			AnnEdit		edit;
@@ -328,7 +330,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
 		}
-		if (PageIsNew(page) || (opaque->flags & ANN_PAGE_FREE))
+		if (opaque == NULL || (opaque->flags & ANN_PAGE_FREE))
 		{
 			RecordFreeIndexPage(index, blkno);
 			nfree++;

@@ -114,7 +114,18 @@ overwrite('items_spann', $posting, 24, pack('V', ($lp & ~0x7fff) | 8191));
 corrupted_ok($scan_spann, 'items_spann', $posting, 'spann: an entry outside its page');
 $node->safe_psql('postgres', 'REINDEX INDEX items_spann');
 
-# 4. hnsw: a cycle in the signature directory of an index with a filter column
+# 4. a list's centroid with a head but no tail: an insert that picks
+# the list must say so, not take the list for one replaced meanwhile
+# and choose again forever
+my $centroids_page = first_page_with('items_spann', 0x0002);
+my $centroid_at = unpack('V', pack('H*', $node->safe_psql('postgres',
+	"SELECT encode(substr(get_raw_page('items_spann', $centroids_page), 25, 4), 'hex')"))) & 0x7fff;
+overwrite('items_spann', $centroids_page, $centroid_at + 4, pack('V', 0xFFFFFFFF));
+corrupted_ok('INSERT INTO items SELECT i, ann_test_vec(i, 8), i % 7 FROM generate_series(6001, 9000) i',
+	'items_spann', $centroids_page, 'spann: an insert meets a list with no tail', 1);
+$node->safe_psql('postgres', 'REINDEX INDEX items_spann');
+
+# 5. hnsw: a cycle in the signature directory of an index with a filter column
 my $directory = first_page_with('docs_hnsw', 0x0004);
 overwrite('docs_hnsw', $directory, $BLCKSZ - 8, pack('V', $directory));
 corrupted_ok($scan_hnsw, 'docs_hnsw', $directory, 'hnsw: a filtered scan stops at a cycle in the directory');
@@ -130,7 +141,7 @@ sub line_pointer
 		"SELECT encode(substr(get_raw_page('$index', $blkno), $at, 4), 'hex')")));
 }
 
-# 5. hnsw: an element's line pointer past its page, then an element whose
+# 6. hnsw: an element's line pointer past its page, then an element whose
 # level is past the most there can be.  A scan that visits every element,
 # an insert that searches the graph and VACUUM stop at either.
 my $scan_all = 'SET hnsw.iterative_scan = relaxed_order; SET hnsw.max_scan_tuples = 100000;
@@ -153,7 +164,7 @@ $node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
 is($node->safe_psql('postgres', "SET enable_seqscan = off; $scan_all"),
 	$node->safe_psql('postgres', 'SELECT count(*) FROM docs'), 'hnsw: REINDEX repairs it');
 
-# 6. hnsw: a directory entry's line pointer one byte before its tuple, so
+# 7. hnsw: a directory entry's line pointer one byte before its tuple, so
 # the tuple would be read at a misaligned address (UBSan found a scan
 # doing so in the random rounds below)
 $directory = first_page_with('docs_hnsw', 0x0004);
@@ -163,7 +174,7 @@ overwrite('docs_hnsw', $directory, 24, pack('V', ($lp & ~0x7fff) | (($lp & 0x7ff
 corrupted_ok($scan_hnsw, 'docs_hnsw', $directory, 'hnsw: a directory entry at a misaligned offset');
 $node->safe_psql('postgres', 'REINDEX INDEX docs_hnsw');
 
-# 7. random damage: in each round, with the server stopped, XOR a few
+# 8. random damage: in each round, with the server stopped, XOR a few
 # random bytes of random pages of both indexes (metapages included); then
 # scans, inserts, deletes with VACUUM and ann_check_index must each succeed
 # or fail with an ERROR: never crash the server, fail an assertion or run
