@@ -33,7 +33,8 @@ OBJS = \
 	src/spann/spanninsert.o \
 	src/spann/spannscan.o \
 	src/spann/spannutils.o \
-	src/spann/spannvacuum.o
+	src/spann/spannvacuum.o \
+	src/spann/spannvectors.o
 
 DATA = sql/ann--$(EXTVERSION).sql
 

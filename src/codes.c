@@ -158,42 +158,49 @@ AnnCodeQueryPrepare(AnnCodeQuery *query, const float *q, const float *centre, in
 {
 	int			words = padded / 64;
 	double		norm2 = 0;
-	float		lo = 0,
-				hi = 0;
+	float		rmin = 0,
+				rmax = 0;
 	float		inverse;
+	float		to_level;
+	uint32		levels = 0;
 
-	query->padded = padded;
-	query->words = words;
+	/* min and max of the residual: scaled by 1 / |r| > 0, they bound q_n */
 	for (int i = 0; i < padded; i++)
 	{
 		float		r = q[i] - centre[i];
 
 		norm2 += (double) r * r;
+		rmin = i == 0 ? r : Min(rmin, r);
+		rmax = i == 0 ? r : Max(rmax, r);
 	}
+	query->padded = padded;
+	query->words = words;
 	query->norm = (float) sqrt(norm2);
 	inverse = query->norm > 0 ? 1.0f / query->norm : 0.0f;
-	for (int i = 0; i < padded; i++)
-	{
-		float		v = (q[i] - centre[i]) * inverse;
+	query->lo = rmin * inverse;
+	query->delta = (rmax - rmin) * inverse / 15.0f;
+	to_level = query->delta > 0 ? 1.0f / query->delta : 0.0f;
 
-		lo = i == 0 ? v : Min(lo, v);
-		hi = i == 0 ? v : Max(hi, v);
-	}
-	query->lo = lo;
-	query->delta = (hi - lo) / 15.0f;
-	query->sum = 0;
-	memset(query->planes, 0, sizeof(uint64) * 4 * words);
-	for (int i = 0; i < padded; i++)
+	/* u = round((q_n - lo) / delta), 64 coordinates to a word of each plane */
+	for (int w = 0; w < words; w++)
 	{
-		float		v = (q[i] - centre[i]) * inverse;
-		int			u = query->delta > 0 ? (int) floorf((v - lo) / query->delta + 0.5f) : 0;
+		uint64		plane[4] = {0, 0, 0, 0};
 
-		u = Max(0, Min(15, u));
-		query->sum += lo + query->delta * u;
+		for (int b = 0; b < 64; b++)
+		{
+			int			i = w * 64 + b;
+			float		v = (q[i] - centre[i]) * inverse;
+			int			u = (int) ((v - query->lo) * to_level + 0.5f);
+
+			u = Max(0, Min(15, u));
+			levels += u;
+			for (int j = 0; j < 4; j++)
+				plane[j] |= (uint64) ((u >> j) & 1) << b;
+		}
 		for (int j = 0; j < 4; j++)
-			if (u & (1 << j))
-				query->planes[j * words + i / 64] |= UINT64CONST(1) << (i % 64);
+			query->planes[j * words + w] = plane[j];
 	}
+	query->sum = query->lo * padded + query->delta * levels;
 }
 
 /* ---------------------------------------------------------------------

@@ -18,13 +18,16 @@
 #include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
+#include "codes.h"
 
 /* ---------------------------------------------------------------------
  * Limits, defaults
  * ---------------------------------------------------------------------
  */
-#define SPANN_MAX_DIM			2000	/* vector: an entry fits a page */
+#define SPANN_MAX_DIM			2000	/* vector: a vector tuple fits a page */
 #define SPANN_MAX_HALF_DIM		4000	/* halfvec */
+/* The seed of every spann index's rotation (codes.h) */
+#define SPANN_ROTATION_SEED		UINT64CONST(0x5a17a5eed)
 
 #define SPANN_DEFAULT_LISTS		0		/* 0: derived from the row count */
 #define SPANN_MAX_LISTS			65536	/* lists a build makes at most */
@@ -77,13 +80,14 @@
  * ---------------------------------------------------------------------
  */
 #define SPANN_MAGIC				0xA7A50002
-#define SPANN_VERSION			4
+#define SPANN_VERSION			5
 
 #define SPANN_PAGE_META			0x0001
 #define SPANN_PAGE_CENTROIDS	0x0002
 #define SPANN_PAGE_POSTING		0x0004
 #define SPANN_PAGE_RETIRED		0x0008	/* of a replaced list; xid in pd_prune_xid */
 #define SPANN_PAGE_GROUPS		0x0010
+#define SPANN_PAGE_VECTORS		0x0020	/* vector tuples */
 #define SPANN_PAGE_CHAINED		(SPANN_PAGE_CENTROIDS | SPANN_PAGE_POSTING | SPANN_PAGE_GROUPS)
 /* freed pages carry ANN_PAGE_FREE (annpage.h) */
 
@@ -106,6 +110,7 @@ typedef struct SpannMetaPageData
 	uint32		directory_version;	/* bumped by every change of the lists */
 	uint64		splits;			/* lists split by inserts since the build */
 	uint64		merges;			/* lists merged away by VACUUM since the build */
+	BlockNumber vector_page;	/* where the next vector tuple goes first */
 } SpannMetaPageData;
 
 typedef SpannMetaPageData *SpannMetaPage;
@@ -138,16 +143,39 @@ typedef struct SpannCentroidTupleData
 
 typedef SpannCentroidTupleData *SpannCentroidTuple;
 
-/* One indexed vector in a posting list */
+/*
+ * One indexed vector in a posting list: its code relative to the list's
+ * centroid (codes.h), and where its whole vector is
+ */
 typedef struct SpannEntryTupleData
 {
 	ItemPointerData heaptid;	/* the heap row */
-	uint16		unused;			/* the key below is 4-byte aligned */
-	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then the
-											 * signatures of filter columns */
+	ItemPointerData vector;		/* its vector tuple */
+	AnnCodeFactors factors;
+	float4		inner;			/* <x, centroid>, for inner products */
+	uint32		unused;			/* the code below is 8-byte aligned */
+	uint64		code[FLEXIBLE_ARRAY_MEMBER];	/* code_words, then the
+												 * signatures of filter columns */
 } SpannEntryTupleData;
 
 typedef SpannEntryTupleData *SpannEntryTuple;
+
+/* One indexed vector, stored once however many lists it is in */
+typedef struct SpannVectorTupleData
+{
+	ItemPointerData heaptid;	/* the heap row; invalid: a free slot */
+	uint16		unused;			/* the key below is 4-byte aligned */
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
+} SpannVectorTupleData;
+
+typedef SpannVectorTupleData *SpannVectorTuple;
+
+/* A row as the lists know it: its heap TID and its vector tuple */
+typedef struct SpannRow
+{
+	ItemPointerData heaptid;
+	ItemPointerData vector;
+} SpannRow;
 
 /* The largest tuple a page takes, with its line pointer and our special space */
 #define SPANN_MAX_TUPLE_SIZE \
@@ -158,8 +186,11 @@ typedef SpannEntryTupleData *SpannEntryTuple;
 	MAXALIGN(offsetof(SpannGroupTupleData, key) + (keysize))
 #define SPANN_CENTROID_TUPLE_SIZE(keysize) \
 	MAXALIGN(offsetof(SpannCentroidTupleData, key) + (keysize))
-#define SPANN_ENTRY_TUPLE_SIZE(keysize) \
-	MAXALIGN(offsetof(SpannEntryTupleData, key) + (keysize))
+#define SPANN_ENTRY_TUPLE_SIZE(code_words, signature_size) \
+	MAXALIGN(offsetof(SpannEntryTupleData, code) + sizeof(uint64) * (code_words) + \
+			 (signature_size))
+#define SPANN_VECTOR_TUPLE_SIZE(keysize) \
+	MAXALIGN(offsetof(SpannVectorTupleData, key) + (keysize))
 
 /* ---------------------------------------------------------------------
  * In-memory state
@@ -176,7 +207,21 @@ typedef struct SpannIndexInfo
 	Size		entry_keysize;	/* bytes of an entry's key, signatures included */
 	Size		centroid_keysize;	/* bytes of a centroid's key, summary included */
 	Size		filter_offset;	/* where in both the signatures / summary start */
+	Size		signature_size; /* bytes of an entry's signatures (0: none) */
+	int			padded;			/* rotated dimensions: the code's bits */
+	int			code_words;
+	Size		entry_size;		/* of an entry tuple */
+	AnnRotation *rotation;
+	const AnnCodeKernels *code_kernels;
 } SpannIndexInfo;
+
+/* A query prepared against one list's centroid, to read its entries' codes */
+typedef struct SpannListQuery
+{
+	float		query_centroid; /* <q, c> */
+	float		centroid_norm2; /* |c|^2 */
+	AnnCodeQuery *code;
+} SpannListQuery;
 
 /*
  * A walk along a chain of pages (next links), each share-locked in turn
@@ -276,7 +321,7 @@ extern void spannbuildempty(Relation index);
 extern bool spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 						Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
 						IndexInfo *indexInfo);
-extern void SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid,
+extern void SpannInsertKey(Relation index, const char *key, const SpannRow *row,
 						   BlockNumber exclude_head);
 
 /* spannscan.c */
@@ -319,18 +364,38 @@ extern SpannCentroidTuple SpannEditList(AnnEdit *edit, Relation index, const Spa
 										Buffer *buffer);
 extern SpannCentroidTuple SpannEditLockedList(AnnEdit *edit, Relation index,
 											  const SpannListRef *list);
-extern int	SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid,
-						const void *key, bool building, uint32 *split_at);
+extern int	SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry,
+						const char *key, bool building, uint32 *split_at);
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);
 extern void SpannRetireChain(Relation index, BlockNumber head);
-extern int	SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **keys);
-extern BlockNumber SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
-								   const int *order, int n, BlockNumber *tail);
+extern int	SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys);
+extern BlockNumber SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
+								   const int *order, int n, const float *centroid,
+								   BlockNumber *tail);
 extern bool *SpannReachablePages(Relation index, BlockNumber nblocks);
 extern bool SpannIsUnretiredPosting(Page page);
 extern float SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b);
 extern float SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav,
 							 float distance, float radius, const void *centroid);
+
+/* spannvectors.c */
+extern void SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt);
+extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
+extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
+extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);
+extern bool SpannReadVector(Relation index, const SpannRow *row, char *key);
+extern bool SpannRowDistance(Relation index, const SpannRow *row, const void *query,
+							 float *distance);
+extern double SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
+									 void *callback_state);
+extern const char *SpannEntrySignatures(const SpannIndexInfo *info, SpannEntryTuple e);
+extern SpannEntryTuple SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row,
+									  const char *key, const float *rotated,
+									  const float *centroid);
+extern void SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq,
+								  const float *query, const float *centroid);
+extern float SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq,
+								  SpannEntryTuple e, bool always);
 
 /* spanncheck.c */
 extern bool SpannCheckIndex(Relation index, AnnTidSet *tids);
@@ -339,6 +404,7 @@ extern bool SpannCheckIndex(Relation index, AnnTidSet *tids);
 extern void SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *nav);
 extern SpannListRef *SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups,
 									 int *nlists);
+extern bool SpannListRotatedCentroid(Relation index, const SpannListRef *list, float *out);
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
 extern void SpannSortLists(SpannListRef *lists, int n);

@@ -75,6 +75,8 @@ typedef struct SpannBuildState
 	SpannListRef *candidates;	/* scratch: the lists near one row */
 	const void **candidate_keys;
 	int		   *chosen;
+	float	   *rotated_centroids;	/* nlists, padded floats each */
+	const SpannIndexInfo *info;
 	double		indtuples;
 	double		entries;
 
@@ -468,7 +470,12 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		int			ncandidates = near_lists(bs, x);
 		int			nchosen;
 
+		SpannRow	row;
+		float	   *rotated = SpannRotate(bs->info, x);
+
 		key = AnnFilterComposeKey(&bs->filters, key, bs->keysize, values, isnull);
+		row.heaptid = *tid;
+		SpannStoreVector(index, &row, DatumGetPointer(key), true);
 		for (int i = 0; i < ncandidates; i++)
 			bs->candidate_keys[i] =
 				SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
@@ -478,8 +485,14 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			elog(ERROR, "spann build found no list for a row of index \"%s\"",
 				 RelationGetRelationName(index));
 		for (int i = 0; i < nchosen; i++)
-			SpannAppend(index, &bs->candidates[bs->chosen[i]], tid, DatumGetPointer(key), true,
-						NULL);
+		{
+			const SpannListRef *list = &bs->candidates[bs->chosen[i]];
+			SpannEntryTuple entry = SpannMakeEntry(bs->info, &row, DatumGetPointer(key), rotated,
+												   bs->rotated_centroids +
+												   (Size) bs->info->padded * list->ordinal);
+
+			SpannAppend(index, list, entry, DatumGetPointer(key), true, NULL);
+		}
 		bs->indtuples++;
 		bs->entries += nchosen;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
@@ -497,6 +510,17 @@ assign_init(SpannBuildState *bs)
 	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
 	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);
 	bs->chosen = palloc(sizeof(int) * bs->nlists);
+	bs->info = SpannGetIndexInfo(bs->index);
+	bs->rotated_centroids = palloc(sizeof(float) * bs->info->padded * (Size) bs->nlists);
+	for (int l = 0; l < bs->nlists; l++)
+	{
+		float	   *rotated = SpannRotate(bs->info,
+										  SpannKeyElements(bs->centroid_keys + bs->keysize * l));
+
+		memcpy(bs->rotated_centroids + (Size) bs->info->padded * l, rotated,
+			   sizeof(float) * bs->info->padded);
+		pfree(rotated);
+	}
 }
 
 /* ---------------------------------------------------------------------

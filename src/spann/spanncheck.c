@@ -63,11 +63,50 @@ current_radius(SpannCheck *check, const CheckedList *list)
 	return radius;
 }
 
+/*
+ * One entry, its posting page share-locked (so VACUUM cannot have freed
+ * its vector tuple): its vector tuple holds its row, and its code is the
+ * one that vector and the list's centroid give.  Returns the vector's
+ * radius distance from the centroid.
+ */
+static float
+check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
+			const void *centroid, const float *rotated_centroid)
+{
+	const SpannIndexInfo *info = check->info;
+	SpannRow	row;
+	char	   *key = palloc(info->keysize);
+	float	   *rotated;
+	SpannEntryTuple want;
+	float		distance;
+
+	if (!ItemPointerIsValid(&e->heaptid))
+		AnnCheckFailed(check->index, blkno, off, "An entry has no heap TID.");
+	row.heaptid = e->heaptid;
+	row.vector = e->vector;
+	if (!ItemPointerIsValid(&e->vector) ||
+		!block_in_index(check, ItemPointerGetBlockNumber(&e->vector)) ||
+		!SpannReadVector(check->index, &row, key))
+		AnnCheckFailed(check->index, blkno, off, "An entry's vector tuple holds another row.");
+	rotated = SpannRotate(info, SpannKeyElements(key));
+	want = SpannMakeEntry(info, &row, key, rotated, rotated_centroid);
+	if (memcmp(want->code, e->code, sizeof(uint64) * info->code_words) != 0 ||
+		fabsf(want->factors.norm - e->factors.norm) > 1e-3f * Max(want->factors.norm, 1e-3f))
+		AnnCheckFailed(check->index, blkno, off,
+					   "An entry's code is not that of its vector in its list.");
+	distance = SpannRadiusDistance(info, SpannKeyElements(key), centroid);
+	pfree(want);
+	pfree(rotated);
+	pfree(key);
+	return distance;
+}
+
 /* Walk one live list: its pages, entries, tail and radius */
 static void
 check_list(SpannCheck *check, const CheckedList *list)
 {
 	const void *centroid = SpannKeyElements(list->tuple->key);
+	float	   *rotated_centroid = SpannRotate(check->info, centroid);
 	SpannChainWalk walk;
 	Page		page;
 	bool		tail_met = false;
@@ -90,10 +129,8 @@ check_list(SpannCheck *check, const CheckedList *list)
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
 			SpannEntryTuple e = SpannPageGetEntry(check->index, walk.blkno, page, off);
-			float		d = SpannRadiusDistance(check->info, SpannKeyElements(e->key), centroid);
+			float		d = check_entry(check, walk.blkno, off, e, centroid, rotated_centroid);
 
-			if (!ItemPointerIsValid(&e->heaptid))
-				AnnCheckFailed(check->index, walk.blkno, off, "An entry has no heap TID.");
 			AnnTidSetAdd(check->tids, &e->heaptid);
 			if (d > farthest)
 			{

@@ -58,6 +58,7 @@ typedef struct SpannDirectory
 	char	   *group_keys;		/* ngroups whole keys */
 	int		   *group_start;	/* group g has lists[group_start[g] .. group_start[g + 1]) */
 	SpannListSet lists;			/* every live list, group by group, with keys */
+	float	  **rotated;		/* each list's rotated centroid, once computed */
 } SpannDirectory;
 
 /* The backend's copies, by index OID; NULL until the first is made */
@@ -214,6 +215,7 @@ read_directory(Relation index, const SpannMetaPageData *meta, SpannDirectory *di
 		read_group_lists(index, &dir->groups[g], &dir->lists);
 	}
 	dir->group_start[dir->ngroups] = dir->lists.n;
+	dir->rotated = MemoryContextAllocZero(dir->cxt, sizeof(float *) * Max(dir->lists.n, 1));
 }
 
 /* Forget the copy of one index */
@@ -286,7 +288,9 @@ current_directory(Relation index)
 	bool		found;
 
 	SpannReadMeta(index, &meta);
-	size = (Size) (meta.nlists + meta.ngroups) * info->keysize;
+	/* keys, and room for the lists' rotated centroids */
+	size = (Size) (meta.nlists + meta.ngroups) * info->keysize +
+		(Size) meta.nlists * sizeof(float) * info->padded;
 	if ((double) size > spann_directory_cache * 1024.0)
 		return NULL;
 	if (directories == NULL)
@@ -501,6 +505,43 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 	}
 	*nlists = set.n;
 	return set.lists;
+}
+
+/*
+ * The rotated centroid of list into out (padded floats), or false if the
+ * list is gone.  A current directory copy that holds the list keeps its
+ * rotated centroid once computed; otherwise the centroid is read from the
+ * list's slot.
+ */
+bool
+SpannListRotatedCentroid(Relation index, const SpannListRef *list, float *out)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannDirectory *dir = current_directory(index);
+	float	   *rotated;
+
+	if (dir != NULL && list->ordinal < dir->lists.n &&
+		dir->lists.lists[list->ordinal].head == list->head &&
+		dir->lists.lists[list->ordinal].cblkno == list->cblkno &&
+		dir->lists.lists[list->ordinal].coffset == list->coffset)
+	{
+		if (dir->rotated[list->ordinal] == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(dir->cxt);
+
+			dir->rotated[list->ordinal] =
+				SpannRotate(info, SpannKeyElements(dir->lists.keys + info->keysize * list->ordinal));
+			MemoryContextSwitchTo(old);
+		}
+		memcpy(out, dir->rotated[list->ordinal], sizeof(float) * info->padded);
+		return true;
+	}
+	rotated = SpannRotatedCentroid(index, list);
+	if (rotated == NULL)
+		return false;
+	memcpy(out, rotated, sizeof(float) * info->padded);
+	pfree(rotated);
+	return true;
 }
 
 /*

@@ -40,7 +40,7 @@
 typedef struct SplitInput
 {
 	int			n;
-	ItemPointerData *tids;
+	SpannRow   *rows;
 	char	   *keys;			/* whole keys */
 	float	   *old_distances;	/* to the old centroid, or -1 if not moved away */
 } SplitInput;
@@ -222,13 +222,13 @@ postpone_split(Relation index, const SpannListRef *list)
  * when a split replaced it before we got the lock.
  */
 static int
-append_locked(Relation index, const SpannListRef *list, ItemPointer heap_tid, const void *key,
+append_locked(Relation index, const SpannListRef *list, SpannEntryTuple entry, const char *key,
 			  uint32 *split_at)
 {
 	int			count;
 
 	SpannLock(index, list->head, ShareLock);
-	count = SpannAppend(index, list, heap_tid, key, false, split_at);
+	count = SpannAppend(index, list, entry, key, false, split_at);
 	SpannUnlock(index, list->head, ShareLock);
 	return count;
 }
@@ -259,13 +259,35 @@ reassign_entries(Relation index, const SplitInput *in, BlockNumber head1, BlockN
 		if (nlists > 0 && lists[nearest].head != head1 && lists[nearest].head != head2 &&
 			lists[nearest].distance < in->old_distances[i])
 		{
+			float	   *centroid = SpannRotatedCentroid(index, &lists[nearest]);
 			uint32		split_at;
 
-			append_locked(index, &lists[nearest], &in->tids[i], key, &split_at);
+			if (centroid != NULL)
+			{
+				float	   *rotated = SpannRotate(info, SpannKeyElements(key));
+				SpannEntryTuple entry = SpannMakeEntry(info, &in->rows[i], key, rotated,
+													   centroid);
+
+				append_locked(index, &lists[nearest], entry, key, &split_at);
+				pfree(entry);
+				pfree(rotated);
+				pfree(centroid);
+			}
 		}
 		pfree(lists);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/* Write the chain of a new list, its entries coded for its centroid */
+static void
+write_half(Relation index, const SplitInput *in, SplitHalf *half)
+{
+	float	   *centroid = SpannRotate(SpannGetIndexInfo(index), SpannKeyElements(half->key));
+
+	half->head = SpannWriteChain(index, in->rows, in->keys, half->order, half->n, centroid,
+								 &half->tail);
+	pfree(centroid);
 }
 
 /*
@@ -290,7 +312,7 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 		SpannUnlock(index, list->head, ExclusiveLock);
 		return;					/* split by someone else meanwhile */
 	}
-	in.n = SpannReadList(index, list->head, &in.tids, &in.keys);
+	in.n = SpannReadList(index, list->head, &in.rows, &in.keys);
 	if ((uint32) in.n <= limit || !two_centroids(info, &in, &key1, &key2))
 	{
 		if ((uint32) in.n > limit)
@@ -306,8 +328,8 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 	half2.key = centroid_key(info, key2, &in, half2.order, half2.n);
 	half1.radius = half_radius(info, &in, &half1);
 	half2.radius = half_radius(info, &in, &half2);
-	half1.head = SpannWriteChain(index, in.tids, in.keys, half1.order, half1.n, &half1.tail);
-	half2.head = SpannWriteChain(index, in.tids, in.keys, half2.order, half2.n, &half2.tail);
+	write_half(index, &in, &half1);
+	write_half(index, &in, &half2);
 	switch_lists(index, list, &half1, &half2);
 	SpannUnlock(index, list->head, ExclusiveLock);
 	SpannRetireChain(index, list->head);
@@ -346,7 +368,7 @@ create_first_list(Relation index, const void *key)
 	AnnEdit		edit;
 
 	SpannLock(index, SPANN_SPLIT_LOCK, ShareLock);
-	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, &tuple->tail);
+	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, NULL, &tuple->tail);
 	memcpy(tuple->key, key, info->keysize);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
@@ -364,14 +386,15 @@ create_first_list(Relation index, const void *key)
 }
 
 /*
- * Choose the lists for key (a whole prepared key) and append heap_tid to
- * them; returns how many lists took it.  meta is the metapage as read
- * before.  Lists that grew past their limit are added to *to_split.
+ * Choose the lists for key (a whole prepared key; rotated: its rotated
+ * elements) and append row to them; returns how many lists took it.
+ * meta is the metapage as read before.  Lists that grew past their
+ * limit are added to *to_split.
  */
 static int
-assign_and_append(Relation index, const SpannMetaPageData *meta, const void *key,
-				  ItemPointer heap_tid, BlockNumber exclude_head, SplitCandidate *to_split,
-				  int *nsplit)
+assign_and_append(Relation index, const SpannMetaPageData *meta, const char *key,
+				  const float *rotated, const SpannRow *row, BlockNumber exclude_head,
+				  SplitCandidate *to_split, int *nsplit)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannAssignOptions opts = SpannGetAssignOptions(index);
@@ -410,10 +433,14 @@ assign_and_append(Relation index, const SpannMetaPageData *meta, const void *key
 	for (int i = 0; i < nchosen; i++)
 	{
 		const SpannListRef *list = &lists[chosen[i]];
+		float	   *centroid = SpannRotate(info, keys[chosen[i]]);
+		SpannEntryTuple entry = SpannMakeEntry(info, row, key, rotated, centroid);
 		uint32		split_at;
-		int			count = append_locked(index, list, heap_tid, key, &split_at);
+		int			count = append_locked(index, list, entry, key, &split_at);
 		uint32		limit = Max(meta->list_limit, split_at);
 
+		pfree(entry);
+		pfree(centroid);
 		if (count < 0)
 			continue;
 		appended++;
@@ -443,24 +470,25 @@ directory_mismatch(Relation index)
 }
 
 /*
- * Insert one prepared key.  exclude_head names a list the key must not
- * go to (VACUUM moving the entries of a list it merges away), or is
- * InvalidBlockNumber.
+ * Insert one prepared key of a row whose vector is stored.  exclude_head
+ * names a list the key must not go to (VACUUM moving the entries of a
+ * list it merges away), or is InvalidBlockNumber.
  */
 void
-SpannInsertKey(Relation index, const void *key, ItemPointer heap_tid, BlockNumber exclude_head)
+SpannInsertKey(Relation index, const char *key, const SpannRow *row, BlockNumber exclude_head)
 {
 	SplitCandidate to_split[SPANN_MAX_REPLICAS];
 	int			nsplit = 0;
 	bool		failed_before = false;
 	uint32		failed_version = 0;
+	float	   *rotated = SpannRotate(SpannGetIndexInfo(index), SpannKeyElements(key));
 
 	for (;;)
 	{
 		SpannMetaPageData meta;
 
 		SpannReadMeta(index, &meta);
-		if (assign_and_append(index, &meta, key, heap_tid, exclude_head, to_split, &nsplit) > 0)
+		if (assign_and_append(index, &meta, key, rotated, row, exclude_head, to_split, &nsplit) > 0)
 			break;
 		if (meta.nlists == 0)
 			create_first_list(index, key);
@@ -508,10 +536,14 @@ spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	key = AnnPrepareKey(&info->dist, values[0], &usable);
 	if (usable)
 	{
+		SpannRow	row;
+
 		AnnKeyElements(&info->dist, key, &dim);
 		AnnCheckDimensions(info->dimensions, dim);
 		key = AnnFilterComposeKey(&info->filters, key, info->keysize, values, isnull);
-		SpannInsertKey(index, DatumGetPointer(key), heap_tid, InvalidBlockNumber);
+		row.heaptid = *heap_tid;
+		SpannStoreVector(index, &row, DatumGetPointer(key), false);
+		SpannInsertKey(index, DatumGetPointer(key), &row, InvalidBlockNumber);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -6,11 +6,17 @@
  * of centroids and opens the spann.group_probes nearest groups
  * (spanndirectory.c): the query's distance to each of their lists'
  * centroids.  It probes the spann.probes nearest lists (all of them when
- * there are fewer): every entry's distance is computed on the page, and
- * the entries are sorted.  Rows then come out nearest first; a heap TID
- * met again (a vector sits in several lists) is returned once.  With
+ * there are fewer): every entry's code gives a lower bound of its
+ * distance (spannvectors.c), and the entries are sorted by it.  Rows
+ * then come out nearest first, in exact distance order among the entries
+ * found: the entry of lowest bound is reranked (its whole vector read,
+ * its distance computed) until the nearest reranked row is no farther
+ * than every bound left, and that row is returned.  A heap TID met again
+ * (a vector sits in several lists) is reranked and returned once.  With
  * spann.iterative_scan = off that is all: spann.probes at the number of
- * lists makes the scan exact.
+ * lists makes the scan exact (such a scan, like strict_order, bounds
+ * entries by what always holds, not by their codes' estimates, which
+ * fail for a small share of entries).
  *
  * When the executor wants more rows than those lists hold (a WHERE
  * clause dropped some), an iterative scan probes more lists, up to
@@ -22,7 +28,9 @@
  *   anyway.
  * - strict_order opens every group at the start, so that it knows each
  *   list's lower bound (SpannLowerBound: no entry of the list can be
- *   nearer the query, by the list's radius).  After the first probe it
+ *   nearer the query, by the list's radius), and bounds entries by the
+ *   bounds that always hold, not the codes' (which hold but for a small
+ *   share of entries).  After the first probe it
  *   probes the rest in order of their bounds, and returns a row only when
  *   no list left unprobed has a bound below the row's distance.  Rows
  *   thus come out in exact distance order, and none is dropped, however
@@ -62,12 +70,27 @@
 
 #include "spann.h"
 
-/* One entry found: a heap row and its distance */
+/* One entry found: its row and a lower bound of its distance */
 typedef struct SpannFound
+{
+	float		lower;
+	SpannRow	row;
+} SpannFound;
+
+/* A reranked row: its exact distance */
+typedef struct SpannRanked
 {
 	float		distance;
 	ItemPointerData heaptid;
-} SpannFound;
+} SpannRanked;
+
+/* A binary min-heap of reranked rows */
+typedef struct SpannRankedHeap
+{
+	SpannRanked *items;
+	int			count;
+	int			capacity;
+} SpannRankedHeap;
 
 typedef struct SpannScanOpaqueData
 {
@@ -76,6 +99,8 @@ typedef struct SpannScanOpaqueData
 	MemoryContext scan_cxt;		/* reset by each rescan */
 	bool		searched;
 	const void *query;			/* elements of the prepared query */
+	float	   *rotated_query;
+	SpannListQuery list_query;	/* the query against the list being probed */
 	SpannNavigation nav;		/* the groups of centroids, nearest first */
 	SpannListRef *lists;		/* lists of the groups opened; the first nsorted
 								 * nearest first */
@@ -84,10 +109,12 @@ typedef struct SpannScanOpaqueData
 	int			next_list;		/* the first list not probed yet */
 	int			lists_read;		/* lists whose entries were read */
 	int			iterative;		/* spann.iterative_scan when the scan began */
-	SpannFound *found;			/* found and not returned yet, nearest first */
+	bool		sure_bounds;	/* bound entries by what always holds, not codes */
+	SpannFound *found;			/* found and not reranked yet, lowest bound first */
 	int			nfound;
 	int			next_found;
-	AnnTidSet  *returned;		/* heap TIDs returned */
+	SpannRankedHeap ranked;		/* reranked and not returned yet */
+	AnnTidSet  *reranked;		/* heap TIDs reranked */
 	bool		out_of_memory;	/* found and returned reached the memory limit */
 	bool		reported;		/* the scan said it ended short */
 } SpannScanOpaqueData;
@@ -143,15 +170,28 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 	return AnnKeyElements(dist, key, &dim);
 }
 
-/* Append the distance of every entry of one list to *found. */
+/*
+ * Append every entry of one list to *found, with a lower bound of its
+ * distance.  The entries' codes are relative to the list's centroid
+ * (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
+ * merge or compaction replaced ours after the scan opened it; its chain
+ * stays readable), the centroid is unknown and every bound is 0: each
+ * entry is reranked.
+ */
 static void
-scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound **found,
-		  int *nfound, int *capacity)
+scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
+		  SpannFound **found, int *nfound, int *capacity)
 {
 	const SpannIndexInfo *info = so->info;
 	Relation	index = scan->indexRelation;
-	BlockNumber blkno = head;
+	BlockNumber blkno = list->head;
 	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	float	   *centroid = palloc(sizeof(float) * info->padded);
+	bool		known = SpannListRotatedCentroid(index, list, centroid);
+
+	if (known)
+		SpannListQueryPrepare(info, &so->list_query, so->rotated_query, centroid);
+	pfree(centroid);
 
 	while (BlockNumberIsValid(blkno))
 	{
@@ -176,12 +216,13 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, BlockNumber head, SpannFound *
 			SpannFound *f;
 
 			if (so->filter != NULL &&
-				!AnnFilterMatches(so->filter, e->key + info->filter_offset))
+				!AnnFilterMatches(so->filter, SpannEntrySignatures(info, e)))
 				continue;
 			f = &(*found)[(*nfound)++];
-			f->distance = AnnDistance(&info->dist, so->query, SpannKeyElements(e->key),
-									  info->dimensions);
-			f->heaptid = e->heaptid;
+			f->lower = !known ? 0 :
+				SpannEntryLowerBound(info, &so->list_query, e, so->sure_bounds);
+			f->row.heaptid = e->heaptid;
+			f->row.vector = e->vector;
 		}
 		UnlockReleaseBuffer(buffer);
 	}
@@ -193,9 +234,68 @@ compare_found(const void *a, const void *b)
 	const SpannFound *fa = a;
 	const SpannFound *fb = b;
 
-	if (fa->distance != fb->distance)
-		return fa->distance < fb->distance ? -1 : 1;
-	return ItemPointerCompare((ItemPointer) &fa->heaptid, (ItemPointer) &fb->heaptid);
+	if (fa->lower != fb->lower)
+		return fa->lower < fb->lower ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &fa->row.heaptid, (ItemPointer) &fb->row.heaptid);
+}
+
+/* Is a nearer than b (ties by heap TID, so the order is stable)? */
+static bool
+ranked_before(const SpannRanked *a, const SpannRanked *b)
+{
+	if (a->distance != b->distance)
+		return a->distance < b->distance;
+	return ItemPointerCompare((ItemPointer) &a->heaptid, (ItemPointer) &b->heaptid) < 0;
+}
+
+static void
+ranked_push(SpannRankedHeap *heap, float distance, ItemPointer heaptid)
+{
+	int			i;
+
+	if (heap->count == heap->capacity)
+	{
+		heap->capacity = Max(16, heap->capacity * 2);
+		heap->items = heap->items == NULL ?
+			palloc(sizeof(SpannRanked) * heap->capacity) :
+			repalloc_huge(heap->items, sizeof(SpannRanked) * heap->capacity);
+	}
+	i = heap->count++;
+	heap->items[i].distance = distance;
+	heap->items[i].heaptid = *heaptid;
+	while (i > 0 && ranked_before(&heap->items[i], &heap->items[(i - 1) / 2]))
+	{
+		SpannRanked swap = heap->items[i];
+
+		heap->items[i] = heap->items[(i - 1) / 2];
+		heap->items[(i - 1) / 2] = swap;
+		i = (i - 1) / 2;
+	}
+}
+
+static SpannRanked
+ranked_pop(SpannRankedHeap *heap)
+{
+	SpannRanked top = heap->items[0];
+	int			i = 0;
+
+	heap->items[0] = heap->items[--heap->count];
+	for (;;)
+	{
+		int			least = i;
+		SpannRanked swap;
+
+		for (int child = 2 * i + 1; child <= 2 * i + 2 && child < heap->count; child++)
+			if (ranked_before(&heap->items[child], &heap->items[least]))
+				least = child;
+		if (least == i)
+			break;
+		swap = heap->items[i];
+		heap->items[i] = heap->items[least];
+		heap->items[least] = swap;
+		i = least;
+	}
+	return top;
 }
 
 /*
@@ -258,7 +358,7 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	{
 		if (wanted[l - so->next_list])
 		{
-			scan_list(scan, so, so->lists[l].head, &fresh, &nnew, &capacity);
+			scan_list(scan, so, &so->lists[l], &fresh, &nnew, &capacity);
 			so->lists_read++;
 		}
 		CHECK_FOR_INTERRUPTS();
@@ -340,10 +440,16 @@ static void
 start_scan(IndexScanDesc scan, SpannScanOpaque so)
 {
 	bool		strict;
+	SpannMetaPageData meta;
 
 	so->query = query_elements(scan, so);
+	so->rotated_query = SpannRotate(so->info, so->query);
+	so->list_query.code = NULL;
 	so->iterative = spann_iterative_scan;
 	strict = so->iterative == SPANN_ITERATIVE_STRICT;
+	SpannReadMeta(scan->indexRelation, &meta);
+	/* strict order, and a scan of every list, promise exact order */
+	so->sure_bounds = strict || spann_probes >= (int) meta.nlists;
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	SpannNavigate(scan->indexRelation, so->query, strict, &so->nav);
 	so->lists = palloc(sizeof(SpannListRef));
@@ -352,7 +458,8 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->lists_read = 0;
 	so->found = NULL;
 	so->nfound = so->next_found = 0;
-	so->returned = AnnTidSetCreate();
+	memset(&so->ranked, 0, sizeof(so->ranked));
+	so->reranked = AnnTidSetCreate();
 	so->out_of_memory = false;
 	so->reported = false;
 	if (so->filter != NULL && so->filter->impossible)
@@ -386,33 +493,53 @@ lists_below(SpannScanOpaque so, float distance)
 	return lists_left(so) ? n : 0;
 }
 
+/*
+ * Rerank the found entry of lowest bound: its exact distance, from its
+ * vector tuple, joins the ranked rows, unless its row was reranked from
+ * another list already or is gone (VACUUM removed it: dead to us).
+ */
+static void
+rerank_next(IndexScanDesc scan, SpannScanOpaque so)
+{
+	SpannFound *f = &so->found[so->next_found++];
+	float		distance;
+
+	if (!AnnTidSetAdd(so->reranked, &f->row.heaptid))
+		return;
+	if (SpannRowDistance(scan->indexRelation, &f->row, so->query, &distance))
+		ranked_push(&so->ranked, distance, &f->row.heaptid);
+}
+
 /* The next row to return, or false when the scan is over. */
 static bool
 next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 {
 	for (;;)
 	{
-		SpannFound *f;
+		bool		unranked = so->next_found < so->nfound;
+		SpannRanked *best;
 		int			nearer;
 
-		if (so->next_found >= so->nfound)
+		if (so->ranked.count == 0 && !unranked)
 		{
 			if (!can_probe_more(so))
 				return false;
 			probe_lists(scan, so, spann_probes);
 			continue;
 		}
-		f = &so->found[so->next_found];
+		best = so->ranked.count > 0 ? &so->ranked.items[0] : NULL;
+		if (best == NULL || (unranked && so->found[so->next_found].lower < best->distance))
+		{
+			rerank_next(scan, so);
+			continue;
+		}
 		if (so->iterative == SPANN_ITERATIVE_STRICT &&
-			(nearer = lists_below(so, f->distance)) > 0)
+			(nearer = lists_below(so, best->distance)) > 0)
 		{
 			probe_lists(scan, so, nearer);
 			continue;
 		}
-		so->next_found++;
-		if (!AnnTidSetAdd(so->returned, &f->heaptid))
-			continue;			/* returned from another list */
-		*tid = f->heaptid;
+		*tid = ranked_pop(&so->ranked).heaptid;
 		return true;
 	}
 }

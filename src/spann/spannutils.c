@@ -95,6 +95,7 @@ SpannGetIndexInfo(Relation index)
 		info->entry_keysize = AnnFilterKeySize(&info->filters, info->keysize);
 		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
+		SpannCodeInfoInit(info, index->rd_indexcxt);
 		index->rd_amcache = info;
 	}
 	return (const SpannIndexInfo *) index->rd_amcache;
@@ -165,6 +166,7 @@ SpannInitMetaPage(Page page, int dimensions)
 	meta->list_limit = SPANN_MIN_LIST_LIMIT;
 	meta->group_head = InvalidBlockNumber;
 	meta->group_tail = InvalidBlockNumber;
+	meta->vector_page = InvalidBlockNumber;
 	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
 	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
 }
@@ -235,8 +237,7 @@ SpannPageGetEntry(Relation index, BlockNumber blkno, Page page, OffsetNumber off
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 
-	return (SpannEntryTuple) AnnPageGetItemChecked(index, blkno, page, off,
-												   SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize));
+	return (SpannEntryTuple) AnnPageGetItemChecked(index, blkno, page, off, info->entry_size);
 }
 
 /*
@@ -449,8 +450,8 @@ widen_radius(Relation index, const SpannListRef *list, float radius)
 }
 
 /*
- * Append one entry (heaptid, key: a whole entry key, signatures included)
- * to a list.  The
+ * Append one entry (made for this list by SpannMakeEntry from key, the
+ * whole entry key, signatures included) to a list.  The
  * caller keeps the list from being replaced (a share lock on it, or a
  * build).  One WAL record covers the tail page, a new tail page if the
  * old one is full, and the centroid page whose count and tail change.
@@ -458,12 +459,11 @@ widen_radius(Relation index, const SpannListRef *list, float radius)
  * split_at is not NULL, sets it to the list's own split limit (0: none).
  */
 int
-SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const void *key,
+SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, const char *key,
 			bool building, uint32 *split_at)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize);
-	SpannEntryTuple entry = palloc0(size);
+	Size		size = info->entry_size;
 	BlockNumber tail = centroid_tail(index, list);
 	Buffer		buffer;
 	Page		page;
@@ -474,9 +474,6 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 
 	if (!BlockNumberIsValid(tail))
 		return -1;
-	entry->heaptid = *heaptid;
-	memcpy(entry->key, key, info->entry_keysize);
-
 	buffer = lock_chain_end(index, tail);
 	AnnEditBegin(&edit, index, building);
 	page = AnnEditRegister(&edit, buffer, false);
@@ -511,7 +508,6 @@ SpannAppend(Relation index, const SpannListRef *list, ItemPointer heaptid, const
 	AnnEditUnlockRelease(&edit);
 	if (wider > 0)
 		widen_radius(index, list, wider);
-	pfree(entry);
 	return count;
 }
 
@@ -545,12 +541,14 @@ SpannRetireChain(Relation index, BlockNumber head)
 }
 
 /*
- * Copy every entry of the list starting at head: heap TIDs into *tids,
- * whole entry keys (entry_keysize bytes each) into *keys, both palloc'd.  Returns
- * the number of entries.
+ * Copy every entry of the list starting at head: its rows into *rows,
+ * whole entry keys (entry_keysize bytes each: the vector from its vector
+ * tuple, then the entry's signatures) into *keys, both palloc'd.  Returns
+ * the number of entries.  The caller holds the list lock (or is VACUUM,
+ * which holds them all): no entry's row is being removed.
  */
 int
-SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **keys)
+SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	int			capacity = 64;
@@ -558,8 +556,8 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 	SpannChainWalk walk;
 	Page		page;
 
-	*tids = palloc(sizeof(ItemPointerData) * capacity);
-	*keys = palloc(info->entry_keysize * capacity);
+	*rows = palloc(sizeof(SpannRow) * capacity);
+	*keys = palloc0(info->entry_keysize * capacity);
 	SpannChainBegin(&walk, index, head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
@@ -569,14 +567,22 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 		{
 			SpannEntryTuple e = SpannPageGetEntry(index, walk.blkno, page, off);
 
+			char	   *key;
+
 			if (n == capacity)
 			{
 				capacity *= 2;
-				*tids = repalloc(*tids, sizeof(ItemPointerData) * capacity);
+				*rows = repalloc(*rows, sizeof(SpannRow) * capacity);
 				*keys = repalloc_huge(*keys, info->entry_keysize * capacity);
+				memset(*keys + info->entry_keysize * n, 0, info->entry_keysize * (capacity - n));
 			}
-			(*tids)[n] = e->heaptid;
-			memcpy(*keys + info->entry_keysize * n, e->key, info->entry_keysize);
+			key = *keys + info->entry_keysize * n;
+			(*rows)[n].heaptid = e->heaptid;
+			(*rows)[n].vector = e->vector;
+			if (!SpannReadVector(index, &(*rows)[n], key))
+				AnnCheckFailed(index, walk.blkno, off, "An entry's vector tuple holds another row.");
+			if (info->signature_size > 0)
+				memcpy(key + info->filter_offset, SpannEntrySignatures(info, e), info->signature_size);
 			n++;
 		}
 		CHECK_FOR_INTERRUPTS();
@@ -585,22 +591,22 @@ SpannReadList(Relation index, BlockNumber head, ItemPointerData **tids, char **k
 }
 
 /*
- * Write a new posting chain holding entries order[0..n) of tids/keys,
- * last page first, so each page is complete (its link included) when it
- * is logged: one full-image record per page.  The chain is reachable
- * from nowhere until the caller links it.  Returns its head; *tail gets
- * its last page.  No entries still makes one empty page.
+ * Write a new posting chain holding entries order[0..n) of rows/keys,
+ * coded for a list whose rotated centroid is centroid, last page first,
+ * so each page is complete (its link included) when it is logged: one
+ * full-image record per page.  The chain is reachable from nowhere until
+ * the caller links it.  Returns its head; *tail gets its last page.  No
+ * entries still makes one empty page.
  */
 BlockNumber
-SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
-				const int *order, int n, BlockNumber *tail)
+SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
+				const int *order, int n, const float *centroid, BlockNumber *tail)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize);
+	Size		size = info->entry_size;
 	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData))) /
 								  (size + sizeof(ItemIdData)));
 	int			npages = Max(1, (n + per_page - 1) / per_page);
-	SpannEntryTuple entry = palloc0(size);
 	BlockNumber next = InvalidBlockNumber;
 
 	for (int p = npages - 1; p >= 0; p--)
@@ -614,12 +620,16 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 		AnnPageGetOpaque(page)->nextblkno = next;
 		for (int i = p * per_page; i < Min(n, (p + 1) * per_page); i++)
 		{
-			entry->heaptid = tids[order[i]];
-			memcpy(entry->key, keys + info->entry_keysize * order[i], info->entry_keysize);
+			const char *key = keys + info->entry_keysize * order[i];
+			float	   *rotated = SpannRotate(info, SpannKeyElements(key));
+			SpannEntryTuple entry = SpannMakeEntry(info, &rows[order[i]], key, rotated, centroid);
+
 			if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) ==
 				InvalidOffsetNumber)
 				elog(ERROR, "failed to add entry to spann index \"%s\"",
 					 RelationGetRelationName(index));
+			pfree(entry);
+			pfree(rotated);
 		}
 		if (p == npages - 1)
 			*tail = BufferGetBlockNumber(buffer);
@@ -628,7 +638,6 @@ SpannWriteChain(Relation index, const ItemPointerData *tids, const char *keys,
 		AnnEditUnlockRelease(&edit);
 		CHECK_FOR_INTERRUPTS();
 	}
-	pfree(entry);
 	return next;
 }
 

@@ -124,6 +124,7 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 			uncount(index, &lists[i], removed);
 		stats->tuples_removed += removed;
 	}
+	SpannDeleteDeadVectors(info, callback, callback_state);
 	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	/* entries, not rows: a vector counts once per list it is in */
 	stats->num_index_tuples = live;
@@ -160,16 +161,16 @@ static void
 merge_away(Relation index, const SpannListRef *list)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	ItemPointerData *tids;
+	SpannRow   *rows;
 	char	   *keys;
-	int			n = SpannReadList(index, list->head, &tids, &keys);
+	int			n = SpannReadList(index, list->head, &rows, &keys);
 	SpannMetaPage meta;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
 
 	for (int i = 0; i < n; i++)
 	{
-		SpannInsertKey(index, keys + info->entry_keysize * i, &tids[i], list->head);
+		SpannInsertKey(index, keys + info->entry_keysize * i, &rows[i], list->head);
 		vacuum_delay_point();
 	}
 
@@ -192,10 +193,11 @@ merge_away(Relation index, const SpannListRef *list)
 static void
 compact_list(Relation index, const SpannListRef *list)
 {
-	ItemPointerData *tids;
+	SpannRow   *rows;
 	char	   *keys;
-	int			n = SpannReadList(index, list->head, &tids, &keys);
+	int			n = SpannReadList(index, list->head, &rows, &keys);
 	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	float	   *centroid = SpannRotatedCentroid(index, list);
 	BlockNumber head,
 				tail;
 	SpannMetaPage meta;
@@ -204,7 +206,7 @@ compact_list(Relation index, const SpannListRef *list)
 
 	for (int i = 0; i < n; i++)
 		order[i] = i;
-	head = SpannWriteChain(index, tids, keys, order, n, &tail);
+	head = SpannWriteChain(index, rows, keys, order, n, centroid, &tail);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	meta->directory_version++;
@@ -224,7 +226,7 @@ static bool
 tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		entry_size = SPANN_ENTRY_TUPLE_SIZE(info->entry_keysize) + sizeof(ItemIdData);
+	Size		entry_size = info->entry_size + sizeof(ItemIdData);
 	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData) / entry_size);
 	int			pages;
 	int			entries;

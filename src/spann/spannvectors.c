@@ -1,0 +1,446 @@
+/*
+ * spannvectors.c
+ *		Where a spann index keeps its whole vectors, and the codes its
+ *		posting lists hold instead.
+ *
+ * Every indexed row has one vector tuple on a vector page, however many
+ * lists it is in; each of its list entries holds the heap TID, the
+ * vector tuple's TID and a RaBitQ code of the vector relative to the
+ * list's centroid (codes.h), a few hundred bytes instead of the whole
+ * vector.  Keys and centroids are rotated by one fixed rotation
+ * (SPANN_ROTATION_SEED) before coding; the rotation keeps distances, so
+ * nothing else sees it.
+ *
+ * A scan estimates each entry's distance from its code, with a lower
+ * bound, and reads whole vectors only for the entries whose bound can
+ * still put them among the rows it returns (spannscan.c).  Strict-order
+ * scans use only bounds that always hold (the triangle inequality and
+ * its inner-product form); the others also the code's, which hold but
+ * for a small share of entries (ANN_CODE_EPSILON).
+ *
+ * Vector tuples are never moved: VACUUM frees the slot of a dead row
+ * (its heap TID made invalid), and a later insert reuses it.  A reader
+ * holding an entry of a row VACUUM removed meanwhile finds the slot free
+ * or holding another row, and skips the entry: that row was dead to its
+ * snapshot anyway.
+ *
+ * Inserts go to the first vector page with room from the one the
+ * metapage names (vector_page) on, or to a new one; the page used becomes
+ * vector_page.  VACUUM moves it back to the first page where it freed a
+ * slot.  Lock order: a vector page, then the
+ * metapage; nothing locks a vector page while holding another page.
+ */
+#include "postgres.h"
+
+#include <float.h>
+
+#include "commands/vacuum.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "spann.h"
+
+/* Code sizes and the rotation, for SpannGetIndexInfo (in cxt) */
+void
+SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt)
+{
+	info->signature_size = info->filters.ncolumns > 0 ?
+		info->entry_keysize - info->filter_offset : 0;
+	info->padded = AnnCodePadded(info->dimensions);
+	info->code_words = info->padded / 64;
+	info->entry_size = SPANN_ENTRY_TUPLE_SIZE(info->code_words, info->signature_size);
+	info->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
+	AnnRotationInit(info->rotation, info->dimensions, SPANN_ROTATION_SEED);
+	info->code_kernels = AnnBestCodeKernels();
+}
+
+/* The rotated elements of a key (padded floats, palloc'd) */
+float *
+SpannRotate(const SpannIndexInfo *info, const void *elements)
+{
+	float	   *plain = palloc(sizeof(float) * info->dimensions);
+	float	   *rotated = palloc(sizeof(float) * info->padded);
+
+	AnnElementsToFloats(&info->dist, elements, info->dimensions, plain);
+	AnnRotate(info->rotation, plain, rotated);
+	pfree(plain);
+	return rotated;
+}
+
+/* The rotated centroid of a list, or NULL if the list is gone */
+float *
+SpannRotatedCentroid(Relation index, const SpannListRef *list)
+{
+	void	   *key = SpannReadCentroidKey(index, list->cblkno, list->coffset, list->head);
+	float	   *rotated;
+
+	if (key == NULL)
+		return NULL;
+	rotated = SpannRotate(SpannGetIndexInfo(index), SpannKeyElements(key));
+	pfree(key);
+	return rotated;
+}
+
+/* ---------------------------------------------------------------------
+ * Vector tuples
+ * ---------------------------------------------------------------------
+ */
+
+/* A free slot of a vector page, or InvalidOffsetNumber */
+static OffsetNumber
+free_slot(Relation index, BlockNumber blkno, Page page)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_VECTOR_TUPLE_SIZE(info->keysize);
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	{
+		SpannVectorTuple v = AnnPageGetItemChecked(index, blkno, page, off, size);
+
+		if (!ItemPointerIsValid(&v->heaptid))
+			return off;
+	}
+	return InvalidOffsetNumber;
+}
+
+/* Put the vector tuple on page, in a free slot or new space; false if full */
+static bool
+put_vector(Relation index, BlockNumber blkno, Page page, SpannVectorTuple tuple,
+		   ItemPointer where)
+{
+	Size		size = SPANN_VECTOR_TUPLE_SIZE(SpannGetIndexInfo(index)->keysize);
+	OffsetNumber off = free_slot(index, blkno, page);
+
+	if (off != InvalidOffsetNumber)
+		memcpy(PageGetItem(page, PageGetItemId(page, off)), tuple, size);
+	else if (PageGetFreeSpace(page) >= size)
+		off = PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		return false;
+	ItemPointerSet(where, blkno, off);
+	return true;
+}
+
+/* Is this an initialised vector page? */
+static bool
+is_vector_page(Page page)
+{
+	return !PageIsNew(page) && AnnPageGetOpaque(page)->page_id == ANN_SPANN_PAGE_ID &&
+		(AnnPageGetOpaque(page)->flags & SPANN_PAGE_VECTORS);
+}
+
+/* Point the metapage at a vector page with room (vector page locked first) */
+static void
+set_vector_page(Relation index, bool building, BlockNumber blkno)
+{
+	AnnEdit		edit;
+
+	AnnEditBegin(&edit, index, building);
+	SpannEditMeta(&edit, index)->vector_page = blkno;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
+ * Put the vector tuple on vector page blkno if it has a free slot or
+ * room; false, changing nothing, if it is full or not a vector page.
+ */
+static bool
+store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, bool building,
+			  ItemPointer where)
+{
+	Buffer		buffer = ReadBuffer(index, blkno);
+	AnnEdit		edit;
+	bool		stored = false;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	if (!is_vector_page(BufferGetPage(buffer)))
+	{
+		UnlockReleaseBuffer(buffer);
+		return false;
+	}
+	AnnEditBegin(&edit, index, building);
+	/* put_vector changes nothing when it fails */
+	stored = put_vector(index, blkno, AnnEditRegister(&edit, buffer, false), tuple, where);
+	if (stored)
+		AnnEditFinish(&edit);
+	else
+		AnnEditAbort(&edit);
+	AnnEditUnlockRelease(&edit);
+	return stored;
+}
+
+/*
+ * Store the vector of row->heaptid (key: keysize bytes) and set
+ * row->vector to where it went: the first vector page with room from the
+ * metapage's vector page on (VACUUM points it at the first page where it
+ * freed a slot; the pages between are looked at once per VACUUM), else a
+ * new page.  Whichever page takes it becomes the metapage's.  One WAL
+ * record per page written.
+ */
+void
+SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannVectorTuple tuple = palloc0(SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+	SpannMetaPageData meta;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	AnnEdit		edit;
+	Page		page;
+	Buffer		buffer;
+
+	tuple->heaptid = row->heaptid;
+	memcpy(tuple->key, key, info->keysize);
+	SpannReadMeta(index, &meta);
+	if (BlockNumberIsValid(meta.vector_page))
+	{
+		for (BlockNumber blkno = meta.vector_page; blkno < nblocks; blkno++)
+		{
+			if (store_on_page(index, blkno, tuple, building, &row->vector))
+			{
+				if (blkno != meta.vector_page)
+					set_vector_page(index, building, blkno);
+				pfree(tuple);
+				return;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	AnnEditBegin(&edit, index, building);
+	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+	page = AnnEditRegister(&edit, buffer, true);
+	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	if (!put_vector(index, BufferGetBlockNumber(buffer), page, tuple, &row->vector))
+		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+	AnnEditFinish(&edit);
+	set_vector_page(index, building, BufferGetBlockNumber(buffer));
+	AnnEditUnlockRelease(&edit);
+	pfree(tuple);
+}
+
+/*
+ * The vector tuple of row, on its page (share-locked in *buffer), or
+ * NULL, with no buffer held, when the slot no longer holds that row.
+ */
+static SpannVectorTuple
+lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	BlockNumber blkno = ItemPointerGetBlockNumber(&row->vector);
+	Page		page;
+	SpannVectorTuple v;
+
+	*buffer = ReadBuffer(index, blkno);
+	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buffer);
+	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	v = AnnPageGetItemChecked(index, blkno, page, ItemPointerGetOffsetNumber(&row->vector),
+							  SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+	if (ItemPointerEquals(&v->heaptid, (ItemPointer) &row->heaptid))
+		return v;
+	UnlockReleaseBuffer(*buffer);
+	return NULL;
+}
+
+/* Copy row's vector key (keysize bytes) to key; false if it is gone */
+bool
+SpannReadVector(Relation index, const SpannRow *row, char *key)
+{
+	Buffer		buffer;
+	SpannVectorTuple v = lock_vector(index, row, &buffer);
+
+	if (v == NULL)
+		return false;
+	memcpy(key, v->key, SpannGetIndexInfo(index)->keysize);
+	UnlockReleaseBuffer(buffer);
+	return true;
+}
+
+/* The distance from query (elements) to row's vector; false if it is gone */
+bool
+SpannRowDistance(Relation index, const SpannRow *row, const void *query, float *distance)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Buffer		buffer;
+	SpannVectorTuple v = lock_vector(index, row, &buffer);
+
+	if (v == NULL)
+		return false;
+	*distance = AnnDistance(&info->dist, query, SpannKeyElements(v->key), info->dimensions);
+	UnlockReleaseBuffer(buffer);
+	return true;
+}
+
+/*
+ * VACUUM: free the vector tuples of dead rows, and point the metapage at
+ * the first page where a slot was freed.  Returns how many were freed.
+ */
+double
+SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
+					   void *callback_state)
+{
+	Relation	index = vinfo->index;
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = SPANN_VECTOR_TUPLE_SIZE(info->keysize);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber first_freed = InvalidBlockNumber;
+	double		freed = 0;
+
+	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+												vinfo->strategy);
+		Page		page;
+		AnnEdit		edit;
+		bool		any = false;
+
+		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+		if (!is_vector_page(BufferGetPage(buffer)))
+		{
+			UnlockReleaseBuffer(buffer);
+			continue;
+		}
+		AnnEditBegin(&edit, index, false);
+		page = AnnEditRegister(&edit, buffer, false);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			SpannVectorTuple v = AnnPageGetItemChecked(index, blkno, page, off, size);
+
+			if (ItemPointerIsValid(&v->heaptid) && callback(&v->heaptid, callback_state))
+			{
+				ItemPointerSetInvalid(&v->heaptid);
+				any = true;
+				freed++;
+			}
+		}
+		if (any)
+		{
+			AnnEditFinish(&edit);
+			if (!BlockNumberIsValid(first_freed))
+				first_freed = blkno;
+		}
+		else
+			AnnEditAbort(&edit);
+		UnlockReleaseBuffer(buffer);
+		vacuum_delay_point();
+	}
+	if (BlockNumberIsValid(first_freed))
+		set_vector_page(index, false, first_freed);
+	return freed;
+}
+
+/* ---------------------------------------------------------------------
+ * Entries
+ * ---------------------------------------------------------------------
+ */
+
+/* An entry's signatures (after its code) */
+const char *
+SpannEntrySignatures(const SpannIndexInfo *info, SpannEntryTuple e)
+{
+	return (const char *) (e->code + info->code_words);
+}
+
+/*
+ * The entry of row for a list whose rotated centroid is centroid: key is
+ * the whole entry key (vector, then signatures), rotated its rotated
+ * elements.  palloc'd, entry_size bytes.
+ */
+SpannEntryTuple
+SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row, const char *key,
+			   const float *rotated, const float *centroid)
+{
+	SpannEntryTuple e = palloc0(info->entry_size);
+	double		inner = 0;
+
+	e->heaptid = row->heaptid;
+	e->vector = row->vector;
+	AnnEncode(rotated, centroid, info->padded, e->code, &e->factors);
+	for (int i = 0; i < info->padded; i++)
+		inner += (double) rotated[i] * centroid[i];
+	e->inner = (float) inner;
+	if (info->signature_size > 0)
+		memcpy(e->code + info->code_words, key + info->filter_offset, info->signature_size);
+	return e;
+}
+
+/* Prepare a rotated query against a list's rotated centroid */
+void
+SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const float *query,
+					  const float *centroid)
+{
+	double		qc = 0,
+				cc = 0;
+
+	for (int i = 0; i < info->padded; i++)
+	{
+		qc += (double) query[i] * centroid[i];
+		cc += (double) centroid[i] * centroid[i];
+	}
+	lq->query_centroid = (float) qc;
+	lq->centroid_norm2 = (float) cc;
+	if (lq->code == NULL)
+		lq->code = palloc(AnnCodeQuerySize(info->padded));
+	AnnCodeQueryPrepare(lq->code, query, centroid, info->padded);
+}
+
+/* Room for float rounding in bounds that must always hold */
+#define ROUNDING_MARGIN 1e-3f
+
+/*
+ * A lower bound of the index distance from the query to the entry's
+ * vector.  With always, one that always holds: for L2, (|x - c| -
+ * |q - c|)^2; for inner products, <x, q> <= <q, c> + <x, c> - |c|^2 +
+ * |x - c| |q - c|; for L1 the L2 bound's root.  Without, the code's
+ * estimate tightens them, with its error bound.
+ */
+float
+SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, SpannEntryTuple e,
+					 bool always)
+{
+	const AnnCodeQuery *q = lq->code;
+	float		norm = e->factors.norm;
+	float		upper_cos = 1.0f;	/* of <o, q_n> */
+	float		lower;
+
+	if (!always)
+	{
+		float		error;
+		float		estimate = AnnCodeEstimate(q, &e->factors,
+											   info->code_kernels->dot(e->code, q->planes,
+																	   info->code_words),
+											   &error);
+
+		upper_cos = Min(estimate + error, 1.0f);
+	}
+	switch (info->dist.metric)
+	{
+		case ANN_METRIC_IP:
+		case ANN_METRIC_COSINE:
+			{
+				float		terms = lq->query_centroid + e->inner - lq->centroid_norm2;
+				float		size = fabsf(lq->query_centroid) + fabsf(e->inner) +
+					lq->centroid_norm2 + norm * q->norm;
+
+				return -(terms + norm * q->norm * upper_cos) - ROUNDING_MARGIN * size;
+			}
+		case ANN_METRIC_L1:
+		case ANN_METRIC_L2:
+			break;
+	}
+	if (always)
+	{
+		/* as a difference first: the expanded form cancels when norm ~ q->norm */
+		float		gap = fabsf(norm - q->norm) - ROUNDING_MARGIN * (norm + q->norm);
+
+		lower = gap > 0 ? gap * gap : 0;
+	}
+	else
+	{
+		lower = norm * norm + q->norm * q->norm - 2.0f * norm * q->norm * upper_cos;
+		lower = Max(lower, 0.0f) * (1.0f - ROUNDING_MARGIN);
+	}
+	return info->dist.metric == ANN_METRIC_L1 ? sqrtf(lower) : lower;
+}
