@@ -159,8 +159,9 @@ graph_init(HnswBuildGraph *g, const HnswIndexInfo *info, char *arena, Size capac
 	g->shared = shared;
 	g->parallel = parallel;
 	g->arena = arena;
-	g->capacity = capacity;
-	g->max_capacity = capacity;
+	/* upper lists are addressed from the end: keep it aligned */
+	g->capacity = MAXALIGN_DOWN(capacity);
+	g->max_capacity = g->capacity;
 	g->list0_offset = MAXALIGN(sizeof(HnswBuildElement));
 	g->key_offset = g->list0_offset +
 		MAXALIGN(offsetof(HnswBuildList, edges) + sizeof(HnswBuildEdge) * 2 * info->m);
@@ -208,7 +209,7 @@ graph_grow(HnswBuildGraph *g)
 
 	if (g->capacity >= g->max_capacity)
 		return false;
-	capacity = Min(g->capacity * 2, g->max_capacity);
+	capacity = MAXALIGN_DOWN(Min(g->capacity * 2, g->max_capacity));
 	g->arena = repalloc_huge(g->arena, capacity);
 	memmove(g->arena + capacity - upper_used, g->arena + g->capacity - upper_used, upper_used);
 	g->capacity = capacity;
