@@ -140,5 +140,38 @@ $node->safe_psql('postgres', q{
 });
 index_check_ok($node, 'postgres', 'clus_idx', 'serial inserts of clustered vectors leave every element reachable');
 
+# Inserts go on while VACUUM works on the index: VACUUM takes the
+# index's update lock exclusively only for moments (after its first pass,
+# and to free), not through its repair and reconnection passes, as it once
+# did.  While a VACUUM slowed by cost delays works on the index, INSERTs
+# with a short lock_timeout, one after another, must all succeed.
+$node->safe_psql('postgres', q{
+	CREATE TABLE vac (id int, v vector(16));
+	INSERT INTO vac SELECT i, ann_test_vec(i, 16) FROM generate_series(1, 2000) i;
+	CREATE INDEX vac_idx ON vac USING hnsw (v);
+	DELETE FROM vac WHERE id % 2 = 0;
+});
+my ($vacuumer, $vacuum_pid) = ann_session($node);
+session_start($vacuumer, "SET vacuum_cost_delay = '10ms'; SET vacuum_cost_limit = 1; VACUUM vac");
+my $in_index = "SELECT count(*) FROM pg_stat_progress_vacuum WHERE pid = $vacuum_pid
+	AND phase IN ('vacuuming indexes', 'cleaning up indexes')";
+ok($node->poll_query_until('postgres', "SELECT ($in_index) = 1"), 'VACUUM reaches the index');
+my ($inserts, @failed) = (0);
+while ($node->safe_psql('postgres', $in_index) == 1)
+{
+	my $id = 7001 + $inserts++;
+	my ($ret, $out, $err) = $node->psql('postgres', "SET lock_timeout = '3s';
+		INSERT INTO vac VALUES ($id, ann_test_vec($id, 16)::vector)");
+	push @failed, $err if $ret != 0;
+}
+note("$inserts INSERTs ran while VACUUM worked on the index");
+ok($inserts >= 5 && !@failed, 'INSERTs during VACUUM of the index do not wait for it')
+  or diag("$inserts inserts: " . join("\n", @failed));
+is(session_finish($vacuumer), '', 'VACUUM ends without error');
+$vacuumer->quit;
+index_check_ok($node, 'postgres', 'vac_idx', 'the index is sound after VACUUM beside the INSERTs');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vac WHERE id > 7000"), $inserts - @failed,
+	'every row inserted during VACUUM is there');
+
 $node->stop;
 done_testing();
