@@ -267,6 +267,41 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 }
 
 /*
+ * Read block blkno, a block number an index page holds: one past the
+ * index's end is corruption, not a read error.  *known_nblocks counts
+ * blocks known to exist (0 at first); indexes never shrink, so it is
+ * refreshed only when blkno is not below it.
+ */
+Buffer
+AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
+					BufferAccessStrategy strategy)
+{
+	if (blkno >= *known_nblocks)
+	{
+		*known_nblocks = RelationGetNumberOfBlocks(index);
+		if (blkno >= *known_nblocks)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" is corrupted: a link leads to block %u, past its end (%u blocks)",
+							RelationGetRelationName(index), blkno, *known_nblocks),
+					 errhint("REINDEX the index.")));
+	}
+	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+}
+
+/*
+ * Prefetch block blkno, a block number an index page holds, if it is
+ * known to exist (a prefetch past the end would fail before
+ * AnnReadLinkedBuffer could say why).
+ */
+void
+AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks)
+{
+	if (blkno < *known_nblocks)
+		PrefetchBuffer(index, MAIN_FORKNUM, blkno);
+}
+
+/*
  * Count one more step of a walk along a chain of pages; a walk longer
  * than the index has blocks has met a cycle.  Also lets the walk be
  * cancelled.

@@ -71,5 +71,8 @@ extern void AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 pa
 extern void *AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page,
 								   OffsetNumber off, Size len);
 extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left);
+extern Buffer AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
+								  BufferAccessStrategy strategy);
+extern void AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks);
 
 #endif							/* ANN_PAGE_H */

@@ -169,6 +169,7 @@ HnswLayerStart(int layer, int m)
 /* Index-wide facts, cached in rd_amcache */
 typedef struct HnswIndexInfo
 {
+	BlockNumber *known_nblocks; /* AnnReadLinkedBuffer's count, per backend */
 	AnnDistanceInfo dist;
 	int			dimensions;
 	int			m;

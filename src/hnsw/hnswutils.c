@@ -66,6 +66,8 @@ HnswGetIndexInfo(Relation index)
 		info->m = meta.m;
 		info->ef_construction = meta.ef_construction;
 		HnswSetKeySize(index, info);
+		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
+		*info->known_nblocks = RelationGetNumberOfBlocks(index);
 		index->rd_amcache = info;
 	}
 	return (const HnswIndexInfo *) index->rd_amcache;
@@ -297,7 +299,7 @@ HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno)
 	{
 		if (BufferIsValid(graph->buffer))
 			ReleaseBuffer(graph->buffer);
-		graph->buffer = ReadBuffer(graph->index, blkno);
+		graph->buffer = AnnReadLinkedBuffer(graph->index, blkno, graph->info->known_nblocks, NULL);
 	}
 	LockBuffer(graph->buffer, BUFFER_LOCK_SHARE);
 	return BufferGetPage(graph->buffer);
@@ -441,7 +443,8 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 	{
 		OffsetNumber offno = (OffsetNumber) (refs[i] & 0xFFFF);
 
-		pins[i] = ReadBuffer(graph->index, (BlockNumber) (refs[i] >> 16));
+		pins[i] = AnnReadLinkedBuffer(graph->index, (BlockNumber) (refs[i] >> 16),
+									  graph->info->known_nblocks, NULL);
 		if (offno >= FirstOffsetNumber && offno <= MaxOffsetNumber)
 			__builtin_prefetch(PageGetItemId(BufferGetPage(pins[i]), offno));
 	}

@@ -630,7 +630,8 @@ free_dead_elements(HnswVacuumState *vs)
 		element->deleted = 1;
 		if (ItemPointerGetBlockNumber(&element->neighbortid) != ItemPointerGetBlockNumber(&tid))
 		{
-			nbuffer = ReadBuffer(vs->index, ItemPointerGetBlockNumber(&element->neighbortid));
+			nbuffer = AnnReadLinkedBuffer(vs->index, ItemPointerGetBlockNumber(&element->neighbortid),
+										  vs->graph.info->known_nblocks, NULL);
 			LockBuffer(nbuffer, BUFFER_LOCK_EXCLUSIVE);
 			page = AnnEditRegister(&edit, nbuffer, false);
 		}

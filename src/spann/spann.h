@@ -200,6 +200,7 @@ typedef struct SpannRow
 /* Index-wide facts that never change, cached in rd_amcache */
 typedef struct SpannIndexInfo
 {
+	BlockNumber *known_nblocks; /* AnnReadLinkedBuffer's count, per backend */
 	AnnDistanceInfo dist;
 	int			dimensions;
 	Size		keysize;		/* bytes of a stored key (a centroid's) */

@@ -203,7 +203,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
 
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		if (BlockNumberIsValid(blkno))
-			PrefetchBuffer(index, MAIN_FORKNUM, blkno);
+			AnnPrefetchLinked(index, blkno, info->known_nblocks);
 		maxoff = PageGetMaxOffsetNumber(page);
 		if (*nfound + maxoff > *capacity)
 		{
@@ -352,7 +352,7 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 		wanted[l - so->next_list] = so->filter == NULL ||
 			SpannListMayMatch(scan->indexRelation, &so->lists[l], so->filter);
 		if (wanted[l - so->next_list])
-			PrefetchBuffer(scan->indexRelation, MAIN_FORKNUM, so->lists[l].head);
+			AnnPrefetchLinked(scan->indexRelation, so->lists[l].head, so->info->known_nblocks);
 	}
 	for (int l = so->next_list; l < end; l++)
 	{

@@ -96,6 +96,8 @@ SpannGetIndexInfo(Relation index)
 		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
 		SpannCodeInfoInit(info, index->rd_indexcxt);
+		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
+		*info->known_nblocks = RelationGetNumberOfBlocks(index);
 		index->rd_amcache = info;
 	}
 	return (const SpannIndexInfo *) index->rd_amcache;
@@ -253,7 +255,7 @@ SpannReadChainPage(Relation index, BlockNumber blkno, uint16 kinds, int mode,
 	Buffer		buffer;
 
 	AnnChainStep(index, blkno, steps_left);
-	buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	buffer = AnnReadLinkedBuffer(index, blkno, SpannGetIndexInfo(index)->known_nblocks, strategy);
 	LockBuffer(buffer, mode);
 	AnnCheckPage(index, blkno, BufferGetPage(buffer), ANN_SPANN_PAGE_ID, kinds);
 	return buffer;

@@ -232,7 +232,7 @@ lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
 	Page		page;
 	SpannVectorTuple v;
 
-	*buffer = ReadBuffer(index, blkno);
+	*buffer = AnnReadLinkedBuffer(index, blkno, info->known_nblocks, NULL);
 	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(*buffer);
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);

@@ -100,6 +100,19 @@ $node->safe_psql('postgres', 'REINDEX INDEX items_spann');
 is($node->safe_psql('postgres', "SET enable_seqscan = off; SET spann.probes = 1000; $scan_spann"),
 	$node->safe_psql('postgres', 'SELECT count(*) FROM items'), 'spann: REINDEX repairs it');
 
+# 1b. the last page of a list, its next link past the index's end: the
+# error names the index, not only a file that cannot be read
+$posting = first_page_with('items_spann', 0x0004, 1);
+overwrite('items_spann', $posting, $BLCKSZ - 8, pack('V', 1000000));
+for my $sql ($scan_spann, 'VACUUM items')
+{
+	my ($ret, $stdout, $stderr) = $node->psql('postgres',
+		"SET enable_seqscan = off; SET spann.probes = 1000; \\set VERBOSITY verbose\n$sql");
+	like($stderr, qr/XX002: index "items_spann" is corrupted: a link leads to block 1000000, past its end/,
+		"spann: a link past the index's end is corruption ($sql)");
+}
+$node->safe_psql('postgres', 'REINDEX INDEX items_spann');
+
 # 2. a centroid page that claims to be a posting page
 my $centroids = first_page_with('items_spann', 0x0002);
 overwrite('items_spann', $centroids, $BLCKSZ - 4, pack('v', 0x0004));
