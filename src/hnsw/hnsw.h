@@ -217,7 +217,8 @@ typedef struct HnswHeap
 
 /*
  * What a search needs from a graph, in memory or on disk.  The query is
- * part of the graph object.
+ * part of the graph object.  The last three are optional (NULL): a graph
+ * that wraps another can use them to shape a search (hnswfilter.c).
  */
 typedef struct HnswGraphOps
 {
@@ -233,8 +234,16 @@ typedef struct HnswGraphOps
 							  bool *ok);
 	/* the element's neighbours at layer into out; returns how many */
 	int			(*neighbors) (void *graph, HnswRef ref, int layer, HnswRef *out);
-	/* may a search return this element it has met?  (filter columns) */
-	bool		(*matches) (void *graph, HnswRef ref);
+	/* may the search return this element it has met?  NULL: any */
+	bool		(*is_result) (void *graph, HnswRef ref);
+	/* must a layer search for ef results stop now?  NULL: never */
+	bool		(*stop) (void *graph, int ef);
+	/*
+	 * An element met that is not among the final results: evicted, a
+	 * result pushed out by nearer ones (it went on the frontier), else
+	 * one never put on the frontier.  NULL: forget it.
+	 */
+	void		(*leftover) (void *graph, HnswRef ref, float distance, bool evicted);
 } HnswGraphOps;
 
 /* Reusable search state over one graph */
@@ -245,24 +254,11 @@ typedef struct HnswSearch
 	HnswHeap	candidates;		/* nearest on top: still to expand */
 	HnswHeap	results;		/* farthest on top: the best ef so far */
 	HnswRef    *neighbors;		/* scratch, 2 * m slots */
-	bool		filtering;		/* only elements ops->matches accepts are results */
-	int64		budget;			/* stop a layer search after meeting this many; -1: no limit */
-	int64		met;			/* elements met since budget was set */
-	int64		matched;		/* of them, matching the filter (while filtering) */
-	bool		over_budget;	/* a layer search stopped at the budget */
-	bool		keep_discarded; /* collect what did not make the results */
-	HnswHeap	discarded;		/* unordered pile: met, never on the frontier */
-	HnswHeap	evicted;		/* unordered pile: results pushed out */
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
 } HnswSearch;
 
-/*
- * What a disk search remembers of each element it met.  Entries live in
- * a hash table that moves them when it grows: copy fields out rather than
- * keep a pointer across calls that may add entries.
- */
 /* what became of a conditional write of a layer list */
 typedef enum HnswListWrite
 {
@@ -271,6 +267,11 @@ typedef enum HnswListWrite
 	HNSW_LIST_GONE				/* VACUUM freed the element meanwhile */
 } HnswListWrite;
 
+/*
+ * What a disk search remembers of each element it met.  Entries live in
+ * a hash table that moves them when it grows: copy fields out rather than
+ * keep a pointer across calls that may add entries.
+ */
 typedef struct HnswVisitEntry
 {
 	HnswRef		ref;			/* hash key */
@@ -310,6 +311,24 @@ typedef struct HnswDiskGraph
 } HnswDiskGraph;
 
 extern const HnswGraphOps hnsw_disk_graph_ops;
+
+/*
+ * The graph as a filtered or iterative scan searches it: the disk graph,
+ * with the budget and the leftovers of hnswfilter.c's wrapping
+ * operations (hnsw_scan_graph_ops).
+ */
+typedef struct HnswScanGraph
+{
+	HnswDiskGraph *disk;
+	bool		filtering;		/* only elements matching the filter are results */
+	int64		budget;			/* stop a layer search after meeting this many; -1: no limit */
+	int64		met;			/* elements met since the budget was set */
+	int64		matched;		/* of them, matching the filter */
+	bool		over_budget;	/* a layer search stopped at the budget */
+	bool		keep_leftovers; /* collect what did not make the results */
+	HnswHeap	discarded;		/* unordered pile: met, never on the frontier */
+	HnswHeap	evicted;		/* unordered pile: results pushed out */
+} HnswScanGraph;
 
 /*
  * What a walk over the whole graph notes of each element or neighbour
@@ -417,6 +436,7 @@ extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
 extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
+extern bool HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref);
 
 /* hnswfilter.c */
 extern void HnswBuildSignatureDirectory(Relation index);
@@ -425,6 +445,9 @@ extern void HnswAppendSignature(Relation index, ItemPointer element, const char 
 extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit,
 								 HnswRef **refs, int *n, double *estimate);
 extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found);
+extern const HnswGraphOps hnsw_scan_graph_ops;
+extern void HnswScanGraphInit(HnswScanGraph *graph, HnswDiskGraph *disk);
+extern void HnswScanGraphSetBudget(HnswScanGraph *graph, int64 budget);
 
 /* hnswgraph.c */
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
@@ -437,7 +460,7 @@ extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
 extern int	HnswSearchExpand(HnswSearch *search, HnswHeap *found);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
-extern void HnswSearchDropUnmatched(HnswSearch *search);
+extern void HnswSearchDropNonResults(HnswSearch *search);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);

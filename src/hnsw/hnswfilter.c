@@ -22,6 +22,12 @@
  * twice, the older entry stale).  Readers verify every element they take
  * from it (not deleted, signatures match), so stale entries cost a read
  * but never a wrong row.  REINDEX rebuilds it compactly.
+ *
+ * The graph search itself (hnswgraph.c) knows nothing of filters: a scan
+ * searches the disk graph through the wrapping operations at the end of
+ * this file, which accept only matching elements as results, count what
+ * the search meets against the budget and stop it there, and keep what
+ * did not make the results for the iterative scan.
  */
 #include "postgres.h"
 
@@ -244,10 +250,101 @@ HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *foun
 
 		hnsw_disk_graph_ops.distances(graph, refs + start, count, distances, ok);
 		for (int i = 0; i < count; i++)
-			if (ok[i] && hnsw_disk_graph_ops.matches(graph, refs[start + i]))
+			if (ok[i] && HnswDiskGraphMatches(graph, refs[start + i]))
 				HnswHeapPush(found, refs[start + i], distances[i]);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(distances);
 	pfree(ok);
 }
+
+/* ---------------------------------------------------------------------
+ * The graph as a scan searches it
+ * ---------------------------------------------------------------------
+ */
+
+void
+HnswScanGraphInit(HnswScanGraph *graph, HnswDiskGraph *disk)
+{
+	graph->disk = disk;
+	graph->filtering = false;
+	graph->keep_leftovers = false;
+	HnswScanGraphSetBudget(graph, -1);
+	HnswHeapInit(&graph->discarded, 64, false);
+	HnswHeapInit(&graph->evicted, 64, false);
+}
+
+/* Let layer searches meet budget more elements (-1: any number). */
+void
+HnswScanGraphSetBudget(HnswScanGraph *graph, int64 budget)
+{
+	graph->budget = budget;
+	graph->met = 0;
+	graph->matched = 0;
+	graph->over_budget = false;
+}
+
+static bool
+scan_visit(void *arg, HnswRef ref, int layer)
+{
+	return hnsw_disk_graph_ops.visit(((HnswScanGraph *) arg)->disk, ref, layer);
+}
+
+/* The disk graph's distances, counting what the search met. */
+static void
+scan_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok)
+{
+	HnswScanGraph *graph = (HnswScanGraph *) arg;
+
+	hnsw_disk_graph_ops.distances(graph->disk, refs, n, distances, ok);
+	graph->met += n;
+	if (graph->filtering && graph->budget >= 0)
+		for (int i = 0; i < n; i++)
+			graph->matched += ok[i] && HnswDiskGraphMatches(graph->disk, refs[i]);
+}
+
+static int
+scan_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
+{
+	return hnsw_disk_graph_ops.neighbors(((HnswScanGraph *) arg)->disk, ref, layer, out);
+}
+
+static bool
+scan_is_result(void *arg, HnswRef ref)
+{
+	HnswScanGraph *graph = (HnswScanGraph *) arg;
+
+	return !graph->filtering || HnswDiskGraphMatches(graph->disk, ref);
+}
+
+/*
+ * Is a budgeted search of ef results over budget, or bound to go over?
+ * It will meet about ef / (share of matches among what it met) elements,
+ * twice that to be safe: once it has met enough to judge (4 ef), a
+ * filter that matches little near the query stops it early.
+ */
+static bool
+scan_stop(void *arg, int ef)
+{
+	HnswScanGraph *graph = (HnswScanGraph *) arg;
+
+	if (graph->budget < 0)
+		return false;
+	if (graph->met > graph->budget ||
+		(graph->met >= 4 * (int64) ef &&
+		 2.0 * ef * graph->met / Max(graph->matched, 1) > graph->budget))
+		graph->over_budget = true;
+	return graph->over_budget;
+}
+
+static void
+scan_leftover(void *arg, HnswRef ref, float distance, bool evicted)
+{
+	HnswScanGraph *graph = (HnswScanGraph *) arg;
+
+	if (graph->keep_leftovers)
+		HnswHeapAppend(evicted ? &graph->evicted : &graph->discarded, ref, distance);
+}
+
+const HnswGraphOps hnsw_scan_graph_ops = {scan_visit, scan_distances, scan_neighbors,
+	scan_is_result, scan_stop, scan_leftover};

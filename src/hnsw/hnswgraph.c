@@ -57,7 +57,7 @@ sift_up(HnswHeap *heap, int i)
 	}
 }
 
-/* Add without keeping heap order: a pile, for HnswSearch.discarded. */
+/* Add without keeping heap order: a pile (a scan's leftovers, hnswfilter.c). */
 void
 HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 {
@@ -143,20 +143,19 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh = palloc(sizeof(HnswRef) * 2 * m);
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
-	search->filtering = false;
-	search->budget = -1;
-	search->met = 0;
-	search->matched = 0;
-	search->over_budget = false;
-	search->keep_discarded = false;
-	HnswHeapInit(&search->discarded, 64, false);
-	HnswHeapInit(&search->evicted, 64, false);
 }
 
 static inline bool
 is_result(HnswSearch *search, HnswRef ref)
 {
-	return !search->filtering || search->ops->matches(search->graph, ref);
+	return search->ops->is_result == NULL || search->ops->is_result(search->graph, ref);
+}
+
+static inline void
+leftover(HnswSearch *search, HnswRef ref, float distance, bool evicted)
+{
+	if (search->ops->leftover != NULL)
+		search->ops->leftover(search->graph, ref, distance, evicted);
 }
 
 /*
@@ -198,11 +197,12 @@ HnswSearchRestart(HnswSearch *search, int layer)
 }
 
 /*
- * Before a filtered search of layer 0: the entry points carried down stay
- * on the frontier, but only those that match remain results.
+ * Before a search of layer 0 that returns only some elements (a filtered
+ * one): the entry points carried down stay on the frontier, but only
+ * those the graph accepts as results remain results.
  */
 void
-HnswSearchDropUnmatched(HnswSearch *search)
+HnswSearchDropNonResults(HnswSearch *search)
 {
 	HnswHeap   *results = &search->results;
 	int			n = results->count;
@@ -245,45 +245,19 @@ fresh_neighbors(HnswSearch *search, HnswRef nearest, int layer)
 			search->fresh[nfresh++] = search->neighbors[i];
 	search->ops->distances(search->graph, search->fresh, nfresh,
 						   search->fresh_distances, search->fresh_ok);
-	search->met += nfresh;
-	if (search->filtering && search->budget >= 0)
-		for (int i = 0; i < nfresh; i++)
-			search->matched += search->fresh_ok[i] && is_result(search, search->fresh[i]);
 	return nfresh;
 }
 
 /*
- * Is a budgeted search of ef results over budget, or bound to go over?
- * It will meet about ef / (share of matches among what it met) elements,
- * twice that to be safe: once it has met enough to judge (4 ef), a
- * filter that matches little near the query stops it early.
- */
-static bool
-past_budget(HnswSearch *search, int ef)
-{
-	if (search->budget < 0)
-		return false;
-	if (search->met > search->budget)
-		return true;
-	if (search->met < 4 * (int64) ef)
-		return false;
-	return 2.0 * ef * search->met / Max(search->matched, 1) > search->budget;
-}
-
-/*
  * Expand the frontier on one layer until no candidate can improve the
- * best ef results (SEARCH-LAYER of the paper).  The candidate that ends
- * the search goes back on the frontier.  With keep_discarded, every
- * element met but not among the results goes to one of two unordered
- * piles, all no nearer than the final results, so an iterative scan can
- * carry on from here: search->evicted holds results pushed out by nearer
- * ones (they went on the frontier when they were met), search->discarded
- * the elements never put on the frontier (their neighbours are unknown).
+ * best ef results (SEARCH-LAYER of the paper), or the graph says to stop.
+ * The candidate that ends the search goes back on the frontier.  Every
+ * element met but not among the results is handed to the graph's
+ * leftover callback, so that an iterative scan can carry on from here.
  *
- * A filtering search walks through every element (the graph is only
- * navigable whole) but keeps only matching ones as results, so it goes on
- * until it has ef of them or has run out of graph, or has met
- * search->budget elements (then it sets over_budget).
+ * When the graph accepts only some elements as results (a filter), the
+ * search walks through the others too (the graph is only navigable
+ * whole), until it has ef results or has run out of graph.
  */
 void
 HnswSearchLayer(HnswSearch *search, int ef, int layer)
@@ -296,11 +270,8 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 		HnswCandidate nearest;
 		int			nfresh;
 
-		if (past_budget(search, ef))
-		{
-			search->over_budget = true;
+		if (search->ops->stop != NULL && search->ops->stop(search->graph, ef))
 			break;
-		}
 		nearest = HnswHeapPop(candidates);
 		if (results->count >= ef && nearest.distance > results->items[0].distance)
 		{
@@ -325,12 +296,11 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 				{
 					HnswCandidate dropped = HnswHeapPop(results);
 
-					if (search->keep_discarded)
-						HnswHeapAppend(&search->evicted, dropped.ref, dropped.distance);
+					leftover(search, dropped.ref, dropped.distance, true);
 				}
 			}
-			else if (search->keep_discarded)
-				HnswHeapAppend(&search->discarded, search->fresh[i], distance);
+			else
+				leftover(search, search->fresh[i], distance, false);
 		}
 	}
 }

@@ -66,6 +66,7 @@ typedef struct HnswScanOpaqueData
 	MemoryContext search_cxt;	/* reset by each rescan */
 	bool		searched;
 	HnswDiskGraph graph;
+	HnswScanGraph scan_graph;	/* graph, as the search sees it */
 	AnnFilter  *filter;			/* conditions on filter columns, or NULL */
 	HnswSearch	search;			/* its frontier is what an iterative scan expands */
 	HnswPending pending;
@@ -292,9 +293,7 @@ search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
 		return true;
 	}
 	pfree(matches);
-	so->search.over_budget = false;
-	so->search.met = 0;
-	so->search.budget = (int64) (scan_memory_limit() / HNSW_MET_BYTES);
+	HnswScanGraphSetBudget(&so->scan_graph, (int64) (scan_memory_limit() / HNSW_MET_BYTES));
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
 	return false;
 }
@@ -332,7 +331,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswDiskGraphInit(&so->graph, scan->indexRelation, false);
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
 	so->graph.filter = so->filter;
-	HnswSearchInit(&so->search, &hnsw_disk_graph_ops, &so->graph, so->info->m);
+	HnswScanGraphInit(&so->scan_graph, &so->graph);
+	HnswSearchInit(&so->search, &hnsw_scan_graph_ops, &so->scan_graph, so->info->m);
 
 	estimate = count_matches(scan, so, &meta, &few, &matches, &nmatches);
 	if (estimate >= 0 && estimate <= few)
@@ -347,21 +347,18 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		HnswSearchLayer(&so->search, 1, layer);
 		HnswSearchRestart(&so->search, layer - 1);
 	}
-	so->search.keep_discarded = so->iterative != HNSW_ITERATIVE_OFF;
+	so->scan_graph.keep_leftovers = so->iterative != HNSW_ITERATIVE_OFF;
 	if (so->filter != NULL)
 	{
-		so->search.filtering = true;
-		HnswSearchDropUnmatched(&so->search);
+		so->scan_graph.filtering = true;
+		HnswSearchDropNonResults(&so->search);
 		if (estimate >= 0)
-		{
-			so->search.met = 0;
-			so->search.budget = (int64) (estimate * HNSW_FILTER_GRAPH_SHARE);
-		}
+			HnswScanGraphSetBudget(&so->scan_graph, (int64) (estimate * HNSW_FILTER_GRAPH_SHARE));
 	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
-	if (so->search.over_budget && search_over_budget(scan, so))
+	if (so->scan_graph.over_budget && search_over_budget(scan, so))
 		return;
-	so->search.budget = -1;
+	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
 	so->first_left = so->search.results.count;
 	pending_take(&so->pending, &so->search.results);
@@ -391,18 +388,18 @@ over_budget(HnswScanOpaque so)
 static void
 merge_discarded(HnswScanOpaque so)
 {
-	HnswHeap   *discarded = &so->search.discarded;
+	HnswHeap   *discarded = &so->scan_graph.discarded;
 
 	for (int i = 0; i < discarded->count; i++)
 	{
 		HnswCandidate *c = &discarded->items[i];
 
-		if (hnsw_disk_graph_ops.matches(&so->graph, c->ref))
+		if (HnswDiskGraphMatches(&so->graph, c->ref))
 			pending_push(&so->pending, c->ref, c->distance);
 		HnswHeapPush(&so->search.candidates, c->ref, c->distance);
 	}
 	discarded->count = 0;
-	pending_take(&so->pending, &so->search.evicted);
+	pending_take(&so->pending, &so->scan_graph.evicted);
 	so->merged_discarded = true;
 }
 

@@ -508,17 +508,14 @@ disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return HnswDiskGraphNeighbors((HnswDiskGraph *) arg, ref, layer, out);
 }
 
-/* Without a filter every element matches. */
-static bool
-disk_matches(void *arg, HnswRef ref)
+/* Does ref meet the graph's filter?  Without one every element does. */
+bool
+HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref)
 {
-	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
-
 	return graph->filter == NULL || HnswDiskGraphEntry(graph, ref)->matches;
 }
 
-const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors,
-disk_matches};
+const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors};
 
 /* The key of ref (read and copied if needed), or NULL if it is gone. */
 const void *
