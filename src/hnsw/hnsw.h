@@ -37,6 +37,8 @@
 #define HNSW_MIN_EF_SEARCH		1
 #define HNSW_MAX_EF_SEARCH		1000
 #define HNSW_DEFAULT_MAX_SCAN_TUPLES 20000
+/* Matches that judge a filter's selectivity from part of the directory */
+#define HNSW_SAMPLE_MATCHES		64
 /* A filtered graph search may meet this share of the matching elements */
 #define HNSW_FILTER_GRAPH_SHARE	0.5
 /*

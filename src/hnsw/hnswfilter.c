@@ -163,10 +163,13 @@ compare_refs(const void *a, const void *b)
 /*
  * The elements whose directory entry meets filter, in TID order, each
  * once: a palloc'd array in *refs, its length in *n.  With limit >= 0 the
- * reading stops once more than limit entries matched; *estimate is then
- * the number the whole directory would give (extrapolated from the share
- * read), else *n.  Returns false when the index has no directory (no
- * filter columns).
+ * reading stops once the matches are clearly more than limit: past limit,
+ * or, once HNSW_SAMPLE_MATCHES have matched, extrapolated past 4 times
+ * limit (the estimate then errs by about an eighth, on entries in random
+ * order).  *estimate is the number the whole directory would give
+ * (extrapolated from the share read), more than limit when the reading
+ * stopped; else *n, and *refs lists every match.  Returns false when the
+ * index has no directory (no filter columns).
  */
 bool
 HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswRef **refs,
@@ -214,10 +217,11 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 		}
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buffer);
-		if (limit >= 0 && *n > limit)
+		if (limit >= 0 && read > 0)
 		{
 			*estimate = (double) *n * Max(meta.signature_count, read) / read;
-			return true;
+			if (*n > limit || (*n >= HNSW_SAMPLE_MATCHES && *estimate > 4.0 * limit))
+				return true;
 		}
 	}
 	*estimate = *n;

@@ -225,9 +225,9 @@ exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
  * about ef_search * entries / matches elements to find ef_search matches
  * when the filter ignores the query; the exact search meets the matches.
  * So up to *few = sqrt(ef_search * entries) matches the exact search is
- * the cheaper: the directory is read until the matches pass *few (the
- * number is then an estimate, above *few), or whole, and then *matches
- * lists them.
+ * the cheaper: the directory is read until the matches clearly pass *few
+ * (the number is then an estimate, above *few), or whole, and then
+ * *matches lists them.
  */
 static double
 count_matches(IndexScanDesc scan, HnswScanOpaque so, const HnswMetaPageData *meta, int64 *few,
@@ -287,7 +287,7 @@ search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
 	double		estimate;
 
 	HnswMatchingElements(scan->indexRelation, so->filter, fit, &matches, &nmatches, &estimate);
-	if (nmatches <= fit)
+	if (estimate <= fit)
 	{
 		exact_search(so, matches, nmatches);
 		return true;
