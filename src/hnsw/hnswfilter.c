@@ -164,7 +164,7 @@ compare_refs(const void *a, const void *b)
  * The elements whose directory entry meets filter, in TID order, each
  * once: a palloc'd array in *refs, its length in *n.  With limit >= 0 the
  * reading stops once the matches are clearly more than limit: past limit,
- * or, once HNSW_SAMPLE_MATCHES have matched, extrapolated past 4 times
+ * or, once HNSW_SAMPLE_MATCHES have matched, extrapolated past twice
  * limit (the estimate then errs by about an eighth, on entries in random
  * order).  *estimate is the number the whole directory would give
  * (extrapolated from the share read), more than limit when the reading
@@ -220,7 +220,7 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 		if (limit >= 0 && read > 0)
 		{
 			*estimate = (double) *n * Max(meta.signature_count, read) / read;
-			if (*n > limit || (*n >= HNSW_SAMPLE_MATCHES && *estimate > 4.0 * limit))
+			if (*n > limit || (*n >= HNSW_SAMPLE_MATCHES && *estimate > 2.0 * limit))
 				return true;
 		}
 	}

@@ -356,7 +356,14 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 			HnswScanGraphSetBudget(&so->scan_graph, (int64) (estimate * HNSW_FILTER_GRAPH_SHARE));
 	}
 	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
-	if (so->scan_graph.over_budget && search_over_budget(scan, so))
+	/*
+	 * Over budget before it had ef_search matches, the search would cost
+	 * more to finish than the exact search.  With them, it was refining
+	 * them: it stops there, as an unfiltered search with its results does
+	 * (an iterative scan goes on from the frontier).
+	 */
+	if (so->scan_graph.over_budget && so->search.results.count < hnsw_ef_search &&
+		search_over_budget(scan, so))
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
