@@ -426,8 +426,8 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 }
 
 /*
- * Pin the pages of all n elements and prefetch their line pointers, then
- * their tuples, then read each under its share lock: the cache misses of
+ * Pin the pages of all n elements and prefetch their line pointers and
+ * special spaces, then their tuples, then read each under its share lock: the cache misses of
  * the n elements overlap instead of queueing.  Line pointers are read
  * without the lock here, which is safe because they only choose what to
  * prefetch (an offset outside the page is ignored).
@@ -445,6 +445,8 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 
 		pins[i] = AnnReadLinkedBuffer(graph->index, (BlockNumber) (refs[i] >> 16),
 									  graph->info->known_nblocks, NULL);
+		/* the special space, which page_tuple checks, is a line of its own */
+		__builtin_prefetch((char *) BufferGetPage(pins[i]) + BLCKSZ - sizeof(AnnPageOpaqueData));
 		if (offno >= FirstOffsetNumber && offno <= MaxOffsetNumber)
 			__builtin_prefetch(PageGetItemId(BufferGetPage(pins[i]), offno));
 	}
