@@ -12,6 +12,7 @@ OBJS = \
 	src/annpage.o \
 	src/annplanner.o \
 	src/annutils.o \
+	src/bitvec.o \
 	src/codes.o \
 	src/distance.o \
 	src/vector.o \
@@ -38,7 +39,7 @@ OBJS = \
 
 DATA = sql/ann--$(EXTVERSION).sql
 
-REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input \
+REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit \
 	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check memory
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
@@ -64,7 +65,7 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h $(srcdir)/src/spann
 KERNEL_PROG_CFLAGS = $(CFLAGS) $(CPPFLAGS) -I$(srcdir)/src
 KERNEL_PROG_LIBS = -L$(pkglibdir) -lpgcommon -lpgport -lm
 test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance.c src/distance.h \
-		src/codes.c src/codes.h
+		src/codes.c src/codes.h src/popcount.h
 	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c src/codes.c $(KERNEL_PROG_LIBS)
 
 PROVE_TESTS ?= test/t/*.pl

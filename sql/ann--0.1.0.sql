@@ -1,6 +1,7 @@
 -- ann 0.1.0: the vector and halfvec types, their operators, functions,
--- aggregates and casts.  Names and semantics match pgvector's, so schemas,
--- queries and client libraries written for it work unchanged.
+-- aggregates and casts, and distances on PostgreSQL's bit type.  Names and
+-- semantics match pgvector's, so schemas, queries and client libraries
+-- written for it work unchanged.
 
 \echo Use "CREATE EXTENSION ann" to load this file. \quit
 
@@ -158,6 +159,24 @@ COMMENT ON FUNCTION halfvec_sub(halfvec, halfvec) IS 'elementwise difference';
 COMMENT ON FUNCTION halfvec_mul(halfvec, halfvec) IS 'elementwise product';
 COMMENT ON FUNCTION halfvec_concat(halfvec, halfvec) IS 'concatenation';
 
+-- ---------------------------------------------------------------------
+-- Functions: bit (PostgreSQL's own type), and binary quantization
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION hamming_distance(bit, bit) RETURNS float8
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION jaccard_distance(bit, bit) RETURNS float8
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION binary_quantize(vector) RETURNS bit
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION binary_quantize(halfvec) RETURNS bit
+	AS 'MODULE_PATHNAME', 'halfvec_binary_quantize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION hamming_distance(bit, bit) IS 'number of positions where the bits differ';
+COMMENT ON FUNCTION jaccard_distance(bit, bit) IS '1 - (bits set in both) / (bits set in either); 1 when no bit is set in both';
+COMMENT ON FUNCTION binary_quantize(vector) IS 'one bit per element, set when the element is positive';
+COMMENT ON FUNCTION binary_quantize(halfvec) IS 'one bit per element, set when the element is positive';
+
 CREATE FUNCTION ann_simd_level() RETURNS text
 	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ann_simd_level() IS 'the distance kernel set chosen for this CPU: scalar, avx2 or avx512';
@@ -285,6 +304,13 @@ CREATE OPERATOR + (LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_ad
 CREATE OPERATOR - (LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_sub);
 CREATE OPERATOR * (LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_mul, COMMUTATOR = *);
 CREATE OPERATOR || (LEFTARG = halfvec, RIGHTARG = halfvec, PROCEDURE = halfvec_concat);
+
+-- ---------------------------------------------------------------------
+-- Operators: bit
+-- ---------------------------------------------------------------------
+
+CREATE OPERATOR <~> (LEFTARG = bit, RIGHTARG = bit, PROCEDURE = hamming_distance, COMMUTATOR = '<~>');
+CREATE OPERATOR <%> (LEFTARG = bit, RIGHTARG = bit, PROCEDURE = jaccard_distance, COMMUTATOR = '<%>');
 
 -- ---------------------------------------------------------------------
 -- Comparison operators and btree opclasses

@@ -9,6 +9,22 @@ SELECT '[-3e38]'::vector - '[3e38]';
 SELECT '[1e20]'::vector * '[1e20]';
 SELECT '[60000]'::halfvec + '[60000]';
 SELECT '[300]'::halfvec * '[300]';
+-- a product of two non-zero elements that rounds to zero is an underflow,
+-- as in float4 arithmetic; products of zeros, subnormal results, and sums
+-- or differences that cancel exactly are not
+SELECT '[1e-37]'::vector * '[1e-37]';
+SELECT '[2,1e-30]'::vector * '[3,1e-30]';
+SELECT '[1e-4]'::halfvec * '[1e-4]';
+SELECT '[2,1e-4]'::halfvec * '[3,-1e-4]';
+SELECT '[0,-0,1e-37,0]'::vector * '[1e-37,1e-37,0,0]', '[1e-30]'::vector * '[1e-15]', '[2,1e-20]'::vector * '[3,1e-20]';
+SELECT '[0,1e-4]'::halfvec * '[1e-4,0]', '[1e-4]'::halfvec * '[3e-4]', '[1e-3]'::halfvec * '[1e-4]';
+SELECT '[1e-38]'::vector - '[1e-38]', '[1e-37]'::vector + '[-1e-37]', '[6e-8]'::halfvec - '[6e-8]';
+\set VERBOSITY sqlstate
+SELECT '[1e-37]'::vector * '[1e-37]';
+SELECT '[1e-4]'::halfvec * '[1e-4]';
+SELECT '[1e20]'::vector * '[1e20]';
+SELECT '[300]'::halfvec * '[300]';
+\set VERBOSITY default
 SELECT vector_dims(array_fill(1, ARRAY[10000])::vector || array_fill(1, ARRAY[6001])::vector);
 
 SELECT vector_dims('[1,2,3]'::vector), vector_dims('[1,2]'::halfvec);

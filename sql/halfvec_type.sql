@@ -1,7 +1,9 @@
 -- halfvec: text I/O, typmods, float16 rounding and range
 SELECT '[1,2,3]'::halfvec;
 SELECT '[-1.5, 2.25 ,3e-2 ]'::halfvec;
--- shortest text that reads back to the same float16
+-- each element prints as the shortest text of its value widened to
+-- float32 (0.1 is stored as 0.099975586), as pgvector prints it
+SELECT '[1.234]'::halfvec, '[-0.0,0.5,1e-7,65504]'::halfvec;
 SELECT '[0.1,0.2,0.333333,1000.3,65504,-65504]'::halfvec;
 SELECT '[0.1,0.2,0.333333,1000.3,65504]'::halfvec::text::halfvec = '[0.1,0.2,0.333333,1000.3,65504]'::halfvec;
 -- rounding: to nearest, ties to even; subnormals; underflow to zero

@@ -15,8 +15,9 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ANN_X86_SIMD 1
-#include <cpuid.h>
 #include <immintrin.h>
+
+#include "popcount.h"
 #endif
 
 /* ---------------------------------------------------------------------
@@ -230,28 +231,6 @@ static const AnnCodeKernels scalar_code_kernels = {ANN_SIMD_SCALAR, "scalar", sc
 
 #define AVX2_CODE_TARGET __attribute__((target("avx2,popcnt")))
 
-/* Bits set in each 64-bit lane of v */
-AVX2_CODE_TARGET static inline __m256i
-avx2_popcount64(__m256i v)
-{
-	const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-										   0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-	const __m256i nibble = _mm256_set1_epi8(0x0f);
-	__m256i		low = _mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble));
-	__m256i		high = _mm256_shuffle_epi8(table,
-										   _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
-
-	return _mm256_sad_epu8(_mm256_add_epi8(low, high), _mm256_setzero_si256());
-}
-
-AVX2_CODE_TARGET static uint64
-avx2_sum64(__m256i v)
-{
-	__m128i		sum = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-
-	return (uint64) _mm_cvtsi128_si64(sum) + (uint64) _mm_extract_epi64(sum, 1);
-}
-
 AVX2_CODE_TARGET static uint32
 avx2_dot(const uint64 *code, const uint64 *planes, int words)
 {
@@ -270,14 +249,14 @@ avx2_dot(const uint64 *code, const uint64 *planes, int words)
 		{
 			__m256i		p = _mm256_loadu_si256((const __m256i *) (planes + j * words + w));
 
-			sums[j] = _mm256_add_epi64(sums[j], avx2_popcount64(_mm256_and_si256(c, p)));
+			sums[j] = _mm256_add_epi64(sums[j], AnnAvx2Popcount64(_mm256_and_si256(c, p)));
 		}
 	}
 	for (; w < words; w++)
 		for (int j = 0; j < 4; j++)
 			tail[j] += __builtin_popcountll(code[w] & planes[j * words + w]);
 	for (int j = 0; j < 4; j++)
-		total += (uint32) (avx2_sum64(sums[j]) + tail[j]) << j;
+		total += (uint32) (AnnAvx2Sum64(sums[j]) + tail[j]) << j;
 	return total;
 }
 
@@ -312,17 +291,6 @@ avx512_dot(const uint64 *code, const uint64 *planes, int words)
 
 static const AnnCodeKernels avx512_code_kernels = {ANN_SIMD_AVX512, "avx512", avx512_dot};
 
-static bool
-has_vpopcntdq(void)
-{
-	unsigned int eax,
-				ebx,
-				ecx,
-				edx;
-
-	return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & bit_AVX512VPOPCNTDQ);
-}
-
 #endif							/* ANN_X86_SIMD */
 
 /*
@@ -342,7 +310,7 @@ AnnCodeKernelsForLevel(AnnSimdLevel level)
 		case ANN_SIMD_AVX2:
 			return &avx2_code_kernels;
 		case ANN_SIMD_AVX512:
-			return has_vpopcntdq() ? &avx512_code_kernels : &avx2_code_kernels;
+			return AnnCpuHasVpopcntdq() ? &avx512_code_kernels : &avx2_code_kernels;
 #endif
 		default:
 			return NULL;

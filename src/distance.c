@@ -15,6 +15,12 @@
  * main loop on whole vectors, and finishes a short tail once, with a
  * masked load (float32) or a zero-padded copy (float16), which adds
  * nothing to any of the sums computed here.
+ *
+ * The bit-string kernels count set bits the same way at every level: the
+ * main loop over whole registers, then the tail a 64-bit word at a time
+ * with POPCNT, which every CPU with AVX2 has.  AVX2 counts with a nibble lookup table (VPSHUFB) and sums the bytes
+ * with VPSADBW; AVX-512 uses VPOPCNTQ, and on a CPU with AVX-512F but not
+ * VPOPCNTDQ the AVX-512 set carries the AVX2 bit kernels.
  */
 #include "postgres.h"
 
@@ -24,6 +30,8 @@
 #define ANN_X86_SIMD 1
 #include <cpuid.h>
 #include <immintrin.h>
+
+#include "popcount.h"
 #endif
 
 const AnnKernels *ann_kernels = NULL;
@@ -143,11 +151,78 @@ scalar_half_to_float(const AnnHalf *src, float *dst, int n)
 		dst[i] = AnnHalfToFloat(src[i]);
 }
 
+/* 8 bytes at any alignment, as one word */
+static inline uint64
+load_word(const uint8 *p)
+{
+	uint64		word;
+
+	memcpy(&word, p, sizeof(word));
+	return word;
+}
+
+/*
+ * Bits set in a XOR b, a word at a time.  Always inlined, so that each
+ * SIMD level's kernels, which finish their tails with it, count with the
+ * POPCNT instruction their target enables.
+ */
+static pg_attribute_always_inline uint64
+count_differing(const uint8 *a, const uint8 *b, int bytes)
+{
+	uint64		count = 0;
+	int			i = 0;
+
+	for (; i + 8 <= bytes; i += 8)
+		count += __builtin_popcountll(load_word(a + i) ^ load_word(b + i));
+	for (; i < bytes; i++)
+		count += __builtin_popcount(a[i] ^ b[i]);
+	return count;
+}
+
+/* Adds the bits set in a AND b, in a and in b to counts[0..2]; as above */
+static pg_attribute_always_inline void
+count_jaccard(const uint8 *a, const uint8 *b, int bytes, uint64 *counts)
+{
+	int			i = 0;
+
+	for (; i + 8 <= bytes; i += 8)
+	{
+		uint64		x = load_word(a + i);
+		uint64		y = load_word(b + i);
+
+		counts[0] += __builtin_popcountll(x & y);
+		counts[1] += __builtin_popcountll(x);
+		counts[2] += __builtin_popcountll(y);
+	}
+	for (; i < bytes; i++)
+	{
+		counts[0] += __builtin_popcount(a[i] & b[i]);
+		counts[1] += __builtin_popcount(a[i]);
+		counts[2] += __builtin_popcount(b[i]);
+	}
+}
+
+static uint64
+scalar_bit_hamming(const uint8 *a, const uint8 *b, int bytes)
+{
+	return count_differing(a, b, bytes);
+}
+
+static double
+scalar_bit_jaccard(const uint8 *a, const uint8 *b, int bytes)
+{
+	uint64		counts[3] = {0, 0, 0};
+
+	count_jaccard(a, b, bytes, counts);
+	return AnnJaccardFromCounts(counts[0], counts[1], counts[2]);
+}
+
 static const AnnKernels scalar_kernels = {
 	ANN_SIMD_SCALAR, "scalar",
 	scalar_l2_squared, scalar_inner_product, scalar_l1, scalar_cosine,
 	scalar_half_l2_squared, scalar_half_inner_product, scalar_half_l1,
-	scalar_half_cosine, scalar_half_to_float
+	scalar_half_cosine, scalar_half_to_float,
+	"scalar", scalar_bit_hamming, scalar_bit_jaccard
 };
 
 #ifdef ANN_X86_SIMD
@@ -269,12 +344,61 @@ static const AnnKernels scalar_kernels = {
 	SIMD_DISTANCE(L, l##_half_l2_squared, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L2_STEP) \
 	SIMD_DISTANCE(L, l##_half_inner_product, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_IP_STEP) \
 	SIMD_DISTANCE(L, l##_half_l1, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L1_STEP) \
-	SIMD_COSINE(L, l##_half_cosine, AnnHalf, L##_LOADH, l##_tail_halves) \
-	static const AnnKernels l##_kernels = { \
+	SIMD_COSINE(L, l##_half_cosine, AnnHalf, L##_LOADH, l##_tail_halves)
+
+/*
+ * The bit-string kernels of level L, named l_bit_hamming and
+ * l_bit_jaccard.  L provides L_BIT_TARGET, the integer vector type L_IVEC
+ * of L_BYTES bytes, L_ILOAD(p), L_IZERO, L_XOR, L_AND, L_ADD64,
+ * L_POPCNT64 (bits set in each 64-bit lane) and L_SUM64 (the sum of the
+ * 64-bit lanes).  The main loop runs over whole vectors; the tail, shorter
+ * than one, goes a word at a time with POPCNT (a zero-padded copy of it
+ * stalls on store forwarding, which costs more than the short strings of
+ * binary quantized vectors take in all).
+ */
+#define SIMD_HAMMING_STEP(L, x, y) \
+	ones = L##_ADD64(ones, L##_POPCNT64(L##_XOR(x, y)))
+#define SIMD_JACCARD_STEP(L, x, y) \
+	do { \
+		L##_IVEC	x_ = (x), y_ = (y); \
+		both = L##_ADD64(both, L##_POPCNT64(L##_AND(x_, y_))); \
+		ones_a = L##_ADD64(ones_a, L##_POPCNT64(x_)); \
+		ones_b = L##_ADD64(ones_b, L##_POPCNT64(y_)); \
+	} while (0)
+
+#define SIMD_BIT_KERNELS(L, l) \
+	L##_BIT_TARGET static uint64 \
+	l##_bit_hamming(const uint8 *a, const uint8 *b, int bytes) \
+	{ \
+		L##_IVEC	ones = L##_IZERO; \
+		int			i = 0; \
+		\
+		for (; i + L##_BYTES <= bytes; i += L##_BYTES) \
+			SIMD_HAMMING_STEP(L, L##_ILOAD(a + i), L##_ILOAD(b + i)); \
+		return L##_SUM64(ones) + count_differing(a + i, b + i, bytes - i); \
+	} \
+	L##_BIT_TARGET static double \
+	l##_bit_jaccard(const uint8 *a, const uint8 *b, int bytes) \
+	{ \
+		L##_IVEC	both = L##_IZERO, ones_a = both, ones_b = both; \
+		uint64		counts[3] = {0, 0, 0}; \
+		int			i = 0; \
+		\
+		for (; i + L##_BYTES <= bytes; i += L##_BYTES) \
+			SIMD_JACCARD_STEP(L, L##_ILOAD(a + i), L##_ILOAD(b + i)); \
+		count_jaccard(a + i, b + i, bytes - i, counts); \
+		return AnnJaccardFromCounts(L##_SUM64(both) + counts[0], L##_SUM64(ones_a) + counts[1], \
+									L##_SUM64(ones_b) + counts[2]); \
+	}
+
+/* The table of level L's kernels, with the bit kernels of level bits */
+#define SIMD_TABLE(L, l, name, bits) \
+	{ \
 		ANN_SIMD_##L, #l, \
 		l##_l2_squared, l##_inner_product, l##_l1, l##_cosine, \
 		l##_half_l2_squared, l##_half_inner_product, l##_half_l1, \
-		l##_half_cosine, l##_half_to_float \
+		l##_half_cosine, l##_half_to_float, \
+		name, bits##_bit_hamming, bits##_bit_jaccard \
 	}
 
 /* ---------------------------------------------------------------------
@@ -321,7 +445,22 @@ avx2_abs(__m256 v)
 #define AVX2_LOADH(p)		_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (p)))
 #define AVX2_STORE			_mm256_storeu_ps
 
-SIMD_KERNELS(AVX2, avx2);
+SIMD_KERNELS(AVX2, avx2)
+
+#define AVX2_BIT_TARGET		__attribute__((target("avx2,popcnt")))
+#define AVX2_IVEC			__m256i
+#define AVX2_BYTES			32
+#define AVX2_ILOAD(p)		_mm256_loadu_si256((const __m256i *) (p))
+#define AVX2_IZERO			_mm256_setzero_si256()
+#define AVX2_XOR			_mm256_xor_si256
+#define AVX2_AND			_mm256_and_si256
+#define AVX2_ADD64			_mm256_add_epi64
+#define AVX2_POPCNT64		AnnAvx2Popcount64
+#define AVX2_SUM64			AnnAvx2Sum64
+
+SIMD_BIT_KERNELS(AVX2, avx2)
+
+static const AnnKernels avx2_kernels = SIMD_TABLE(AVX2, avx2, "avx2", avx2);
 
 /* ---------------------------------------------------------------------
  * AVX-512F kernels (16 lanes)
@@ -343,7 +482,24 @@ SIMD_KERNELS(AVX2, avx2);
 #define AVX512_LOADH(p)		_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) (p)))
 #define AVX512_STORE		_mm512_storeu_ps
 
-SIMD_KERNELS(AVX512, avx512);
+SIMD_KERNELS(AVX512, avx512)
+
+/* The bit kernels need VPOPCNTDQ beside AVX-512F (AnnCpuHasVpopcntdq) */
+#define AVX512_BIT_TARGET	__attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
+#define AVX512_IVEC			__m512i
+#define AVX512_BYTES		64
+#define AVX512_ILOAD(p)		_mm512_loadu_si512((const void *) (p))
+#define AVX512_IZERO		_mm512_setzero_si512()
+#define AVX512_XOR			_mm512_xor_si512
+#define AVX512_AND			_mm512_and_si512
+#define AVX512_ADD64		_mm512_add_epi64
+#define AVX512_POPCNT64		_mm512_popcnt_epi64
+#define AVX512_SUM64(v)		((uint64) _mm512_reduce_add_epi64(v))
+
+SIMD_BIT_KERNELS(AVX512, avx512)
+
+static const AnnKernels avx512_kernels = SIMD_TABLE(AVX512, avx512, "avx512", avx512);
+static const AnnKernels avx512_avx2_bit_kernels = SIMD_TABLE(AVX512, avx512, "avx2", avx2);
 
 /* ---------------------------------------------------------------------
  * CPU detection
@@ -374,7 +530,8 @@ detect_simd_level(void)
 	bool		osxsave,
 				avx,
 				fma,
-				f16c;
+				f16c,
+				popcnt;
 	uint64		xcr0;
 
 	if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
@@ -383,7 +540,9 @@ detect_simd_level(void)
 	avx = (ecx & bit_AVX) != 0;
 	fma = (ecx & bit_FMA) != 0;
 	f16c = (ecx & bit_F16C) != 0;
-	if (!osxsave || !avx)
+	popcnt = (ecx & bit_POPCNT) != 0;
+	/* every CPU with AVX has POPCNT, which the SIMD popcount kernels use */
+	if (!osxsave || !avx || !popcnt)
 		return ANN_SIMD_SCALAR;
 
 	xcr0 = read_xcr0();
@@ -399,12 +558,31 @@ detect_simd_level(void)
 	return ANN_SIMD_SCALAR;
 }
 
+/* AVX-512 VPOPCNTDQ, which the AVX-512 popcount kernels need */
+bool
+AnnCpuHasVpopcntdq(void)
+{
+	unsigned int eax,
+				ebx,
+				ecx,
+				edx;
+
+	return AnnBestSimdLevel() == ANN_SIMD_AVX512 &&
+		__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & bit_AVX512VPOPCNTDQ);
+}
+
 #else							/* !ANN_X86_SIMD */
 
 static AnnSimdLevel
 detect_simd_level(void)
 {
 	return ANN_SIMD_SCALAR;
+}
+
+bool
+AnnCpuHasVpopcntdq(void)
+{
+	return false;
 }
 
 #endif							/* ANN_X86_SIMD */
@@ -437,7 +615,7 @@ AnnKernelsForLevel(AnnSimdLevel level)
 		case ANN_SIMD_AVX2:
 			return &avx2_kernels;
 		case ANN_SIMD_AVX512:
-			return &avx512_kernels;
+			return AnnCpuHasVpopcntdq() ? &avx512_kernels : &avx512_avx2_bit_kernels;
 #endif
 		default:
 			return NULL;

@@ -1,6 +1,6 @@
 /*
  * distance.h
- *		Distance kernels for float32 and float16 vectors.
+ *		Distance kernels for float32 and float16 vectors, and for bit strings.
  *
  * Every piece of vector arithmetic in ann goes through the kernel table
  * declared here.  src/distance.c has a portable scalar version of each
@@ -26,7 +26,7 @@ typedef uint16 AnnHalf;
 typedef enum AnnSimdLevel
 {
 	ANN_SIMD_SCALAR = 0,
-	ANN_SIMD_AVX2,				/* AVX2 + FMA + F16C */
+	ANN_SIMD_AVX2,				/* AVX2 + FMA + F16C (+ POPCNT) */
 	ANN_SIMD_AVX512,			/* AVX-512F */
 	ANN_SIMD_NLEVELS
 } AnnSimdLevel;
@@ -35,6 +35,8 @@ typedef float (*AnnFloatDistanceFn) (const float *a, const float *b, int n);
 typedef double (*AnnFloatCosineFn) (const float *a, const float *b, int n);
 typedef float (*AnnHalfDistanceFn) (const AnnHalf *a, const AnnHalf *b, int n);
 typedef double (*AnnHalfCosineFn) (const AnnHalf *a, const AnnHalf *b, int n);
+typedef uint64 (*AnnBitHammingFn) (const uint8 *a, const uint8 *b, int bytes);
+typedef double (*AnnBitJaccardFn) (const uint8 *a, const uint8 *b, int bytes);
 
 /*
  * One complete set of kernels.  Float results are accumulated in float32,
@@ -61,6 +63,15 @@ typedef struct AnnKernels
 
 	/* widen n float16 values to float32 */
 	void		(*half_to_float) (const AnnHalf *src, float *dst, int n);
+
+	/*
+	 * Bit strings of the same number of bytes, at any alignment: the bits
+	 * set in a XOR b, and the Jaccard distance (AnnJaccardFromCounts).
+	 * Both count whole bytes, so a caller's padding bits must be zero.
+	 */
+	const char *bit_name;		/* which popcount kernels these are */
+	AnnBitHammingFn bit_hamming;
+	AnnBitJaccardFn bit_jaccard;
 } AnnKernels;
 
 /* The set chosen at load time; never NULL after AnnDistanceInit(). */
@@ -70,6 +81,7 @@ extern void AnnDistanceInit(void);
 extern AnnSimdLevel AnnBestSimdLevel(void);
 extern const AnnKernels *AnnKernelsForLevel(AnnSimdLevel level);
 extern const char *AnnSimdLevelName(AnnSimdLevel level);
+extern bool AnnCpuHasVpopcntdq(void);
 
 /*
  * 1 - a.b / (|a| |b|), clamped so rounding cannot leave [0, 2].  Zero norms
@@ -92,6 +104,18 @@ AnnCosineFromParts(double dot, double norm_a, double norm_b)
 	else if (similarity < -1.0)
 		similarity = -1.0;
 	return 1.0 - similarity;
+}
+
+/*
+ * 1 - |a AND b| / |a OR b| from the bits set in a AND b, in a and in b;
+ * 1 when no bit is set in both, which covers two all-zero strings.
+ */
+static inline double
+AnnJaccardFromCounts(uint64 both, uint64 ones_a, uint64 ones_b)
+{
+	if (both == 0)
+		return 1.0;
+	return 1.0 - (double) both / (double) (ones_a + ones_b - both);
 }
 
 /* Scalar float16 -> float32; exact for every input. */

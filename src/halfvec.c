@@ -12,16 +12,13 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
-#include "utils/memutils.h"
 
 #include "vector.h"
-
-/* Every finite float16 prints in at most 11 characters ("-6.1035e-05"). */
-#define HALF_TEXT_LEN 12
 
 static AnnHalf
 narrow_element(float value)
@@ -74,64 +71,25 @@ halfvec_in(PG_FUNCTION_ARGS)
 }
 
 /*
- * The shortest text that reads back to h.  Whole numbers (every float16 of
- * magnitude 1024 or more is one) print as integers, which is never longer
- * than an exponent form; the rest take the fewest significant digits
- * (float16 never needs more than 5) whose value rounds to h again.
+ * Each element as the shortest text that reads back to the same float32
+ * as its float16 value widens to, so 1.234 (stored as 1.234375) prints
+ * as 1.234375: the text clients of pgvector see for the same value.
+ * Every such text reads back to the same float16 too.
  */
-static void
-format_half(AnnHalf h, char *out)
-{
-	float		value = AnnHalfToFloat(h);
-
-	if (value == truncf(value))
-	{
-		snprintf(out, HALF_TEXT_LEN, "%.0f", value);
-		return;
-	}
-	for (int digits = 1; digits <= 5; digits++)
-	{
-		snprintf(out, HALF_TEXT_LEN, "%.*g", digits, value);
-		if (AnnFloatToHalf(strtof(out, NULL)) == h)
-			return;
-	}
-}
-
-/*
- * Shortest texts of the float16 values met so far in this backend, one
- * slot per bit pattern; an empty slot has not been formatted yet.  768 KB,
- * allocated on first use, so output costs one lookup per element.
- */
-static const char *
-half_text(AnnHalf h)
-{
-	static char (*cache)[HALF_TEXT_LEN] = NULL;
-
-	if (cache == NULL)
-		cache = MemoryContextAllocZero(TopMemoryContext, 65536 * HALF_TEXT_LEN);
-	if (cache[h][0] == '\0')
-		format_half(h, cache[h]);
-	return cache[h];
-}
-
 PG_FUNCTION_INFO_V1(halfvec_out);
 Datum
 halfvec_out(PG_FUNCTION_ARGS)
 {
 	HalfVector *v = PG_GETARG_HALFVEC_P(0);
-	char	   *buf = palloc(v->dim * HALF_TEXT_LEN + 2);
+	char	   *buf = palloc(v->dim * FLOAT_SHORTEST_DECIMAL_LEN + 2);
 	char	   *p = buf;
 
 	*p++ = '[';
 	for (int i = 0; i < v->dim; i++)
 	{
-		const char *text = half_text(v->x[i]);
-		size_t		len = strlen(text);
-
 		if (i > 0)
 			*p++ = ',';
-		memcpy(p, text, len);
-		p += len;
+		p += float_to_shortest_decimal_bufn(AnnHalfToFloat(v->x[i]), p);
 	}
 	*p++ = ']';
 	*p = '\0';
@@ -374,15 +332,31 @@ halfvec_subvector(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The float32 sum, difference or product of two float16 values is exact
+ * or (for sums far apart in scale) rounded with enough spare bits that
+ * rounding it again to float16 gives the correctly rounded result.  As
+ * in float4 arithmetic, a result past the float16 range is an overflow
+ * and a non-zero product that rounds to zero an underflow.
+ */
 static Datum
 halfvec_arith(FunctionCallInfo fcinfo, AnnArithOp op)
 {
 	HALFVEC_OPERANDS(a, b, dim);
 	float	   *x = halfvec_floats(a);
 	float	   *y = halfvec_floats(b);
+	HalfVector *result = InitHalfVector(dim);
 
 	AnnElementwise(x, y, x, dim, op);
-	PG_RETURN_POINTER(halfvec_from_floats(x, dim));
+	for (int i = 0; i < dim; i++)
+	{
+		result->x[i] = AnnFloatToHalf(x[i]);
+		if (AnnHalfIsInf(result->x[i]))
+			float_overflow_error();
+		if ((result->x[i] & 0x7fff) == 0 && x[i] != 0.0f)
+			float_underflow_error();
+	}
+	PG_RETURN_POINTER(result);
 }
 
 PG_FUNCTION_INFO_V1(halfvec_add);

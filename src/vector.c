@@ -778,12 +778,19 @@ subvector(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* Elementwise a op b into result; an infinite result is an overflow. */
+/*
+ * Elementwise a op b into result (which may be a).  An infinite result is
+ * an overflow; a product of two non-zero elements that rounds to zero is
+ * an underflow, as in PostgreSQL's float4 arithmetic (a sum or difference
+ * of floats is zero only when exact, so cannot underflow).
+ */
 void
 AnnElementwise(const float *a, const float *b, float *result, int dim, AnnArithOp op)
 {
 	for (int i = 0; i < dim; i++)
 	{
+		bool		nonzero_product = false;
+
 		switch (op)
 		{
 			case ANN_ADD:
@@ -793,11 +800,14 @@ AnnElementwise(const float *a, const float *b, float *result, int dim, AnnArithO
 				result[i] = a[i] - b[i];
 				break;
 			case ANN_MUL:
+				nonzero_product = a[i] != 0.0f && b[i] != 0.0f;
 				result[i] = a[i] * b[i];
 				break;
 		}
 		if (isinf(result[i]))
 			float_overflow_error();
+		if (result[i] == 0.0f && nonzero_product)
+			float_underflow_error();
 	}
 }
 

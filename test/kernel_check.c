@@ -10,6 +10,11 @@
  *    float32 summation error, (n + 2) * 2^-24 * sum(|term|), of a double
  *    precision reference.
  *
+ * The bit-string kernels (Hamming, Jaccard) of every level must give
+ * exactly the counts of a bytewise reference, for every length 1..MAX_BITS
+ * bits and starts at every byte offset 0..7, on random, sparse, all-ones,
+ * all-zeros and identical strings, reading nothing outside the strings.
+ *
  * Also checks the float16 conversions on all 65,536 bit patterns, and
  * for the RaBitQ codes (codes.c): that every level's popcount kernel
  * equals the scalar one, that the rotation keeps lengths and inner
@@ -246,6 +251,117 @@ check_half_round_trip(char *detail)
 	return true;
 }
 
+#define MAX_BITS 4096
+#define MAX_BIT_OFFSET 7
+#define BIT_BUFFER_LEN (MAX_BITS / 8 + 2 * MAX_BIT_OFFSET + 1)
+
+/* Bits set in each byte value, counted one bit at a time */
+static int	ones_in_byte[256];
+
+/*
+ * The first nbits bits of src at dst, with the unused bits of the last
+ * byte cleared, as PostgreSQL keeps them in a bit string.
+ */
+static void
+copy_bits(uint8 *dst, const uint8 *src, int nbits)
+{
+	int			bytes = (nbits + 7) / 8;
+
+	memcpy(dst, src, bytes);
+	if (nbits % 8 != 0)
+		dst[bytes - 1] &= (uint8) (0xff << (8 - nbits % 8));
+}
+
+/*
+ * One level's bit kernels on one pair of bit patterns, against bytewise
+ * counts.  The bytes around the first string are 0xff and those around
+ * the second zero, so a kernel that read outside them would count more
+ * bits set in the first, and in their XOR.
+ */
+static bool
+check_bits_pair(const AnnKernels *k, const uint8 *src_a, const uint8 *src_b, char *detail)
+{
+	static uint8 a[BIT_BUFFER_LEN],
+				b[BIT_BUFFER_LEN];
+
+	for (int nbits = 1; nbits <= MAX_BITS; nbits++)
+		for (int off = 0; off <= MAX_BIT_OFFSET; off++)
+		{
+			int			bytes = (nbits + 7) / 8;
+			uint8	   *x = a + off;
+			uint8	   *y = b + (MAX_BIT_OFFSET - off);
+			uint64		differ = 0,
+						both = 0,
+						ones_a = 0,
+						ones_b = 0;
+			uint64		hamming;
+			double		jaccard;
+
+			memset(a, 0xff, sizeof(a));
+			memset(b, 0, sizeof(b));
+			copy_bits(x, src_a, nbits);
+			copy_bits(y, src_b, nbits);
+			for (int i = 0; i < bytes; i++)
+			{
+				differ += ones_in_byte[x[i] ^ y[i]];
+				both += ones_in_byte[x[i] & y[i]];
+				ones_a += ones_in_byte[x[i]];
+				ones_b += ones_in_byte[y[i]];
+			}
+			hamming = k->bit_hamming(x, y, bytes);
+			jaccard = k->bit_jaccard(x, y, bytes);
+			if (hamming != differ || jaccard != AnnJaccardFromCounts(both, ones_a, ones_b))
+			{
+				snprintf(detail, 200, "%d bits, offset %d: hamming %llu (want %llu), jaccard %.17g",
+						 nbits, off, (unsigned long long) hamming,
+						 (unsigned long long) differ, jaccard);
+				return false;
+			}
+		}
+	return true;
+}
+
+/* One level's bit kernels on every kind of bit pattern */
+static bool
+check_bits(const AnnKernels *k, char *detail)
+{
+	static uint8 random_a[MAX_BITS / 8],
+				random_b[MAX_BITS / 8],
+				sparse_a[MAX_BITS / 8],
+				sparse_b[MAX_BITS / 8],
+				ones[MAX_BITS / 8],
+				zeros[MAX_BITS / 8];
+	uint64		saved_state = rng_state;
+	bool		ok;
+
+	for (int v = 0; v < 256; v++)
+	{
+		ones_in_byte[v] = 0;
+		for (int bit = 0; bit < 8; bit++)
+			ones_in_byte[v] += (v >> bit) & 1;
+	}
+	/* the same patterns for every level */
+	rng_state = 0x2545f4914f6cdd1dULL;
+	for (int i = 0; i < MAX_BITS / 8; i++)
+	{
+		random_a[i] = (uint8) (next_uniform() * 256);
+		random_b[i] = (uint8) (next_uniform() * 256);
+		sparse_a[i] = next_uniform() < 0.1 ? (uint8) (1 << (int) (next_uniform() * 8)) : 0;
+		sparse_b[i] = next_uniform() < 0.1 ? (uint8) (1 << (int) (next_uniform() * 8)) : 0;
+		ones[i] = 0xff;
+		zeros[i] = 0;
+	}
+	rng_state = saved_state;
+	ok = check_bits_pair(k, random_a, random_b, detail) &&
+		check_bits_pair(k, sparse_a, sparse_b, detail) &&
+		check_bits_pair(k, random_a, random_a, detail) &&
+		check_bits_pair(k, ones, random_b, detail) &&
+		check_bits_pair(k, ones, ones, detail) &&
+		check_bits_pair(k, zeros, zeros, detail) &&
+		check_bits_pair(k, zeros, sparse_b, detail);
+	return ok;
+}
+
 /* every word count up to 40, code and planes one word off alignment */
 static bool
 check_code_dot(const AnnCodeKernels *k, const AnnCodeKernels *scalar, char *detail)
@@ -467,6 +583,9 @@ main(void)
 			   "float16 random data within error bound", name, detail);
 		detail[0] = '\0';
 		report(check_half_to_float(k, detail), "float16 widening", name, detail);
+		printf("# bit kernels for level %s: %s\n", name, k->bit_name);
+		detail[0] = '\0';
+		report(check_bits(k, detail), "bit kernels equal bytewise counts", name, detail);
 	}
 	detail[0] = '\0';
 	report(check_rotation(detail), "code rotation keeps lengths and inner products", "scalar",
