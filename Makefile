@@ -19,7 +19,11 @@ OBJS = \
 	src/halfvec.o \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuild.o \
+	src/hnsw/hnswbuildgraph.o \
+	src/hnsw/hnswbuildparallel.o \
+	src/hnsw/hnswbuildwrite.o \
 	src/hnsw/hnswcheck.o \
+	src/hnsw/hnswelement.o \
 	src/hnsw/hnswfilter.o \
 	src/hnsw/hnswgraph.o \
 	src/hnsw/hnswinsert.o \

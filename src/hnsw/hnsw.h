@@ -389,6 +389,24 @@ extern void HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snaps
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);
 
+/* hnswelement.c */
+extern Datum HnswFormKey(const HnswIndexInfo *info, Datum *values, bool *isnull, bool *usable);
+extern bool HnswSearchDescend(HnswSearch *search, HnswRef entry, int entry_level, int top);
+extern int	HnswSearchCandidates(HnswSearch *search, int ef, int layer, HnswCandidate *found);
+extern int	HnswSelectLayer(const HnswIndexInfo *info, int layer, const HnswCandidate *sorted,
+							int n, float (*pair_distance) (void *graph, HnswRef a, HnswRef b),
+							void *graph, HnswCandidate *selected, int *ndiverse);
+extern int	HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates,
+							 int n, HnswRef new_ref, float distance,
+							 float (*pair_distance) (void *graph, HnswRef a, HnswRef b),
+							 void *graph, HnswCandidate *kept, int *ndiverse);
+extern int	HnswNearestTies(const HnswCandidate *found, int nfound);
+extern bool HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found,
+								 int nfound);
+extern void HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keysize,
+								 const ItemPointerData *heaptids, int n);
+extern void HnswFormNeighborTuple(HnswNeighborTuple out, int level, int m);
+
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 					   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,

@@ -68,33 +68,22 @@ drop_dead(HnswInsertState *is, int n)
 static bool
 find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 {
-	int			m = is->info->m;
 	int			top = Min(is->level, meta->entry_level);
 	HnswRef		entry = HnswTidToRef((ItemPointer) &meta->entry);
 
 	Assert(ef <= is->max_ef);
 	HnswDiskGraphReset(&is->graph, is->elements);
-	if (!HnswSearchStart(&is->search, entry, meta->entry_level))
+	if (!HnswSearchDescend(&is->search, entry, meta->entry_level, top))
 		return false;
-	for (int layer = meta->entry_level; layer > top; layer--)
-	{
-		HnswSearchLayer(&is->search, 1, layer);
-		HnswSearchRestart(&is->search, layer - 1);
-	}
 	for (int layer = top; layer >= 0; layer--)
 	{
-		int			nfound;
+		int			nfound = HnswSearchCandidates(&is->search, ef, layer, is->found);
 
-		HnswSearchLayer(&is->search, ef, layer);
-		nfound = HnswSortedResults(&is->search, is->found);
-		if (layer > 0)
-			HnswSearchSeed(&is->search, is->found, nfound, layer - 1);
 		nfound = drop_dead(is, nfound);
 		is->nfound = nfound;
-		is->nselected[layer] = HnswSelectNeighbors(is->found, nfound, HnswLayerSlots(layer, m),
-												   HnswDiskGraphPairDistance, &is->graph,
-												   AnnZeroMeansEqual(&is->info->dist),
-												   is->selected[layer], NULL);
+		is->nselected[layer] = HnswSelectLayer(is->info, layer, is->found, nfound,
+											   HnswDiskGraphPairDistance, &is->graph,
+											   is->selected[layer], NULL);
 	}
 	return true;
 }
@@ -143,14 +132,13 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	return added;
 }
 
-/*
- * Join an element with the same vector that has room.  Such twins are the
- * nearest found, tied (add_heaptid compares the keys).
- */
+/* Join an element with the same vector that has room (add_heaptid compares the keys). */
 static bool
 join_twin(HnswInsertState *is)
 {
-	for (int i = 0; i < is->nfound && is->found[i].distance == is->found[0].distance; i++)
+	int			nties = HnswNearestTies(is->found, is->nfound);
+
+	for (int i = 0; i < nties; i++)
 		if (add_heaptid(is, is->found[i].ref))
 			return true;
 	return false;
@@ -162,19 +150,9 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
 {
 	int			m = is->info->m;
 
-	memset(etup, 0, HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize));
-	etup->type = HNSW_ELEMENT_TUPLE;
-	etup->level = is->level;
-	etup->heaptids[0] = is->heaptid;
-	for (int i = 1; i < HNSW_HEAPTIDS; i++)
-		ItemPointerSetInvalid(&etup->heaptids[i]);
-	memcpy(etup->key, DatumGetPointer(is->key), is->info->keysize);
-
-	ntup->type = HNSW_NEIGHBOR_TUPLE;
-	ntup->level = is->level;
-	ntup->nslots = HnswSlotCount(is->level, m);
-	for (int i = 0; i < ntup->nslots; i++)
-		ItemPointerSetInvalid(&ntup->slots[i]);
+	HnswFormElementTuple(etup, is->level, DatumGetPointer(is->key), is->info->keysize,
+						 &is->heaptid, 1);
+	HnswFormNeighborTuple(ntup, is->level, m);
 	for (int layer = 0; layer <= is->level; layer++)
 		for (int i = 0; i < is->nselected[layer]; i++)
 			HnswRefToTid(is->selected[layer][i].ref,
@@ -288,7 +266,7 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
 	HnswElementTuple etup = palloc(esize);
-	HnswNeighborTuple ntup = palloc0(nsize); /* no uninitialised padding */
+	HnswNeighborTuple ntup = palloc(nsize);
 	BlockNumber nblocks = RelationGetNumberOfBlocks(is->index);
 	bool		together = esize + nsize + 2 * sizeof(ItemIdData) <=
 		BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData));
@@ -469,13 +447,9 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 		candidates[n].distance = d;
 		n++;
 	}
-	candidates[n].ref = new_ref;
-	candidates[n].distance = distance;
-	n++;
-	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
-	nkept = HnswSelectNeighbors(candidates, n, max_links, HnswDiskGraphPairDistance, &is->graph,
-								AnnZeroMeansEqual(&is->info->dist), kept, NULL);
-	nkept = keep_unwitnessed(is, ref, layer, candidates, n, kept, nkept, new_ref);
+	nkept = HnswReselectFull(is->info, layer, candidates, n, new_ref, distance,
+							 HnswDiskGraphPairDistance, &is->graph, kept, NULL);
+	nkept = keep_unwitnessed(is, ref, layer, candidates, n + 1, kept, nkept, new_ref);
 	for (int i = 0; i < nkept; i++)
 		out[i] = kept[i].ref;
 	return nkept;
@@ -656,8 +630,7 @@ chain_twin(HnswInsertState *is, HnswRef new_ref)
 	HnswRef		anchor;
 	HnswRef		successor;
 
-	if (!AnnZeroMeansEqual(&is->info->dist) || is->nfound == 0 ||
-		is->found[0].distance != 0 || !is_twin(is, is->found[0].ref))
+	if (!HnswNearestMayBeTwin(is->info, is->found, is->nfound) || !is_twin(is, is->found[0].ref))
 		return;
 	anchor = is->found[0].ref;
 	successor = retarget_twin_link(is, anchor, HNSW_NO_REF, new_ref);
@@ -806,17 +779,9 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	info = HnswGetIndexInfo(index);
-	key = AnnPrepareKey(&info->dist, values[0], &usable);
+	key = HnswFormKey(info, values, isnull, &usable);
 	if (usable)
-	{
-		int			dim;
-
-		AnnKeyElements(&info->dist, key, &dim);
-		AnnCheckDimensions(info->dimensions, dim);
-		key = AnnFilterComposeKey(&info->filters, key, AnnKeySize(&info->dist, dim), values,
-								  isnull);
 		HnswInsertKey(index, key, heap_tid, false, indexUnchanged);
-	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	return false;

@@ -1,0 +1,203 @@
+/*
+ * hnswbuildwrite.c
+ *		Write the graph of an hnsw build (hnswbuildgraph.c) to pages.
+ *
+ * Writing assigns every element and neighbour tuple its final TID first,
+ * so each page is written once, complete.  Nothing is WAL-logged while
+ * building; AnnLogRelation logs the finished relation in one pass.
+ *
+ * Nobody else can see the index during a build, so no locks are taken
+ * beyond the buffer locks bufmgr requires.  In a parallel build only the
+ * leader writes, after the workers have finished.
+ */
+#include "postgres.h"
+
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+
+#include "hnswbuild.h"
+
+/* Where the next tuple pair lands, mirroring PageAddItem's arithmetic */
+typedef struct PagePlan
+{
+	BlockNumber blkno;
+	Size		lower;
+	Size		upper;
+	OffsetNumber next;
+} PagePlan;
+
+static void
+plan_new_page(PagePlan *plan)
+{
+	plan->blkno++;
+	plan->lower = SizeOfPageHeaderData;
+	plan->upper = BLCKSZ - MAXALIGN(sizeof(AnnPageOpaqueData));
+	plan->next = FirstOffsetNumber;
+}
+
+static bool
+plan_fits(PagePlan *plan, Size size)
+{
+	return plan->lower + sizeof(ItemIdData) + MAXALIGN(size) <= plan->upper;
+}
+
+static void
+plan_place(PagePlan *plan, Size size, ItemPointer tid)
+{
+	if (!plan_fits(plan, size))
+		plan_new_page(plan);
+	ItemPointerSet(tid, plan->blkno, plan->next++);
+	plan->lower += sizeof(ItemIdData);
+	plan->upper -= MAXALIGN(size);
+}
+
+/*
+ * Choose the TIDs of every element and neighbour tuple: both on one page
+ * when they fit together, else the neighbour tuple on the next page.
+ */
+static void
+plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
+{
+	PagePlan	plan;
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(g->info->keysize);
+
+	plan.blkno = ANN_METAPAGE_BLKNO;
+	plan_new_page(&plan);
+	for (int32 id = 0; id < g->shared->nelements; id++)
+	{
+		HnswBuildElement *e = element_at(g, id);
+		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m);
+
+		if (e->merged)
+			continue;
+		if (!plan_fits(&plan, esize + MAXALIGN(nsize) + sizeof(ItemIdData)) &&
+			plan.next != FirstOffsetNumber)
+			plan_new_page(&plan);
+		plan_place(&plan, esize, &etids[id]);
+		plan_place(&plan, nsize, &ntids[id]);
+	}
+}
+
+static void
+form_element(HnswBuildGraph *g, int32 id, ItemPointer ntid, HnswElementTuple out)
+{
+	HnswBuildElement *e = element_at(g, id);
+
+	HnswFormElementTuple(out, e->level, element_stored_key(g, id), g->info->keysize,
+						 e->heaptids, e->nheaptids);
+	out->neighbortid = *ntid;
+}
+
+static void
+form_neighbors(HnswBuildGraph *g, int32 id, ItemPointerData *etids, HnswNeighborTuple out)
+{
+	HnswBuildElement *e = element_at(g, id);
+	int			m = g->info->m;
+
+	HnswFormNeighborTuple(out, e->level, m);
+	for (int layer = 0; layer <= e->level; layer++)
+	{
+		HnswBuildList *list = element_list(g, id, layer);
+		ItemPointer slots = out->slots + HnswLayerStart(layer, m);
+
+		for (int i = 0; i < list->count; i++)
+			slots[i] = etids[list->edges[i].element];
+	}
+}
+
+static void
+add_tuple(Relation index, Page page, void *tuple, Size size, ItemPointer tid)
+{
+	if (PageAddItem(page, tuple, size, InvalidOffsetNumber, false, false) !=
+		ItemPointerGetOffsetNumber(tid))
+		elog(ERROR, "failed to add tuple to index \"%s\" at (%u,%u)",
+			 RelationGetRelationName(index), ItemPointerGetBlockNumber(tid),
+			 ItemPointerGetOffsetNumber(tid));
+}
+
+/*
+ * The locked buffer of tid's page: buffer if it is that page, else a new
+ * page (the plan numbers pages in the order they are added), after
+ * buffer, if valid, is released.
+ */
+static Buffer
+page_of(Relation index, Buffer buffer, ItemPointer tid)
+{
+	if (BufferIsValid(buffer) && BufferGetBlockNumber(buffer) == ItemPointerGetBlockNumber(tid))
+		return buffer;
+	if (BufferIsValid(buffer))
+	{
+		MarkBufferDirty(buffer);
+		UnlockReleaseBuffer(buffer);
+	}
+	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+	if (BufferGetBlockNumber(buffer) != ItemPointerGetBlockNumber(tid))
+		elog(ERROR, "unexpected block %u in index \"%s\"",
+			 BufferGetBlockNumber(buffer), RelationGetRelationName(index));
+	AnnInitPage(BufferGetPage(buffer), ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS);
+	return buffer;
+}
+
+/* Point the metapage at the graph's entry element and its last page. */
+static void
+write_entry(Relation index, HnswBuildGraph *g, ItemPointerData *etids)
+{
+	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(BufferGetPage(metabuf));
+	if (g->shared->entry >= 0)
+	{
+		meta->entry = etids[g->shared->entry];
+		meta->entry_level = g->shared->entry_level;
+	}
+	meta->insert_page = RelationGetNumberOfBlocks(index) - 1;
+	MarkBufferDirty(metabuf);
+	UnlockReleaseBuffer(metabuf);
+	/* the metapage changed under rd_amcache's feet: only immutable facts are cached */
+}
+
+/*
+ * Write every element of g to index (holding only its metapage) in TID
+ * order, then point the metapage at the entry.
+ */
+void
+HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
+{
+	int32		nelements = g->shared->nelements;
+	ItemPointerData *etids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
+											 MCXT_ALLOC_HUGE);
+	ItemPointerData *ntids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
+											 MCXT_ALLOC_HUGE);
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(g->info->keysize);
+	HnswElementTuple etup = palloc(esize);
+	HnswNeighborTuple ntup = palloc(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, g->info->m));
+	Buffer		buffer = InvalidBuffer;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
+	plan_tids(g, etids, ntids);
+
+	for (int32 id = 0; id < nelements; id++)
+	{
+		HnswBuildElement *e = element_at(g, id);
+
+		if (e->merged)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		form_element(g, id, &ntids[id], etup);
+		form_neighbors(g, id, etids, ntup);
+		buffer = page_of(index, buffer, &etids[id]);
+		add_tuple(index, BufferGetPage(buffer), etup, esize, &etids[id]);
+		buffer = page_of(index, buffer, &ntids[id]);
+		add_tuple(index, BufferGetPage(buffer), ntup,
+				  HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m), &ntids[id]);
+	}
+	if (BufferIsValid(buffer))
+	{
+		MarkBufferDirty(buffer);
+		UnlockReleaseBuffer(buffer);
+	}
+	write_entry(index, g, etids);
+}
