@@ -217,8 +217,8 @@ graph_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return n;
 }
 
-/* builds never filter: no matches callback */
-const HnswGraphOps hnsw_build_graph_ops = {graph_visit, graph_distances, graph_neighbors, NULL};
+/* a build search returns any element, never stops early, keeps no leftovers */
+const HnswGraphOps hnsw_build_graph_ops = {graph_visit, graph_distances, graph_neighbors};
 
 static float
 graph_pair_distance(void *arg, HnswRef a, HnswRef b)
