@@ -4,7 +4,7 @@
  *
  * The algorithms here do not know where the graph lives: they reach it
  * through HnswGraphOps, implemented by the in-memory build graph
- * (hnswbuild.c) and by the on-disk graph (hnswutils.c), so build, insert,
+ * (hnswbuildgraph.c) and by the on-disk graph (hnswutils.c), so build, insert,
  * scan and vacuum share one search.
  *
  * A search keeps two binary heaps of candidates: the frontier still to
