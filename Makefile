@@ -43,7 +43,7 @@ OBJS = \
 
 DATA = sql/ann--$(EXTVERSION).sql
 
-REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit \
+REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit hnsw_bit \
 	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check memory
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann

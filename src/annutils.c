@@ -41,16 +41,27 @@
 #include "utils/spccache.h"
 #include "utils/syscache.h"
 #include "utils/rel.h"
+#include "utils/varbit.h"
 
 #include "annutils.h"
 
-/* The SQL-callable distance functions, from vector.c and halfvec.c */
+/* The SQL-callable distance functions, from vector.c, halfvec.c and bitvec.c */
+extern Datum hamming_distance(PG_FUNCTION_ARGS);
+extern Datum jaccard_distance(PG_FUNCTION_ARGS);
 extern Datum vector_l2_squared_distance(PG_FUNCTION_ARGS);
 extern Datum vector_negative_inner_product(PG_FUNCTION_ARGS);
 extern Datum l1_distance(PG_FUNCTION_ARGS);
 extern Datum halfvec_l2_squared_distance(PG_FUNCTION_ARGS);
 extern Datum halfvec_negative_inner_product(PG_FUNCTION_ARGS);
 extern Datum halfvec_l1_distance(PG_FUNCTION_ARGS);
+
+static void resolve_bit_distance(bool hamming, AnnDistanceInfo *info);
+static void resolve_float_distance(Relation index, PGFunction fn, bool normalize,
+								   AnnDistanceInfo *info);
+
+/* Every key type's elements start where a vector's do (annutils.h) */
+StaticAssertDecl(offsetof(HalfVector, x) == offsetof(Vector, x), "halfvec elements");
+StaticAssertDecl(offsetof(VarBit, bit_dat) == offsetof(Vector, x), "bit elements");
 
 /*
  * Fill *info for the first key column of index.  A first column without
@@ -73,27 +84,60 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 	proc = index_getprocinfo(index, 1, ANN_DISTANCE_PROC);
 	fn = proc->fn_addr;
 
-	info->half = (fn == halfvec_l2_squared_distance ||
-				  fn == halfvec_negative_inner_product ||
-				  fn == halfvec_l1_distance);
+	if (fn == hamming_distance || fn == jaccard_distance)
+		resolve_bit_distance(fn == hamming_distance, info);
+	else
+		resolve_float_distance(index, fn, normalize, info);
+}
+
+/* Bit kernels in the shape of the float ones: n is the number of bits */
+static float
+bit_hamming(const void *a, const void *b, int n)
+{
+	return (float) ann_kernels->bit_hamming(a, b, (n + BITS_PER_BYTE - 1) / BITS_PER_BYTE);
+}
+
+static float
+bit_jaccard(const void *a, const void *b, int n)
+{
+	return (float) ann_kernels->bit_jaccard(a, b, (n + BITS_PER_BYTE - 1) / BITS_PER_BYTE);
+}
+
+static void
+resolve_bit_distance(bool hamming, AnnDistanceInfo *info)
+{
+	info->keytype = ANN_KEY_BIT;
+	info->sign = 1.0f;
+	info->metric = hamming ? ANN_METRIC_HAMMING : ANN_METRIC_JACCARD;
+	info->kernel = hamming ? bit_hamming : bit_jaccard;
+}
+
+static void
+resolve_float_distance(Relation index, PGFunction fn, bool normalize, AnnDistanceInfo *info)
+{
+	bool		half = (fn == halfvec_l2_squared_distance ||
+						fn == halfvec_negative_inner_product ||
+						fn == halfvec_l1_distance);
+
+	info->keytype = half ? ANN_KEY_HALFVEC : ANN_KEY_VECTOR;
 	info->sign = 1.0f;
 	if (fn == vector_l2_squared_distance || fn == halfvec_l2_squared_distance)
 	{
 		info->metric = ANN_METRIC_L2;
-		info->kernel = info->half ? (AnnElemDistanceFn) ann_kernels->half_l2_squared :
+		info->kernel = half ? (AnnElemDistanceFn) ann_kernels->half_l2_squared :
 			(AnnElemDistanceFn) ann_kernels->l2_squared;
 	}
 	else if (fn == vector_negative_inner_product || fn == halfvec_negative_inner_product)
 	{
 		info->metric = normalize ? ANN_METRIC_COSINE : ANN_METRIC_IP;
 		info->sign = -1.0f;
-		info->kernel = info->half ? (AnnElemDistanceFn) ann_kernels->half_inner_product :
+		info->kernel = half ? (AnnElemDistanceFn) ann_kernels->half_inner_product :
 			(AnnElemDistanceFn) ann_kernels->inner_product;
 	}
 	else if (fn == l1_distance || fn == halfvec_l1_distance)
 	{
 		info->metric = ANN_METRIC_L1;
-		info->kernel = info->half ? (AnnElemDistanceFn) ann_kernels->half_l1 :
+		info->kernel = half ? (AnnElemDistanceFn) ann_kernels->half_l1 :
 			(AnnElemDistanceFn) ann_kernels->l1;
 	}
 	else
@@ -106,14 +150,29 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 const char *
 AnnKeyTypeName(const AnnDistanceInfo *info)
 {
-	return info->half ? "halfvec" : "vector";
+	switch (info->keytype)
+	{
+		case ANN_KEY_HALFVEC:
+			return "halfvec";
+		case ANN_KEY_BIT:
+			return "bit";
+		default:
+			return "vector";
+	}
 }
 
 /* Pointer to the elements of a (detoasted) key and its dimension count. */
 const void *
 AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim)
 {
-	if (info->half)
+	if (info->keytype == ANN_KEY_BIT)
+	{
+		VarBit	   *b = (VarBit *) DatumGetPointer(value);
+
+		*dim = VARBITLEN(b);
+		return VARBITS(b);
+	}
+	else if (info->keytype == ANN_KEY_HALFVEC)
 	{
 		HalfVector *h = (HalfVector *) DatumGetPointer(value);
 
@@ -133,7 +192,35 @@ AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim)
 Size
 AnnKeySize(const AnnDistanceInfo *info, int dim)
 {
-	return info->half ? HALFVEC_SIZE(dim) : VECTOR_SIZE(dim);
+	switch (info->keytype)
+	{
+		case ANN_KEY_HALFVEC:
+			return HALFVEC_SIZE(dim);
+		case ANN_KEY_BIT:
+			return VARBITTOTALLEN(dim);
+		default:
+			return VECTOR_SIZE(dim);
+	}
+}
+
+/* A key of dim zero elements (bits), palloc'd */
+Datum
+AnnZeroKey(const AnnDistanceInfo *info, int dim)
+{
+	VarBit	   *bits;
+
+	switch (info->keytype)
+	{
+		case ANN_KEY_HALFVEC:
+			return PointerGetDatum(InitHalfVector(dim));
+		case ANN_KEY_BIT:
+			bits = palloc0(VARBITTOTALLEN(dim));
+			SET_VARSIZE(bits, VARBITTOTALLEN(dim));
+			VARBITLEN(bits) = dim;
+			return PointerGetDatum(bits);
+		default:
+			return PointerGetDatum(InitVector(dim));
+	}
 }
 
 /*
@@ -155,7 +242,7 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 
 	for (int i = 0; i < dim; i++)
 	{
-		double		e = info->half ? AnnHalfToFloat(((const AnnHalf *) x)[i]) :
+		double		e = info->keytype == ANN_KEY_HALFVEC ? AnnHalfToFloat(((const AnnHalf *) x)[i]) :
 			((const float *) x)[i];
 
 		norm += e * e;
@@ -167,7 +254,7 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 		return PointerGetDatum(key);
 	}
 
-	if (info->half)
+	if (info->keytype == ANN_KEY_HALFVEC)
 	{
 		HalfVector *result = InitHalfVector(dim);
 
@@ -189,7 +276,9 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 void
 AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out)
 {
-	if (info->half)
+	if (info->keytype == ANN_KEY_BIT)
+		elog(ERROR, "bit keys have no float elements");
+	if (info->keytype == ANN_KEY_HALFVEC)
 		for (int i = 0; i < dim; i++)
 			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
 	else
@@ -206,7 +295,9 @@ AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
 	Datum		key;
 	bool		usable;
 
-	if (info->half)
+	if (info->keytype == ANN_KEY_BIT)
+		elog(ERROR, "bit keys have no float elements");
+	if (info->keytype == ANN_KEY_HALFVEC)
 	{
 		HalfVector *h = InitHalfVector(dim);
 
@@ -229,14 +320,15 @@ AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
 /*
  * Dimensions of the key column of an index being built: its typmod,
  * which must be set and at most max_dim (for a halfvec opclass,
- * max_half_dim).
+ * max_half_dim; for a bit one, max_bits).
  */
 int
 AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
-				   int max_dim, int max_half_dim)
+				   int max_dim, int max_half_dim, int max_bits)
 {
 	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
-	int			limit = info->half ? max_half_dim : max_dim;
+	int			limit = info->keytype == ANN_KEY_HALFVEC ? max_half_dim :
+		info->keytype == ANN_KEY_BIT ? max_bits : max_dim;
 
 	if (typmod < 0)
 		ereport(ERROR,

@@ -21,8 +21,22 @@ typedef enum AnnMetric
 	ANN_METRIC_L2,				/* squared Euclidean */
 	ANN_METRIC_IP,				/* negative inner product */
 	ANN_METRIC_COSINE,			/* negative inner product of unit vectors */
-	ANN_METRIC_L1
+	ANN_METRIC_L1,
+	ANN_METRIC_HAMMING,			/* bits that differ */
+	ANN_METRIC_JACCARD			/* 1 - |a AND b| / |a OR b| */
 } AnnMetric;
+
+/*
+ * The type of an index's keys.  A stored key's elements start at
+ * offsetof(Vector, x) for each of them (asserted in annutils.c); the
+ * dimensions of a bit key are its bits.
+ */
+typedef enum AnnKeyType
+{
+	ANN_KEY_VECTOR,
+	ANN_KEY_HALFVEC,
+	ANN_KEY_BIT
+} AnnKeyType;
 
 typedef float (*AnnElemDistanceFn) (const void *a, const void *b, int n);
 
@@ -33,7 +47,7 @@ typedef float (*AnnElemDistanceFn) (const void *a, const void *b, int n);
 typedef struct AnnDistanceInfo
 {
 	AnnMetric	metric;
-	bool		half;			/* keys are halfvec */
+	AnnKeyType	keytype;
 	float		sign;			/* -1 turns an inner product into a distance */
 	AnnElemDistanceFn kernel;	/* from ann_kernels */
 } AnnDistanceInfo;
@@ -44,11 +58,11 @@ AnnDistance(const AnnDistanceInfo *info, const void *a, const void *b, int n)
 	return info->sign * info->kernel(a, b, n);
 }
 
-/* Does distance 0 mean the same vector?  (Not for inner products.) */
+/* Does distance 0 mean the same key?  (Not for inner products.) */
 static inline bool
 AnnZeroMeansEqual(const AnnDistanceInfo *info)
 {
-	return info->metric == ANN_METRIC_L2 || info->metric == ANN_METRIC_L1;
+	return info->metric != ANN_METRIC_IP && info->metric != ANN_METRIC_COSINE;
 }
 
 /* A set of heap TIDs (annutils.c) */
@@ -76,8 +90,9 @@ extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usabl
 extern const void *AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim);
 extern Size AnnKeySize(const AnnDistanceInfo *info, int dim);
 extern const char *AnnKeyTypeName(const AnnDistanceInfo *info);
+extern Datum AnnZeroKey(const AnnDistanceInfo *info, int dim);
 extern int	AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
-							   int max_dim, int max_half_dim);
+							   int max_dim, int max_half_dim, int max_bits);
 extern void AnnCheckDimensions(int expected, int dim);
 extern void AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out);
 extern IndexAmRoutine *AnnMakeAmRoutine(void);

@@ -26,6 +26,7 @@
  */
 #define HNSW_MAX_DIM			2000	/* vector: an element tuple fits a page */
 #define HNSW_MAX_HALF_DIM		4000	/* halfvec */
+#define HNSW_MAX_BITS			64000	/* bit */
 
 #define HNSW_DEFAULT_M			16
 #define HNSW_MIN_M				2
@@ -110,7 +111,7 @@ typedef struct HnswElementTupleData
 	ItemPointerData heaptids[HNSW_HEAPTIDS];	/* invalid ones are free */
 	ItemPointerData neighbortid;	/* the element's neighbour tuple */
 	uint16		padding;		/* the key below is 4-byte aligned */
-	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector, then the
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector, HalfVector or VarBit, then the
 											 * signatures of filter columns */
 } HnswElementTupleData;
 

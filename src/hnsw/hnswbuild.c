@@ -35,7 +35,7 @@ build_index_info(Relation index, HnswIndexInfo *info)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m")));
 	info->dimensions = AnnIndexDimensions(index, &info->dist, "hnsw", HNSW_MAX_DIM,
-										  HNSW_MAX_HALF_DIM);
+										  HNSW_MAX_HALF_DIM, HNSW_MAX_BITS);
 	HnswSetKeySize(index, info);
 }
 

@@ -194,11 +194,7 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 	Datum		key;
 
 	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
-	{
-		if (dist->half)
-			return PointerGetDatum(InitHalfVector(so->info->dimensions));
-		return PointerGetDatum(InitVector(so->info->dimensions));
-	}
+		return AnnZeroKey(dist, so->info->dimensions);
 	key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
 	AnnKeyElements(dist, key, &dim);
 	AnnCheckDimensions(so->info->dimensions, dim);

@@ -26,6 +26,7 @@
  */
 #define SPANN_MAX_DIM			2000	/* vector: a vector tuple fits a page */
 #define SPANN_MAX_HALF_DIM		4000	/* halfvec */
+#define SPANN_MAX_BITS			0		/* no bit opclasses: codes need float elements */
 /* The seed of every spann index's rotation (codes.h) */
 #define SPANN_ROTATION_SEED		UINT64CONST(0x5a17a5eed)
 

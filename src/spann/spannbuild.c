@@ -651,7 +651,7 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	bs->index = index;
 	AnnResolveDistance(index, &bs->dist);
 	bs->dimensions = AnnIndexDimensions(index, &bs->dist, "spann", SPANN_MAX_DIM,
-										SPANN_MAX_HALF_DIM);
+										SPANN_MAX_HALF_DIM, SPANN_MAX_BITS);
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
 	AnnFilterColumnsInit(index, &bs->filters);
 	bs->centroid_keysize = SpannCentroidKeySize(&bs->filters, bs->keysize);
@@ -756,6 +756,7 @@ spannbuildempty(Relation index)
 
 	AnnResolveDistance(index, &dist);
 	write_metapage(index, INIT_FORKNUM,
-				   AnnIndexDimensions(index, &dist, "spann", SPANN_MAX_DIM, SPANN_MAX_HALF_DIM));
+				   AnnIndexDimensions(index, &dist, "spann", SPANN_MAX_DIM, SPANN_MAX_HALF_DIM,
+									  SPANN_MAX_BITS));
 	AnnLogRelation(index, INIT_FORKNUM);
 }

@@ -57,6 +57,8 @@ SpannClosureBound(AnnMetric metric, float nearest, double factor)
 			bound = (float) (nearest * grow);
 			break;
 		case ANN_METRIC_L1:
+		case ANN_METRIC_HAMMING:
+		case ANN_METRIC_JACCARD:
 			bound = (float) (nearest * (1.0 + factor));
 			break;
 		case ANN_METRIC_COSINE:

@@ -161,8 +161,7 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 	int			dim;
 
 	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
-		key = dist->half ? PointerGetDatum(InitHalfVector(so->info->dimensions)) :
-			PointerGetDatum(InitVector(so->info->dimensions));
+		key = AnnZeroKey(dist, so->info->dimensions);
 	else
 		key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
 	AnnKeyElements(dist, key, &dim);

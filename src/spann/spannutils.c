@@ -717,7 +717,7 @@ SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b)
 
 	if (info->dist.metric == ANN_METRIC_L1)
 		return AnnDistance(&info->dist, a, b, n);
-	if (info->dist.half)
+	if (info->dist.keytype == ANN_KEY_HALFVEC)
 		return sqrtf(ann_kernels->half_l2_squared(a, b, n));
 	return sqrtf(ann_kernels->l2_squared(a, b, n));
 }

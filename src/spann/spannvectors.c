@@ -429,6 +429,9 @@ SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, Spann
 		case ANN_METRIC_L1:
 		case ANN_METRIC_L2:
 			break;
+		case ANN_METRIC_HAMMING:
+		case ANN_METRIC_JACCARD:
+			elog(ERROR, "spann indexes no bit keys");
 	}
 	if (always)
 	{
