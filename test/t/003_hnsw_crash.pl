@@ -1,5 +1,6 @@
 # Crash recovery: an immediate shutdown (no checkpoint) while clients
-# insert into an hnsw-indexed table.  Replay must give back an index that
+# insert into a table with two hnsw indexes (vector keys, and bit keys of
+# binary_quantize).  Replay must give back an index that
 # holds every committed row once, answers exactly at ef_search 1000, and
 # takes new rows, deletes and VACUUM.
 use strict;
@@ -27,9 +28,15 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 	INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_seq')::int AS n
 		FROM generate_series(1, 300)) s;
 	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops);
+	CREATE INDEX items_bits ON items USING hnsw ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops);
 	CHECKPOINT;");
 
 my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
+
+# The second index: quantized keys, so many rows share one (an element
+# holds up to 10)
+my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
+my $bits_query = "binary_quantize(ann_test_vec(42, $DIMS)::vector)::bit($DIMS)";
 
 # Clients insert rows, one per transaction, pausing so that they are still
 # busy when, $min_new rows later, the server stops without a checkpoint.
@@ -63,6 +70,9 @@ INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_s
 	# VACUUM links what the concurrent inserts may have left unlinked
 	$node->safe_psql('postgres', 'VACUUM items');
 	index_check_ok($node, 'postgres', 'items_idx', "$round: ann_check_index passes after recovery and VACUUM");
+	all_reachable_ok($node, 'postgres', 'items', $bits_query,
+		"$round: every row is in the bit index, once", %bits);
+	index_check_ok($node, 'postgres', 'items_bits', "$round: ann_check_index passes on the bit index");
 	return;
 }
 
