@@ -31,6 +31,7 @@ OBJS = \
 	src/hnsw/hnswutils.o \
 	src/hnsw/hnswvacuum.o \
 	src/spann/spann.o \
+	src/spann/ivfflat.o \
 	src/spann/spannbuild.o \
 	src/spann/spanncheck.o \
 	src/spann/spanncluster.o \
@@ -44,7 +45,7 @@ OBJS = \
 DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit hnsw_bit \
-	fuzz hnsw_vector hnsw_halfvec spann_vector spann_halfvec filter opclass check memory
+	fuzz hnsw_vector hnsw_halfvec spann_vector ivfflat spann_halfvec filter opclass check memory
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
 # Kernels are compiled for baseline x86-64; SIMD variants use per-function

@@ -494,9 +494,47 @@ CREATE OPERATOR CLASS halfvec_l1_ops
 	OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 l1_distance(halfvec, halfvec);
 
+-- ---------------------------------------------------------------------
+-- ivfflat: pgvector's access method name, served by spann's machinery
+-- with pgvector's reloption (lists) and GUCs (ivfflat.probes,
+-- ivfflat.iterative_scan, ivfflat.max_probes).
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION ivfflathandler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+CREATE ACCESS METHOD ivfflat TYPE INDEX HANDLER ivfflathandler;
+COMMENT ON ACCESS METHOD ivfflat IS 'inverted lists for approximate nearest-neighbour search (a spann index under pgvector''s name)';
+
+CREATE OPERATOR CLASS vector_l2_ops
+	DEFAULT FOR TYPE vector USING ivfflat AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops
+	FOR TYPE vector USING ivfflat AS
+	OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops
+	FOR TYPE vector USING ivfflat AS
+	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector),
+	FUNCTION 2 vector_norm(vector);
+CREATE OPERATOR CLASS halfvec_l2_ops
+	DEFAULT FOR TYPE halfvec USING ivfflat AS
+	OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_ip_ops
+	FOR TYPE halfvec USING ivfflat AS
+	OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_cosine_ops
+	FOR TYPE halfvec USING ivfflat AS
+	OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+	FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+	FUNCTION 2 l2_norm(halfvec);
+
 CREATE FUNCTION ann_check_index(index regclass, heapallindexed boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
-COMMENT ON FUNCTION ann_check_index(regclass, boolean) IS 'checks the pages, tuples, links and reachability of an hnsw or spann index (and with heapallindexed that it holds every row of its table); raises an error at the first problem';
+COMMENT ON FUNCTION ann_check_index(regclass, boolean) IS 'checks the pages, tuples, links and reachability of an hnsw, spann or ivfflat index (and with heapallindexed that it holds every row of its table); raises an error at the first problem';
 CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries bigint,
 								  OUT list_limit integer, OUT splits bigint, OUT merges bigint,
 								  OUT unreachable_pages bigint, OUT groups integer)

@@ -1,11 +1,11 @@
--- amvalidate of the hnsw and spann operator classes: every class the
+-- amvalidate of the hnsw, spann and ivfflat operator classes: every class the
 -- extension creates is valid; broken ones are reported (INFO) and false.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ann;
 RESET client_min_messages;
 SELECT a.amname, count(*) AS opclasses, bool_and(amvalidate(c.oid)) AS all_valid
 FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
-WHERE a.amname IN ('hnsw', 'spann') GROUP BY a.amname ORDER BY a.amname;
+WHERE a.amname IN ('hnsw', 'spann', 'ivfflat') GROUP BY a.amname ORDER BY a.amname;
 -- a distance function of the wrong signature
 CREATE OPERATOR CLASS bad_dims_ops FOR TYPE vector USING hnsw AS
 	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,

@@ -28,6 +28,7 @@ _PG_init(void)
 	AnnScanInit();
 	HnswInit();
 	SpannInit();
+	IvfflatInit();
 	AnnPlannerInit();
 }
 

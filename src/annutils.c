@@ -480,8 +480,8 @@ AnnMakeAmRoutine(void)
  */
 
 /*
- * Open indexoid, a built index of access method am_name (hnsw or spann
- * when NULL), with AccessShareLock, for a SQL function that reads it
+ * Open indexoid, a built index of access method am_name (spann takes
+ * ivfflat too; NULL: any of ours), with AccessShareLock, for a SQL function that reads it
  * (spann_index_stats, ann_check_index).  What an index holds tells about
  * its table's rows, so the caller must be allowed to SELECT from the
  * table; that is checked before any lock is taken.  With heap not NULL,
@@ -517,13 +517,16 @@ AnnOpenIndexToRead(Oid indexoid, const char *am_name, Relation *heap)
 	index = index_open(indexoid, AccessShareLock);
 	if (index->rd_index->indrelid != heapoid)
 		elog(ERROR, "index \"%s\" changed while it was opened", RelationGetRelationName(index));
+	/* an ivfflat index is a spann one */
 	am = get_am_name(index->rd_rel->relam);
+	if (strcmp(am, "ivfflat") == 0)
+		am = "spann";
 	if (am_name != NULL ? strcmp(am, am_name) != 0 :
 		strcmp(am, "hnsw") != 0 && strcmp(am, "spann") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not %s index", RelationGetRelationName(index),
-						am_name != NULL ? psprintf("a %s", am_name) : "an hnsw or spann")));
+						am_name != NULL ? psprintf("a %s", am_name) : "an hnsw, spann or ivfflat")));
 	if (index->rd_rel->relkind == RELKIND_PARTITIONED_INDEX)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

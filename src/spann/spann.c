@@ -39,14 +39,6 @@ static const struct config_enum_entry iterative_scan_options[] = {
 
 static relopt_kind spann_relopt_kind;
 
-typedef struct SpannOptions
-{
-	int32		vl_len_;		/* varlena header (do not touch directly!) */
-	int			lists;
-	double		epsilon;
-	int			replicas;
-} SpannOptions;
-
 /* Register reloptions and GUCs; called from _PG_init. */
 void
 SpannInit(void)
@@ -103,6 +95,21 @@ static SpannOptions *
 get_options(Relation index)
 {
 	return (SpannOptions *) index->rd_options;
+}
+
+/* The scan GUCs of index's access method */
+void
+SpannGetScanSettings(Relation index, SpannScanSettings *settings)
+{
+	if (IvfflatIsIvfflat(index))
+	{
+		IvfflatScanSettings(settings);
+		return;
+	}
+	settings->prefix = "spann";
+	settings->probes = spann_probes;
+	settings->iterative = spann_iterative_scan;
+	settings->max_probes = spann_max_probes;
 }
 
 int
@@ -198,23 +205,27 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		extra_visits;
 	double		rejected_fetches;
 	Relation	rel;
+	SpannScanSettings settings;
+	int			probes;
 
 	if (AnnCostUnordered(path, indexStartupCost, indexTotalCost, indexSelectivity,
 						 indexCorrelation, indexPages))
 		return;
 	rel = index_open(index->indexoid, NoLock);
 	lists = SpannGetLists(rel) > 0 ? SpannGetLists(rel) : SpannDefaultLists(rows);
+	SpannGetScanSettings(rel, &settings);
+	probes = settings.probes;
 	index_close(rel, NoLock);
 	/*
 	 * A filtered scan reads lists until it has found enough matching rows
 	 * or read its quota of lists
 	 */
-	AnnFilterCost(root, path, SPANN_FILTER_FOUND_PER_PROBE * spann_probes, indexSelectivity,
+	AnnFilterCost(root, path, SPANN_FILTER_FOUND_PER_PROBE * probes, indexSelectivity,
 				  &extra_visits, &rejected_fetches);
 	extra_visits = Min(extra_visits,
-					   SPANN_FILTER_LISTS_PER_PROBE * Min(spann_probes, lists) * 2.0 * rows / lists);
+					   SPANN_FILTER_LISTS_PER_PROBE * Min(probes, lists) * 2.0 * rows / lists);
 	AnnScanCost(path, Min(centroid_distances(lists) +
-						  Min(spann_probes, lists) * 2.0 * rows / lists + extra_visits,
+						  Min(probes, lists) * 2.0 * rows / lists + extra_visits,
 						  2.0 * rows),
 				2.0 * rows, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);
 }
@@ -225,9 +236,9 @@ spannvalidate(Oid opclassoid)
 	return AnnValidateOpclass(opclassoid, "spann");
 }
 
-PG_FUNCTION_INFO_V1(spannhandler);
-Datum
-spannhandler(PG_FUNCTION_ARGS)
+/* The routine of spann's machinery; the ivfflat handler changes its options */
+IndexAmRoutine *
+SpannMakeAmRoutine(void)
 {
 	IndexAmRoutine *amroutine = AnnMakeAmRoutine();
 
@@ -253,8 +264,14 @@ spannhandler(PG_FUNCTION_ARGS)
 	amroutine->amestimateparallelscan = NULL;
 	amroutine->aminitparallelscan = NULL;
 	amroutine->amparallelrescan = NULL;
+	return amroutine;
+}
 
-	PG_RETURN_POINTER(amroutine);
+PG_FUNCTION_INFO_V1(spannhandler);
+Datum
+spannhandler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(SpannMakeAmRoutine());
 }
 
 /* Sum the entry counts of all live lists. */

@@ -300,6 +300,24 @@ typedef enum SpannIterativeScan
 	SPANN_ITERATIVE_STRICT
 } SpannIterativeScan;
 
+/* Reloptions of both handlers (the ivfflat one sets only lists) */
+typedef struct SpannOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			lists;
+	double		epsilon;
+	int			replicas;
+} SpannOptions;
+
+/* What a scan's GUCs say: spann.* or, for an ivfflat index, ivfflat.* */
+typedef struct SpannScanSettings
+{
+	const char *prefix;			/* "spann" or "ivfflat" */
+	int			probes;
+	int			iterative;		/* SpannIterativeScan */
+	int			max_probes;		/* -1: no limit */
+} SpannScanSettings;
+
 extern int	spann_probes;
 extern int	spann_iterative_scan;
 extern int	spann_max_probes;
@@ -307,6 +325,8 @@ extern int	spann_group_probes;
 extern int	spann_directory_cache;
 extern double spann_scan_mem_multiplier;
 extern void SpannInit(void);
+extern IndexAmRoutine *SpannMakeAmRoutine(void);
+extern void SpannGetScanSettings(Relation index, SpannScanSettings *settings);
 extern int	SpannGetLists(Relation index);
 extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
@@ -314,6 +334,11 @@ extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_co
 							  Cost *indexStartupCost, Cost *indexTotalCost,
 							  Selectivity *indexSelectivity, double *indexCorrelation,
 							  double *indexPages);
+
+/* ivfflat.c */
+extern void IvfflatInit(void);
+extern bool IvfflatIsIvfflat(Relation index);
+extern void IvfflatScanSettings(SpannScanSettings *settings);
 
 /* spannbuild.c */
 extern IndexBuildResult *spannbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -108,7 +108,7 @@ typedef struct SpannScanOpaqueData
 	int			nsorted;
 	int			next_list;		/* the first list not probed yet */
 	int			lists_read;		/* lists whose entries were read */
-	int			iterative;		/* spann.iterative_scan when the scan began */
+	SpannScanSettings settings; /* the GUCs when the scan began */
 	bool		sure_bounds;	/* bound entries by what always holds, not codes */
 	SpannFound *found;			/* found and not reranked yet, lowest bound first */
 	int			nfound;
@@ -393,7 +393,7 @@ all_probed(SpannScanOpaque so)
 static bool
 at_max_probes(SpannScanOpaque so)
 {
-	return spann_max_probes >= 0 && so->next_list >= spann_max_probes;
+	return so->settings.max_probes >= 0 && so->next_list >= so->settings.max_probes;
 }
 
 /*
@@ -421,7 +421,7 @@ lists_left(SpannScanOpaque so)
 static bool
 can_probe_more(SpannScanOpaque so)
 {
-	return so->iterative != SPANN_ITERATIVE_OFF && lists_left(so);
+	return so->settings.iterative != SPANN_ITERATIVE_OFF && lists_left(so);
 }
 
 /*
@@ -444,11 +444,11 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->query = query_elements(scan, so);
 	so->rotated_query = SpannRotate(so->info, so->query);
 	so->list_query.code = NULL;
-	so->iterative = spann_iterative_scan;
-	strict = so->iterative == SPANN_ITERATIVE_STRICT;
+	SpannGetScanSettings(scan->indexRelation, &so->settings);
+	strict = so->settings.iterative == SPANN_ITERATIVE_STRICT;
 	SpannReadMeta(scan->indexRelation, &meta);
 	/* strict order, and a scan of every list, promise exact order */
-	so->sure_bounds = strict || spann_probes >= (int) meta.nlists;
+	so->sure_bounds = strict || so->settings.probes >= (int) meta.nlists;
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	SpannNavigate(scan->indexRelation, so->query, strict, &so->nav);
 	so->lists = palloc(sizeof(SpannListRef));
@@ -466,11 +466,12 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 		so->nlists = 0;
 		return;
 	}
-	probe_lists(scan, so, spann_probes);
+	probe_lists(scan, so, so->settings.probes);
 	if (so->filter != NULL)
-		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * spann_probes &&
-			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * spann_probes && lists_left(so))
-			probe_lists(scan, so, spann_probes);
+		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * so->settings.probes &&
+			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * so->settings.probes &&
+			   lists_left(so))
+			probe_lists(scan, so, so->settings.probes);
 	if (strict)
 		order_by_bounds(so);
 }
@@ -486,7 +487,7 @@ lists_below(SpannScanOpaque so, float distance)
 {
 	int			n = 0;
 
-	while (so->next_list + n < so->nlists && n < spann_probes &&
+	while (so->next_list + n < so->nlists && n < so->settings.probes &&
 		   so->lists[so->next_list + n].bound < distance)
 		n++;
 	return lists_left(so) ? n : 0;
@@ -523,7 +524,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 		{
 			if (!can_probe_more(so))
 				return false;
-			probe_lists(scan, so, spann_probes);
+			probe_lists(scan, so, so->settings.probes);
 			continue;
 		}
 		best = so->ranked.count > 0 ? &so->ranked.items[0] : NULL;
@@ -532,7 +533,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			rerank_next(scan, so);
 			continue;
 		}
-		if (so->iterative == SPANN_ITERATIVE_STRICT &&
+		if (so->settings.iterative == SPANN_ITERATIVE_STRICT &&
 			(nearer = lists_below(so, best->distance)) > 0)
 		{
 			probe_lists(scan, so, nearer);
@@ -551,11 +552,14 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 static void
 report_if_short(IndexScanDesc scan, SpannScanOpaque so)
 {
-	if (so->reported || so->iterative == SPANN_ITERATIVE_OFF || all_probed(so))
+	if (so->reported || so->settings.iterative == SPANN_ITERATIVE_OFF || all_probed(so))
 		return;
 	if (at_max_probes(so))
 		AnnReportIncompleteScan(scan->indexRelation,
-								psprintf("spann.max_probes (%d) lists were probed.", spann_max_probes),
+								psprintf("%s.max_probes (%d) lists were probed.",
+										 so->settings.prefix, so->settings.max_probes),
+								IvfflatIsIvfflat(scan->indexRelation) ?
+								"Raise ivfflat.max_probes." :
 								"Raise spann.max_probes, or set it to -1 for no limit.");
 	else if (so->out_of_memory)
 		AnnReportIncompleteScan(scan->indexRelation,
