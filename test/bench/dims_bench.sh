@@ -1,0 +1,145 @@
+#!/bin/bash
+# test/bench/dims_bench.sh: build time, size, recall, latency and QPS of
+# hnsw, spann or ivfflat indexes on the synthetic clustered vectors of
+# load_clustered.sh, at any dimension (issue: indexes past 2,000
+# dimensions), beside the exact sequential scan.
+#
+#   dims_bench.sh AM [SETTING...]
+#
+# AM is hnsw, spann (ann only) or ivfflat (pgvector).  Each SETTING is the
+# value of the AM's search knob: hnsw.ef_search, spann.probes or
+# ivfflat.probes (defaults: 10 20 40 80 200 for hnsw, 4 8 16 32 64 for
+# the others).  Runs against the database that PGHOST, PGPORT, PGDATABASE
+# and PGUSER name, filled by load_clustered.sh (clustered_base,
+# clustered_queries, clustered_truth) with either extension.  The script
+#
+#   - drops the vector indexes on clustered_base and builds one USING AM
+#     (opclass BENCH_OPCLASS, default vector_l2_ops; hnsw WITH (m = 16,
+#     ef_construction = 64); spann at its defaults; ivfflat WITH (lists =
+#     BENCH_LISTS, default rows / 1000)), with BENCH_WORKERS parallel
+#     workers, and prints its build time and size;
+#   - for each setting: recall@10 of all queries against clustered_truth
+#     (one statement, a LATERAL index scan per query), then pgbench with
+#     one client (a random query, ORDER BY embedding <-> q LIMIT 10) for
+#     QPS and the p50 / p99 latency of its transactions (pgbench -l);
+#   - measures the exact search's QPS and latency the same way, with
+#     index scans off (its recall is 1 by definition).
+#
+# Parallel query and JIT are off throughout, so one client uses one core.
+# Environment (defaults): BENCH_SECONDS (10, pgbench -T), BENCH_WORKERS (2,
+# max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
+# BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_LISTS,
+# BENCH_EXACT (1; 0 skips the exact search), BENCH_BUILD (1; 0 measures the
+# index an earlier run left).  Prints markdown.
+set -euo pipefail
+
+AM=${1:?usage: dims_bench.sh hnsw|spann|ivfflat [SETTING...]}
+shift
+SETTINGS=("$@")
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+WORKERS=${BENCH_WORKERS:-2}
+MWM=${BENCH_MWM:-2GB}
+OPCLASS=${BENCH_OPCLASS:-vector_l2_ops}
+EXACT=${BENCH_EXACT:-1}
+BUILD=${BENCH_BUILD:-1}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PATH="$($PG_CONFIG --bindir):$PATH"
+export PGOPTIONS="${PGOPTIONS:-} -c max_parallel_workers_per_gather=0 -c jit=off"
+
+TMP=$(mktemp -d /tmp/dims_bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_value() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+fail() { echo "dims_bench: $*" >&2; exit 1; }
+
+NQUERIES=$(psql_value -c "SELECT count(*) FROM clustered_queries")
+ROWS=$(psql_value -c "SELECT count(*) FROM clustered_base")
+DIM=$(psql_value -c "SELECT vector_dims(embedding) FROM clustered_base LIMIT 1")
+[ "$NQUERIES" -gt 0 ] || fail "clustered_queries is empty: run load_clustered.sh first"
+
+case $AM in
+	hnsw) KNOB=hnsw.ef_search WITH="WITH (m = 16, ef_construction = 64)"
+		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(10 20 40 80 200) ;;
+	spann) KNOB=spann.probes WITH=""
+		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;
+	ivfflat) KNOB=ivfflat.probes WITH="WITH (lists = ${BENCH_LISTS:-$((ROWS / 1000))})"
+		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;
+	*) fail "unknown AM \"$AM\" (hnsw, spann or ivfflat)" ;;
+esac
+INDEX=clustered_base_$AM
+
+RECALL_SQL="SELECT round(count(t.id) / (10.0 * $NQUERIES), 4), count(*)
+	FROM clustered_queries q
+	CROSS JOIN LATERAL (SELECT id FROM clustered_base
+		ORDER BY embedding <-> q.embedding LIMIT 10) n
+	LEFT JOIN clustered_truth t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
+cat >"$TMP/query.sql" <<'SQL'
+\set qid random(1, :nqueries)
+SELECT id FROM clustered_base
+ORDER BY embedding <-> (SELECT embedding FROM clustered_queries WHERE id = :qid) LIMIT 10;
+SQL
+
+build_index() {
+	psql_q -c "SET client_min_messages = warning" -At -c "SELECT string_agg(format('DROP INDEX %s;', i.indexrelid::regclass), ' ')
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		WHERE i.indrelid = 'clustered_base'::regclass AND a.amname IN ('hnsw', 'spann', 'ivfflat')" |
+		psql_q -c "SET client_min_messages = warning" -f - -c "CHECKPOINT"
+	psql_q -c "ALTER TABLE clustered_base SET (parallel_workers = $WORKERS)"
+	psql_q >"$TMP/build.out" 2>&1 <<SQL || { cat "$TMP/build.out" >&2; fail "index build failed"; }
+SET maintenance_work_mem = '$MWM';
+SET max_parallel_maintenance_workers = $WORKERS;
+\timing on
+CREATE INDEX $INDEX ON clustered_base USING $AM (embedding $OPCLASS) $WITH;
+SQL
+	echo "build: $(awk '/^Time: / { t = $2 } END { printf "%.1f", t / 1000 }' "$TMP/build.out") s" \
+		"($WORKERS parallel workers, maintenance_work_mem $MWM)"
+}
+
+# "recall | ms per query in one statement" under the SET commands $1
+recall_with() {
+	psql_value -c "$1" -c '\timing on' -c "$RECALL_SQL" | awk -v n="$NQUERIES" '
+		/^Time: / { ms = $2; next }
+		r == "" { split($0, f, "|"); r = f[1]; rows = f[2] }
+		END {
+			if (rows < 10 * n)
+				printf "dims_bench: %d rows for %d queries\n", rows, n > "/dev/stderr"
+			printf "%s | %.3f", r, ms / n
+		}'
+}
+
+# "QPS | p50 ms | p99 ms" of one pgbench client under the options $1
+pgbench_with() {
+	rm -f "$TMP"/log.*
+	(cd "$TMP" && PGOPTIONS="$PGOPTIONS $1" pgbench -n -M prepared -f query.sql \
+		-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" -l --log-prefix=log >pgbench.out 2>&1) ||
+		{ cat "$TMP/pgbench.out" >&2; fail "pgbench failed"; }
+	qps=$(awk '/^tps = / { printf "%.0f", $3 }' "$TMP/pgbench.out")
+	cat "$TMP"/log.* | awk '{ print $3 / 1000 }' | sort -g | awk -v qps="$qps" '
+		{ t[NR] = $1 }
+		END { printf "%s | %.3f | %.3f", qps, t[int(NR * 0.5) + 1], t[int(NR * 0.99) + 1] }'
+}
+
+echo "# $AM on clustered_base: $ROWS vectors of $DIM dimensions, $NQUERIES queries, L2"
+echo
+echo "$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
+	FROM pg_extension WHERE extname IN ('ann', 'vector')"); $(nproc) cores," \
+	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); pgbench -T $SECONDS_PER_RUN, 1 client."
+echo
+[ "$BUILD" = 0 ] || build_index
+echo "size: $(psql_value -c "SELECT pg_size_pretty(pg_relation_size('$INDEX'))")" \
+	"(raw vectors: $(psql_value -c "SELECT pg_size_pretty($ROWS::bigint * $DIM * 4)"))"
+psql_value -c "SET $KNOB = ${SETTINGS[0]}" -c "EXPLAIN (COSTS OFF) $RECALL_SQL" >"$TMP/plan.out"
+grep -q "Index Scan using $INDEX" "$TMP/plan.out" ||
+	{ cat "$TMP/plan.out" >&2; fail "the plan does not use $INDEX"; }
+echo
+echo "| search | recall@10 | ms/query in SQL | QPS | p50 ms | p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|"
+for s in "${SETTINGS[@]}"; do
+	echo "measuring $KNOB = $s ..." >&2
+	echo "| $AM, $KNOB = $s | $(recall_with "SET $KNOB = $s") | $(pgbench_with "-c $KNOB=$s") |"
+done
+if [ "$EXACT" != 0 ]; then
+	echo "measuring the exact search ..." >&2
+	echo "| exact (sequential scan) | 1 | - | $(pgbench_with "-c enable_indexscan=off") |"
+fi
