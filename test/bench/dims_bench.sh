@@ -42,6 +42,7 @@ MWM=${BENCH_MWM:-2GB}
 OPCLASS=${BENCH_OPCLASS:-vector_l2_ops}
 EXACT=${BENCH_EXACT:-1}
 BUILD=${BENCH_BUILD:-1}
+BENCH=$(cd "$(dirname "$0")" && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 export PATH="$($PG_CONFIG --bindir):$PATH"
 export PGOPTIONS="${PGOPTIONS:-} -c max_parallel_workers_per_gather=0 -c jit=off"
@@ -98,14 +99,8 @@ SQL
 
 # "recall | ms per query in one statement" under the SET commands $1
 recall_with() {
-	psql_value -c "$1" -c '\timing on' -c "$RECALL_SQL" | awk -v n="$NQUERIES" '
-		/^Time: / { ms = $2; next }
-		r == "" { split($0, f, "|"); r = f[1]; rows = f[2] }
-		END {
-			if (rows < 10 * n)
-				printf "dims_bench: %d rows for %d queries\n", rows, n > "/dev/stderr"
-			printf "%s | %.3f", r, ms / n
-		}'
+	psql_value -c "$1" -c '\timing on' -c "$RECALL_SQL" |
+		awk -v n="$NQUERIES" -v name=dims_bench -f "$BENCH/recall.awk"
 }
 
 # "QPS | p50 ms | p99 ms" of one pgbench client under the options $1

@@ -124,14 +124,7 @@ recall_at() {
 	for run in $(seq "$RUNS"); do
 		psql_value -c "$(gucs "$1")" -c "SET max_parallel_workers_per_gather = 0" \
 			-c '\timing on' -c "$RECALL_SQL"
-	done | awk -v n="$NQUERIES" '
-		/^Time: / { if (ms == "" || $2 < ms) ms = $2; next }
-		r == "" { split($0, f, "|"); r = f[1]; rows = f[2] }
-		END {
-			if (rows < 10 * n)
-				printf "spann_bench: %d rows for %d queries\n", rows, n > "/dev/stderr"
-			printf "%s | %.3f", r, ms / n
-		}'
+	done | awk -v n="$NQUERIES" -v name=spann_bench -f "$BENCH/recall.awk"
 }
 
 # pgbench QPS with one client at probes $1: the best of RUNS
