@@ -17,6 +17,7 @@ OBJS = \
 	src/distance.o \
 	src/vector.o \
 	src/halfvec.o \
+	src/sparsevec.o \
 	src/hnsw/hnsw.o \
 	src/hnsw/hnswbuild.o \
 	src/hnsw/hnswbuildgraph.o \
@@ -44,7 +45,7 @@ OBJS = \
 
 DATA = sql/ann--$(EXTVERSION).sql
 
-REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit hnsw_bit \
+REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit sparsevec hnsw_bit \
 	fuzz hnsw_vector hnsw_halfvec spann_vector ivfflat spann_halfvec filter opclass check memory
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann

@@ -225,6 +225,112 @@ static const AnnKernels scalar_kernels = {
 	"scalar", scalar_bit_hamming, scalar_bit_jaccard
 };
 
+/* ---------------------------------------------------------------------
+ * Sparse kernels
+ *
+ * One merge of the two index lists serves every distance: an index in
+ * both operands contributes f(a, b), an index in one of them f(a, 0) or
+ * f(0, b), which is zero for the inner product, so that one skips the
+ * unmatched indices and the tails.  The operation is a constant at each
+ * call of the inline merge, so the compiler emits a loop per distance with
+ * no test of it inside.  Terms are summed in increasing index order.
+ * ---------------------------------------------------------------------
+ */
+
+typedef enum SparseMergeOp
+{
+	SPARSE_L2_SQUARED,
+	SPARSE_L1,
+	SPARSE_INNER_PRODUCT
+} SparseMergeOp;
+
+/* f(x, y); only called with a zero operand when op is not the product */
+static inline float
+sparse_term(float x, float y, SparseMergeOp op)
+{
+	float		diff = x - y;
+
+	switch (op)
+	{
+		case SPARSE_L2_SQUARED:
+			return diff * diff;
+		case SPARSE_L1:
+			return fabsf(diff);
+		default:
+			return x * y;
+	}
+}
+
+static inline float
+sparse_merge(const AnnSparse *a, const AnnSparse *b, SparseMergeOp op)
+{
+	bool		unmatched = op != SPARSE_INNER_PRODUCT; /* do one-sided terms count? */
+	float		sum = 0.0f;
+	int			i = 0;
+	int			j = 0;
+
+	while (i < a->nnz && j < b->nnz)
+	{
+		int32		ia = a->index[i];
+		int32		ib = b->index[j];
+
+		if (ia == ib)
+			sum += sparse_term(a->x[i++], b->x[j++], op);
+		else if (ia < ib)
+		{
+			if (unmatched)
+				sum += sparse_term(a->x[i], 0.0f, op);
+			i++;
+		}
+		else
+		{
+			if (unmatched)
+				sum += sparse_term(0.0f, b->x[j], op);
+			j++;
+		}
+	}
+	for (; unmatched && i < a->nnz; i++)
+		sum += sparse_term(a->x[i], 0.0f, op);
+	for (; unmatched && j < b->nnz; j++)
+		sum += sparse_term(0.0f, b->x[j], op);
+	return sum;
+}
+
+float
+AnnSparseL2Squared(const AnnSparse *a, const AnnSparse *b)
+{
+	return sparse_merge(a, b, SPARSE_L2_SQUARED);
+}
+
+float
+AnnSparseL1(const AnnSparse *a, const AnnSparse *b)
+{
+	return sparse_merge(a, b, SPARSE_L1);
+}
+
+float
+AnnSparseInnerProduct(const AnnSparse *a, const AnnSparse *b)
+{
+	return sparse_merge(a, b, SPARSE_INNER_PRODUCT);
+}
+
+static float
+sparse_squared_norm(const AnnSparse *a)
+{
+	float		sum = 0.0f;
+
+	for (int i = 0; i < a->nnz; i++)
+		sum += a->x[i] * a->x[i];
+	return sum;
+}
+
+double
+AnnSparseCosine(const AnnSparse *a, const AnnSparse *b)
+{
+	return AnnCosineFromParts(AnnSparseInnerProduct(a, b), sparse_squared_norm(a),
+							  sparse_squared_norm(b));
+}
+
 #ifdef ANN_X86_SIMD
 
 /* ---------------------------------------------------------------------

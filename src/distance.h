@@ -84,6 +84,25 @@ extern const char *AnnSimdLevelName(AnnSimdLevel level);
 extern bool AnnCpuHasVpopcntdq(void);
 
 /*
+ * Sparse kernels (sparsevec): each operand is nnz strictly increasing
+ * indices and their values, and the kernel merges the two index lists in
+ * one pass, in index order, accumulating in float32 like the dense ones.
+ * A merge has data-dependent branches and gathers, so there is one
+ * portable version and no entry in AnnKernels.
+ */
+typedef struct AnnSparse
+{
+	const int32 *index;			/* nnz strictly increasing indices */
+	const float *x;				/* the value at each index, never 0 */
+	int			nnz;
+} AnnSparse;
+
+extern float AnnSparseL2Squared(const AnnSparse *a, const AnnSparse *b);
+extern float AnnSparseInnerProduct(const AnnSparse *a, const AnnSparse *b);
+extern float AnnSparseL1(const AnnSparse *a, const AnnSparse *b);
+extern double AnnSparseCosine(const AnnSparse *a, const AnnSparse *b);
+
+/*
  * 1 - a.b / (|a| |b|), clamped so rounding cannot leave [0, 2].  Zero norms
  * give 0/0, hence NaN, which the clamp leaves alone.  When a float32 sum
  * overflowed (an infinite norm, or a dot product that is infinite or NaN

@@ -32,8 +32,9 @@ narrow_element(float value)
 	return h;
 }
 
-static HalfVector *
-halfvec_from_floats(const float *values, int dim)
+/* A halfvec of dim values, each narrowed or refused as out of range */
+HalfVector *
+AnnFloatsToHalfvec(const float *values, int dim)
 {
 	HalfVector *result = InitHalfVector(dim);
 
@@ -67,7 +68,7 @@ halfvec_in(PG_FUNCTION_ARGS)
 	float	   *values = AnnParseText(text, "halfvec", &dim);
 
 	AnnCheckTypmod(typmod, dim);
-	PG_RETURN_POINTER(halfvec_from_floats(values, dim));
+	PG_RETURN_POINTER(AnnFloatsToHalfvec(values, dim));
 }
 
 /*
@@ -161,7 +162,7 @@ array_to_halfvec(PG_FUNCTION_ARGS)
 	float	   *values = AnnArrayToFloats(PG_GETARG_ARRAYTYPE_P(0), "halfvec", &dim);
 
 	AnnCheckTypmod(PG_GETARG_INT32(1), dim);
-	PG_RETURN_POINTER(halfvec_from_floats(values, dim));
+	PG_RETURN_POINTER(AnnFloatsToHalfvec(values, dim));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_to_float4);
@@ -184,7 +185,7 @@ vector_to_halfvec(PG_FUNCTION_ARGS)
 	Vector	   *v = PG_GETARG_VECTOR_P(0);
 
 	AnnCheckTypmod(PG_GETARG_INT32(1), v->dim);
-	PG_RETURN_POINTER(halfvec_from_floats(v->x, v->dim));
+	PG_RETURN_POINTER(AnnFloatsToHalfvec(v->x, v->dim));
 }
 
 PG_FUNCTION_INFO_V1(halfvec_to_vector);
@@ -500,5 +501,5 @@ halfvec_avg(PG_FUNCTION_ARGS)
 
 	if (mean == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_POINTER(halfvec_from_floats(mean, dim));
+	PG_RETURN_POINTER(AnnFloatsToHalfvec(mean, dim));
 }

@@ -54,14 +54,21 @@ InitHalfVector(int dim)
 void
 AnnCheckDim(int dim, const char *typname)
 {
+	AnnCheckDimLimit(dim, typname, ANN_MAX_DIM);
+}
+
+/* The same for a type whose limit is max_dim (sparsevec's is larger). */
+void
+AnnCheckDimLimit(int64 dim, const char *typname, int max_dim)
+{
 	if (dim < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("%s must have at least 1 dimension", typname)));
-	if (dim > ANN_MAX_DIM)
+	if (dim > max_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s cannot have more than %d dimensions", typname, ANN_MAX_DIM)));
+				 errmsg("%s cannot have more than %d dimensions", typname, max_dim)));
 }
 
 /* Binary operators need operands of equal length; returns that length. */
@@ -83,7 +90,14 @@ AnnCheckDims(int dim_a, int dim_b)
 void
 AnnCheckTypmod(int typmod, int dim)
 {
-	if (typmod != -1 && (typmod < 1 || typmod > ANN_MAX_DIM))
+	AnnCheckTypmodLimit(typmod, dim, ANN_MAX_DIM);
+}
+
+/* The same for a type whose typmods go up to max_dim. */
+void
+AnnCheckTypmodLimit(int typmod, int dim, int max_dim)
+{
+	if (typmod != -1 && (typmod < 1 || typmod > max_dim))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid type modifier %d", typmod)));
@@ -111,6 +125,13 @@ AnnCheckElement(float value, const char *typname)
 int
 AnnTypmodIn(ArrayType *ta, const char *typname)
 {
+	return AnnTypmodInLimit(ta, typname, ANN_MAX_DIM);
+}
+
+/* The same for a type whose typmods go up to max_dim. */
+int
+AnnTypmodInLimit(ArrayType *ta, const char *typname, int max_dim)
+{
 	int32	   *mods;
 	int			n;
 
@@ -123,10 +144,10 @@ AnnTypmodIn(ArrayType *ta, const char *typname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dimensions for type %s must be at least 1", typname)));
-	if (mods[0] > ANN_MAX_DIM)
+	if (mods[0] > max_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("dimensions for type %s cannot exceed %d", typname, ANN_MAX_DIM)));
+				 errmsg("dimensions for type %s cannot exceed %d", typname, max_dim)));
 	return mods[0];
 }
 
@@ -136,8 +157,8 @@ AnnTypmodOut(int32 typmod)
 	return typmod < 0 ? pstrdup("") : psprintf("(%d)", (int) typmod);
 }
 
-static void
-report_bad_text(const char *text, const char *typname, const char *detail)
+void
+AnnReportBadText(const char *text, const char *typname, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -145,8 +166,8 @@ report_bad_text(const char *text, const char *typname, const char *detail)
 			 errdetail_internal("%s", detail)));
 }
 
-static const char *
-skip_spaces(const char *p)
+const char *
+AnnSkipSpaces(const char *p)
 {
 	while (scanner_isspace(*p))
 		p++;
@@ -157,15 +178,15 @@ skip_spaces(const char *p)
  * Parse one element at *p into *value, leaving *p after it.  Overflow is
  * an error; underflow to a subnormal or zero is accepted.
  */
-static void
-parse_element(const char **p, const char *text, const char *typname, float *value)
+void
+AnnParseElement(const char **p, const char *text, const char *typname, float *value)
 {
 	char	   *end;
 
 	errno = 0;
 	*value = strtof(*p, &end);
 	if (end == *p)
-		report_bad_text(text, typname, "Elements must be numbers.");
+		AnnReportBadText(text, typname, "Elements must be numbers.");
 	if (errno == ERANGE && isinf(*value))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -182,14 +203,14 @@ parse_element(const char **p, const char *text, const char *typname, float *valu
 float *
 AnnParseText(const char *text, const char *typname, int *dim)
 {
-	const char *p = skip_spaces(text);
+	const char *p = AnnSkipSpaces(text);
 	int			capacity = 64;
 	int			n = 0;
 	float	   *values;
 
 	if (*p != '[')
-		report_bad_text(text, typname, "Vector contents must start with \"[\".");
-	p = skip_spaces(p + 1);
+		AnnReportBadText(text, typname, "Vector contents must start with \"[\".");
+	p = AnnSkipSpaces(p + 1);
 	if (*p == ']')
 		AnnCheckDim(0, typname);
 
@@ -203,21 +224,21 @@ AnnParseText(const char *text, const char *typname, int *dim)
 			capacity *= 2;
 			values = repalloc(values, sizeof(float) * capacity);
 		}
-		p = skip_spaces(p);
+		p = AnnSkipSpaces(p);
 		if (*p == '\0')
-			report_bad_text(text, typname, "Unexpected end of input.");
-		parse_element(&p, text, typname, &values[n++]);
-		p = skip_spaces(p);
+			AnnReportBadText(text, typname, "Unexpected end of input.");
+		AnnParseElement(&p, text, typname, &values[n++]);
+		p = AnnSkipSpaces(p);
 		if (*p == ']')
 			break;
 		if (*p != ',')
-			report_bad_text(text, typname, *p == '\0' ?
+			AnnReportBadText(text, typname, *p == '\0' ?
 							"Unexpected end of input." :
 							"Elements must be separated by \",\".");
 		p++;
 	}
-	if (*skip_spaces(p + 1) != '\0')
-		report_bad_text(text, typname, "Junk after closing bracket.");
+	if (*AnnSkipSpaces(p + 1) != '\0')
+		AnnReportBadText(text, typname, "Junk after closing bracket.");
 	*dim = n;
 	return values;
 }
@@ -242,6 +263,13 @@ float8_to_element(double value, const char *typname)
 float *
 AnnArrayToFloats(ArrayType *array, const char *typname, int *dim)
 {
+	return AnnArrayToFloatsLimit(array, typname, ANN_MAX_DIM, dim);
+}
+
+/* The same for a type that allows up to max_dim elements. */
+float *
+AnnArrayToFloatsLimit(ArrayType *array, const char *typname, int max_dim, int *dim)
+{
 	Oid			elemtype = ARR_ELEMTYPE(array);
 	int16		typlen;
 	bool		typbyval;
@@ -261,7 +289,7 @@ AnnArrayToFloats(ArrayType *array, const char *typname, int *dim)
 				 errmsg("array must not contain nulls")));
 
 	/* check the length before deconstructing a possibly huge array */
-	AnnCheckDim(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)), typname);
+	AnnCheckDimLimit(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)), typname, max_dim);
 
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(array, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);

@@ -61,13 +61,23 @@ typedef enum AnnArithOp
 extern Vector *InitVector(int dim);
 extern HalfVector *InitHalfVector(int dim);
 extern void AnnCheckDim(int dim, const char *typname);
+extern void AnnCheckDimLimit(int64 dim, const char *typname, int max_dim);
 extern int	AnnCheckDims(int dim_a, int dim_b);
 extern void AnnCheckTypmod(int typmod, int dim);
+extern void AnnCheckTypmodLimit(int typmod, int dim, int max_dim);
 extern void AnnCheckElement(float value, const char *typname);
 extern int	AnnTypmodIn(ArrayType *ta, const char *typname);
+extern int	AnnTypmodInLimit(ArrayType *ta, const char *typname, int max_dim);
 extern char *AnnTypmodOut(int32 typmod);
+extern void AnnReportBadText(const char *text, const char *typname,
+							 const char *detail) pg_attribute_noreturn();
+extern const char *AnnSkipSpaces(const char *p);
+extern void AnnParseElement(const char **p, const char *text, const char *typname,
+							float *value);
 extern float *AnnParseText(const char *text, const char *typname, int *dim);
 extern float *AnnArrayToFloats(ArrayType *array, const char *typname, int *dim);
+extern float *AnnArrayToFloatsLimit(ArrayType *array, const char *typname, int max_dim,
+									int *dim);
 extern ArrayType *AnnAccumulate(ArrayType *state, const float *x, int dim,
 								const char *fname, const char *typname);
 extern ArrayType *AnnCombine(ArrayType *a, ArrayType *b, const char *fname);
@@ -80,5 +90,8 @@ extern int	AnnSubvectorRange(int dim, int32 start, int32 count,
 extern double AnnCheckDistance(double distance, bool nan_ok);
 extern void AnnElementwise(const float *a, const float *b, float *result,
 						   int dim, AnnArithOp op);
+
+/* halfvec.c */
+extern HalfVector *AnnFloatsToHalfvec(const float *values, int dim);
 
 #endif							/* ANN_VECTOR_H */

@@ -29,6 +29,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	v vector;
 	h halfvec;
+	sv sparsevec;
 	st float8[];
 	a text := split_part(s, '|', 1);
 	b text := split_part(s, '|', 2);
@@ -41,6 +42,9 @@ BEGIN
 	WHEN 'text halfvec' THEN
 		h := halfvec_in(s::cstring, 0, mode);
 		RETURN h::text::halfvec = h;
+	WHEN 'text sparsevec' THEN
+		sv := sparsevec_in(s::cstring, 0, mode);
+		RETURN sv::text::sparsevec = sv;
 	WHEN 'typmod' THEN
 		CASE mode
 		WHEN 0 THEN PERFORM vector_typmod_in(s::cstring[]);

@@ -13,8 +13,10 @@
  * does not abort the next).  Inputs come from a grammar of vector text
  * (numbers with exponents, hex floats, NaN and infinities, values past
  * float32 and float16, whitespace, wrong separators and brackets, 0 to
- * 70,000 elements, non-ASCII characters) and from mutations of valid
- * values (byte changes, cuts, duplications, insertions).
+ * 70,000 elements, non-ASCII characters), from one of sparsevec text
+ * ('{i:x,...}/dim' with indices in and out of range, repeated or
+ * malformed), and from mutations of valid values (byte changes, cuts,
+ * duplications, insertions).
  *
  * Prints inputs per category and outcomes per SQLSTATE, and one TAP line
  * per category (test/run counts them).  Exit status 1 when an outcome was
@@ -62,6 +64,7 @@ static Category categories[] = {
 	{"aggregate", 800, "00000 22P02 22000 22003 22004 54000 2202E"},
 	{"subvector", 800, "00000 22P02 22000 22003 54000"},
 	{"reloptions", 12, "00000 22023 22P02 22003"},
+	{"text sparsevec", 1000, "00000 22P02 22000 22003 22023 54000"},
 };
 #define NCATEGORIES (int) (sizeof(categories) / sizeof(categories[0]))
 
@@ -423,6 +426,57 @@ gen_text(Buf *b, int *mode)
 	else
 		make_utf8(b);
 	*mode = gen_typmod(n);
+}
+
+/*
+ * text sparsevec: '{i:x,...}/dim' with indices in range or not (0,
+ * negative, past dim or int32, repeated, not integers), values from the
+ * number grammar, odd separators and dimensions; half of them mutated.
+ */
+static void
+gen_sparse_text(Buf *b, int *mode)
+{
+	static const char *const odd_dims[] = {
+		"0", "-1", "1", "16000", "16001", "1000000000", "1000000001", "2147483648",
+		"99999999999999999999", "1.5", "1e3", "", " 7 ", "+3", "x",
+	};
+	static const int odd_mods[] = {1, 3, 1000000000, 1000000001, 0, -2};
+	long		dim = one_in(10) ? (long) below(1000000001) : 1 + below(40);
+	long		n = one_in(40) ? 15999 + below(3) : below(dim < 20 ? dim + 2 : 20);
+	int			good = one_in(2);
+
+	add_space(b);
+	buf_add(b, good || !one_in(30) ? "{" : PICK(((const char *[]) {"[", "(", "{{", ""})));
+	for (long i = 0; i < n; i++)
+	{
+		if (i > 0)
+			buf_add(b, good || !one_in(100) ? "," : PICK(((const char *[]) {";", " ", ",,", ""})));
+		add_space(b);
+		if (good || !one_in(10))
+			buf_printf(b, "%ld", n > 100 ? i + 1 : 1 + (long) below(dim));
+		else
+			buf_add(b, PICK(((const char *[]) {"0", "-1", "2147483648", "1.5", "", "a", "99999999999"})));
+		add_space(b);
+		buf_add(b, good || !one_in(100) ? ":" : PICK(((const char *[]) {"", "::", "=", " "})));
+		add_space(b);
+		if (good || !one_in(6))
+			buf_printf(b, "%.6g", ((double) below(2000001) - 1000000) / 1000.0);
+		else
+			add_number(b);
+	}
+	add_space(b);
+	buf_add(b, good || !one_in(30) ? "}" : "");
+	add_space(b);
+	buf_add(b, good || !one_in(30) ? "/" : PICK(((const char *[]) {"", "//", "\\"})));
+	if (good || !one_in(8))
+		buf_printf(b, "%ld", dim);
+	else
+		buf_add(b, PICK(odd_dims));
+	if (one_in(2))
+		mutate(b);
+	else
+		make_utf8(b);
+	*mode = one_in(8) ? PICK(odd_mods) : gen_typmod(dim);
 }
 
 /* typmod: the cstring[] of vector_typmod_in, or a cast's modifiers */
@@ -933,7 +987,7 @@ main(int argc, char **argv)
 	{
 		static void (*const gens[]) (Buf *, int *) = {
 			gen_text, gen_text, NULL, NULL, gen_typmod_input, gen_aggregate, gen_subvector,
-			gen_reloptions,
+			gen_reloptions, gen_sparse_text,
 		};
 
 		for (int c = 0; c < NCATEGORIES; c++)
