@@ -7,8 +7,8 @@
  *	fuzz_driver [-n COUNT] [-t SECONDS] [-s SEED]    (libpq environment)
  *
  * Text-like inputs go in batches to fuzz.run() (test/fuzz.sql), which
- * tries each in a subtransaction; binary inputs must reach vector_recv and
- * halfvec_recv as bound parameters, so they go one statement each, many
+ * tries each in a subtransaction; binary inputs must reach vector_recv,
+ * halfvec_recv and sparsevec_recv as bound parameters, so they go one statement each, many
  * in flight (libpq pipeline mode, a sync after each so that one error
  * does not abort the next).  Inputs come from a grammar of vector text
  * (numbers with exponents, hex floats, NaN and infinities, values past
@@ -65,6 +65,7 @@ static Category categories[] = {
 	{"subvector", 800, "00000 22P02 22000 22003 54000"},
 	{"reloptions", 12, "00000 22023 22P02 22003"},
 	{"text sparsevec", 1000, "00000 22P02 22000 22003 22023 54000"},
+	{"binary sparsevec", 700, "00000 22P03 22000 22023 54000 08P01"},
 };
 #define NCATEGORIES (int) (sizeof(categories) / sizeof(categories[0]))
 
@@ -753,6 +754,22 @@ gen_element_bits(int half)
 	}
 }
 
+/* The binary input types, in the order of the categories */
+typedef enum BinaryType
+{
+	BINARY_VECTOR,
+	BINARY_HALFVEC,
+	BINARY_SPARSEVEC
+} BinaryType;
+
+static void
+add_int32(Buf *b, uint32_t v)
+{
+	unsigned char e[4] = {v >> 24, v >> 16, v >> 8, v};
+
+	buf_addn(b, (const char *) e, 4);
+}
+
 /* A binary value: header (dim, unused) and elements, often inconsistent. */
 static void
 gen_binary(Buf *b, int half)
@@ -785,8 +802,51 @@ gen_binary(Buf *b, int half)
 		buf_addn(b, "\x01\x02\x03", 1 + below(3));
 }
 
+/*
+ * A binary sparsevec: dim, nnz, unused, nnz 0-based indices, nnz values;
+ * often unsorted, repeated, out of range, zero, or of the wrong count.
+ */
 static void
-run_binary(Category *cat, int half)
+gen_binary_sparse(Buf *b)
+{
+	static const long dims_odd[] = {0, 1, -1, 16000, 1000000000, 1000000001, 2147483647};
+	static const long nnz_odd[] = {-1, 0, 16000, 16001, 1000000};
+	long		dim = one_in(10) ? PICK(dims_odd) : 1 + below(30);
+	long		nnz = one_in(10) ? PICK(nnz_odd) : below(dim > 0 && dim < 20 ? dim + 1 : 20);
+	long		n = nnz < 0 || nnz > 20000 ? below(20) : nnz;
+	long		index = 0;
+
+	if (one_in(8))
+		n += one_in(2) ? 1 : -1;
+	add_int32(b, (uint32_t) dim);
+	add_int32(b, (uint32_t) nnz);
+	add_int32(b, one_in(20) ? 1 + below(255) : 0);
+	for (long i = 0; i < n; i++)
+	{
+		index += one_in(15) ? -below(3) : 1 + below(3);
+		add_int32(b, one_in(30) ? (uint32_t) below(1L << 31) : (uint32_t) (index - 1));
+	}
+	for (long i = 0; i < n; i++)
+		add_int32(b, one_in(10) ? 0 : gen_element_bits(0));
+	if (one_in(10))
+		b->len = below(b->len + 1);	/* truncated anywhere, even in the header */
+	else if (one_in(20))
+		buf_addn(b, "\x01\x02\x03", 1 + below(3));
+}
+
+static void
+gen_binary_value(Buf *b, BinaryType type)
+{
+	if (type == BINARY_SPARSEVEC)
+		gen_binary_sparse(b);
+	else
+		gen_binary(b, type == BINARY_HALFVEC);
+}
+
+static const char binary_suffix[] = {'v', 'h', 's'};
+
+static void
+run_binary(Category *cat, BinaryType type)
 {
 	static const char *const stmts[] = {"fz_plain", "fz_dim1", "fz_dim3", "fz_dim16000"};
 	Buf			value = {0};
@@ -807,10 +867,10 @@ run_binary(Category *cat, int half)
 			char		name[32];
 
 			buf_reset(&value);
-			gen_binary(&value, half);
+			gen_binary_value(&value, type);
 			params[0] = value.data;
 			lengths[0] = (int) value.len;
-			snprintf(name, sizeof(name), "%s_%s", PICK(stmts), half ? "h" : "v");
+			snprintf(name, sizeof(name), "%s_%c", PICK(stmts), binary_suffix[type]);
 			if (!PQsendQueryPrepared(conn, name, 1, params, lengths, formats, 0) ||
 				!PQpipelineSync(conn))
 				die_conn(cat->name);
@@ -877,15 +937,16 @@ exec_ok(const char *sql)
 	return res;
 }
 
-/* Prepare the binary statements, for both types and each typmod. */
+/* Prepare the binary statements, for each type and typmod. */
 static void
 prepare_binary(void)
 {
 	static const char *const typmods[] = {"", "(1)", "(3)", "(16000)"};
 	static const char *const names[] = {"fz_plain", "fz_dim1", "fz_dim3", "fz_dim16000"};
-	static const char *const types[] = {"vector", "halfvec"};
+	static const char *const types[] = {"vector", "halfvec", "sparsevec"};
+	static const char *const uses[] = {"vector_dims", "vector_dims", "l2_norm"};
 
-	for (int t = 0; t < 2; t++)
+	for (int t = 0; t < 3; t++)
 	{
 		PGresult   *res;
 		char		sql[128];
@@ -899,8 +960,8 @@ prepare_binary(void)
 		{
 			char		name[32];
 
-			snprintf(name, sizeof(name), "%s_%s", names[m], t ? "h" : "v");
-			snprintf(sql, sizeof(sql), "SELECT vector_dims($1::%s%s)", types[t], typmods[m]);
+			snprintf(name, sizeof(name), "%s_%c", names[m], binary_suffix[t]);
+			snprintf(sql, sizeof(sql), "SELECT %s($1::%s%s)", uses[t], types[t], typmods[m]);
 			res = PQprepare(conn, name, sql, 1, &oid);
 			if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			{
@@ -987,7 +1048,11 @@ main(int argc, char **argv)
 	{
 		static void (*const gens[]) (Buf *, int *) = {
 			gen_text, gen_text, NULL, NULL, gen_typmod_input, gen_aggregate, gen_subvector,
-			gen_reloptions, gen_sparse_text,
+			gen_reloptions, gen_sparse_text, NULL,
+		};
+		/* the binary type of each category without a generator */
+		static const BinaryType binary[] = {
+			0, 0, BINARY_VECTOR, BINARY_HALFVEC, 0, 0, 0, 0, 0, BINARY_SPARSEVEC,
 		};
 
 		for (int c = 0; c < NCATEGORIES; c++)
@@ -997,7 +1062,7 @@ main(int argc, char **argv)
 			if (gens[c])
 				run_batch(&categories[c], gens[c]);
 			else
-				run_binary(&categories[c], c == 3);
+				run_binary(&categories[c], binary[c]);
 			categories[c].seconds += now() - start;
 		}
 		total = 0;
