@@ -41,7 +41,6 @@
 #include "utils/spccache.h"
 #include "utils/syscache.h"
 #include "utils/rel.h"
-#include "utils/varbit.h"
 
 #include "annutils.h"
 
@@ -207,17 +206,12 @@ AnnKeySize(const AnnDistanceInfo *info, int dim)
 Datum
 AnnZeroKey(const AnnDistanceInfo *info, int dim)
 {
-	VarBit	   *bits;
-
 	switch (info->keytype)
 	{
 		case ANN_KEY_HALFVEC:
 			return PointerGetDatum(InitHalfVector(dim));
 		case ANN_KEY_BIT:
-			bits = palloc0(VARBITTOTALLEN(dim));
-			SET_VARSIZE(bits, VARBITTOTALLEN(dim));
-			VARBITLEN(bits) = dim;
-			return PointerGetDatum(bits);
+			return PointerGetDatum(InitBitString(dim));
 		default:
 			return PointerGetDatum(InitVector(dim));
 	}
@@ -242,8 +236,8 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 
 	for (int i = 0; i < dim; i++)
 	{
-		double		e = info->keytype == ANN_KEY_HALFVEC ? AnnHalfToFloat(((const AnnHalf *) x)[i]) :
-			((const float *) x)[i];
+		double		e = info->keytype == ANN_KEY_HALFVEC ?
+			AnnHalfToFloat(((const AnnHalf *) x)[i]) : ((const float *) x)[i];
 
 		norm += e * e;
 	}
@@ -481,8 +475,8 @@ AnnMakeAmRoutine(void)
 
 /*
  * Open indexoid, a built index of access method am_name (spann takes
- * ivfflat too; NULL: any of ours), with AccessShareLock, for a SQL function that reads it
- * (spann_index_stats, ann_check_index).  What an index holds tells about
+ * ivfflat too; NULL: any of ours), with AccessShareLock, for a SQL
+ * function that reads it (spann_index_stats, ann_check_index).  What an index holds tells about
  * its table's rows, so the caller must be allowed to SELECT from the
  * table; that is checked before any lock is taken.  With heap not NULL,
  * the table is locked first and returned there.

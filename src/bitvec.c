@@ -11,8 +11,6 @@
  */
 #include "postgres.h"
 
-#include "utils/varbit.h"
-
 #include "vector.h"
 
 /*
@@ -54,6 +52,17 @@ jaccard_distance(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(ann_kernels->bit_jaccard(VARBITS(a), VARBITS(b), bytes));
 }
 
+/* A bit string of the given length, every bit zero */
+VarBit *
+InitBitString(int bits)
+{
+	VarBit	   *result = palloc0(VARBITTOTALLEN(bits));
+
+	SET_VARSIZE(result, VARBITTOTALLEN(bits));
+	VARBITLEN(result) = bits;
+	return result;
+}
+
 /*
  * One bit per element of x, set when the element is positive: bit i is
  * the (7 - i % 8)th bit of byte i / 8.  The padding bits stay zero.
@@ -61,12 +70,9 @@ jaccard_distance(PG_FUNCTION_ARGS)
 static VarBit *
 quantize(const float *x, int dim)
 {
-	Size		size = VARBITTOTALLEN(dim);
-	VarBit	   *result = palloc0(size);
+	VarBit	   *result = InitBitString(dim);
 	bits8	   *bits = VARBITS(result);
 
-	SET_VARSIZE(result, size);
-	VARBITLEN(result) = dim;
 	for (int i = 0; i < dim; i++)
 		if (x[i] > 0.0f)
 			bits[i / BITS_PER_BYTE] |= 0x80 >> (i % BITS_PER_BYTE);
@@ -88,8 +94,6 @@ Datum
 halfvec_binary_quantize(PG_FUNCTION_ARGS)
 {
 	HalfVector *h = PG_GETARG_HALFVEC_P(0);
-	float	   *x = palloc(sizeof(float) * h->dim);
 
-	ann_kernels->half_to_float(h->x, x, h->dim);
-	PG_RETURN_VARBIT_P(quantize(x, h->dim));
+	PG_RETURN_VARBIT_P(quantize(AnnHalfvecToFloats(h), h->dim));
 }

@@ -44,8 +44,8 @@ AnnFloatsToHalfvec(const float *values, int dim)
 }
 
 /* The elements of h widened into a palloc'd float array. */
-static float *
-halfvec_floats(const HalfVector *h)
+float *
+AnnHalfvecToFloats(const HalfVector *h)
 {
 	float	   *values = palloc(sizeof(float) * h->dim);
 
@@ -344,8 +344,8 @@ static Datum
 halfvec_arith(FunctionCallInfo fcinfo, AnnArithOp op)
 {
 	HALFVEC_OPERANDS(a, b, dim);
-	float	   *x = halfvec_floats(a);
-	float	   *y = halfvec_floats(b);
+	float	   *x = AnnHalfvecToFloats(a);
+	float	   *y = AnnHalfvecToFloats(b);
 	HalfVector *result = InitHalfVector(dim);
 
 	AnnElementwise(x, y, x, dim, op);
@@ -488,7 +488,7 @@ halfvec_accum(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		state = (ArrayType *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(0));
-	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, halfvec_floats(h), h->dim, "halfvec_accum",
+	PG_RETURN_ARRAYTYPE_P(AnnAccumulate(state, AnnHalfvecToFloats(h), h->dim, "halfvec_accum",
 										"halfvec"));
 }
 

@@ -423,10 +423,8 @@ Datum
 halfvec_to_sparsevec(PG_FUNCTION_ARGS)
 {
 	HalfVector *h = PG_GETARG_HALFVEC_P(0);
-	float	   *x = palloc(sizeof(float) * h->dim);
 
-	ann_kernels->half_to_float(h->x, x, h->dim);
-	PG_RETURN_POINTER(sparsevec_from_dense(x, h->dim, PG_GETARG_INT32(1)));
+	PG_RETURN_POINTER(sparsevec_from_dense(AnnHalfvecToFloats(h), h->dim, PG_GETARG_INT32(1)));
 }
 
 /* int4[], float4[], float8[] and numeric[]: the dense elements */

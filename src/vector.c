@@ -233,8 +233,8 @@ AnnParseText(const char *text, const char *typname, int *dim)
 			break;
 		if (*p != ',')
 			AnnReportBadText(text, typname, *p == '\0' ?
-							"Unexpected end of input." :
-							"Elements must be separated by \",\".");
+							 "Unexpected end of input." :
+							 "Elements must be separated by \",\".");
 		p++;
 	}
 	if (*AnnSkipSpaces(p + 1) != '\0')

@@ -20,6 +20,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
+#include "utils/varbit.h"
 
 #include "distance.h"
 
@@ -60,6 +61,7 @@ typedef enum AnnArithOp
 /* vector.c */
 extern Vector *InitVector(int dim);
 extern HalfVector *InitHalfVector(int dim);
+extern VarBit *InitBitString(int bits);
 extern void AnnCheckDim(int dim, const char *typname);
 extern void AnnCheckDimLimit(int64 dim, const char *typname, int max_dim);
 extern int	AnnCheckDims(int dim_a, int dim_b);
@@ -93,5 +95,6 @@ extern void AnnElementwise(const float *a, const float *b, float *result,
 
 /* halfvec.c */
 extern HalfVector *AnnFloatsToHalfvec(const float *values, int dim);
+extern float *AnnHalfvecToFloats(const HalfVector *h);
 
 #endif							/* ANN_VECTOR_H */

@@ -427,8 +427,8 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 
 /*
  * Pin the pages of all n elements and prefetch their line pointers and
- * special spaces, then their tuples, then read each under its share lock: the cache misses of
- * the n elements overlap instead of queueing.  Line pointers are read
+ * special spaces, then their tuples, then read each under its share
+ * lock: the cache misses of the n elements overlap instead of queueing.  Line pointers are read
  * without the lock here, which is safe because they only choose what to
  * prefetch (an offset outside the page is ignored).
  */

@@ -17,9 +17,7 @@
 #include "postgres.h"
 
 #include "access/reloptions.h"
-#include "commands/defrem.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 
 #include "spann.h"
 
@@ -64,22 +62,6 @@ IvfflatInit(void)
 	MarkGUCPrefixReserved("ivfflat");
 }
 
-/* Is index an ivfflat one (rather than spann)? */
-bool
-IvfflatIsIvfflat(Relation index)
-{
-	return strcmp(get_am_name(index->rd_rel->relam), "ivfflat") == 0;
-}
-
-void
-IvfflatScanSettings(SpannScanSettings *settings)
-{
-	settings->prefix = "ivfflat";
-	settings->probes = ivfflat_probes;
-	settings->iterative = ivfflat_iterative_scan;
-	settings->max_probes = ivfflat_max_probes;
-}
-
 /* lists from the reloption, the rest of spann's options at their defaults */
 static bytea *
 ivfflatoptions(Datum reloptions, bool validate)
@@ -95,6 +77,23 @@ ivfflatoptions(Datum reloptions, bool validate)
 	options->epsilon = SPANN_DEFAULT_EPSILON;
 	options->replicas = SPANN_DEFAULT_REPLICAS;
 	return (bytea *) options;
+}
+
+/*
+ * If index is an ivfflat one (its routine is this handler's), fill
+ * settings from the ivfflat GUCs and return true.
+ */
+bool
+IvfflatScanSettings(Relation index, SpannScanSettings *settings)
+{
+	if (index->rd_indam->amoptions != ivfflatoptions)
+		return false;
+	settings->prefix = "ivfflat";
+	settings->max_probes_hint = "Raise ivfflat.max_probes.";
+	settings->probes = ivfflat_probes;
+	settings->iterative = ivfflat_iterative_scan;
+	settings->max_probes = ivfflat_max_probes;
+	return true;
 }
 
 static bool

@@ -101,12 +101,10 @@ get_options(Relation index)
 void
 SpannGetScanSettings(Relation index, SpannScanSettings *settings)
 {
-	if (IvfflatIsIvfflat(index))
-	{
-		IvfflatScanSettings(settings);
+	if (IvfflatScanSettings(index, settings))
 		return;
-	}
 	settings->prefix = "spann";
+	settings->max_probes_hint = "Raise spann.max_probes, or set it to -1 for no limit.";
 	settings->probes = spann_probes;
 	settings->iterative = spann_iterative_scan;
 	settings->max_probes = spann_max_probes;

@@ -313,6 +313,7 @@ typedef struct SpannOptions
 typedef struct SpannScanSettings
 {
 	const char *prefix;			/* "spann" or "ivfflat" */
+	const char *max_probes_hint;	/* when max_probes stopped a scan */
 	int			probes;
 	int			iterative;		/* SpannIterativeScan */
 	int			max_probes;		/* -1: no limit */
@@ -337,8 +338,7 @@ extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_co
 
 /* ivfflat.c */
 extern void IvfflatInit(void);
-extern bool IvfflatIsIvfflat(Relation index);
-extern void IvfflatScanSettings(SpannScanSettings *settings);
+extern bool IvfflatScanSettings(Relation index, SpannScanSettings *settings);
 
 /* spannbuild.c */
 extern IndexBuildResult *spannbuild(Relation heap, Relation index, IndexInfo *indexInfo);

@@ -558,9 +558,7 @@ report_if_short(IndexScanDesc scan, SpannScanOpaque so)
 		AnnReportIncompleteScan(scan->indexRelation,
 								psprintf("%s.max_probes (%d) lists were probed.",
 										 so->settings.prefix, so->settings.max_probes),
-								IvfflatIsIvfflat(scan->indexRelation) ?
-								"Raise ivfflat.max_probes." :
-								"Raise spann.max_probes, or set it to -1 for no limit.");
+								so->settings.max_probes_hint);
 	else if (so->out_of_memory)
 		AnnReportIncompleteScan(scan->indexRelation,
 								"The scan's memory reached work_mem times spann.scan_mem_multiplier.",
