@@ -43,6 +43,7 @@
 #include "utils/rel.h"
 
 #include "annutils.h"
+#include "sparsevec.h"
 
 /* The SQL-callable distance functions, from vector.c, halfvec.c and bitvec.c */
 extern Datum hamming_distance(PG_FUNCTION_ARGS);
@@ -53,14 +54,19 @@ extern Datum l1_distance(PG_FUNCTION_ARGS);
 extern Datum halfvec_l2_squared_distance(PG_FUNCTION_ARGS);
 extern Datum halfvec_negative_inner_product(PG_FUNCTION_ARGS);
 extern Datum halfvec_l1_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l2_squared_distance(PG_FUNCTION_ARGS);
+extern Datum sparsevec_negative_inner_product(PG_FUNCTION_ARGS);
+extern Datum sparsevec_l1_distance(PG_FUNCTION_ARGS);
 
 static void resolve_bit_distance(bool hamming, AnnDistanceInfo *info);
+static void resolve_sparse_distance(PGFunction fn, bool normalize, AnnDistanceInfo *info);
 static void resolve_float_distance(Relation index, PGFunction fn, bool normalize,
 								   AnnDistanceInfo *info);
 
 /* Every key type's elements start where a vector's do (annutils.h) */
 StaticAssertDecl(offsetof(HalfVector, x) == offsetof(Vector, x), "halfvec elements");
 StaticAssertDecl(offsetof(VarBit, bit_dat) == offsetof(Vector, x), "bit elements");
+StaticAssertDecl(offsetof(SparseVector, nnz) == offsetof(Vector, x), "sparsevec elements");
 
 /*
  * Fill *info for the first key column of index.  A first column without
@@ -85,6 +91,9 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 
 	if (fn == hamming_distance || fn == jaccard_distance)
 		resolve_bit_distance(fn == hamming_distance, info);
+	else if (fn == sparsevec_l2_squared_distance || fn == sparsevec_negative_inner_product ||
+			 fn == sparsevec_l1_distance)
+		resolve_sparse_distance(fn, normalize, info);
 	else
 		resolve_float_distance(index, fn, normalize, info);
 }
@@ -109,6 +118,65 @@ resolve_bit_distance(bool hamming, AnnDistanceInfo *info)
 	info->sign = 1.0f;
 	info->metric = hamming ? ANN_METRIC_HAMMING : ANN_METRIC_JACCARD;
 	info->kernel = hamming ? bit_hamming : bit_jaccard;
+}
+
+/* The sparse operand whose elements (annutils.h) start at x */
+static inline AnnSparse
+sparse_operand(const void *x)
+{
+	return SparsevecOperand((const SparseVector *) ((const char *) x -
+													offsetof(SparseVector, nnz)));
+}
+
+/* Sparse kernels in the shape of the dense ones; n is not needed */
+static float
+sparse_l2_squared(const void *a, const void *b, int n)
+{
+	AnnSparse	sa = sparse_operand(a);
+	AnnSparse	sb = sparse_operand(b);
+
+	return AnnSparseL2Squared(&sa, &sb);
+}
+
+static float
+sparse_inner_product(const void *a, const void *b, int n)
+{
+	AnnSparse	sa = sparse_operand(a);
+	AnnSparse	sb = sparse_operand(b);
+
+	return AnnSparseInnerProduct(&sa, &sb);
+}
+
+static float
+sparse_l1(const void *a, const void *b, int n)
+{
+	AnnSparse	sa = sparse_operand(a);
+	AnnSparse	sb = sparse_operand(b);
+
+	return AnnSparseL1(&sa, &sb);
+}
+
+static void
+resolve_sparse_distance(PGFunction fn, bool normalize, AnnDistanceInfo *info)
+{
+	info->keytype = ANN_KEY_SPARSE;
+	info->sign = 1.0f;
+	if (fn == sparsevec_l2_squared_distance)
+	{
+		info->metric = ANN_METRIC_L2;
+		info->kernel = sparse_l2_squared;
+	}
+	else if (fn == sparsevec_negative_inner_product)
+	{
+		info->metric = normalize ? ANN_METRIC_COSINE : ANN_METRIC_IP;
+		info->sign = -1.0f;
+		info->kernel = sparse_inner_product;
+	}
+	else
+	{
+		info->metric = ANN_METRIC_L1;
+		info->kernel = sparse_l1;
+	}
 }
 
 static void
@@ -155,6 +223,8 @@ AnnKeyTypeName(const AnnDistanceInfo *info)
 			return "halfvec";
 		case ANN_KEY_BIT:
 			return "bit";
+		case ANN_KEY_SPARSE:
+			return "sparsevec";
 		default:
 			return "vector";
 	}
@@ -170,6 +240,13 @@ AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim)
 
 		*dim = VARBITLEN(b);
 		return VARBITS(b);
+	}
+	else if (info->keytype == ANN_KEY_SPARSE)
+	{
+		SparseVector *s = (SparseVector *) DatumGetPointer(value);
+
+		*dim = s->dim;
+		return &s->nnz;
 	}
 	else if (info->keytype == ANN_KEY_HALFVEC)
 	{
@@ -187,12 +264,18 @@ AnnKeyElements(const AnnDistanceInfo *info, Datum value, int *dim)
 	}
 }
 
-/* Bytes of a stored key of dim elements (its varlena form). */
+/*
+ * Bytes of a stored key of dim elements (its varlena form).  Not for
+ * sparsevec keys, whose size is their own (VARSIZE).
+ */
 Size
 AnnKeySize(const AnnDistanceInfo *info, int dim)
 {
 	switch (info->keytype)
 	{
+		case ANN_KEY_SPARSE:
+			elog(ERROR, "sparsevec keys have no fixed size");
+			pg_unreachable();
 		case ANN_KEY_HALFVEC:
 			return HALFVEC_SIZE(dim);
 		case ANN_KEY_BIT:
@@ -212,9 +295,38 @@ AnnZeroKey(const AnnDistanceInfo *info, int dim)
 			return PointerGetDatum(InitHalfVector(dim));
 		case ANN_KEY_BIT:
 			return PointerGetDatum(InitBitString(dim));
+		case ANN_KEY_SPARSE:
+			return PointerGetDatum(InitSparseVector(dim, 0));
 		default:
 			return PointerGetDatum(InitVector(dim));
 	}
+}
+
+/*
+ * A sparsevec scaled to unit length, or v itself with *usable false when
+ * it is zero.  Elements that underflow to 0 stay: unlike l2_normalize's
+ * result, a key is never shown, and the kernels only need sorted indices.
+ */
+static Datum
+sparse_unit_key(SparseVector *v, bool *usable)
+{
+	const float *x = SparsevecValues(v);
+	SparseVector *result;
+	double		norm = 0.0;
+
+	for (int i = 0; i < v->nnz; i++)
+		norm += (double) x[i] * x[i];
+	norm = sqrt(norm);
+	if (norm == 0.0)
+	{
+		*usable = false;
+		return PointerGetDatum(v);
+	}
+	result = InitSparseVector(v->dim, v->nnz);
+	memcpy(result->indices, v->indices, sizeof(int32) * v->nnz);
+	for (int i = 0; i < v->nnz; i++)
+		SparsevecValues(result)[i] = (float) (x[i] / norm);
+	return PointerGetDatum(result);
 }
 
 /*
@@ -233,6 +345,8 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 	*usable = true;
 	if (info->metric != ANN_METRIC_COSINE)
 		return PointerGetDatum(key);
+	if (info->keytype == ANN_KEY_SPARSE)
+		return sparse_unit_key((SparseVector *) key, usable);
 
 	for (int i = 0; i < dim; i++)
 	{
@@ -266,12 +380,19 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 	}
 }
 
+/* Refuse the keys that are no array of float elements. */
+static void
+check_dense(const AnnDistanceInfo *info)
+{
+	if (info->keytype == ANN_KEY_BIT || info->keytype == ANN_KEY_SPARSE)
+		elog(ERROR, "%s keys have no dense float elements", AnnKeyTypeName(info));
+}
+
 /* Copy dim key elements x to floats (halfvec elements are widened). */
 void
 AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out)
 {
-	if (info->keytype == ANN_KEY_BIT)
-		elog(ERROR, "bit keys have no float elements");
+	check_dense(info);
 	if (info->keytype == ANN_KEY_HALFVEC)
 		for (int i = 0; i < dim; i++)
 			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
@@ -289,8 +410,7 @@ AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
 	Datum		key;
 	bool		usable;
 
-	if (info->keytype == ANN_KEY_BIT)
-		elog(ERROR, "bit keys have no float elements");
+	check_dense(info);
 	if (info->keytype == ANN_KEY_HALFVEC)
 	{
 		HalfVector *h = InitHalfVector(dim);
@@ -322,7 +442,8 @@ AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_n
 {
 	int			typmod = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
 	int			limit = info->keytype == ANN_KEY_HALFVEC ? max_half_dim :
-		info->keytype == ANN_KEY_BIT ? max_bits : max_dim;
+		info->keytype == ANN_KEY_BIT ? max_bits :
+		info->keytype == ANN_KEY_SPARSE ? ANN_SPARSE_MAX_DIM : max_dim;
 
 	if (typmod < 0)
 		ereport(ERROR,

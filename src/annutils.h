@@ -29,13 +29,16 @@ typedef enum AnnMetric
 /*
  * The type of an index's keys.  A stored key's elements start at
  * offsetof(Vector, x) for each of them (asserted in annutils.c); the
- * dimensions of a bit key are its bits.
+ * dimensions of a bit key are its bits.  A sparsevec key's "elements"
+ * are its nnz field and what follows (the sparse kernels read the rest
+ * from there), and its size varies from key to key.
  */
 typedef enum AnnKeyType
 {
 	ANN_KEY_VECTOR,
 	ANN_KEY_HALFVEC,
-	ANN_KEY_BIT
+	ANN_KEY_BIT,
+	ANN_KEY_SPARSE
 } AnnKeyType;
 
 typedef float (*AnnElemDistanceFn) (const void *a, const void *b, int n);

@@ -19,6 +19,7 @@
 #include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
+#include "sparsevec.h"
 
 /* ---------------------------------------------------------------------
  * Limits, defaults, support procedures
@@ -27,6 +28,7 @@
 #define HNSW_MAX_DIM			2000	/* vector: an element tuple fits a page */
 #define HNSW_MAX_HALF_DIM		4000	/* halfvec */
 #define HNSW_MAX_BITS			64000	/* bit */
+#define HNSW_MAX_NNZ			1000	/* sparsevec: non-zero elements */
 
 #define HNSW_DEFAULT_M			16
 #define HNSW_MIN_M				2
@@ -141,6 +143,10 @@ typedef HnswSignatureTupleData *HnswSignatureTuple;
 
 #define HNSW_ELEMENT_TUPLE_SIZE(keysize) \
 	MAXALIGN(offsetof(HnswElementTupleData, key) + (keysize))
+/* the largest element tuple a page can hold on its own */
+#define HNSW_MAX_ELEMENT_TUPLE_SIZE \
+	MAXALIGN_DOWN(BLCKSZ - SizeOfPageHeaderData - sizeof(ItemIdData) - \
+				  MAXALIGN(sizeof(AnnPageOpaqueData)))
 #define HNSW_NEIGHBOR_TUPLE_SIZE(level, m) \
 	MAXALIGN(offsetof(HnswNeighborTupleData, slots) + \
 			 sizeof(ItemPointerData) * HnswSlotCount(level, m))
@@ -178,9 +184,38 @@ typedef struct HnswIndexInfo
 	int			m;
 	int			ef_construction;
 	AnnFilterColumns filters;	/* index columns after the vector */
-	Size		keysize;		/* bytes of a stored key, signatures included */
+	Size		keysize;		/* bytes of a stored key, signatures included;
+								 * 0 when keys vary (sparsevec): see
+								 * HnswStoredKeySize */
 	Size		filter_offset;	/* where in it the signatures start */
 } HnswIndexInfo;
+
+/* Bytes of the stored key at key: its varlena, then any signatures */
+static inline Size
+HnswStoredKeySize(const HnswIndexInfo *info, const char *key)
+{
+	if (info->keysize > 0)
+		return info->keysize;
+	return AnnFilterKeySize(&info->filters, VARSIZE(key));
+}
+
+/* Are the stored keys at a and b the same bytes? */
+static inline bool
+HnswSameStoredKey(const HnswIndexInfo *info, const char *a, const char *b)
+{
+	Size		size = HnswStoredKeySize(info, a);
+
+	return size == HnswStoredKeySize(info, b) && memcmp(a, b, size) == 0;
+}
+
+/* The filter signatures of the stored key at key */
+static inline const char *
+HnswKeySignatures(const HnswIndexInfo *info, const char *key)
+{
+	if (info->keysize > 0)
+		return key + info->filter_offset;
+	return key + AnnFilterOffset(VARSIZE(key));
+}
 
 /*
  * A reference to an element: an index into the build graph while it is
@@ -347,7 +382,6 @@ typedef struct HnswWalkEntry
 	bool		deleted;
 	bool		live;			/* an element with a heap TID */
 	bool		reached;		/* by the walk from the entry point */
-	int32		indegree;		/* layer-0 links to it from reached elements */
 	HnswRef		neighbors;		/* an element's neighbour tuple */
 } HnswWalkEntry;
 
@@ -435,6 +469,7 @@ extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
 extern void HnswSetKeySize(Relation index, HnswIndexInfo *info);
+extern bool HnswElementSizeMatches(const HnswIndexInfo *info, const char *key, Size len);
 extern int	HnswRandomLevel(int m, ItemPointer heaptid);
 extern HnswElementTuple HnswPageGetElement(Relation index, BlockNumber blkno, Page page,
 										   OffsetNumber offno);

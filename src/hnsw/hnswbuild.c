@@ -153,7 +153,8 @@ HnswBuildStateInit(HnswBuildState *bs, Relation heap, Relation index, char *aren
 	bs->index = index;
 	build_index_info(index, &bs->info);
 	m = bs->info.m;
-	bs->rows_expected = estimate_rows(heap, index, bs->info.keysize);
+	/* a sparse key takes at least its header */
+	bs->rows_expected = estimate_rows(heap, index, Max(bs->info.keysize, SPARSEVEC_SIZE(0)));
 	bs->build_cxt = CurrentMemoryContext;
 	HnswBuildGraphInit(&bs->graph, &bs->info, arena, capacity, shared, parallel);
 	HnswSearchInit(&bs->search, &hnsw_build_graph_ops, &bs->graph, m);
@@ -166,13 +167,29 @@ HnswBuildStateInit(HnswBuildState *bs, Relation heap, Relation index, char *aren
 }
 
 /*
+ * Arena bytes a row's key takes outside its stride: for sparse keys, at
+ * most what a heap row holds on average.
+ */
+static Size
+varying_key_bytes(HnswBuildState *bs)
+{
+	double		heap_bytes = (double) AnnHeapDataBlocks(bs->heap) * BLCKSZ;
+
+	if (bs->info.keysize > 0)
+		return 0;
+	return MAXALIGN((Size) Min(heap_bytes / Max(bs->rows_expected, 1.0),
+							   (double) HNSW_MAX_ELEMENT_TUPLE_SIZE));
+}
+
+/*
  * The arena the estimated rows need (with a fifth to spare for upper
  * layers and a low estimate), at most maintenance_work_mem.
  */
 static Size
 arena_wanted(HnswBuildState *bs)
 {
-	Size		per_row = bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge);
+	Size		per_row = bs->graph.stride + 2 * bs->info.m * sizeof(HnswBuildEdge) +
+		varying_key_bytes(bs);
 	double		needed = bs->rows_expected * per_row * 1.2 + 1024 * 1024;
 
 	return (Size) Min((double) maintenance_work_mem * 1024, needed);

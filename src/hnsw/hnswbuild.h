@@ -46,6 +46,7 @@ typedef struct HnswBuildElement
 	bool		merged;			/* a duplicate folded into another element */
 	ItemPointerData heaptids[HNSW_HEAPTIDS];
 	Size		upper;			/* layers 1..level: bytes from the arena's end, or 0 */
+	Size		key;			/* a key of varying size: bytes from the end, or 0 */
 } HnswBuildElement;
 
 /* What every participant of a build shares (in DSM when parallel) */
@@ -63,7 +64,8 @@ typedef struct HnswGraphShared
  * The graph in an arena of at most maintenance_work_mem bytes.  Elements
  * sit at a fixed stride from the front (header, layer-0 list, key); the
  * lists of upper layers, which only about one element in m has, are taken
- * from the back.
+ * from the back, and so are keys of varying size (sparsevec), after the
+ * upper lists of their element.
  */
 typedef struct HnswBuildGraph
 {
@@ -74,7 +76,8 @@ typedef struct HnswBuildGraph
 	Size		max_capacity;	/* a serial build may grow the arena to this */
 	Size		stride;			/* bytes per element */
 	Size		list0_offset;	/* layer-0 list within the stride */
-	Size		key_offset;		/* key within the stride */
+	Size		key_offset;		/* key within the stride, if keys have one size */
+	bool		varying_keys;	/* keys at the back, a size each */
 	uint32	   *visited;		/* per element: tag of its last visit */
 	int32		visited_capacity;
 	uint32		visit_tag;
@@ -122,6 +125,8 @@ element_at(HnswBuildGraph *g, int32 id)
 static inline char *
 element_stored_key(HnswBuildGraph *g, int32 id)
 {
+	if (g->varying_keys)
+		return g->arena + g->capacity - element_at(g, id)->key;
 	return g->arena + (Size) id * g->stride + g->key_offset;
 }
 

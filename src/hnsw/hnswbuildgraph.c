@@ -36,6 +36,7 @@ HnswBuildGraphInit(HnswBuildGraph *g, const HnswIndexInfo *info, char *arena, Si
 	g->max_capacity = g->capacity;
 	g->list0_offset = MAXALIGN(sizeof(HnswBuildElement));
 	g->key_offset = g->list0_offset + MAXALIGN(list_size(HnswLayerSlots(0, info->m)));
+	g->varying_keys = info->keysize == 0;
 	g->stride = g->key_offset + MAXALIGN(info->keysize);
 	g->visited_capacity = 1024;
 	g->visited = palloc0(sizeof(uint32) * g->visited_capacity);
@@ -89,26 +90,27 @@ graph_grow(HnswBuildGraph *g)
 }
 
 /*
- * Take room for a new element of the given level, or return -1 when the
- * arena is full.
+ * Take room for a new element of the given level whose stored key has
+ * keysize bytes, or return -1 when the arena is full.
  */
 static int32
-graph_allocate(HnswBuildGraph *g, int level)
+graph_allocate(HnswBuildGraph *g, int level, Size keysize)
 {
 	HnswGraphShared *shared = g->shared;
 	Size		upper = MAXALIGN((Size) level * list_size(g->info->m));
+	Size		back = upper + (g->varying_keys ? MAXALIGN(keysize) : 0);
 	int32		id = -1;
-	Size		upper_offset = 0;
+	Size		back_offset = 0;
 	HnswBuildElement *e;
 
 	do
 	{
 		SpinLockAcquire(&shared->mutex);
-		if ((Size) (shared->nelements + 1) * g->stride + shared->upper_used + upper <= g->capacity)
+		if ((Size) (shared->nelements + 1) * g->stride + shared->upper_used + back <= g->capacity)
 		{
 			id = shared->nelements++;
-			shared->upper_used += upper;
-			upper_offset = shared->upper_used;
+			shared->upper_used += back;
+			back_offset = shared->upper_used;
 		}
 		SpinLockRelease(&shared->mutex);
 	} while (id < 0 && graph_grow(g));
@@ -121,7 +123,9 @@ graph_allocate(HnswBuildGraph *g, int level)
 	e->level = level;
 	e->nheaptids = 0;
 	e->merged = false;
-	e->upper = level > 0 ? upper_offset : 0;
+	/* from the back: the upper lists, then the key */
+	e->upper = level > 0 ? back_offset : 0;
+	e->key = g->varying_keys ? back_offset - upper : 0;
 	for (int layer = 0; layer <= level; layer++)
 	{
 		element_list(g, id, layer)->count = 0;
@@ -165,13 +169,14 @@ graph_visit(void *arg, HnswRef ref, int layer)
 	return true;
 }
 
-/* Fetch a whole key into the cache ahead of its use. */
+/* Fetch a whole key (a sparse key's first lines) into the cache ahead of its use. */
 static inline void
 prefetch_key(HnswBuildGraph *g, int32 id)
 {
 	const char *key = element_key(g, id);
+	Size		size = g->varying_keys ? 256 : g->info->keysize;
 
-	for (Size at = 0; at < g->info->keysize; at += 64)
+	for (Size at = 0; at < size; at += 64)
 		__builtin_prefetch(key + at);
 }
 
@@ -347,7 +352,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 static bool
 same_key(HnswBuildGraph *g, int32 id, const char *key)
 {
-	return memcmp(element_stored_key(g, id), key, g->info->keysize) == 0;
+	return HnswSameStoredKey(g->info, element_stored_key(g, id), key);
 }
 
 /* Add heaptid to an element with the same key and room (a twin). */
@@ -502,7 +507,8 @@ HnswBuildGraphInsert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 {
 	HnswBuildGraph *g = &bs->graph;
 	int			level = HnswRandomLevel(bs->info.m, heaptid);
-	int32		id = graph_allocate(g, level);
+	Size		keysize = HnswStoredKeySize(&bs->info, key);
+	int32		id = graph_allocate(g, level, keysize);
 	HnswBuildElement *e;
 	int32		entry;
 	int			entry_level;
@@ -512,7 +518,7 @@ HnswBuildGraphInsert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 		return false;
 	e = element_at(g, id);
 	e->heaptids[e->nheaptids++] = *heaptid;
-	memcpy(element_stored_key(g, id), key, bs->info.keysize);
+	memcpy(element_stored_key(g, id), key, keysize);
 
 	entry = swap_entry(g->shared, id, level, false, &entry_level);
 	if (entry < 0)

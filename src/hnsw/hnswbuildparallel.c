@@ -56,7 +56,7 @@ HnswSpillRow(HnswBuildState *bs, ItemPointer tid, Datum key)
 		MemoryContextSwitchTo(old);
 	}
 	BufFileWrite(bs->spill, tid, sizeof(ItemPointerData));
-	BufFileWrite(bs->spill, DatumGetPointer(key), bs->info.keysize);
+	BufFileWrite(bs->spill, DatumGetPointer(key), HnswStoredKeySize(&bs->info, DatumGetPointer(key)));
 }
 
 /* One participant's share of the build: scan, insert, count. */
@@ -92,11 +92,29 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	AnnDetachBuildWorker(&worker);
 }
 
+/*
+ * Read a spilled key into key (room for any): its varlena header tells
+ * the size of a sparse key.  False at a short read.
+ */
+static bool
+read_spilled_key(HnswBuildState *bs, BufFile *file, char *key)
+{
+	Size		header = bs->info.keysize > 0 ? 0 : VARHDRSZ;
+	Size		size;
+
+	if (header > 0 && BufFileRead(file, key, header) != header)
+		return false;
+	size = HnswStoredKeySize(&bs->info, key);
+	if (size > HNSW_MAX_ELEMENT_TUPLE_SIZE)
+		return false;
+	return BufFileRead(file, key + header, size - header) == size - header;
+}
+
 /* Insert the rows every participant spilled, now that the graph is on disk. */
 static void
 insert_spilled(HnswBuildState *bs, HnswParallelShared *ps, int nparticipants)
 {
-	char	   *key = palloc(bs->info.keysize);
+	char	   *key = palloc(HNSW_MAX_ELEMENT_TUPLE_SIZE);
 
 	for (int participant = -1; participant < nparticipants - 1; participant++)
 	{
@@ -110,7 +128,7 @@ insert_spilled(HnswBuildState *bs, HnswParallelShared *ps, int nparticipants)
 			continue;
 		while (BufFileRead(file, &tid, sizeof(tid)) == sizeof(tid))
 		{
-			if (BufFileRead(file, key, bs->info.keysize) != bs->info.keysize)
+			if (!read_spilled_key(bs, file, key))
 				elog(ERROR, "could not read hnsw spill file \"%s\"", name);
 			HnswInsertKey(bs->index, PointerGetDatum(key), &tid, true, false);
 			CHECK_FOR_INTERRUPTS();

@@ -52,6 +52,12 @@ plan_place(PagePlan *plan, Size size, ItemPointer tid)
 	plan->upper -= MAXALIGN(size);
 }
 
+static Size
+element_tuple_size(HnswBuildGraph *g, int32 id)
+{
+	return HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(g->info, element_stored_key(g, id)));
+}
+
 /*
  * Choose the TIDs of every element and neighbour tuple: both on one page
  * when they fit together, else the neighbour tuple on the next page.
@@ -60,13 +66,13 @@ static void
 plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
 {
 	PagePlan	plan;
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(g->info->keysize);
 
 	plan.blkno = ANN_METAPAGE_BLKNO;
 	plan_new_page(&plan);
 	for (int32 id = 0; id < g->shared->nelements; id++)
 	{
 		HnswBuildElement *e = element_at(g, id);
+		Size		esize = element_tuple_size(g, id);
 		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m);
 
 		if (e->merged)
@@ -84,8 +90,9 @@ form_element(HnswBuildGraph *g, int32 id, ItemPointer ntid, HnswElementTuple out
 {
 	HnswBuildElement *e = element_at(g, id);
 
-	HnswFormElementTuple(out, e->level, element_stored_key(g, id), g->info->keysize,
-						 e->heaptids, e->nheaptids);
+	HnswFormElementTuple(out, e->level, element_stored_key(g, id),
+						 HnswStoredKeySize(g->info, element_stored_key(g, id)), e->heaptids,
+						 e->nheaptids);
 	out->neighbortid = *ntid;
 }
 
@@ -171,8 +178,7 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 											 MCXT_ALLOC_HUGE);
 	ItemPointerData *ntids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
 											 MCXT_ALLOC_HUGE);
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(g->info->keysize);
-	HnswElementTuple etup = palloc(esize);
+	HnswElementTuple etup = palloc(HNSW_MAX_ELEMENT_TUPLE_SIZE);
 	HnswNeighborTuple ntup = palloc(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, g->info->m));
 	Buffer		buffer = InvalidBuffer;
 
@@ -189,7 +195,7 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 		form_element(g, id, &ntids[id], etup);
 		form_neighbors(g, id, etids, ntup);
 		buffer = page_of(index, buffer, &etids[id]);
-		add_tuple(index, BufferGetPage(buffer), etup, esize, &etids[id]);
+		add_tuple(index, BufferGetPage(buffer), etup, element_tuple_size(g, id), &etids[id]);
 		buffer = page_of(index, buffer, &ntids[id]);
 		add_tuple(index, BufferGetPage(buffer), ntup,
 				  HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m), &ntids[id]);

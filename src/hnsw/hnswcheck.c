@@ -71,9 +71,9 @@ note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size l
 	HnswWalkEntry *entry;
 	bool		found;
 
-	if (len != HNSW_ELEMENT_TUPLE_SIZE(check->info->keysize))
-		fail_at(check, tid, psprintf("An element tuple is %zu bytes, not %zu.", len,
-									 (Size) HNSW_ELEMENT_TUPLE_SIZE(check->info->keysize)));
+	if (!HnswElementSizeMatches(check->info, element->key, len))
+		fail_at(check, tid, psprintf("An element tuple of %zu bytes does not hold a key of the index.",
+									 len));
 	if (element->level > HNSW_MAX_LEVEL || element->deleted > 1)
 		fail_at(check, tid, "An element has an invalid level or deleted flag.");
 	if (!element->deleted && !tid_in_index(check, &element->neighbortid))

@@ -13,6 +13,22 @@
 
 #include "hnsw.h"
 
+/* A sparse key must fit an element tuple: pgvector's limit and words. */
+static void
+check_sparse_key(const SparseVector *key)
+{
+	if (key->nnz > HNSW_MAX_NNZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sparsevec cannot have more than %d non-zero elements for hnsw index",
+						HNSW_MAX_NNZ)));
+}
+
+/* The largest key, with every filter column, fits a page on its own */
+StaticAssertDecl(HNSW_ELEMENT_TUPLE_SIZE(TYPEALIGN(sizeof(AnnSignature), SPARSEVEC_SIZE(HNSW_MAX_NNZ)) +
+										 sizeof(AnnSignature) * ANN_MAX_FILTER_COLUMNS) <=
+				 HNSW_MAX_ELEMENT_TUPLE_SIZE, "sparse element tuple fits a page");
+
 /*
  * The key an index row stores: the prepared vector, checked against the
  * index's dimensions, then the signatures of the filter columns.
@@ -30,8 +46,9 @@ HnswFormKey(const HnswIndexInfo *info, Datum *values, bool *isnull, bool *usable
 		return key;
 	AnnKeyElements(&info->dist, key, &dim);
 	AnnCheckDimensions(info->dimensions, dim);
-	return AnnFilterComposeKey(&info->filters, key, AnnKeySize(&info->dist, dim), values,
-							   isnull);
+	if (info->dist.keytype == ANN_KEY_SPARSE)
+		check_sparse_key((const SparseVector *) DatumGetPointer(key));
+	return AnnFilterComposeKey(&info->filters, key, VARSIZE(DatumGetPointer(key)), values, isnull);
 }
 
 /*

@@ -56,7 +56,7 @@ form_signature_tuple(const HnswIndexInfo *info, ItemPointer element, const char 
 	memset(tuple, 0, signature_tuple_size(info));
 	tuple->type = HNSW_SIGNATURE_TUPLE;
 	tuple->element = *element;
-	memcpy(tuple->signatures, key + info->filter_offset,
+	memcpy(tuple->signatures, HnswKeySignatures(info, key),
 		   sizeof(AnnSignature) * info->filters.ncolumns);
 }
 

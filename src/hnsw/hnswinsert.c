@@ -32,6 +32,7 @@ typedef struct HnswInsertState
 	bool		building;
 	Datum		key;			/* prepared key, varlena */
 	const void *elements;		/* its elements */
+	Size		esize;			/* bytes of its element tuple */
 	ItemPointerData heaptid;
 	int			level;
 	HnswDiskGraph graph;
@@ -109,7 +110,7 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	 */
 	if (element != NULL && !element->deleted &&
 		ItemPointerIsValid(&element->heaptids[0]) &&
-		memcmp(element->key, DatumGetPointer(is->key), is->info->keysize) == 0)
+		HnswSameStoredKey(is->info, element->key, DatumGetPointer(is->key)))
 	{
 		for (int i = 0; i < HNSW_HEAPTIDS && !added; i++)
 		{
@@ -150,8 +151,8 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
 {
 	int			m = is->info->m;
 
-	HnswFormElementTuple(etup, is->level, DatumGetPointer(is->key), is->info->keysize,
-						 &is->heaptid, 1);
+	HnswFormElementTuple(etup, is->level, DatumGetPointer(is->key),
+						 HnswStoredKeySize(is->info, DatumGetPointer(is->key)), &is->heaptid, 1);
 	HnswFormNeighborTuple(ntup, is->level, m);
 	for (int layer = 0; layer <= is->level; layer++)
 		for (int i = 0; i < is->nselected[layer]; i++)
@@ -161,11 +162,12 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
 
 /*
  * Overwrite a deleted element of this page whose neighbour tuple is on
- * the same page and has enough slots.  Returns the element's offset, or
- * InvalidOffsetNumber.
+ * the same page and has enough slots, and whose room (with the page's
+ * free space, when sparse keys differ in size) takes esize bytes.
+ * Returns the element's offset, or InvalidOffsetNumber.
  */
 static OffsetNumber
-reuse_deleted(Relation index, BlockNumber blkno, Page page, int level, int m)
+reuse_deleted(Relation index, BlockNumber blkno, Page page, int level, int m, Size esize)
 {
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 	BlockNumber nblkno = InvalidBlockNumber;
@@ -175,7 +177,8 @@ reuse_deleted(Relation index, BlockNumber blkno, Page page, int level, int m)
 		HnswElementTuple element = HnswPageGetElement(index, blkno, page, off);
 		HnswNeighborTuple neighbors;
 
-		if (element == NULL || !element->deleted)
+		if (element == NULL || !element->deleted ||
+			ItemIdGetLength(PageGetItemId(page, off)) + PageGetExactFreeSpace(page) < esize)
 			continue;
 		if (nblkno == InvalidBlockNumber)
 			nblkno = ItemPointerGetBlockNumber(&element->neighbortid);
@@ -197,9 +200,9 @@ static bool
 put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple etup,
 			HnswNeighborTuple ntup, ItemPointer etid)
 {
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
+	Size		esize = is->esize;
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
-	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m);
+	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m, esize);
 
 	if (off != InvalidOffsetNumber)
 	{
@@ -209,11 +212,14 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 		uint16		nslots = oldn->nslots;
 
 		etup->neighbortid = old->neighbortid;
-		memcpy(old, etup, esize);
 		memcpy(oldn, ntup, nsize);
 		for (int i = ntup->nslots; i < nslots; i++)
 			ItemPointerSetInvalid(&oldn->slots[i]);
 		oldn->nslots = nslots;
+		/* last: a tuple of another size moves the tuples below it */
+		if (!PageIndexTupleOverwrite(page, off, (Item) etup, esize))
+			elog(ERROR, "failed to overwrite hnsw element in index \"%s\"",
+				 RelationGetRelationName(is->index));
 		ItemPointerSet(etid, blkno, off);
 		return true;
 	}
@@ -246,13 +252,13 @@ set_insert_page(HnswInsertState *is, AnnEdit *edit, BlockNumber blkno)
 static bool
 has_room(HnswInsertState *is, BlockNumber blkno, Page page)
 {
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
 
 	if (PageIsNew(page) || !(AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS))
 		return false;			/* not a page of elements (the signature directory) */
-	return PageGetFreeSpaceForMultipleTuples(page, 2) >= esize + nsize ||
-		reuse_deleted(is->index, blkno, page, is->level, is->info->m) != InvalidOffsetNumber;
+	return PageGetFreeSpaceForMultipleTuples(page, 2) >= is->esize + nsize ||
+		reuse_deleted(is->index, blkno, page, is->level, is->info->m, is->esize) !=
+		InvalidOffsetNumber;
 }
 
 /*
@@ -263,7 +269,7 @@ has_room(HnswInsertState *is, BlockNumber blkno, Page page)
 static void
 write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 {
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(is->info->keysize);
+	Size		esize = is->esize;
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
 	HnswElementTuple etup = palloc(esize);
 	HnswNeighborTuple ntup = palloc(nsize);
@@ -562,7 +568,8 @@ is_twin(HnswInsertState *is, HnswRef ref)
 	const void *key = HnswDiskGraphKey(&is->graph, ref);
 
 	return key != NULL &&
-		memcmp(key, is->elements, is->info->keysize - offsetof(Vector, x)) == 0;
+		HnswSameStoredKey(is->info, (const char *) key - offsetof(Vector, x),
+						  DatumGetPointer(is->key));
 }
 
 /*
@@ -674,6 +681,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	is->key = key;
 	is->elements = AnnKeyElements(&is->info->dist, key, &dim);
 	AnnCheckDimensions(is->info->dimensions, dim);
+	is->esize = HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(is->info, DatumGetPointer(key)));
 	is->heaptid = *heaptid;
 	is->level = HnswRandomLevel(m, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);

@@ -76,14 +76,21 @@ HnswGetIndexInfo(Relation index)
 /*
  * The filter columns and the stored key size of an index whose distance
  * and dimensions are known: a key, then the signatures of its filter
- * columns.
+ * columns.  Sparse keys have a size each (keysize 0).
  */
 void
 HnswSetKeySize(Relation index, HnswIndexInfo *info)
 {
-	Size		vector_size = AnnKeySize(&info->dist, info->dimensions);
+	Size		vector_size;
 
 	AnnFilterColumnsInit(index, &info->filters);
+	if (info->dist.keytype == ANN_KEY_SPARSE)
+	{
+		info->keysize = 0;
+		info->filter_offset = 0;
+		return;
+	}
+	vector_size = AnnKeySize(&info->dist, info->dimensions);
 	info->keysize = AnnFilterKeySize(&info->filters, vector_size);
 	info->filter_offset = AnnFilterOffset(vector_size);
 }
@@ -159,6 +166,25 @@ page_tuple(Relation index, BlockNumber blkno, Page page, OffsetNumber offno, uin
 	return *tuple == type ? tuple : NULL;
 }
 
+/*
+ * Is len the size of the element tuple whose key is at key?  A sparse
+ * key's own header and count must agree with each other and with len
+ * before its size can be trusted.
+ */
+bool
+HnswElementSizeMatches(const HnswIndexInfo *info, const char *key, Size len)
+{
+	const SparseVector *sparse = (const SparseVector *) key;
+
+	if (info->keysize > 0)
+		return len == HNSW_ELEMENT_TUPLE_SIZE(info->keysize);
+	return len >= HNSW_ELEMENT_TUPLE_SIZE(SPARSEVEC_SIZE(0)) &&
+		VARATT_IS_4B_U(key) &&
+		sparse->nnz >= 0 && sparse->nnz <= HNSW_MAX_NNZ &&
+		VARSIZE(key) == SPARSEVEC_SIZE(sparse->nnz) &&
+		len == HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(info, key));
+}
+
 HnswElementTuple
 HnswPageGetElement(Relation index, BlockNumber blkno, Page page, OffsetNumber offno)
 {
@@ -166,8 +192,8 @@ HnswPageGetElement(Relation index, BlockNumber blkno, Page page, OffsetNumber of
 	HnswElementTuple element = page_tuple(index, blkno, page, offno, HNSW_ELEMENT_TUPLE, &len);
 
 	if (element != NULL &&
-		(len != HNSW_ELEMENT_TUPLE_SIZE(HnswGetIndexInfo(index)->keysize) ||
-		 element->level > HNSW_MAX_LEVEL))
+		(element->level > HNSW_MAX_LEVEL ||
+		 !HnswElementSizeMatches(HnswGetIndexInfo(index), element->key, len)))
 		AnnCheckFailed(index, blkno, offno,
 					   psprintf("An element tuple of %zu bytes has level %d.", len, element->level));
 	return element;
@@ -411,15 +437,17 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 		entry->read = true;
 		if (graph->keep_keys && entry->key == NULL)
 		{
-			entry->key = palloc(graph->info->keysize);
-			memcpy(entry->key, element->key, graph->info->keysize);
+			Size		keysize = HnswStoredKeySize(graph->info, element->key);
+
+			entry->key = palloc(keysize);
+			memcpy(entry->key, element->key, keysize);
 		}
 		if (distance != NULL)
 			*distance = AnnDistance(&graph->info->dist, graph->query,
 									HnswElementKey(element), graph->info->dimensions);
 		if (graph->filter != NULL)
 			entry->matches = AnnFilterMatches(graph->filter,
-											  element->key + graph->info->filter_offset);
+											  HnswKeySignatures(graph->info, element->key));
 	}
 	unlock_page(graph);
 	return usable;
@@ -437,7 +465,9 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 {
 	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
 	Buffer	   *pins = graph->pins;
-	Size		tuple_size = HNSW_ELEMENT_TUPLE_SIZE(graph->info->keysize);
+	/* the header and the key's first lines; the hardware streams the rest */
+	Size		prefetch_size = graph->info->keysize > 0 ?
+		Min(HNSW_ELEMENT_TUPLE_SIZE(graph->info->keysize), 256) : 256;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -458,9 +488,8 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 
 		if (offno < FirstOffsetNumber || offno > MaxOffsetNumber)
 			continue;
-		/* the header and the key's first lines; the hardware streams the rest */
 		start = ItemIdGetOffset(PageGetItemId(page, offno));
-		for (unsigned at = start; at < start + Min(tuple_size, 256) && at < BLCKSZ; at += 64)
+		for (unsigned at = start; at < start + prefetch_size && at < BLCKSZ; at += 64)
 			__builtin_prefetch((char *) page + at);
 	}
 	for (int i = 0; i < n; i++)

@@ -340,6 +340,8 @@ typedef struct HnswReconnect
 	int64		nstack;
 	int64		capacity;
 	HnswRef    *links;			/* scratch, 2m slots */
+	HnswRef    *orphan_links;	/* layer 0 of the orphan being reconnected */
+	int			norphan_links;
 } HnswReconnect;
 
 static HnswWalkEntry *
@@ -351,7 +353,6 @@ reach_entry(HnswReconnect *rc, HnswRef ref)
 	if (!found)
 	{
 		r->reached = false;
-		r->indegree = 0;
 	}
 	return r;
 }
@@ -378,7 +379,6 @@ walk_from(HnswReconnect *rc, HnswRef start)
 				if (is_dead(rc->vs, rc->links[i]))
 					continue;
 				target = reach_entry(rc, rc->links[i]);
-				target->indegree += layer == 0;
 				if (target->reached)
 					continue;
 				target->reached = true;
@@ -396,29 +396,34 @@ walk_from(HnswReconnect *rc, HnswRef start)
 	}
 }
 
+/* Does the orphan being reconnected link to target? */
+static bool
+orphan_links_to(HnswReconnect *rc, HnswRef target)
+{
+	for (int i = 0; i < rc->norphan_links; i++)
+		if (rc->orphan_links[i] == target)
+			return true;
+	return false;
+}
+
 /*
- * The slot of near's layer-0 list (its n links) that an orphan should
- * take: the first free one, else the one of the farthest element that
- * other links also reach; -1 if none may be given up.
+ * Of owner's links[0..n), the farthest from owner (with only_shared, the
+ * farthest the orphan links to as well); -1 if none.
  */
 static int
-slot_to_take(HnswReconnect *rc, HnswRef near, const HnswRef *links, int n)
+farthest_link(HnswReconnect *rc, HnswRef owner, const HnswRef *links, int n, bool only_shared)
 {
-	HnswDiskGraph *graph = &rc->vs->graph;
 	int			best = -1;
-	float		farthest = -1;
+	float		farthest = 0;
 
-	if (n < HnswLayerSlots(0, rc->vs->info->m))
-		return n;
 	for (int i = 0; i < n; i++)
 	{
-		HnswWalkEntry *r = reach_entry(rc, links[i]);
 		float		d;
 
-		if (r->indegree < 2)
+		if (only_shared && !orphan_links_to(rc, links[i]))
 			continue;
-		d = HnswDiskGraphPairDistance(graph, near, links[i]);
-		if (d > farthest)
+		d = HnswDiskGraphPairDistance(&rc->vs->graph, owner, links[i]);
+		if (best < 0 || d > farthest)
 		{
 			farthest = d;
 			best = i;
@@ -428,35 +433,85 @@ slot_to_take(HnswReconnect *rc, HnswRef near, const HnswRef *links, int n)
 }
 
 /*
- * Put orphan in a slot of near's layer-0 list; false if near has none to
- * give or is gone.  Inserts run meanwhile: a list they changed is read
- * again.
+ * Replace owner's layer-0 list, which held current[0..n), by current with
+ * slot set to target.  Inserts run meanwhile: false if they changed it.
+ */
+static HnswListWrite
+write_slot(HnswReconnect *rc, HnswRef owner, const HnswRef *current, int n, int slot,
+		   HnswRef target)
+{
+	int			m = rc->vs->info->m;
+	ItemPointerData neighbortid = HnswDiskGraphEntry(&rc->vs->graph, owner)->neighbortid;
+	HnswRef    *wanted = palloc(sizeof(HnswRef) * 2 * m);
+
+	memcpy(wanted, current, sizeof(HnswRef) * n);
+	wanted[slot] = target;
+	return HnswWriteLayerIfUnchanged(rc->vs->index, false, &neighbortid, 0, m, current, n,
+									 wanted, Max(n, slot + 1));
+}
+
+/*
+ * Give the orphan a layer-0 link to target: in a free slot, else in place
+ * of its farthest link (nothing reached depends on the links of an
+ * orphan).  False if the orphan is gone.
+ */
+static bool
+hand_over(HnswReconnect *rc, HnswRef orphan, HnswRef target)
+{
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * rc->vs->info->m);
+
+	for (;;)
+	{
+		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0, current);
+		int			slot = n < HnswLayerSlots(0, rc->vs->info->m) ? n :
+			farthest_link(rc, orphan, current, n, false);
+
+		switch (write_slot(rc, orphan, current, n, slot, target))
+		{
+			case HNSW_LIST_WRITTEN:
+				rc->norphan_links = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0,
+														   rc->orphan_links);
+				return true;
+			case HNSW_LIST_GONE:
+				return false;
+			case HNSW_LIST_CHANGED:
+				break;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Link near -> orphan on layer 0: in a free slot of near's list, else in
+ * place of near's farthest link that the orphan has too, else in place of
+ * near's farthest link, which the orphan takes over first (near -> orphan
+ * -> it).  Every element reached before stays reached, through the orphan
+ * if need be.  (Dropping a link whose target has other in-links is not
+ * safe: two elements that only link to each other have one each.  Data
+ * where norms dominate distances, such as sparse vectors under L2, make
+ * hubs whose full lists hold many such links.)  False if near is gone.
  */
 static bool
 link_orphan(HnswReconnect *rc, HnswRef near, HnswRef orphan)
 {
-	HnswVacuumState *vs = rc->vs;
-	int			m = vs->info->m;
-	ItemPointerData neighbortid = HnswDiskGraphEntry(&vs->graph, near)->neighbortid;
-	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
-	HnswRef    *wanted = palloc(sizeof(HnswRef) * 2 * m);
+	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * rc->vs->info->m);
 
 	for (;;)
 	{
-		int			n = HnswDiskGraphNeighbors(&vs->graph, near, 0, current);
-		int			slot = slot_to_take(rc, near, current, n);
+		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, near, 0, current);
+		int			slot = n;
 
+		if (n == HnswLayerSlots(0, rc->vs->info->m))
+			slot = farthest_link(rc, near, current, n, true);
 		if (slot < 0)
-			return false;
-		memcpy(wanted, current, sizeof(HnswRef) * n);
-		wanted[slot] = orphan;
-		switch (HnswWriteLayerIfUnchanged(vs->index, false, &neighbortid, 0, m,
-										  current, n, wanted, Max(n, slot + 1)))
+		{
+			slot = farthest_link(rc, near, current, n, false);
+			if (!hand_over(rc, orphan, current[slot]))
+				return false;
+		}
+		switch (write_slot(rc, near, current, n, slot, orphan))
 		{
 			case HNSW_LIST_WRITTEN:
-				if (slot < n)
-					reach_entry(rc, current[slot])->indegree--;
-				reach_entry(rc, orphan)->indegree++;
 				return true;
 			case HNSW_LIST_GONE:
 				return false;
@@ -479,15 +534,19 @@ reconnect(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
 	int			ef = vs->info->ef_construction;
 	HnswCandidate *found = palloc(sizeof(HnswCandidate) * (ef + 1));
 	const void *key = HnswDiskGraphKey(graph, orphan);
-	void	   *query;
+	const char *stored;
+	char	   *copy;
 	HnswSearch	search;
 	int			n;
 
 	if (key == NULL)
 		return;
-	query = palloc(AnnKeySize(&vs->info->dist, vs->info->dimensions));
-	memcpy(query, key, AnnKeySize(&vs->info->dist, vs->info->dimensions));
-	HnswDiskGraphReset(graph, query);
+	rc->norphan_links = HnswDiskGraphNeighbors(graph, orphan, 0, rc->orphan_links);
+	/* the reset below forgets the graph's keys: search with a copy */
+	stored = (const char *) key - offsetof(Vector, x);
+	copy = palloc(HnswStoredKeySize(vs->info, stored));
+	memcpy(copy, stored, HnswStoredKeySize(vs->info, stored));
+	HnswDiskGraphReset(graph, copy + offsetof(Vector, x));
 	HnswSearchInit(&search, &hnsw_disk_graph_ops, graph, vs->info->m);
 	if (!HnswSearchStart(&search, HnswTidToRef((ItemPointer) &meta->entry), meta->entry_level))
 		return;
@@ -541,6 +600,8 @@ reconnect_orphans(HnswVacuumState *vs)
 	rc.nstack = 0;
 	rc.stack = palloc(sizeof(HnswRef) * rc.capacity);
 	rc.links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
+	rc.orphan_links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
+	rc.norphan_links = 0;
 	walk_from(&rc, HnswTidToRef(&meta.entry));
 
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
