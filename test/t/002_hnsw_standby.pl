@@ -1,4 +1,4 @@
-# hnsw indexes (on vector, halfvec and bit keys) replicate through generic
+# hnsw indexes (on vector, halfvec, bit and sparsevec keys) replicate through generic
 # WAL: a streaming standby replays
 # the build (in memory and spilled to disk), inserts, duplicates, deletes
 # with VACUUM and the reuse of freed space, with wal_consistency_checking
@@ -38,6 +38,8 @@ my @cases = (
 	  key => "ann_test_vec(%s, $DIMS)::halfvec" },
 	{ type => 'bit', column => 'bit(64)', ops => 'bit_hamming_ops', op => '<~>',
 	  key => "binary_quantize(ann_test_vec(%s, 64)::vector)::bit(64)" },
+	{ type => 'sparsevec', column => "sparsevec($DIMS)", ops => 'sparsevec_l1_ops', op => '<+>',
+	  key => "ann_test_sparse(%s, $DIMS)" },
 );
 
 sub key_of

@@ -1,6 +1,7 @@
 # Crash recovery: an immediate shutdown (no checkpoint) while clients
-# insert into a table with two hnsw indexes (vector keys, and bit keys of
-# binary_quantize).  Replay must give back an index that
+# insert into a table with three hnsw indexes (vector keys, bit keys of
+# binary_quantize, and sparse keys of varying size).  Replay must give
+# back an index that
 # holds every committed row once, answers exactly at ef_search 1000, and
 # takes new rows, deletes and VACUUM.
 use strict;
@@ -29,6 +30,7 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 		FROM generate_series(1, 300)) s;
 	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops);
 	CREATE INDEX items_bits ON items USING hnsw ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops);
+	CREATE INDEX items_sparse ON items USING hnsw ((ann_test_sparsify(v)::sparsevec($DIMS)) sparsevec_l2_ops);
 	CHECKPOINT;");
 
 my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
@@ -37,6 +39,10 @@ my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
 # holds up to 10)
 my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
 my $bits_query = "binary_quantize(ann_test_vec(42, $DIMS)::vector)::bit($DIMS)";
+
+# The third: sparse keys of varying size
+my %sparse = (column => "ann_test_sparsify(v)::sparsevec($DIMS)", op => '<->');
+my $sparse_query = "ann_test_sparse(42, $DIMS)::sparsevec($DIMS)";
 
 # Clients insert rows, one per transaction, pausing so that they are still
 # busy when, $min_new rows later, the server stops without a checkpoint.
@@ -73,6 +79,9 @@ INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_s
 	all_reachable_ok($node, 'postgres', 'items', $bits_query,
 		"$round: every row is in the bit index, once", %bits);
 	index_check_ok($node, 'postgres', 'items_bits', "$round: ann_check_index passes on the bit index");
+	all_reachable_ok($node, 'postgres', 'items', $sparse_query,
+		"$round: every row is in the sparse index, once", %sparse);
+	index_check_ok($node, 'postgres', 'items_sparse', "$round: ann_check_index passes on the sparse index");
 	return;
 }
 

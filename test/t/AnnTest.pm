@@ -39,6 +39,9 @@ my %MODE = (
 #     (default 0.3) in each coordinate
 #   ann_test_uniform(n, seed): a hash of n mapped into (0, 1), from which
 #     the other two draw
+#   ann_test_sparsify(v): v as a sparsevec without its elements under 0.4 in
+#     magnitude (about 6 in 10 stay, so sizes vary from row to row)
+#   ann_test_sparse(n, dims): ann_test_vec(n, dims) sparsified
 sub ann_setup
 {
 	my ($node, $db) = @_;
@@ -62,6 +65,13 @@ sub ann_setup
 									* cos(2 * pi() * ann_test_uniform(n * 4096::bigint + j, 3)))::real
 								 ORDER BY j)
 				FROM generate_series(1, dims) j, ann_test_cluster(n, clusters) c);
+		CREATE FUNCTION ann_test_sparsify(v vector) RETURNS sparsevec
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN (SELECT array_agg(CASE WHEN abs(x) >= 0.4 THEN x ELSE 0 END ORDER BY o)
+				FROM unnest(v::real[]) WITH ORDINALITY u(x, o))::sparsevec;
+		CREATE FUNCTION ann_test_sparse(n int, dims int) RETURNS sparsevec
+		LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+		RETURN ann_test_sparsify(ann_test_vec(n, dims)::vector);
 	});
 	return;
 }
