@@ -465,17 +465,13 @@ hand_over(HnswReconnect *rc, HnswRef orphan, HnswRef target)
 		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0, current);
 		int			slot = n < HnswLayerSlots(0, rc->vs->info->m) ? n :
 			farthest_link(rc, orphan, current, n, false);
+		HnswListWrite result = write_slot(rc, orphan, current, n, slot, target);
 
-		switch (write_slot(rc, orphan, current, n, slot, target))
+		if (result != HNSW_LIST_CHANGED)
 		{
-			case HNSW_LIST_WRITTEN:
-				rc->norphan_links = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0,
-														   rc->orphan_links);
-				return true;
-			case HNSW_LIST_GONE:
-				return false;
-			case HNSW_LIST_CHANGED:
-				break;
+			rc->norphan_links = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0,
+													   rc->orphan_links);
+			return result == HNSW_LIST_WRITTEN;
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -500,6 +496,7 @@ link_orphan(HnswReconnect *rc, HnswRef near, HnswRef orphan)
 	{
 		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, near, 0, current);
 		int			slot = n;
+		HnswListWrite result;
 
 		if (n == HnswLayerSlots(0, rc->vs->info->m))
 			slot = farthest_link(rc, near, current, n, true);
@@ -509,15 +506,9 @@ link_orphan(HnswReconnect *rc, HnswRef near, HnswRef orphan)
 			if (!hand_over(rc, orphan, current[slot]))
 				return false;
 		}
-		switch (write_slot(rc, near, current, n, slot, orphan))
-		{
-			case HNSW_LIST_WRITTEN:
-				return true;
-			case HNSW_LIST_GONE:
-				return false;
-			case HNSW_LIST_CHANGED:
-				break;
-		}
+		result = write_slot(rc, near, current, n, slot, orphan);
+		if (result != HNSW_LIST_CHANGED)
+			return result == HNSW_LIST_WRITTEN;
 		CHECK_FOR_INTERRUPTS();
 	}
 }
