@@ -321,6 +321,8 @@ typedef struct HnswVisitEntry
 	bool		dead;			/* had no heap TID left when read (VACUUM pass 1) */
 	ItemPointerData neighbortid;
 	void	   *key;			/* copy of the key, when the graph keeps keys */
+	HnswRef		parent;			/* whose neighbours the search first visited it
+								 * among; HNSW_NO_REF for the search's start */
 } HnswVisitEntry;
 
 #define HNSW_UNVISITED			INT8_MAX
@@ -339,6 +341,7 @@ typedef struct HnswDiskGraph
 	const void *query;			/* elements of the query key */
 	bool		keep_keys;		/* copy keys into visit entries */
 	struct hnswvisit_hash *visited;
+	HnswRef		expanding;		/* whose neighbours a search visits now */
 	Buffer		buffer;			/* pinned page, or InvalidBuffer */
 	Buffer	   *pins;			/* scratch for a batch of distances */
 	/* optional filter: elements for which it returns true are skipped */

@@ -41,6 +41,14 @@ typedef struct HnswInsertState
 	int			nfound;
 	int			max_ef;			/* largest ef found has room for */
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];
+	/* per layer: links of the new element that others now depend on */
+	HnswRef    *relied[HNSW_MAX_LEVEL + 1];
+	int			nrelied[HNSW_MAX_LEVEL + 1];
+	/* links this insert's writes gave up: dropped_from[i] -> dropped_to[i] */
+	HnswRef    *dropped_from;
+	HnswRef    *dropped_to;
+	int			ndropped;
+	int			dropped_capacity;
 	int			nselected[HNSW_MAX_LEVEL + 1];
 } HnswInsertState;
 
@@ -338,10 +346,68 @@ holds_ref(const HnswRef *refs, int n, HnswRef ref)
 	return false;
 }
 
+/* Did a write of this insert give up the link from -> to? */
+static bool
+was_dropped(HnswInsertState *is, HnswRef from, HnswRef to)
+{
+	for (int i = 0; i < is->ndropped; i++)
+		if (is->dropped_from[i] == from && is->dropped_to[i] == to)
+			return true;
+	return false;
+}
+
+/* Remember the links of current[0..n) that owner's new list wanted[0..nw) gave up. */
+static void
+note_dropped(HnswInsertState *is, HnswRef owner, const HnswRef *current, int n,
+			 const HnswRef *wanted, int nw)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (holds_ref(wanted, nw, current[i]))
+			continue;
+		if (is->ndropped == is->dropped_capacity)
+		{
+			is->dropped_capacity *= 2;
+			is->dropped_from = repalloc(is->dropped_from, sizeof(HnswRef) * is->dropped_capacity);
+			is->dropped_to = repalloc(is->dropped_to, sizeof(HnswRef) * is->dropped_capacity);
+		}
+		is->dropped_from[is->ndropped] = owner;
+		is->dropped_to[is->ndropped++] = current[i];
+	}
+}
+
 /*
- * Does another element than owner link to target on layer?  Only the
- * first HNSW_WITNESSES of target's own neighbours are asked (links are
- * mostly mutual), so false means "not known", not "none".
+ * Did this insert's search reach w from the entry point by a path that
+ * goes through neither target nor owner, and uses no link the insert has
+ * given up since?  Then w stays reachable whatever owner's list drops.
+ * The path is the chain of parents the search recorded; an element the
+ * search did not visit has none.
+ */
+static bool
+reached_without(HnswInsertState *is, HnswRef w, HnswRef target, HnswRef owner)
+{
+	if (HnswDiskGraphEntry(&is->graph, w)->layer == HNSW_UNVISITED)
+		return false;
+	while (w != HNSW_NO_REF)
+	{
+		HnswRef		parent = HnswDiskGraphEntry(&is->graph, w)->parent;
+
+		if (w == target || w == owner ||
+			(parent != HNSW_NO_REF && was_dropped(is, parent, w)))
+			return false;
+		w = parent;
+	}
+	return true;
+}
+
+/*
+ * Does an element other than owner, reachable without target, link to
+ * target on layer?  Only the first HNSW_WITNESSES of target's own
+ * neighbours the search reached that way are asked (links are mostly
+ * mutual), so false means "not known", not "none".  (A neighbour that
+ * links back is no proof alone: two elements that only link to each
+ * other are each other's witness; on rows whose norms dominate L2
+ * distances such pairs left most inserted elements unreachable.)
  */
 static bool
 has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
@@ -357,7 +423,8 @@ has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
 	{
 		int			ntheirs;
 
-		if (links[i] == owner || HnswDiskGraphEntry(&is->graph, links[i])->dead)
+		if (links[i] == owner || HnswDiskGraphEntry(&is->graph, links[i])->dead ||
+			!reached_without(is, links[i], target, owner))
 			continue;
 		asked++;
 		ntheirs = HnswDiskGraphNeighbors(&is->graph, links[i], layer, theirs);
@@ -366,6 +433,96 @@ has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
 	pfree(links);
 	pfree(theirs);
 	return found;
+}
+
+/* The neighbour TID of an element the graph has read, or false if it is gone. */
+static bool
+neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
+{
+	/* copied out: visit entries move when the graph's hash grows */
+	if (!HnswDiskGraphEntry(&is->graph, ref)->read)
+		return false;
+	*neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
+	return true;
+}
+
+/*
+ * The slot of the new element's full list links[0..n) on layer that a
+ * link to target may take: its farthest link that nothing depends on
+ * (is->relied), or -1.  The new element was unreachable until this
+ * insert, so no element that existed before depends on its links.
+ */
+static int
+replaceable_slot(HnswInsertState *is, HnswRef new_ref, const HnswRef *links, int n, int layer)
+{
+	int			best = -1;
+	float		farthest = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		float		d;
+
+		if (holds_ref(is->relied[layer], is->nrelied[layer], links[i]))
+			continue;
+		d = HnswDiskGraphPairDistance(&is->graph, new_ref, links[i]);
+		if (best < 0 || d > farthest)
+		{
+			best = i;
+			farthest = d;
+		}
+	}
+	return best;
+}
+
+/*
+ * Does the new element link to target on layer, or take a link to it, in
+ * a free slot or (with replace) in place of a link nothing depends on?
+ * Then a list that drops target for the new element leaves it reachable
+ * through the new element, and target's link is not given up again.
+ */
+static bool
+new_element_takes(HnswInsertState *is, HnswRef new_ref, HnswRef target, int layer, bool replace)
+{
+	int			slots = HnswLayerSlots(layer, is->info->m);
+	HnswRef    *current = palloc(sizeof(HnswRef) * slots);
+	HnswRef    *wanted = palloc(sizeof(HnswRef) * slots);
+	ItemPointerData neighbortid;
+
+	for (;;)
+	{
+		int			n = HnswDiskGraphNeighbors(&is->graph, new_ref, layer, current);
+		int			slot = n < slots ? n : replace ? replaceable_slot(is, new_ref, current, n, layer) : -1;
+		HnswListWrite result = HNSW_LIST_WRITTEN;
+
+		if (!holds_ref(current, n, target))
+		{
+			if (slot < 0 || !neighbor_tid_of(is, new_ref, &neighbortid))
+				return false;
+			memcpy(wanted, current, sizeof(HnswRef) * n);
+			wanted[slot] = target;
+			result = HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer,
+											   is->info->m, current, n, wanted, Max(n, slot + 1));
+		}
+		if (result == HNSW_LIST_WRITTEN && !holds_ref(is->relied[layer], is->nrelied[layer], target))
+			is->relied[layer][is->nrelied[layer]++] = target;
+		if (result != HNSW_LIST_CHANGED)
+			return result == HNSW_LIST_WRITTEN;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * May owner's list on layer drop its link to target for the new element?
+ * Safe when the new element links to target (it takes the link if it has
+ * room); else a witness is the best guess, and a wrong one where the
+ * witness is reachable only through target (on rows whose norms dominate
+ * L2 distances such pairs are common).
+ */
+static bool
+may_drop(HnswInsertState *is, HnswRef target, HnswRef owner, HnswRef new_ref, int layer)
+{
+	return new_element_takes(is, new_ref, target, layer, false) ||
+		has_witness(is, target, owner, layer);
 }
 
 /*
@@ -405,8 +562,8 @@ keep_unwitnessed(HnswInsertState *is, HnswRef owner, int layer, const HnswCandid
 			continue;
 		for (int j = 0; j < nfirst && !was_kept; j++)
 			was_kept = kept[j].ref == candidates[i].ref;
-		if (!was_kept && !has_witness(is, candidates[i].ref, owner, layer) &&
-			!twin_of_kept(is, kept, nkept, candidates[i].ref))
+		if (!was_kept && !twin_of_kept(is, kept, nkept, candidates[i].ref) &&
+			!may_drop(is, candidates[i].ref, owner, new_ref, layer))
 			kept[nkept++] = candidates[i];
 	}
 	if (nkept > max_links)
@@ -461,35 +618,27 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 	return nkept;
 }
 
-/* The neighbour TID of an element the graph has read, or false if it is gone. */
-static bool
-neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
-{
-	/* copied out: visit entries move when the graph's hash grows */
-	if (!HnswDiskGraphEntry(&is->graph, ref)->read)
-		return false;
-	*neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
-	return true;
-}
-
 /*
- * Free a slot of owner's full list wanted[0..n) on layer for a link it
- * must take: drop the farthest link whose element another links to, or
- * the farthest if none is known to.  Returns the new count.
+ * Free a slot of owner's full list wanted[0..n) on layer for the new
+ * element: drop the farthest link it may drop (may_drop), else the
+ * farthest, which the new element takes over if it can.  Returns the new
+ * count.
  */
 static int
-make_room(HnswInsertState *is, HnswRef owner, int layer, HnswRef *wanted, int n)
+make_room(HnswInsertState *is, HnswRef owner, HnswRef new_ref, int layer, HnswRef *wanted, int n)
 {
-	int			drop = n - 1;
+	int			drop = -1;
 
 	if (n < HnswLayerSlots(layer, is->info->m))
 		return n;
-	for (int i = n - 1; i >= 0; i--)
-		if (has_witness(is, wanted[i], owner, layer))
-		{
+	for (int i = n - 1; i >= 0 && drop < 0; i--)
+		if (may_drop(is, wanted[i], owner, new_ref, layer))
 			drop = i;
-			break;
-		}
+	if (drop < 0)
+	{
+		drop = n - 1;
+		new_element_takes(is, new_ref, wanted[drop], layer, true);
+	}
 	memmove(&wanted[drop], &wanted[drop + 1], sizeof(HnswRef) * (n - drop - 1));
 	return n - 1;
 }
@@ -525,13 +674,14 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 		{
 			if (!force)
 				return false;
-			nwanted = make_room(is, ref, layer, wanted, nwanted);
+			nwanted = make_room(is, ref, new_ref, layer, wanted, nwanted);
 			wanted[nwanted++] = new_ref;
 		}
 		switch (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer, m,
 										  current, ncurrent, wanted, nwanted))
 		{
 			case HNSW_LIST_WRITTEN:
+				note_dropped(is, ref, current, ncurrent, wanted, nwanted);
 				return true;
 			case HNSW_LIST_GONE:
 				return false;
@@ -699,7 +849,13 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	{
 		is->selected[layer] = palloc(sizeof(HnswCandidate) * 2 * m);
 		is->nselected[layer] = 0;
+		is->relied[layer] = palloc(sizeof(HnswRef) * 2 * m);
+		is->nrelied[layer] = 0;
 	}
+	is->dropped_capacity = 4 * m;
+	is->dropped_from = palloc(sizeof(HnswRef) * is->dropped_capacity);
+	is->dropped_to = palloc(sizeof(HnswRef) * is->dropped_capacity);
+	is->ndropped = 0;
 }
 
 /* Register the new element's key so pair distances can use it. */

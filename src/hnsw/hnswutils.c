@@ -294,6 +294,7 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->query = NULL;
 	graph->keep_keys = keep_keys;
 	graph->visited = hnswvisit_create(CurrentMemoryContext, 256, NULL);
+	graph->expanding = HNSW_NO_REF;
 	graph->buffer = InvalidBuffer;
 	graph->skip = NULL;
 	graph->skip_arg = NULL;
@@ -306,6 +307,7 @@ void
 HnswDiskGraphReset(HnswDiskGraph *graph, const void *query)
 {
 	hnswvisit_reset(graph->visited);
+	graph->expanding = HNSW_NO_REF;
 	graph->query = query;
 }
 
@@ -350,6 +352,7 @@ HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref)
 		entry->read = false;
 		entry->dead = false;
 		entry->key = NULL;
+		entry->parent = HNSW_NO_REF;
 	}
 	return entry;
 }
@@ -362,6 +365,8 @@ disk_visit(void *arg, HnswRef ref, int layer)
 
 	if (entry->layer <= layer)
 		return false;
+	if (entry->layer == HNSW_UNVISITED)
+		entry->parent = graph->expanding;
 	entry->layer = layer;
 	return true;
 }
@@ -533,10 +538,14 @@ HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *ou
 	return n;
 }
 
+/* A search expands ref: its neighbours' first visits record it as their parent. */
 static int
 disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 {
-	return HnswDiskGraphNeighbors((HnswDiskGraph *) arg, ref, layer, out);
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+
+	graph->expanding = ref;
+	return HnswDiskGraphNeighbors(graph, ref, layer, out);
 }
 
 /* Does ref meet the graph's filter?  Without one every element does. */
