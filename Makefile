@@ -75,6 +75,30 @@ test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance
 		src/codes.c src/codes.h src/popcount.h
 	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c src/codes.c $(KERNEL_PROG_LIBS)
 
+# The extension vector (vector.control, sql/vector--0.8.6.sql): pgvector's
+# name, an alias that requires ann, so that pgvector's dumps restore
+# (README.md, "Moving from pgvector").  Where a vector.control exists that
+# does not require ann, it is pgvector's: install neither file over it,
+# and uninstall only ours.
+VECTOR_ALIAS_FILES = vector.control sql/vector--0.8.6.sql
+vector_control = '$(DESTDIR)$(datadir)/extension/vector.control'
+vector_control_is_ours = grep -qx "requires = 'ann'" $(vector_control)
+
+.PHONY: install-vector-alias uninstall-vector-alias
+install: install-vector-alias
+install-vector-alias: installdirs
+	@if [ ! -e $(vector_control) ] || $(vector_control_is_ours); then \
+		$(INSTALL_DATA) $(addprefix $(srcdir)/, $(VECTOR_ALIAS_FILES)) '$(DESTDIR)$(datadir)/extension/'; \
+	else \
+		echo "NOTICE: not installing the extension alias vector: $(vector_control) is another extension's (pgvector's?)" >&2; \
+	fi
+
+uninstall: uninstall-vector-alias
+uninstall-vector-alias:
+	@if [ -e $(vector_control) ] && $(vector_control_is_ours); then \
+		rm -f $(addprefix '$(DESTDIR)$(datadir)/extension'/, $(notdir $(VECTOR_ALIAS_FILES))); \
+	fi
+
 PROVE_TESTS ?= test/t/*.pl
 .PHONY: prove_installcheck
 prove_installcheck:
