@@ -153,6 +153,17 @@ SELECT count(*) FROM (SELECT id FROM pe ORDER BY v::halfvec(3) <-> '[9,6,4]' LIM
 WHERE id IN (SELECT id FROM pe WHERE v = '[9,6,4]');
 DROP TABLE pe;
 
+-- every row a partial index holds passes its predicate, so a scan of it
+-- is costed without filtering: it beats a btree on the predicate's
+-- column and a sort
+CREATE TABLE pl (id int, label int, v vector(4));
+INSERT INTO pl SELECT i, i % 10, ARRAY[sin(i), cos(i), sin(2 * i), cos(3 * i)] FROM generate_series(1, 2000) i;
+CREATE INDEX pl_label ON pl (label);
+CREATE INDEX pl_partial ON pl USING hnsw (v vector_l1_ops) WHERE label = 1;
+ANALYZE pl;
+EXPLAIN (COSTS OFF) SELECT id FROM pl WHERE label = 1 ORDER BY v <+> '[1,0,0,1]' LIMIT 10;
+DROP TABLE pl;
+
 -- many copies of one vector (ten rows to an element, the elements on a
 -- chain) must neither wall the rest of the graph off nor get lost
 CREATE TABLE dup (id serial PRIMARY KEY, v vector(2));

@@ -492,6 +492,16 @@ AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selec
 }
 
 /*
+ * The rows an index holds, at least 1: fewer than its table's for a
+ * partial index, whose scans meet only rows that pass its predicate.
+ */
+double
+AnnIndexRows(IndexOptInfo *index)
+{
+	return Max(index->tuples, 1.0);
+}
+
+/*
  * What WHERE conditions add to an ordered scan that must find `wanted`
  * rows passing them before it can return its first (ef_search for
  * hnsw).  The index tests conditions on filter columns itself (their
@@ -501,14 +511,15 @@ AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total, Selectivity *selec
  * the index returns, the executor rejects those that fail the conditions
  * the index does not test, each a heap fetch: *rejected_fetches.  So an
  * index that tests a condition costs less than one that leaves it to the
- * executor, as it should.
+ * executor, as it should.  Conditions a partial index's predicate implies
+ * cost nothing: every entry passes them (indrestrictinfo leaves them out).
  */
 void
 AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted, Selectivity *selectivity,
 			  double *extra_visits, double *rejected_fetches)
 {
 	IndexOptInfo *index = path->indexinfo;
-	double		rows = Max(index->rel->tuples, 1.0);
+	double		rows = AnnIndexRows(index);
 	double		floor = 1.0 / rows;
 	List	   *quals = get_quals_from_indexclauses(path->indexclauses);
 	double		s_index = 1.0;
@@ -516,7 +527,7 @@ AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted, Selectivity *se
 
 	if (quals != NIL)
 		s_index = clauselist_selectivity(root, quals, index->rel->relid, JOIN_INNER, NULL);
-	s_all = clauselist_selectivity(root, index->rel->baserestrictinfo, index->rel->relid,
+	s_all = clauselist_selectivity(root, index->indrestrictinfo, index->rel->relid,
 								   JOIN_INNER, NULL);
 	s_index = Min(Max(s_index, floor), 1.0);
 	s_all = Min(Max(s_all, floor), s_index);

@@ -103,6 +103,7 @@ extern bool AnnValidateOpclass(Oid opclassoid, const char *am_name);
 extern Relation AnnOpenIndexToRead(Oid indexoid, const char *am_name, Relation *heap);
 extern bool AnnCostUnordered(IndexPath *path, Cost *startup, Cost *total,
 							 Selectivity *selectivity, double *correlation, double *pages);
+extern double AnnIndexRows(IndexOptInfo *index);
 extern void AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted,
 						  Selectivity *selectivity, double *extra_visits,
 						  double *rejected_fetches);

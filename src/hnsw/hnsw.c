@@ -148,7 +148,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	index_close(rel, NoLock);
 	/* a filtered search meets elements until ef of them match */
 	AnnFilterCost(root, path, ef, indexSelectivity, &extra_visits, &rejected_fetches);
-	AnnScanCost(path, Min(2.0 * m * ef + extra_visits, Max(index->rel->tuples, 1.0)),
+	AnnScanCost(path, Min(2.0 * m * ef + extra_visits, AnnIndexRows(index)),
 				index->tuples, rejected_fetches, indexStartupCost, indexTotalCost, indexPages);
 }
 

@@ -198,7 +198,7 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				  double *indexPages)
 {
 	IndexOptInfo *index = path->indexinfo;
-	double		rows = Max(index->rel->tuples, 1.0);
+	double		rows = AnnIndexRows(index);
 	double		lists;
 	double		extra_visits;
 	double		rejected_fetches;
