@@ -12,12 +12,13 @@ package AnnTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use FindBin;
 use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(
-  ann_setup knn_rows index_used_ok matches_exact_ok all_reachable_ok index_check_ok
+  ann_setup ann_fixture knn_rows index_used_ok matches_exact_ok all_reachable_ok index_check_ok
   dump_restore_ok restored_answers_ok
   store_exact knn_recall knn_recall_ok
   pgbench_start pgbench_running wait_for_query_while_running pgbench_finish_ok pgbench_ok
@@ -74,6 +75,19 @@ sub ann_setup
 		RETURN ann_test_sparsify(ann_test_vec(n, dims)::vector);
 	});
 	return;
+}
+
+# The directory of fixture $name: under $ANN_FIXTURES when set (test/lib.sh
+# sets it, as it runs the tests in a copy of the tree), else under
+# ../shared/fixtures beside the repository holding this file.  Dies when
+# it is missing: a test of a fixture never passes without it.
+sub ann_fixture
+{
+	my ($name) = @_;
+	my $root = $ENV{ANN_FIXTURES} // "$FindBin::RealBin/../../../shared/fixtures";
+	my $dir = "$root/$name";
+	die "fixture $name not found in $root\n" unless -d $dir;
+	return $dir;
 }
 
 # The k-nearest-neighbour query: ids and distances of the k rows of $table
