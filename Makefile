@@ -55,7 +55,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann
 PG_CFLAGS = -std=gnu11
 SHLIB_LINK = -lm
 
-EXTRA_CLEAN = test/kernel_check test/bench/kernel_bench test/bench/fmnist test/bench/clustered \
+EXTRA_CLEAN = test/kernel_check test/binary_client test/bench/kernel_bench test/bench/fmnist test/bench/clustered \
 	tmp_check
 
 PG_CONFIG ?= pg_config
@@ -98,6 +98,11 @@ uninstall-vector-alias:
 	@if [ -e $(vector_control) ] && $(vector_control_is_ours); then \
 		rm -f $(addprefix '$(DESTDIR)$(datadir)/extension'/, $(notdir $(VECTOR_ALIAS_FILES))); \
 	fi
+
+# The libpq client test/run drives: binary parameters and COPY of the
+# types (test/binary_client.c)
+test/binary_client: %: %.c
+	$(CC) $(CFLAGS) -I$(includedir) -o $@ $< -L$(libdir) -lpq
 
 PROVE_TESTS ?= test/t/*.pl
 .PHONY: prove_installcheck
