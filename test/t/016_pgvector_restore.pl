@@ -350,6 +350,11 @@ sub restored_ok
 
 my $pgvector = pgvector_answers();
 
+# make install skips the alias where pgvector's vector.control is
+is($node->safe_psql('postgres', "SELECT string_agg(version || ' requires ' || requires::text, ', ')
+	FROM pg_available_extension_versions WHERE name = 'vector'"), '0.8.6 requires {ann}',
+	'the extension vector installed here is the alias of ann, not pgvector');
+
 # the one step, for a plain dump and for a custom one
 database_with_ann('plain');
 quiet_ok([ 'psql', '-X', '-q', '-o', '/dev/null', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('plain'),
