@@ -10,6 +10,12 @@ CREATE TABLE sparse_items (id bigserial PRIMARY KEY, embedding sparsevec(5));
 INSERT INTO sparse_items (embedding) VALUES ('{1:1,3:2,5:3}/5'), ('{1:4,3:5,5:6}/5'), ('{2:1,4:1}/5');
 SELECT * FROM sparse_items ORDER BY embedding <-> '{1:3,3:1,5:2}/5' LIMIT 5;
 SELECT id, embedding <-> '{1:3,3:1,5:2}/5' AS distance FROM sparse_items ORDER BY distance LIMIT 5;
+-- an hnsw index answers the same query
+CREATE INDEX ON sparse_items USING hnsw (embedding sparsevec_l2_ops);
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM sparse_items ORDER BY embedding <-> '{1:3,3:1,5:2}/5' LIMIT 5;
+SELECT * FROM sparse_items ORDER BY embedding <-> '{1:3,3:1,5:2}/5' LIMIT 5;
+RESET enable_seqscan;
 DROP TABLE sparse_items;
 
 -- binary quantization: an index on the bits of each vector, then the
