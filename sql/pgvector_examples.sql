@@ -2,8 +2,8 @@
 -- vectors, binary quantization with its re-ranking idiom, and ivfflat with
 -- probes and iterative scans.  Answers through an index stand beside the
 -- exact ones of a sequential scan.
-CREATE EXTENSION IF NOT EXISTS ann;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS ann;
 
 -- sparse vectors: '{index:value,...}/dimensions', indices from 1
 CREATE TABLE sparse_items (id bigserial PRIMARY KEY, embedding sparsevec(5));
