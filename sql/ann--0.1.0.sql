@@ -651,6 +651,13 @@ CREATE OPERATOR CLASS halfvec_l1_ops
 	OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 l1_distance(halfvec, halfvec);
 
+-- bit(n) keys, n up to 64,000, Hamming only: entries hold the bits (no
+-- codes), and a list's centroid has the bits most of its keys have
+CREATE OPERATOR CLASS bit_hamming_ops
+	FOR TYPE bit USING spann AS
+	OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+	FUNCTION 1 hamming_distance(bit, bit);
+
 -- ---------------------------------------------------------------------
 -- ivfflat: pgvector's access method name, served by spann's machinery
 -- with pgvector's reloption (lists) and GUCs (ivfflat.probes,
@@ -688,6 +695,10 @@ CREATE OPERATOR CLASS halfvec_cosine_ops
 	OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
 	FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
 	FUNCTION 2 l2_norm(halfvec);
+CREATE OPERATOR CLASS bit_hamming_ops
+	FOR TYPE bit USING ivfflat AS
+	OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+	FUNCTION 1 hamming_distance(bit, bit);
 
 CREATE FUNCTION ann_check_index(index regclass, heapallindexed boolean DEFAULT false)
 	RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C STRICT;

@@ -380,20 +380,27 @@ AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable)
 	}
 }
 
-/* Refuse the keys that are no array of float elements. */
+/* Refuse sparse keys, which are no array of elements. */
 static void
 check_dense(const AnnDistanceInfo *info)
 {
-	if (info->keytype == ANN_KEY_BIT || info->keytype == ANN_KEY_SPARSE)
-		elog(ERROR, "%s keys have no dense float elements", AnnKeyTypeName(info));
+	if (info->keytype == ANN_KEY_SPARSE)
+		elog(ERROR, "%s keys have no dense elements", AnnKeyTypeName(info));
 }
 
-/* Copy dim key elements x to floats (halfvec elements are widened). */
+/*
+ * Copy dim key elements x to floats: halfvec elements are widened, bits
+ * become 0 or 1 (so that a mean of bit keys is the share of keys with each
+ * bit set).
+ */
 void
 AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out)
 {
 	check_dense(info);
-	if (info->keytype == ANN_KEY_HALFVEC)
+	if (info->keytype == ANN_KEY_BIT)
+		for (int i = 0; i < dim; i++)
+			out[i] = (((const bits8 *) x)[i / BITS_PER_BYTE] >> (7 - i % BITS_PER_BYTE)) & 1;
+	else if (info->keytype == ANN_KEY_HALFVEC)
 		for (int i = 0; i < dim; i++)
 			out[i] = AnnHalfToFloat(((const AnnHalf *) x)[i]);
 	else
@@ -402,7 +409,10 @@ AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *
 
 /*
  * A prepared key of the index's type from dim float elements: a palloc'd
- * vector or halfvec, scaled to unit length for cosine (unless it is zero).
+ * vector or halfvec, scaled to unit length for cosine (unless it is zero),
+ * or a bit string with the bits whose elements exceed 1/2 set: for a mean
+ * of bit keys (AnnElementsToFloats), the bits most of them have, a
+ * majority vote.
  */
 Datum
 AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
@@ -411,6 +421,15 @@ AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim)
 	bool		usable;
 
 	check_dense(info);
+	if (info->keytype == ANN_KEY_BIT)
+	{
+		VarBit	   *b = InitBitString(dim);
+
+		for (int i = 0; i < dim; i++)
+			if (x[i] > 0.5f)
+				VARBITS(b)[i / BITS_PER_BYTE] |= 0x80 >> (i % BITS_PER_BYTE);
+		return PointerGetDatum(b);
+	}
 	if (info->keytype == ANN_KEY_HALFVEC)
 	{
 		HalfVector *h = InitHalfVector(dim);

@@ -110,6 +110,15 @@ SpannGetScanSettings(Relation index, SpannScanSettings *settings)
 	settings->max_probes = spann_max_probes;
 }
 
+/* The name of index's access method, for messages: spann or ivfflat */
+const char *
+SpannAmName(Relation index)
+{
+	SpannScanSettings settings;
+
+	return IvfflatScanSettings(index, &settings) ? "ivfflat" : "spann";
+}
+
 int
 SpannGetLists(Relation index)
 {

@@ -26,7 +26,7 @@
  */
 #define SPANN_MAX_DIM			2000	/* vector: a vector tuple fits a page */
 #define SPANN_MAX_HALF_DIM		4000	/* halfvec */
-#define SPANN_MAX_BITS			0		/* no bit opclasses: codes need float elements */
+#define SPANN_MAX_BITS			64000	/* bit: an entry holding the key fits a page */
 /* The seed of every spann index's rotation (codes.h) */
 #define SPANN_ROTATION_SEED		UINT64CONST(0x5a17a5eed)
 
@@ -146,22 +146,24 @@ typedef SpannCentroidTupleData *SpannCentroidTuple;
 
 /*
  * One indexed vector in a posting list: its code relative to the list's
- * centroid (codes.h), and where its whole vector is
+ * centroid (codes.h), and where its whole vector is.  A bit key is its
+ * own code: the entry holds its bits, and no vector tuple.
  */
 typedef struct SpannEntryTupleData
 {
 	ItemPointerData heaptid;	/* the heap row */
-	ItemPointerData vector;		/* its vector tuple */
-	AnnCodeFactors factors;
+	ItemPointerData vector;		/* its vector tuple; invalid for bit keys */
+	AnnCodeFactors factors;		/* zero for bit keys */
 	float4		inner;			/* <x, centroid>, for inner products */
 	uint32		unused;			/* the code below is 8-byte aligned */
-	uint64		code[FLEXIBLE_ARRAY_MEMBER];	/* code_words, then the
+	uint64		code[FLEXIBLE_ARRAY_MEMBER];	/* code_words (a bit key's
+												 * bits), then the
 												 * signatures of filter columns */
 } SpannEntryTupleData;
 
 typedef SpannEntryTupleData *SpannEntryTuple;
 
-/* One indexed vector, stored once however many lists it is in */
+/* One indexed vector, stored once however many lists it is in (not bit keys) */
 typedef struct SpannVectorTupleData
 {
 	ItemPointerData heaptid;	/* the heap row; invalid: a free slot */
@@ -210,16 +212,19 @@ typedef struct SpannIndexInfo
 	Size		centroid_keysize;	/* bytes of a centroid's key, summary included */
 	Size		filter_offset;	/* where in both the signatures / summary start */
 	Size		signature_size; /* bytes of an entry's signatures (0: none) */
-	int			padded;			/* rotated dimensions: the code's bits */
+	bool		entry_holds_key;	/* bit keys: entries hold the key itself */
+	int			padded;			/* rotated dimensions: the code's bits (0 for
+								 * bit keys, which are not rotated) */
 	int			code_words;
 	Size		entry_size;		/* of an entry tuple */
-	AnnRotation *rotation;
+	AnnRotation *rotation;		/* NULL for bit keys */
 	const AnnCodeKernels *code_kernels;
 } SpannIndexInfo;
 
 /* A query prepared against one list's centroid, to read its entries' codes */
 typedef struct SpannListQuery
 {
+	const void *query;			/* its elements: bit entries are compared with them */
 	float		query_centroid; /* <q, c> */
 	float		centroid_norm2; /* |c|^2 */
 	AnnCodeQuery *code;
@@ -328,6 +333,7 @@ extern double spann_scan_mem_multiplier;
 extern void SpannInit(void);
 extern IndexAmRoutine *SpannMakeAmRoutine(void);
 extern void SpannGetScanSettings(Relation index, SpannScanSettings *settings);
+extern const char *SpannAmName(Relation index);
 extern int	SpannGetLists(Relation index);
 extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
@@ -416,6 +422,7 @@ extern bool SpannRowDistance(Relation index, const SpannRow *row, const void *qu
 extern double SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 									 void *callback_state);
 extern const char *SpannEntrySignatures(const SpannIndexInfo *info, SpannEntryTuple e);
+extern bool SpannEntryKey(Relation index, SpannEntryTuple e, char *key);
 extern SpannEntryTuple SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row,
 									  const char *key, const float *rotated,
 									  const float *centroid);

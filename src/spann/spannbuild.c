@@ -643,6 +643,22 @@ assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The dimensions of index's keys, checked against the limits; a bit
+ * distance other than Hamming is refused (majority-vote centroids and
+ * radius bounds need Hamming's).
+ */
+static int
+index_dimensions(Relation index, const AnnDistanceInfo *dist)
+{
+	if (dist->metric == ANN_METRIC_JACCARD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s indexes do not support the Jaccard distance", SpannAmName(index))));
+	return AnnIndexDimensions(index, dist, SpannAmName(index), SPANN_MAX_DIM,
+							  SPANN_MAX_HALF_DIM, SPANN_MAX_BITS);
+}
+
 static void
 build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 {
@@ -650,8 +666,7 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	bs->heap = heap;
 	bs->index = index;
 	AnnResolveDistance(index, &bs->dist);
-	bs->dimensions = AnnIndexDimensions(index, &bs->dist, "spann", SPANN_MAX_DIM,
-										SPANN_MAX_HALF_DIM, SPANN_MAX_BITS);
+	bs->dimensions = index_dimensions(index, &bs->dist);
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
 	AnnFilterColumnsInit(index, &bs->filters);
 	bs->centroid_keysize = SpannCentroidKeySize(&bs->filters, bs->keysize);
@@ -755,8 +770,6 @@ spannbuildempty(Relation index)
 	AnnDistanceInfo dist;
 
 	AnnResolveDistance(index, &dist);
-	write_metapage(index, INIT_FORKNUM,
-				   AnnIndexDimensions(index, &dist, "spann", SPANN_MAX_DIM, SPANN_MAX_HALF_DIM,
-									  SPANN_MAX_BITS));
+	write_metapage(index, INIT_FORKNUM, index_dimensions(index, &dist));
 	AnnLogRelation(index, INIT_FORKNUM);
 }

@@ -64,26 +64,19 @@ current_radius(SpannCheck *check, const CheckedList *list)
 }
 
 /*
- * One entry, its posting page share-locked (so VACUUM cannot have freed
- * its vector tuple): its vector tuple holds its row, and its code is the
- * one that vector and the list's centroid give.  Returns the vector's
- * radius distance from the centroid.
+ * An entry of a vector (or halfvec) key: its vector tuple holds its row,
+ * and its code is the one that vector and the list's centroid give.  The
+ * vector's key goes to key.
  */
-static float
-check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
-			const void *centroid, const float *rotated_centroid)
+static void
+check_vector_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
+				   const float *rotated_centroid, char *key)
 {
 	const SpannIndexInfo *info = check->info;
-	SpannRow	row;
-	char	   *key = palloc(info->keysize);
+	SpannRow	row = {e->heaptid, e->vector};
 	float	   *rotated;
 	SpannEntryTuple want;
-	float		distance;
 
-	if (!ItemPointerIsValid(&e->heaptid))
-		AnnCheckFailed(check->index, blkno, off, "An entry has no heap TID.");
-	row.heaptid = e->heaptid;
-	row.vector = e->vector;
 	if (!ItemPointerIsValid(&e->vector) ||
 		!block_in_index(check, ItemPointerGetBlockNumber(&e->vector)) ||
 		!SpannReadVector(check->index, &row, key))
@@ -94,9 +87,48 @@ check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTu
 		fabsf(want->factors.norm - e->factors.norm) > 1e-3f * Max(want->factors.norm, 1e-3f))
 		AnnCheckFailed(check->index, blkno, off,
 					   "An entry's code is not that of its vector in its list.");
-	distance = SpannRadiusDistance(info, SpannKeyElements(key), centroid);
 	pfree(want);
 	pfree(rotated);
+}
+
+/*
+ * An entry of a bit key: it names no vector tuple, and the bits past the
+ * key's length in its last byte are zero (the kernels count whole
+ * bytes).  The key it holds goes to key.
+ */
+static void
+check_bit_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
+				char *key)
+{
+	int			tail = check->info->dimensions % BITS_PER_BYTE;
+	const bits8 *bits = (const bits8 *) e->code;
+
+	if (ItemPointerIsValid(&e->vector))
+		AnnCheckFailed(check->index, blkno, off, "An entry of a bit key names a vector tuple.");
+	if (tail != 0 && (bits[check->info->dimensions / BITS_PER_BYTE] & (0xFF >> tail)) != 0)
+		AnnCheckFailed(check->index, blkno, off, "An entry has bits set past its key's length.");
+	SpannEntryKey(check->index, e, key);
+}
+
+/*
+ * One entry, its posting page share-locked (so VACUUM cannot have freed
+ * its vector tuple).  Returns its key's radius distance from the
+ * centroid.
+ */
+static float
+check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
+			const void *centroid, const float *rotated_centroid)
+{
+	char	   *key = palloc(check->info->keysize);
+	float		distance;
+
+	if (!ItemPointerIsValid(&e->heaptid))
+		AnnCheckFailed(check->index, blkno, off, "An entry has no heap TID.");
+	if (check->info->entry_holds_key)
+		check_bit_entry(check, blkno, off, e, key);
+	else
+		check_vector_entry(check, blkno, off, e, rotated_centroid, key);
+	distance = SpannRadiusDistance(check->info, SpannKeyElements(key), centroid);
 	pfree(key);
 	return distance;
 }

@@ -65,7 +65,8 @@ typedef struct SplitCandidate
 
 /*
  * Two centroids for the entries, from a 2-means of them; false when the
- * entries are all alike and cannot be split.
+ * entries are all alike and cannot be split, or when the two means make
+ * the same key (bit keys: the same majority bits).
  */
 static bool
 two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, char **key2)
@@ -81,13 +82,12 @@ two_centroids(const SpannIndexInfo *info, const SplitInput *in, char **key1, cha
 	centres = SpannKMeans(points, in->n, info->dimensions, 2, in->n, assignment);
 	for (int i = 0; i < in->n; i++)
 		size1 += assignment[i] == 0;
-	if (size1 == 0 || size1 == in->n ||
-		memcmp(centres, centres + info->dimensions, sizeof(float) * info->dimensions) == 0)
+	if (size1 == 0 || size1 == in->n)
 		return false;
 	*key1 = DatumGetPointer(AnnKeyFromFloats(&info->dist, centres, info->dimensions));
 	*key2 = DatumGetPointer(AnnKeyFromFloats(&info->dist, centres + info->dimensions,
 											 info->dimensions));
-	return true;
+	return memcmp(*key1, *key2, info->keysize) != 0;
 }
 
 /*

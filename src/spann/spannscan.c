@@ -18,6 +18,10 @@
  * entries by what always holds, not by their codes' estimates, which
  * fail for a small share of entries).
  *
+ * An index of bit keys has no codes: its entries hold the keys, so the
+ * bound computed from an entry is its exact distance, and reranking reads
+ * nothing more.
+ *
  * When the executor wants more rows than those lists hold (a WHERE
  * clause dropped some), an iterative scan probes more lists, up to
  * spann.max_probes in all:
@@ -175,7 +179,7 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
  * (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
  * merge or compaction replaced ours after the scan opened it; its chain
  * stays readable), the centroid is unknown and every bound is 0: each
- * entry is reranked.
+ * entry is reranked.  Bit entries need no centroid.
  */
 static void
 scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
@@ -186,7 +190,8 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
 	BlockNumber blkno = list->head;
 	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
 	float	   *centroid = palloc(sizeof(float) * info->padded);
-	bool		known = SpannListRotatedCentroid(index, list, centroid);
+	bool		known = info->entry_holds_key ||
+		SpannListRotatedCentroid(index, list, centroid);
 
 	if (known)
 		SpannListQueryPrepare(info, &so->list_query, so->rotated_query, centroid);
@@ -443,6 +448,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 
 	so->query = query_elements(scan, so);
 	so->rotated_query = SpannRotate(so->info, so->query);
+	so->list_query.query = so->query;
 	so->list_query.code = NULL;
 	SpannGetScanSettings(scan->indexRelation, &so->settings);
 	strict = so->settings.iterative == SPANN_ITERATIVE_STRICT;
@@ -496,7 +502,8 @@ lists_below(SpannScanOpaque so, float distance)
 /*
  * Rerank the found entry of lowest bound: its exact distance, from its
  * vector tuple, joins the ranked rows, unless its row was reranked from
- * another list already or is gone (VACUUM removed it: dead to us).
+ * another list already or is gone (VACUUM removed it: dead to us).  A
+ * bit entry's bound is its exact distance already.
  */
 static void
 rerank_next(IndexScanDesc scan, SpannScanOpaque so)
@@ -506,7 +513,9 @@ rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 
 	if (!AnnTidSetAdd(so->reranked, &f->row.heaptid))
 		return;
-	if (SpannRowDistance(scan->indexRelation, &f->row, so->query, &distance))
+	if (so->info->entry_holds_key)
+		ranked_push(&so->ranked, f->lower, &f->row.heaptid);
+	else if (SpannRowDistance(scan->indexRelation, &f->row, so->query, &distance))
 		ranked_push(&so->ranked, distance, &f->row.heaptid);
 }
 

@@ -544,8 +544,8 @@ SpannRetireChain(Relation index, BlockNumber head)
 
 /*
  * Copy every entry of the list starting at head: its rows into *rows,
- * whole entry keys (entry_keysize bytes each: the vector from its vector
- * tuple, then the entry's signatures) into *keys, both palloc'd.  Returns
+ * whole entry keys (entry_keysize bytes each: the key, SpannEntryKey,
+ * then the entry's signatures) into *keys, both palloc'd.  Returns
  * the number of entries.  The caller holds the list lock (or is VACUUM,
  * which holds them all): no entry's row is being removed.
  */
@@ -581,7 +581,7 @@ SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys)
 			key = *keys + info->entry_keysize * n;
 			(*rows)[n].heaptid = e->heaptid;
 			(*rows)[n].vector = e->vector;
-			if (!SpannReadVector(index, &(*rows)[n], key))
+			if (!SpannEntryKey(index, e, key))
 				AnnCheckFailed(index, walk.blkno, off, "An entry's vector tuple holds another row.");
 			if (info->signature_size > 0)
 				memcpy(key + info->filter_offset, SpannEntrySignatures(info, e), info->signature_size);
@@ -707,15 +707,16 @@ SpannIsUnretiredPosting(Page page)
 
 /*
  * The distance that list radii measure between two elements: Euclidean
- * (not squared) for L2 and the inner-product metrics, L1 for L1.  Both
- * obey the triangle inequality, which is what SpannLowerBound needs.
+ * (not squared) for L2 and the inner-product metrics, L1 for L1, Hamming
+ * for Hamming.  All obey the triangle inequality, which is what
+ * SpannLowerBound needs.
  */
 float
 SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b)
 {
 	int			n = info->dimensions;
 
-	if (info->dist.metric == ANN_METRIC_L1)
+	if (info->dist.metric == ANN_METRIC_L1 || info->dist.metric == ANN_METRIC_HAMMING)
 		return AnnDistance(&info->dist, a, b, n);
 	if (info->dist.keytype == ANN_KEY_HALFVEC)
 		return sqrtf(ann_kernels->half_l2_squared(a, b, n));
@@ -725,10 +726,11 @@ SpannRadiusDistance(const SpannIndexInfo *info, const void *a, const void *b)
 /*
  * A lower bound of the query's distance (in the index's terms) to every
  * key within radius of a centroid at the given distance from the query:
- * the triangle inequality for L2 and L1, and for the inner products
- * <q, x> <= <q, c> + |q| |x - c|.  A margin of SPANN_BOUND_MARGIN of the
- * terms' size covers the rounding of float kernels, so that the bound
- * never exceeds a distance the kernels compute for such a key.
+ * the triangle inequality for L2, L1 and Hamming, and for the inner
+ * products <q, x> <= <q, c> + |q| |x - c|.  A margin of SPANN_BOUND_MARGIN
+ * of the terms' size covers the rounding of float kernels, so that the
+ * bound never exceeds a distance the kernels compute for such a key;
+ * Hamming distances are bit counts, exact in a float, and need none.
  */
 float
 SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav, float distance,
@@ -749,6 +751,8 @@ SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav, float di
 		case ANN_METRIC_L1:
 			gap = distance - r - SPANN_BOUND_MARGIN * (distance + r);
 			return gap > 0 ? (float) gap : 0;
+		case ANN_METRIC_HAMMING:
+			return Max(distance - radius, 0.0f);
 		default:
 			{
 				double		q = nav->query_norm;

@@ -18,6 +18,11 @@
  * its inner-product form); the others also the code's, which hold but
  * for a small share of entries (ANN_CODE_EPSILON).
  *
+ * Bit keys need neither: a bit key is as compact as a code of as many
+ * dimensions, and its Hamming distance to the query is a popcount.  Their
+ * entries hold the key itself (in place of the code), no vector tuple is
+ * stored, and the distance a scan computes from an entry is exact.
+ *
  * Vector tuples are never moved: VACUUM frees the slot of a dead row
  * (its heap TID made invalid), and a later insert reuses it.  A reader
  * holding an entry of a row VACUUM removed meanwhile finds the slot free
@@ -41,27 +46,48 @@
 
 #include "spann.h"
 
+/* The widest bit key fits a page, as an entry and as a centroid */
+StaticAssertDecl(SPANN_ENTRY_TUPLE_SIZE((SPANN_MAX_BITS + 63) / 64, 0) <= SPANN_MAX_TUPLE_SIZE,
+				 "a bit entry fits a page");
+StaticAssertDecl(SPANN_CENTROID_TUPLE_SIZE(VARBITTOTALLEN(SPANN_MAX_BITS)) <= SPANN_MAX_TUPLE_SIZE,
+				 "a bit centroid fits a page");
+
 /* Code sizes and the rotation, for SpannGetIndexInfo (in cxt) */
 void
 SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt)
 {
 	info->signature_size = info->filters.ncolumns > 0 ?
 		info->entry_keysize - info->filter_offset : 0;
-	info->padded = AnnCodePadded(info->dimensions);
-	info->code_words = info->padded / 64;
+	info->entry_holds_key = info->dist.keytype == ANN_KEY_BIT;
+	if (info->entry_holds_key)
+	{
+		info->padded = 0;
+		info->code_words = (info->dimensions + 63) / 64;
+	}
+	else
+	{
+		info->padded = AnnCodePadded(info->dimensions);
+		info->code_words = info->padded / 64;
+		info->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
+		AnnRotationInit(info->rotation, info->dimensions, SPANN_ROTATION_SEED);
+		info->code_kernels = AnnBestCodeKernels();
+	}
 	info->entry_size = SPANN_ENTRY_TUPLE_SIZE(info->code_words, info->signature_size);
-	info->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
-	AnnRotationInit(info->rotation, info->dimensions, SPANN_ROTATION_SEED);
-	info->code_kernels = AnnBestCodeKernels();
 }
 
-/* The rotated elements of a key (padded floats, palloc'd) */
+/*
+ * The rotated elements of a key (padded floats, palloc'd).  Bit keys are
+ * not rotated: padded is 0, and the result holds nothing.
+ */
 float *
 SpannRotate(const SpannIndexInfo *info, const void *elements)
 {
-	float	   *plain = palloc(sizeof(float) * info->dimensions);
+	float	   *plain;
 	float	   *rotated = palloc(sizeof(float) * info->padded);
 
+	if (info->entry_holds_key)
+		return rotated;
+	plain = palloc(sizeof(float) * info->dimensions);
 	AnnElementsToFloats(&info->dist, elements, info->dimensions, plain);
 	AnnRotate(info->rotation, plain, rotated);
 	pfree(plain);
@@ -177,19 +203,27 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, bool bu
  * metapage's vector page on (VACUUM points it at the first page where it
  * freed a slot; the pages between are looked at once per VACUUM), else a
  * new page.  Whichever page takes it becomes the metapage's.  One WAL
- * record per page written.
+ * record per page written.  A bit key is not stored (its entries hold
+ * it): row->vector is made invalid.
  */
 void
 SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannVectorTuple tuple = palloc0(SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+	SpannVectorTuple tuple;
 	SpannMetaPageData meta;
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	BlockNumber nblocks;
 	AnnEdit		edit;
 	Page		page;
 	Buffer		buffer;
 
+	if (info->entry_holds_key)
+	{
+		ItemPointerSetInvalid(&row->vector);
+		return;
+	}
+	tuple = palloc0(SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+	nblocks = RelationGetNumberOfBlocks(index);
 	tuple->heaptid = row->heaptid;
 	memcpy(tuple->key, key, info->keysize);
 	SpannReadMeta(index, &meta);
@@ -275,7 +309,8 @@ SpannRowDistance(Relation index, const SpannRow *row, const void *query, float *
 
 /*
  * VACUUM: free the vector tuples of dead rows, and point the metapage at
- * the first page where a slot was freed.  Returns how many were freed.
+ * the first page where a slot was freed.  Returns how many were freed
+ * (none in an index of bit keys, which has no vector page).
  */
 double
 SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
@@ -288,6 +323,8 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 	BlockNumber first_freed = InvalidBlockNumber;
 	double		freed = 0;
 
+	if (info->entry_holds_key)
+		return 0;
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL,
@@ -344,9 +381,35 @@ SpannEntrySignatures(const SpannIndexInfo *info, SpannEntryTuple e)
 }
 
 /*
+ * Copy the key of entry e (keysize bytes, without signatures) to key: a
+ * bit key from the entry itself, other keys from the entry's vector
+ * tuple.  False when that tuple no longer holds the entry's row.
+ */
+bool
+SpannEntryKey(Relation index, SpannEntryTuple e, char *key)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannRow	row;
+
+	if (info->entry_holds_key)
+	{
+		VarBit	   *bits = (VarBit *) key;
+
+		SET_VARSIZE(bits, info->keysize);
+		VARBITLEN(bits) = info->dimensions;
+		memcpy(VARBITS(bits), e->code, VARBITBYTES(bits));
+		return true;
+	}
+	row.heaptid = e->heaptid;
+	row.vector = e->vector;
+	return SpannReadVector(index, &row, key);
+}
+
+/*
  * The entry of row for a list whose rotated centroid is centroid: key is
  * the whole entry key (vector, then signatures), rotated its rotated
- * elements.  palloc'd, entry_size bytes.
+ * elements.  palloc'd, entry_size bytes.  A bit key's entry holds its
+ * bits (the padding bits of the last word zero, as the kernels need).
  */
 SpannEntryTuple
 SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row, const char *key,
@@ -357,16 +420,24 @@ SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row, const char *key,
 
 	e->heaptid = row->heaptid;
 	e->vector = row->vector;
-	AnnEncode(rotated, centroid, info->padded, e->code, &e->factors);
-	for (int i = 0; i < info->padded; i++)
-		inner += (double) rotated[i] * centroid[i];
-	e->inner = (float) inner;
+	if (info->entry_holds_key)
+		memcpy(e->code, SpannKeyElements(key), VARBITBYTES((const VarBit *) key));
+	else
+	{
+		AnnEncode(rotated, centroid, info->padded, e->code, &e->factors);
+		for (int i = 0; i < info->padded; i++)
+			inner += (double) rotated[i] * centroid[i];
+		e->inner = (float) inner;
+	}
 	if (info->signature_size > 0)
 		memcpy(e->code + info->code_words, key + info->filter_offset, info->signature_size);
 	return e;
 }
 
-/* Prepare a rotated query against a list's rotated centroid */
+/*
+ * Prepare a rotated query against a list's rotated centroid.  Bit entries
+ * are compared with the query itself (lq->query), whatever the list.
+ */
 void
 SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const float *query,
 					  const float *centroid)
@@ -374,6 +445,8 @@ SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const floa
 	double		qc = 0,
 				cc = 0;
 
+	if (info->entry_holds_key)
+		return;
 	for (int i = 0; i < info->padded; i++)
 	{
 		qc += (double) query[i] * centroid[i];
@@ -394,7 +467,8 @@ SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const floa
  * vector.  With always, one that always holds: for L2, (|x - c| -
  * |q - c|)^2; for inner products, <x, q> <= <q, c> + <x, c> - |c|^2 +
  * |x - c| |q - c|; for L1 the L2 bound's root.  Without, the code's
- * estimate tightens them, with its error bound.
+ * estimate tightens them, with its error bound.  For a bit key, the
+ * exact distance (a popcount: no rounding).
  */
 float
 SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, SpannEntryTuple e,
@@ -405,6 +479,8 @@ SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, Spann
 	float		upper_cos = 1.0f;	/* of <o, q_n> */
 	float		lower;
 
+	if (info->entry_holds_key)
+		return AnnDistance(&info->dist, lq->query, e->code, info->dimensions);
 	if (!always)
 	{
 		float		error;
@@ -431,7 +507,7 @@ SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, Spann
 			break;
 		case ANN_METRIC_HAMMING:
 		case ANN_METRIC_JACCARD:
-			elog(ERROR, "spann indexes no bit keys");
+			elog(ERROR, "bit keys have no codes");
 	}
 	if (always)
 	{
