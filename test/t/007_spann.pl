@@ -1,8 +1,10 @@
 # spann: a streaming standby replays a build, inserts that split lists,
 # deletes, VACUUM that merges lists and the reuse of freed pages, with
 # wal_consistency_checking comparing every replayed page with the
-# primary's image; crash recovery during inserts that split lists (an
-# immediate shutdown, then a backend killed by SIGKILL); concurrent inserts
+# primary's image (vector and halfvec keys in spann indexes, bit keys in
+# an ivfflat one); crash recovery during inserts that split lists (an
+# immediate shutdown, then a backend killed by SIGKILL; an ivfflat index
+# of bit keys beside the spann one); concurrent inserts
 # and scans through pgbench, also during deletes and VACUUM; and recall@10
 # on clustered data after the build (also built by parallel workers),
 # after doubling the table by inserts, and after deletes and VACUUM.
@@ -22,9 +24,9 @@ use AnnTest;
 my $DIMS = 16;
 my $SPREAD = 0.6;	# clusters overlap: many vectors go to two lists or more
 
-# Every list probed at once: spann.probes above the number of lists, every
-# group of centroids searched.
-my $ALL = 'SET spann.probes = 65536; SET spann.group_probes = 0;';
+# Every list probed at once: spann.probes (ivfflat.probes for ivfflat
+# indexes) above the number of lists, every group of centroids searched.
+my $ALL = 'SET spann.probes = 65536; SET ivfflat.probes = 32768; SET spann.group_probes = 0;';
 
 # spann_index_stats of $index on $node as a hash reference
 sub stats
@@ -68,18 +70,31 @@ sub log_clean_ok
 	$standby->init_from_backup($primary, 'backup', has_streaming => 1);
 	$standby->start;
 
-	# One table per type, with other opclasses and assignment options.
-	# Exact: the same rows; for halfvec keys normalised (for cosine) to
-	# half precision, distances within 0.0002 of the exact ones.
+	# One table per key type, with other opclasses and assignment options;
+	# bit keys (64 bits of quantized clustered vectors) in an ivfflat
+	# index.  key is the SQL of the key of seed %s.  Exact: the same rows;
+	# for halfvec keys normalised (for cosine) to half precision, distances
+	# within 0.0002 of the exact ones; for bit keys, which tie, the same
+	# distances.
 	my @cases = (
-		{ type => 'vector', ops => 'vector_l2_ops', op => '<->',
-		  with => 'lists = 10, epsilon = 1.0, replicas = 8', exact => { ids => 1 } },
-		{ type => 'halfvec', ops => 'halfvec_cosine_ops', op => '<=>',
-		  with => 'lists = 10, epsilon = 0.5, replicas = 2', exact => { tolerance => 0.0002 } },
+		{ type => 'vector', column => "vector($DIMS)", ops => 'vector_l2_ops', op => '<->',
+		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 8', exact => { ids => 1 },
+		  key => "ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)::vector" },
+		{ type => 'halfvec', column => "halfvec($DIMS)", ops => 'halfvec_cosine_ops', op => '<=>',
+		  am => 'spann', with => 'lists = 10, epsilon = 0.5, replicas = 2',
+		  exact => { tolerance => 0.0002 },
+		  key => "ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)::halfvec" },
+		{ type => 'bit', column => 'bit(64)', ops => 'bit_hamming_ops', op => '<~>',
+		  am => 'ivfflat', with => 'lists = 10', exact => {},
+		  key => "binary_quantize(ann_test_clustered_vec(%s, 64, 10, $SPREAD)::vector)::bit(64)" },
 	);
+	my $key_of = sub {
+		my ($c, $seed) = @_;
+		return sprintf($c->{key}, $seed);
+	};
 	my $rows = sub {
 		my ($c, $from, $to) = @_;
-		return "INSERT INTO t_$c->{type} SELECT i, ann_test_clustered_vec(i, $DIMS, 10, $SPREAD)::$c->{type}
+		return "INSERT INTO t_$c->{type} SELECT i, " . $key_of->($c, 'i') . "
 			FROM generate_series($from, $to) i;";
 	};
 
@@ -90,10 +105,10 @@ sub log_clean_ok
 		# the deletes all but empty cluster 0's lists, which VACUUM merges
 		# away; the second VACUUM frees the pages that splits and merges
 		# retired, and the last inserts take them
-		$primary->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{type}($DIMS));"
+		$primary->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{column});"
 			  . $rows->($c, 1, 1000)
 			  . "INSERT INTO $t VALUES (0, NULL);
-			CREATE INDEX ${t}_idx ON $t USING spann (v $c->{ops}) WITH ($c->{with});"
+			CREATE INDEX ${t}_idx ON $t USING $c->{am} (v $c->{ops}) WITH ($c->{with});"
 			  . $rows->($c, 1001, 3000)
 			  . "DELETE FROM $t WHERE id % 3 = 0 OR ann_test_cluster(id, 10) = 0;
 			VACUUM $t;"
@@ -112,7 +127,7 @@ sub log_clean_ok
 	{
 		my $t = "t_$c->{type}";
 		my %o = (op => $c->{op});
-		my @queries = map { "ann_test_clustered_vec($_, $DIMS, 10, $SPREAD)::$c->{type}" } (-3, 7, 100000, 5555, 123457);
+		my @queries = map { $key_of->($c, $_) } (-3, 7, 100000, 5555, 123457);
 
 		is(stats_text(stats($standby, "${t}_idx")), stats_text(stats($primary, "${t}_idx")),
 			"$t: the standby's index has the primary's lists and counters");
@@ -151,7 +166,7 @@ sub log_clean_ok
 		my $before = stats($standby, "${t}_idx")->{splits};
 		$standby->safe_psql('postgres', $rows->($c, 4501, 6000));
 		cmp_ok(stats($standby, "${t}_idx")->{splits}, '>', $before, "$t: the promoted standby splits lists");
-		all_reachable_ok($standby, 'postgres', $t, "ann_test_clustered_vec(-1, $DIMS, 10, $SPREAD)::$c->{type}",
+		all_reachable_ok($standby, 'postgres', $t, $key_of->($c, -1),
 			"$t: after promotion and inserts every row is in the index, once", op => $c->{op}, set => $ALL);
 	}
 
@@ -174,14 +189,20 @@ sub log_clean_ok
 	ann_setup($node, 'postgres');
 
 	# 8 lists for 160 rows: a list splits past about 50 entries, so that
-	# splits are frequent and a crash may well interrupt one
+	# splits are frequent and a crash may well interrupt one.  Beside it an
+	# ivfflat index of bit keys (binary_quantize, many rows sharing a key),
+	# whose lists split too.
 	$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
 		CREATE SEQUENCE items_seq;
 		INSERT INTO items SELECT n, ann_test_clustered_vec(n, $DIMS, 8, $SPREAD)
 		FROM (SELECT nextval('items_seq')::int AS n FROM generate_series(1, 160)) s;
 		CREATE INDEX items_idx ON items USING spann (v vector_l2_ops) WITH (lists = 8, epsilon = 0.5);
+		CREATE INDEX items_bits ON items USING ivfflat ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops)
+			WITH (lists = 8);
 		CHECKPOINT;");
 	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 8, $SPREAD)::vector" } (-1, 42, 777, 31337);
+	my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
+	my @bit_queries = map { "binary_quantize($_)::bit($DIMS)" } @queries;
 
 	# After recovery: every committed row is in the index once, and scans
 	# of every list are exact.
@@ -193,6 +214,13 @@ sub log_clean_ok
 		matches_exact_ok($node, 'postgres', 'items', \@queries,
 			"$round: the top-10 are exact with every list probed", set => $ALL, ids => 1);
 		index_check_ok($node, 'postgres', 'items_idx', "$round: ann_check_index passes");
+		index_used_ok($node, 'postgres', 'items', $bit_queries[0], 'items_bits', %bits);
+		all_reachable_ok($node, 'postgres', 'items', $bit_queries[0],
+			"$round: every row is in the bit index, once", %bits, set => $ALL);
+		matches_exact_ok($node, 'postgres', 'items', \@bit_queries,
+			"$round: the bit index's top-10 distances are exact with every list probed",
+			%bits, set => $ALL);
+		index_check_ok($node, 'postgres', 'items_bits', "$round: ann_check_index passes on the bit index");
 	};
 
 	# Two clients insert rows, one per transaction, pausing so that they
