@@ -83,7 +83,7 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 	if (!OidIsValid(index_getprocid(index, 1, ANN_DISTANCE_PROC)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the first column of index \"%s\" must be a vector or halfvec",
+				 errmsg("the first column of index \"%s\" must be the vector to search (vector, halfvec, sparsevec or bit)",
 						RelationGetRelationName(index)),
 				 errhint("Put the vector first and the filter columns after it.")));
 	proc = index_getprocinfo(index, 1, ANN_DISTANCE_PROC);
