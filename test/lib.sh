@@ -10,9 +10,7 @@
 #   prove_as_postgres DIR TESTS [VAR=VALUE...]
 #                                 the TAP tests TESTS (make prove_installcheck)
 #                                 as the postgres user, in a copy of the tree
-#                                 in DIR/tap; VAR=VALUE set in their environment,
-#                                 and ANN_FIXTURES (../shared/fixtures beside
-#                                 the repository, which the copy is not)
+#                                 in DIR/tap; VAR=VALUE set in their environment
 #
 # As root, the cluster runs as the postgres user (initdb refuses root).
 # ANN_PG_BIN names another PostgreSQL 15 bin directory (default Debian's).
@@ -81,9 +79,7 @@ prove_as_postgres() {
 	mkdir -p "$tree"
 	cp -r Makefile ann.control sql src test "$tree"/
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
-	local fixtures
-	fixtures=$(cd .. && pwd)/shared/fixtures
-	(cd "$tree" && "${AS_PG[@]}" env PATH="$PATH" ANN_FIXTURES="$fixtures" "$@" \
+	(cd "$tree" && "${AS_PG[@]}" env PATH="$PATH" "$@" \
 		make -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="$tests" PROVE_FLAGS=-v)
 }
 

@@ -77,14 +77,13 @@ sub ann_setup
 	return;
 }
 
-# The directory of fixture $name: under $ANN_FIXTURES when set (test/lib.sh
-# sets it, as it runs the tests in a copy of the tree), else under
-# ../shared/fixtures beside the repository holding this file.  Dies when
-# it is missing: a test of a fixture never passes without it.
+# The directory of fixture $name, under test/fixtures (data made with other
+# software, kept in the repository so that a clone alone runs every test).
+# Dies when it is missing: a test of a fixture never passes without it.
 sub ann_fixture
 {
 	my ($name) = @_;
-	my $root = $ENV{ANN_FIXTURES} // "$FindBin::RealBin/../../../shared/fixtures";
+	my $root = "$FindBin::RealBin/../fixtures";
 	my $dir = "$root/$name";
 	die "fixture $name not found in $root\n" unless -d $dir;
 	return $dir;
