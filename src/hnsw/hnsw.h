@@ -225,6 +225,16 @@ typedef uint64 HnswRef;
 
 #define HNSW_NO_REF				PG_UINT64_MAX
 
+/* Is ref one of refs[0..n)? */
+static inline bool
+HnswHoldsRef(const HnswRef *refs, int n, HnswRef ref)
+{
+	for (int i = 0; i < n; i++)
+		if (refs[i] == ref)
+			return true;
+	return false;
+}
+
 static inline HnswRef
 HnswTidToRef(ItemPointer tid)
 {
@@ -495,6 +505,8 @@ extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
 extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
+extern int	HnswFarthestLink(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n,
+							 const HnswRef *refs, int nrefs, bool in_refs);
 extern bool HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref);
 
 /* hnswfilter.c */

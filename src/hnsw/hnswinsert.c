@@ -336,16 +336,6 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 	AnnEditUnlockRelease(&edit);
 }
 
-/* Is ref one of refs[0..n)? */
-static bool
-holds_ref(const HnswRef *refs, int n, HnswRef ref)
-{
-	for (int i = 0; i < n; i++)
-		if (refs[i] == ref)
-			return true;
-	return false;
-}
-
 /* Did a write of this insert give up the link from -> to? */
 static bool
 was_dropped(HnswInsertState *is, HnswRef from, HnswRef to)
@@ -363,7 +353,7 @@ note_dropped(HnswInsertState *is, HnswRef owner, const HnswRef *current, int n,
 {
 	for (int i = 0; i < n; i++)
 	{
-		if (holds_ref(wanted, nw, current[i]))
+		if (HnswHoldsRef(wanted, nw, current[i]))
 			continue;
 		if (is->ndropped == is->dropped_capacity)
 		{
@@ -428,7 +418,7 @@ has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
 			continue;
 		asked++;
 		ntheirs = HnswDiskGraphNeighbors(&is->graph, links[i], layer, theirs);
-		found = holds_ref(theirs, ntheirs, target);
+		found = HnswHoldsRef(theirs, ntheirs, target);
 	}
 	pfree(links);
 	pfree(theirs);
@@ -444,34 +434,6 @@ neighbor_tid_of(HnswInsertState *is, HnswRef ref, ItemPointer neighbortid)
 		return false;
 	*neighbortid = HnswDiskGraphEntry(&is->graph, ref)->neighbortid;
 	return true;
-}
-
-/*
- * The slot of the new element's full list links[0..n) on layer that a
- * link to target may take: its farthest link that nothing depends on
- * (is->relied), or -1.  The new element was unreachable until this
- * insert, so no element that existed before depends on its links.
- */
-static int
-replaceable_slot(HnswInsertState *is, HnswRef new_ref, const HnswRef *links, int n, int layer)
-{
-	int			best = -1;
-	float		farthest = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		float		d;
-
-		if (holds_ref(is->relied[layer], is->nrelied[layer], links[i]))
-			continue;
-		d = HnswDiskGraphPairDistance(&is->graph, new_ref, links[i]);
-		if (best < 0 || d > farthest)
-		{
-			best = i;
-			farthest = d;
-		}
-	}
-	return best;
 }
 
 /*
@@ -491,10 +453,14 @@ new_element_takes(HnswInsertState *is, HnswRef new_ref, HnswRef target, int laye
 	for (;;)
 	{
 		int			n = HnswDiskGraphNeighbors(&is->graph, new_ref, layer, current);
-		int			slot = n < slots ? n : replace ? replaceable_slot(is, new_ref, current, n, layer) : -1;
+		int			slot = n < slots ? n : -1;
 		HnswListWrite result = HNSW_LIST_WRITTEN;
 
-		if (!holds_ref(current, n, target))
+		/* else its farthest link nothing depends on (it was unreachable until now) */
+		if (slot < 0 && replace)
+			slot = HnswFarthestLink(&is->graph, new_ref, current, n, is->relied[layer],
+									is->nrelied[layer], false);
+		if (!HnswHoldsRef(current, n, target))
 		{
 			if (slot < 0 || !neighbor_tid_of(is, new_ref, &neighbortid))
 				return false;
@@ -503,7 +469,7 @@ new_element_takes(HnswInsertState *is, HnswRef new_ref, HnswRef target, int laye
 			result = HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer,
 											   is->info->m, current, n, wanted, Max(n, slot + 1));
 		}
-		if (result == HNSW_LIST_WRITTEN && !holds_ref(is->relied[layer], is->nrelied[layer], target))
+		if (result == HNSW_LIST_WRITTEN && !HnswHoldsRef(is->relied[layer], is->nrelied[layer], target))
 			is->relied[layer][is->nrelied[layer]++] = target;
 		if (result != HNSW_LIST_CHANGED)
 			return result == HNSW_LIST_WRITTEN;
@@ -670,7 +636,7 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 		int			ncurrent = HnswDiskGraphNeighbors(&is->graph, ref, layer, current);
 		int			nwanted = relink(is, ref, current, ncurrent, new_ref, distance, layer, wanted);
 
-		if (!holds_ref(wanted, nwanted, new_ref))
+		if (!HnswHoldsRef(wanted, nwanted, new_ref))
 		{
 			if (!force)
 				return false;

@@ -570,6 +570,33 @@ HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref)
 }
 
 /*
+ * Of owner's links[0..n), the farthest from owner among those in
+ * refs[0..nrefs) (in_refs) or not in it (!in_refs); -1 if none.
+ */
+int
+HnswFarthestLink(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n,
+				 const HnswRef *refs, int nrefs, bool in_refs)
+{
+	int			best = -1;
+	float		farthest = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		float		d;
+
+		if (HnswHoldsRef(refs, nrefs, links[i]) != in_refs)
+			continue;
+		d = HnswDiskGraphPairDistance(graph, owner, links[i]);
+		if (best < 0 || d > farthest)
+		{
+			best = i;
+			farthest = d;
+		}
+	}
+	return best;
+}
+
+/*
  * Distance between the keys of two elements of a graph that keeps keys:
  * the pair distance HnswSelectNeighbors asks for.  An element vacuumed
  * away meanwhile is infinitely far, so it never blocks a candidate.

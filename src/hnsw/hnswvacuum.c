@@ -396,16 +396,6 @@ walk_from(HnswReconnect *rc, HnswRef start)
 	}
 }
 
-/* Does the orphan being reconnected link to target? */
-static bool
-orphan_links_to(HnswReconnect *rc, HnswRef target)
-{
-	for (int i = 0; i < rc->norphan_links; i++)
-		if (rc->orphan_links[i] == target)
-			return true;
-	return false;
-}
-
 /*
  * Of owner's links[0..n), the farthest from owner (with only_shared, the
  * farthest the orphan links to as well); -1 if none.
@@ -413,23 +403,8 @@ orphan_links_to(HnswReconnect *rc, HnswRef target)
 static int
 farthest_link(HnswReconnect *rc, HnswRef owner, const HnswRef *links, int n, bool only_shared)
 {
-	int			best = -1;
-	float		farthest = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		float		d;
-
-		if (only_shared && !orphan_links_to(rc, links[i]))
-			continue;
-		d = HnswDiskGraphPairDistance(&rc->vs->graph, owner, links[i]);
-		if (best < 0 || d > farthest)
-		{
-			farthest = d;
-			best = i;
-		}
-	}
-	return best;
+	return HnswFarthestLink(&rc->vs->graph, owner, links, n, rc->orphan_links,
+							only_shared ? rc->norphan_links : 0, only_shared);
 }
 
 /*
