@@ -112,5 +112,5 @@ prove_installcheck:
 
 # Synthetic clustered vectors for the spann benchmark: plain C99, no server
 # code; -ffp-contract=off keeps the output identical on CPUs with FMA.
-test/bench/clustered: %: %.c
-	$(CC) -std=c99 -O3 -ffp-contract=off -Wall -Wextra -o $@ $< -lm -lpthread
+test/bench/clustered: %: %.c test/bench/synth.c test/bench/synth.h
+	$(CC) -std=c99 -O3 -ffp-contract=off -Wall -Wextra -o $@ $< test/bench/synth.c -lm -lpthread
