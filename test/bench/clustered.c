@@ -86,13 +86,6 @@ typedef struct Mixture
 	double	   *sd;				/* noise standard deviation per cluster */
 } Mixture;
 
-/* One candidate neighbour */
-typedef struct Neighbour
-{
-	double		distance;
-	int			id;
-} Neighbour;
-
 /* The work of "truth", shared by its threads */
 typedef struct TruthJob
 {
@@ -272,34 +265,6 @@ l2_squared(const double *a, const double *b, int padded)
 		}
 	return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
 		((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/*
- * Offer a candidate to best[], the *filled nearest so far (at most k),
- * kept sorted by distance and then id.
- */
-static void
-offer(Neighbour *best, int *filled, int k, double distance, int id)
-{
-	int			i = *filled;
-
-	if (i == k)
-	{
-		if (distance > best[k - 1].distance ||
-			(distance == best[k - 1].distance && id > best[k - 1].id))
-			return;
-		i--;
-	}
-	else
-		(*filled)++;
-	while (i > 0 && (distance < best[i - 1].distance ||
-					 (distance == best[i - 1].distance && id < best[i - 1].id)))
-	{
-		best[i] = best[i - 1];
-		i--;
-	}
-	best[i].distance = distance;
-	best[i].id = id;
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * synth.c
- *		Seeded random streams, portable normals, argument checks and worker
- *		threads for the synthetic-vector generators (see synth.h).
+ *		Seeded random streams, portable normals, a top-k list, argument
+ *		checks and worker threads for the synthetic-vector generators (see
+ *		synth.h).
  *
  * Random numbers come from xoshiro256**, seeded by splitmix64 from (seed,
  * stream, index): each thing drawn (a centre, a point) has its own
@@ -30,6 +31,8 @@
 #define SQRT_HALF 0.707106781186547524400844362105
 
 /* Print "program: message" to stderr */
+static void vreport(const char *fmt, va_list args) __attribute__((__format__(__printf__, 1, 0)));
+
 static void
 vreport(const char *fmt, va_list args)
 {
@@ -176,6 +179,34 @@ normal_pair(Rng *r, double *a, double *b)
 	f = sqrt(-2 * portable_log(s) / s);
 	*a = u * f;
 	*b = v * f;
+}
+
+/*
+ * Offer a candidate to best[], the *filled nearest so far (at most k),
+ * kept sorted by distance and then id.
+ */
+void
+offer(Neighbour *best, int *filled, int k, double distance, int id)
+{
+	int			i = *filled;
+
+	if (i == k)
+	{
+		if (distance > best[k - 1].distance ||
+			(distance == best[k - 1].distance && id > best[k - 1].id))
+			return;
+		i--;
+	}
+	else
+		(*filled)++;
+	while (i > 0 && (distance < best[i - 1].distance ||
+					 (distance == best[i - 1].distance && id < best[i - 1].id)))
+	{
+		best[i] = best[i - 1];
+		i--;
+	}
+	best[i].distance = distance;
+	best[i].id = id;
 }
 
 /* Parse a whole decimal argument in [min, max] */
