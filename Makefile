@@ -57,7 +57,7 @@ PG_CFLAGS = -std=gnu11
 SHLIB_LINK = -lm
 
 EXTRA_CLEAN = test/kernel_check test/binary_client test/bench/kernel_bench test/bench/fmnist test/bench/clustered \
-	tmp_check
+	test/bench/scale tmp_check
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -112,5 +112,12 @@ prove_installcheck:
 
 # Synthetic clustered vectors for the spann benchmark: plain C99, no server
 # code; -ffp-contract=off keeps the output identical on CPUs with FMA.
-test/bench/clustered: %: %.c
-	$(CC) -std=c99 -O3 -ffp-contract=off -Wall -Wextra -o $@ $< -lm -lpthread
+test/bench/clustered: %: %.c test/bench/synth.c test/bench/synth.h
+	$(CC) -std=c99 -O3 -ffp-contract=off -Wall -Wextra -o $@ $< test/bench/synth.c -lm -lpthread
+
+# The scale data generator (issue 16): the random streams of clustered, and
+# ann's L2 kernel for the exact neighbours.
+test/bench/scale: %: %.c test/bench/synth.c test/bench/synth.h src/distance.c src/distance.h \
+		src/codes.c src/codes.h src/popcount.h
+	$(CC) $(KERNEL_PROG_CFLAGS) -ffp-contract=off -pthread -o $@ $< test/bench/synth.c \
+		src/distance.c src/codes.c $(KERNEL_PROG_LIBS)

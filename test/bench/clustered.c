@@ -24,15 +24,11 @@
  * rows.  Each coordinate is rounded to a multiple of 10^-6 and written
  * exactly as that decimal.
  *
- * The output is the same on every machine.  Random numbers come from
- * xoshiro256**, seeded by splitmix64 from (SEED, stream, point number):
- * each point has its own generator, so threads can make points in any order,
- * and the first N points do not depend on how many follow (a smaller base is
- * a prefix of a larger one).  Normals come from the polar form of the
- * Box-Muller transform, with a logarithm of our own written in + - * / only:
- * libm's log may differ in the last bit between implementations, or between
- * the FMA and plain variants glibc picks per CPU.  sqrt is exact in IEEE
- * arithmetic.  Build with -ffp-contract=off (the Makefile rule does), so that
+ * The output is the same on every machine: random numbers and normals come
+ * from synth.c, one generator per point seeded from (SEED, stream, point
+ * number), so threads can make points in any order, and the first N points
+ * do not depend on how many follow (a smaller base is a prefix of a larger
+ * one).  Build with -ffp-contract=off (the Makefile rule does), so that
  * compilers for CPUs with FMA do not fuse a*b+c, which rounds differently.
  *
  * Neighbours are found by brute force.  Base vectors are held as the float4
@@ -56,38 +52,29 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "synth.h"
 
 #define MAX_DIM 16000			/* as ann's and pgvector's vector type */
 #define MAX_CLUSTERS 10000000
 #define MAX_K 1000
-#define MAX_THREADS 64
 #define QUERY_BLOCK 16
 #define LANES 8					/* independent sums per distance */
 #define SCALE 1000000			/* coordinates are multiples of 1/SCALE */
 #define SCALE_DIGITS 6
 #define SD_MIN 0.05
 #define SD_MAX 0.25
-#define LN2 0.693147180559945309417232121458
-#define SQRT_HALF 0.707106781186547524400844362105
 
 /* Random streams: one per kind of thing drawn */
 #define STREAM_CENTRES 1
 #define STREAM_BASE 2
 #define STREAM_QUERIES 3
 
-/* xoshiro256** state */
-typedef struct Rng
-{
-	uint64_t	s[4];
-} Rng;
+const char *const synth_program = "clustered";
 
 /* The mixture's clusters */
 typedef struct Mixture
@@ -99,13 +86,6 @@ typedef struct Mixture
 	double	   *sd;				/* noise standard deviation per cluster */
 } Mixture;
 
-/* One candidate neighbour */
-typedef struct Neighbour
-{
-	double		distance;
-	int			id;
-} Neighbour;
-
 /* The work of "truth", shared by its threads */
 typedef struct TruthJob
 {
@@ -114,152 +94,10 @@ typedef struct TruthJob
 	int			nquery;
 	int			k;
 	int			padded;			/* dim rounded up to a multiple of LANES */
-	int			nthreads;
 	float	   *base;			/* nbase x dim, as the server stores them */
 	double	   *queries;		/* nquery x padded, zero-padded */
 	int		   *result;			/* nquery x k neighbour ids, nearest first */
 } TruthJob;
-
-/* One thread's share of a TruthJob */
-typedef struct Worker
-{
-	TruthJob   *job;
-	int			index;
-	pthread_t	thread;
-} Worker;
-
-static void die(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
-static void bad_arg(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage(void) __attribute__((noreturn));
-
-static void
-die(const char *fmt,...)
-{
-	va_list		args;
-
-	fprintf(stderr, "clustered: ");
-	va_start(args, fmt);
-	vfprintf(stderr, fmt, args);
-	va_end(args);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-static void *
-alloc(size_t count, size_t size)
-{
-	void	   *p = calloc(count, size);
-
-	if (p == NULL)
-		die("out of memory");
-	return p;
-}
-
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t	z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-/* Seed the generator of thing number index of a stream */
-static void
-rng_init(Rng *r, uint64_t seed, uint64_t stream, uint64_t index)
-{
-	uint64_t	x = seed;
-
-	x = splitmix64(&x) ^ stream;
-	x = splitmix64(&x) ^ index;
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
-}
-
-static uint64_t
-rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t
-rng_next(Rng *r)
-{
-	uint64_t   *s = r->s;
-	uint64_t	result = rotl(s[1] * 5, 7) * 9;
-	uint64_t	t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-/* Uniform in [0, 1), in steps of 2^-53 */
-static double
-rng_uniform(Rng *r)
-{
-	return (double) (rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-/* Uniform integer in [0, n); the bias, below n / 2^32, does not matter here */
-static int
-rng_below(Rng *r, int n)
-{
-	return (int) (((rng_next(r) >> 32) * (uint64_t) n) >> 32);
-}
-
-/*
- * Natural logarithm of x > 0, the same bits on every IEEE machine (see the
- * file comment).  With x = m 2^e, m in [sqrt(1/2), sqrt(2)), log m is
- * 2 atanh(t) for t = (m - 1) / (m + 1); |t| < 0.172, and 13 terms of the
- * series t + t^3/3 + t^5/5 + ... reach double precision.
- */
-static double
-portable_log(double x)
-{
-	int			e;
-	double		m = frexp(x, &e);	/* exact */
-	double		t,
-				t2,
-				sum;
-
-	if (m < SQRT_HALF)
-	{
-		m *= 2;
-		e--;
-	}
-	t = (m - 1) / (m + 1);
-	t2 = t * t;
-	sum = 1.0 / 25;
-	for (int i = 23; i >= 1; i -= 2)
-		sum = sum * t2 + 1.0 / i;
-	return 2 * t * sum + e * LN2;
-}
-
-/* Two independent standard normals (Marsaglia's polar method) */
-static void
-normal_pair(Rng *r, double *a, double *b)
-{
-	double		u,
-				v,
-				s,
-				f;
-
-	do
-	{
-		u = 2 * rng_uniform(r) - 1;
-		v = 2 * rng_uniform(r) - 1;
-		s = u * u + v * v;
-	} while (s >= 1 || s == 0);
-	f = sqrt(-2 * portable_log(s) / s);
-	*a = u * f;
-	*b = v * f;
-}
 
 /* Draw each cluster's deviation and centre, from its own generator */
 static void
@@ -384,26 +222,6 @@ write_points(const Mixture *mix, uint64_t stream, int n)
 	free(coords);
 }
 
-/* Run fn on a Worker for each of job's threads, and wait for them all */
-static void
-run_threads(TruthJob *job, void *(*fn) (void *))
-{
-	Worker		workers[MAX_THREADS];
-
-	for (int i = 0; i < job->nthreads; i++)
-	{
-		int			rc;
-
-		workers[i].job = job;
-		workers[i].index = i;
-		rc = pthread_create(&workers[i].thread, NULL, fn, &workers[i]);
-		if (rc != 0)
-			die("could not start a thread: %s", strerror(rc));
-	}
-	for (int i = 0; i < job->nthreads; i++)
-		pthread_join(workers[i].thread, NULL);
-}
-
 /* Thread body: make this worker's contiguous share of the base vectors */
 static void *
 generate_base(void *arg)
@@ -411,8 +229,8 @@ generate_base(void *arg)
 	Worker	   *w = arg;
 	TruthJob   *job = w->job;
 	int			dim = job->mix->dim;
-	int			lo = (int) ((int64_t) job->nbase * w->index / job->nthreads);
-	int			hi = (int) ((int64_t) job->nbase * (w->index + 1) / job->nthreads);
+	int			lo = (int) ((int64_t) job->nbase * w->index / w->nthreads);
+	int			hi = (int) ((int64_t) job->nbase * (w->index + 1) / w->nthreads);
 	int64_t    *coords = alloc(dim, sizeof(int64_t));
 
 	for (int i = lo; i < hi; i++)
@@ -450,34 +268,6 @@ l2_squared(const double *a, const double *b, int padded)
 }
 
 /*
- * Offer a candidate to best[], the *filled nearest so far (at most k),
- * kept sorted by distance and then id.
- */
-static void
-offer(Neighbour *best, int *filled, int k, double distance, int id)
-{
-	int			i = *filled;
-
-	if (i == k)
-	{
-		if (distance > best[k - 1].distance ||
-			(distance == best[k - 1].distance && id > best[k - 1].id))
-			return;
-		i--;
-	}
-	else
-		(*filled)++;
-	while (i > 0 && (distance < best[i - 1].distance ||
-					 (distance == best[i - 1].distance && id < best[i - 1].id)))
-	{
-		best[i] = best[i - 1];
-		i--;
-	}
-	best[i].distance = distance;
-	best[i].id = id;
-}
-
-/*
  * Thread body: find the neighbours of every nthreads-th block of queries,
  * starting with block number index, into job->result.
  */
@@ -493,7 +283,7 @@ search_queries(void *arg)
 	int			filled[QUERY_BLOCK];
 
 	for (int first = w->index * QUERY_BLOCK; first < job->nquery;
-		 first += job->nthreads * QUERY_BLOCK)
+		 first += w->nthreads * QUERY_BLOCK)
 	{
 		int			nblock = job->nquery - first < QUERY_BLOCK ?
 			job->nquery - first : QUERY_BLOCK;
@@ -538,7 +328,6 @@ write_truth(const Mixture *mix, int nbase, int nquery, int k, int nthreads)
 	job.nquery = nquery;
 	job.k = k;
 	job.padded = (mix->dim + LANES - 1) / LANES * LANES;
-	job.nthreads = nthreads;
 	job.base = alloc((size_t) nbase * mix->dim, sizeof(float));
 	job.queries = alloc((size_t) nquery * job.padded, sizeof(double));
 	job.result = alloc((size_t) nquery * k, sizeof(int));
@@ -549,8 +338,8 @@ write_truth(const Mixture *mix, int nbase, int nquery, int k, int nthreads)
 		for (int j = 0; j < mix->dim; j++)
 			job.queries[(size_t) i * job.padded + j] = coord_float(coords[j]);
 	}
-	run_threads(&job, generate_base);
-	run_threads(&job, search_queries);
+	run_threads(nthreads, generate_base, &job);
+	run_threads(nthreads, search_queries, &job);
 
 	for (int q = 0; q < nquery; q++)
 		for (int r = 0; r < k; r++)
@@ -561,7 +350,7 @@ write_truth(const Mixture *mix, int nbase, int nquery, int k, int nthreads)
 	free(coords);
 }
 
-static void
+void
 usage(void)
 {
 	fprintf(stderr,
@@ -575,61 +364,6 @@ usage(void)
 			"$CLUSTERED_THREADS sets the threads of \"truth\" (default: one per CPU).\n",
 			MAX_DIM, MAX_CLUSTERS, MAX_K);
 	exit(2);
-}
-
-/* Report a bad argument, then the usage, and exit 2 */
-static void
-bad_arg(const char *fmt,...)
-{
-	va_list		args;
-
-	fprintf(stderr, "clustered: ");
-	va_start(args, fmt);
-	vfprintf(stderr, fmt, args);
-	va_end(args);
-	fprintf(stderr, "\n");
-	usage();
-}
-
-/* Parse a whole decimal argument in [min, max] */
-static int
-int_arg(const char *arg, const char *what, int min, int max)
-{
-	char	   *end;
-	long		v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || v < min || v > max)
-		bad_arg("%s must be an integer from %d to %d, not \"%s\"", what, min, max, arg);
-	return (int) v;
-}
-
-/* Parse an unsigned 64-bit decimal seed */
-static uint64_t
-seed_arg(const char *arg)
-{
-	char	   *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno != 0 || arg[0] < '0' || arg[0] > '9' || *end != '\0')
-		bad_arg("SEED must be an integer from 0 to 2^64-1, not \"%s\"", arg);
-	return (uint64_t) v;
-}
-
-/* Threads for "truth": $CLUSTERED_THREADS, or one per online CPU */
-static int
-thread_count(void)
-{
-	const char *env = getenv("CLUSTERED_THREADS");
-	long		n;
-
-	if (env != NULL && env[0] != '\0')
-		return int_arg(env, "CLUSTERED_THREADS", 1, MAX_THREADS);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int) n;
 }
 
 int
@@ -661,7 +395,7 @@ main(int argc, char **argv)
 		if (k > n)
 			bad_arg("K (%d) must not exceed NBASE (%d)", k, n);
 		mixargs = argv + 5;
-		nthreads = thread_count();
+		nthreads = thread_count("CLUSTERED_THREADS");
 	}
 	else
 		usage();
