@@ -69,12 +69,17 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/hnsw/*.h $(srcdir)/src/spann
 
 # Standalone programs that link the kernels directly: the SIMD-vs-scalar
 # check run by the test suite, the kernel benchmark, and the Fashion-MNIST
-# loader of the HNSW benchmark (test/bench/README.md).
+# loader of the HNSW benchmark (test/bench/README.md), which also shares
+# synth.c's top-k list and binary COPY writers.
 KERNEL_PROG_CFLAGS = $(CFLAGS) $(CPPFLAGS) -I$(srcdir)/src
 KERNEL_PROG_LIBS = -L$(pkglibdir) -lpgcommon -lpgport -lm
-test/kernel_check test/bench/kernel_bench test/bench/fmnist: %: %.c src/distance.c src/distance.h \
+test/kernel_check test/bench/kernel_bench: %: %.c src/distance.c src/distance.h \
 		src/codes.c src/codes.h src/popcount.h
 	$(CC) $(KERNEL_PROG_CFLAGS) -o $@ $< src/distance.c src/codes.c $(KERNEL_PROG_LIBS)
+test/bench/fmnist: %: %.c test/bench/synth.c test/bench/synth.h src/distance.c src/distance.h \
+		src/codes.c src/codes.h src/popcount.h
+	$(CC) $(KERNEL_PROG_CFLAGS) -pthread -o $@ $< test/bench/synth.c src/distance.c src/codes.c \
+		$(KERNEL_PROG_LIBS)
 
 # The extension vector (vector.control, sql/vector--0.8.6.sql): pgvector's
 # name, an alias that requires ann, so that pgvector's dumps restore

@@ -36,9 +36,9 @@
 #include <limits.h>
 #include <unistd.h>
 
-#include "port/pg_bswap.h"
 
 #include "distance.h"
+#include "synth.h"
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 #define IMAGE_DIMS (28 * 28)
@@ -53,27 +53,7 @@ typedef struct IdxFile
 	uint8	   *data;
 } IdxFile;
 
-/* One candidate neighbour */
-typedef struct Neighbour
-{
-	double		distance;
-	int			id;
-} Neighbour;
-
-static void die(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
-
-static void
-die(const char *fmt,...)
-{
-	va_list		args;
-
-	fprintf(stderr, "fmnist: ");
-	va_start(args, fmt);
-	vfprintf(stderr, fmt, args);
-	va_end(args);
-	fprintf(stderr, "\n");
-	exit(1);
-}
+const char *const synth_program = "fmnist";
 
 static uint32
 read_be32(FILE *f, const char *path)
@@ -147,25 +127,6 @@ read_set(const char *set, int want, IdxFile *images, IdxFile *labels)
 		die("%s has %d images, fewer than %d", set, images->count, want);
 }
 
-/* Append a big-endian int16 or int32 at *p and advance it */
-static void
-put16(char **p, int16 v)
-{
-	uint16		be = pg_hton16((uint16) v);
-
-	memcpy(*p, &be, 2);
-	*p += 2;
-}
-
-static void
-put32(char **p, int32 v)
-{
-	uint32		be = pg_hton32((uint32) v);
-
-	memcpy(*p, &be, 4);
-	*p += 4;
-}
-
 /*
  * Write the first n images as a binary COPY stream: signature, flags and
  * header extension length, one tuple per image (field count, then each
@@ -183,21 +144,21 @@ write_rows(const IdxFile *images, const IdxFile *labels, int n)
 		const uint8 *pixels = images->data + (size_t) i * IMAGE_DIMS;
 		char	   *p = row;
 
-		put16(&p, 3);
-		put32(&p, 4);
-		put32(&p, i + 1);
-		put32(&p, 4);
-		put32(&p, labels->data[i]);
-		put32(&p, 4 + 4 * IMAGE_DIMS);
-		put16(&p, IMAGE_DIMS);
-		put16(&p, 0);
+		put_be16(&p, 3);
+		put_be32(&p, 4);
+		put_be32(&p, i + 1);
+		put_be32(&p, 4);
+		put_be32(&p, labels->data[i]);
+		put_be32(&p, 4 + 4 * IMAGE_DIMS);
+		put_be16(&p, IMAGE_DIMS);
+		put_be16(&p, 0);
 		for (int d = 0; d < IMAGE_DIMS; d++)
 		{
 			float		value = pixels[d];
 			int32		bits;
 
 			memcpy(&bits, &value, 4);
-			put32(&p, bits);
+			put_be32(&p, bits);
 		}
 		Assert(p == row + sizeof(row));
 		fwrite(row, 1, sizeof(row), stdout);
@@ -216,38 +177,6 @@ image_floats(const IdxFile *images, int n)
 	for (size_t i = 0; i < (size_t) n * IMAGE_DIMS; i++)
 		v[i] = images->data[i];
 	return v;
-}
-
-/*
- * Offer a candidate to best[], the *filled nearest so far (at most k),
- * kept sorted by distance and then id.  NaN (cosine of a zero vector)
- * counts as farther than anything, as in a Postgres sort.
- */
-static void
-offer(Neighbour *best, int *filled, int k, double distance, int id)
-{
-	int			i;
-
-	if (isnan(distance))
-		distance = INFINITY;
-	i = *filled;
-	if (i == k)
-	{
-		if (distance > best[k - 1].distance ||
-			(distance == best[k - 1].distance && id > best[k - 1].id))
-			return;
-		i--;
-	}
-	else
-		(*filled)++;
-	while (i > 0 && (distance < best[i - 1].distance ||
-					 (distance == best[i - 1].distance && id < best[i - 1].id)))
-	{
-		best[i] = best[i - 1];
-		i--;
-	}
-	best[i].distance = distance;
-	best[i].id = id;
 }
 
 /*
@@ -290,21 +219,7 @@ write_truth(const float *train, int ntrain, const float *queries, int nquery,
 	free(best);
 }
 
-/* Parse a whole decimal argument in [min, max] */
-static int
-int_arg(const char *arg, const char *what, int min, int max)
-{
-	char	   *end;
-	long		v;
-
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno != 0 || end == arg || *end != '\0' || v < min || v > max)
-		die("%s must be an integer from %d to %d, not \"%s\"", what, min, max, arg);
-	return (int) v;
-}
-
-static void
+void
 usage(void)
 {
 	fprintf(stderr,

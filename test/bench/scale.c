@@ -259,32 +259,13 @@ make_point(const Mixture *mix, uint64 stream, int index, float *v)
 	}
 }
 
-/* Append a big-endian value at *p and advance it */
-static void
-put16(char **p, int16 v)
-{
-	uint16		be = pg_hton16((uint16) v);
-
-	memcpy(*p, &be, 2);
-	*p += 2;
-}
-
-static void
-put32(char **p, int32 v)
-{
-	uint32		be = pg_hton32((uint32) v);
-
-	memcpy(*p, &be, 4);
-	*p += 4;
-}
-
 static void
 put_float4(char **p, float v)
 {
 	int32		bits;
 
 	memcpy(&bits, &v, 4);
-	put32(p, bits);
+	put_be32(p, bits);
 }
 
 static void
@@ -330,12 +311,12 @@ write_points(const Mixture *mix, uint64 stream, int first, int count)
 		char	   *p = row;
 
 		make_point(mix, stream, first + i, v);
-		put16(&p, 2);
-		put32(&p, 4);
-		put32(&p, first + i + 1);
-		put32(&p, 4 + 4 * mix->dim);
-		put16(&p, (int16) mix->dim);
-		put16(&p, 0);
+		put_be16(&p, 2);
+		put_be32(&p, 4);
+		put_be32(&p, first + i + 1);
+		put_be32(&p, 4 + 4 * mix->dim);
+		put_be16(&p, (int16) mix->dim);
+		put_be16(&p, 0);
 		for (int j = 0; j < mix->dim; j++)
 			put_float4(&p, v[j]);
 		fwrite(row, 1, rowsize, stdout);
@@ -532,14 +513,14 @@ write_truth_rows(const Neighbour *result, int nquery, int k)
 			const Neighbour *n = result + (size_t) q * k + r;
 			char	   *p = row;
 
-			put16(&p, 4);
-			put32(&p, 4);
-			put32(&p, q + 1);
-			put32(&p, 4);
-			put32(&p, r + 1);
-			put32(&p, 4);
-			put32(&p, n->id);
-			put32(&p, 8);
+			put_be16(&p, 4);
+			put_be32(&p, 4);
+			put_be32(&p, q + 1);
+			put_be32(&p, 4);
+			put_be32(&p, r + 1);
+			put_be32(&p, 4);
+			put_be32(&p, n->id);
+			put_be32(&p, 8);
 			put_float8(&p, sqrt(n->distance));
 			fwrite(row, 1, sizeof(row), stdout);
 		}

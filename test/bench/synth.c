@@ -183,12 +183,15 @@ normal_pair(Rng *r, double *a, double *b)
 
 /*
  * Offer a candidate to best[], the *filled nearest so far (at most k),
- * kept sorted by distance and then id.
+ * kept sorted by distance and then id; a NaN distance counts as infinite.
  */
 void
 offer(Neighbour *best, int *filled, int k, double distance, int id)
 {
 	int			i = *filled;
+
+	if (isnan(distance))
+		distance = INFINITY;
 
 	if (i == k)
 	{
@@ -207,6 +210,29 @@ offer(Neighbour *best, int *filled, int k, double distance, int id)
 	}
 	best[i].distance = distance;
 	best[i].id = id;
+}
+
+/* Append v at *p, most significant byte first, and advance *p */
+void
+put_be16(char **p, int16_t v)
+{
+	uint16_t	u = (uint16_t) v;
+
+	(*p)[0] = (char) (u >> 8);
+	(*p)[1] = (char) u;
+	*p += 2;
+}
+
+void
+put_be32(char **p, int32_t v)
+{
+	uint32_t	u = (uint32_t) v;
+
+	(*p)[0] = (char) (u >> 24);
+	(*p)[1] = (char) (u >> 16);
+	(*p)[2] = (char) (u >> 8);
+	(*p)[3] = (char) u;
+	*p += 4;
 }
 
 /* Parse a whole decimal argument in [min, max] */

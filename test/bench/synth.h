@@ -1,9 +1,9 @@
 /*
  * synth.h
- *		What the synthetic-vector generators of test/bench (clustered.c,
- *		scale.c) share: seeded random streams, normals that come out the
- *		same on every machine, a top-k list, argument checks and worker
- *		threads.
+ *		What the vector generators of test/bench (clustered.c, scale.c,
+ *		fmnist.c) share: seeded random streams, normals that come out the
+ *		same on every machine, a top-k list, big-endian writers for binary
+ *		COPY, argument checks and worker threads.
  *
  * synth.c is plain C99 with POSIX threads and needs nothing from the
  * server.  A program that links it defines synth_program (its name, for
@@ -57,6 +57,9 @@ extern int	rng_below(Rng *r, int n);
 extern void normal_pair(Rng *r, double *a, double *b);
 
 extern void offer(Neighbour *best, int *filled, int k, double distance, int id);
+
+extern void put_be16(char **p, int16_t v);
+extern void put_be32(char **p, int32_t v);
 
 extern int	int_arg(const char *arg, const char *what, int min, int max);
 extern uint64_t seed_arg(const char *arg);
