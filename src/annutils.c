@@ -312,11 +312,8 @@ sparse_unit_key(SparseVector *v, bool *usable)
 {
 	const float *x = SparsevecValues(v);
 	SparseVector *result;
-	double		norm = 0.0;
+	double		norm = SparsevecNorm(v);
 
-	for (int i = 0; i < v->nnz; i++)
-		norm += (double) x[i] * x[i];
-	norm = sqrt(norm);
 	if (norm == 0.0)
 	{
 		*usable = false;

@@ -546,8 +546,8 @@ sparsevec_l1_distance(PG_FUNCTION_ARGS)
  */
 
 /* Euclidean norm, accumulated in double as vector_norm does */
-static double
-sparsevec_norm(const SparseVector *v)
+double
+SparsevecNorm(const SparseVector *v)
 {
 	const float *values = SparsevecValues(v);
 	double		sum = 0.0;
@@ -561,7 +561,7 @@ PG_FUNCTION_INFO_V1(sparsevec_l2_norm);
 Datum
 sparsevec_l2_norm(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_FLOAT8(sparsevec_norm(PG_GETARG_SPARSEVEC_P(0)));
+	PG_RETURN_FLOAT8(SparsevecNorm(PG_GETARG_SPARSEVEC_P(0)));
 }
 
 /*
@@ -575,7 +575,7 @@ sparsevec_l2_normalize(PG_FUNCTION_ARGS)
 {
 	SparseVector *v = PG_GETARG_SPARSEVEC_P(0);
 	const float *values = SparsevecValues(v);
-	double		norm = sparsevec_norm(v);
+	double		norm = SparsevecNorm(v);
 	float	   *scaled = palloc(sizeof(float) * Max(v->nnz, 1));
 
 	for (int i = 0; i < v->nnz; i++)

@@ -44,6 +44,7 @@ typedef struct SparseVector
 
 /* sparsevec.c */
 extern SparseVector *InitSparseVector(int dim, int nnz);
+extern double SparsevecNorm(const SparseVector *v);
 
 /* The operand of the sparse kernels (distance.h) that v is */
 static inline AnnSparse
