@@ -24,6 +24,7 @@ OBJS = \
 	src/hnsw/hnswbuildparallel.o \
 	src/hnsw/hnswbuildwrite.o \
 	src/hnsw/hnswcheck.o \
+	src/hnsw/hnswcodes.o \
 	src/hnsw/hnswelement.o \
 	src/hnsw/hnswfilter.o \
 	src/hnsw/hnswgraph.o \

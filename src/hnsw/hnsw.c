@@ -20,6 +20,7 @@ int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 int			hnsw_iterative_scan = HNSW_ITERATIVE_STRICT;
 int			hnsw_max_scan_tuples = HNSW_DEFAULT_MAX_SCAN_TUPLES;
 double		hnsw_scan_mem_multiplier = 1.0;
+bool		hnsw_quantized_search = true;
 
 static const struct config_enum_entry iterative_scan_options[] = {
 	{"off", HNSW_ITERATIVE_OFF, false},
@@ -30,11 +31,19 @@ static const struct config_enum_entry iterative_scan_options[] = {
 
 static relopt_kind hnsw_relopt_kind;
 
+static relopt_enum_elt_def quantization_options[] = {
+	{"auto", HNSW_QUANTIZATION_AUTO},
+	{"none", HNSW_QUANTIZATION_NONE},
+	{"rabitq", HNSW_QUANTIZATION_RABITQ},
+	{NULL}
+};
+
 typedef struct HnswOptions
 {
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
 	int			m;
 	int			ef_construction;
+	int			quantization;	/* HnswQuantization */
 } HnswOptions;
 
 /* Register reloptions and GUCs; called from _PG_init. */
@@ -48,6 +57,11 @@ HnswInit(void)
 					  "Size of the dynamic candidate list for construction",
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_enum_reloption(hnsw_relopt_kind, "quantization",
+					   "Codes of layer-0 neighbours stored beside the links",
+					   quantization_options, HNSW_QUANTIZATION_AUTO,
+					   "Valid values are \"auto\", \"none\" and \"rabitq\".",
+					   AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search",
 							"Sets the size of the dynamic candidate list for search",
@@ -69,6 +83,11 @@ HnswInit(void)
 							 "Sets the multiple of work_mem an iterative scan may use",
 							 NULL, &hnsw_scan_mem_multiplier, 1.0, 1.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("hnsw.quantized_search",
+							 "Sets whether scans estimate distances from the codes an index holds",
+							 "With it off, scans of indexes with codes compute every distance "
+							 "from the elements.",
+							 &hnsw_quantized_search, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hnsw");
 }
 
@@ -94,12 +113,21 @@ HnswGetEfConstruction(Relation index)
 	return opts != NULL ? opts->ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION;
 }
 
+HnswQuantization
+HnswGetQuantization(Relation index)
+{
+	HnswOptions *opts = get_options(index);
+
+	return opts != NULL ? (HnswQuantization) opts->quantization : HNSW_QUANTIZATION_AUTO;
+}
+
 static bytea *
 hnswoptions(Datum reloptions, bool validate)
 {
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
+		{"quantization", RELOPT_TYPE_ENUM, offsetof(HnswOptions, quantization)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,

@@ -19,6 +19,7 @@
 #include "annfilter.h"
 #include "annpage.h"
 #include "annutils.h"
+#include "codes.h"
 #include "sparsevec.h"
 
 /* ---------------------------------------------------------------------
@@ -29,6 +30,8 @@
 #define HNSW_MAX_HALF_DIM		4000	/* halfvec */
 #define HNSW_MAX_BITS			64000	/* bit */
 #define HNSW_MAX_NNZ			1000	/* sparsevec: non-zero elements */
+/* quantization auto: codes from this many dimensions (below, keys are small) */
+#define HNSW_AUTO_CODE_DIMS		256
 
 #define HNSW_DEFAULT_M			16
 #define HNSW_MIN_M				2
@@ -71,7 +74,18 @@
  * ---------------------------------------------------------------------
  */
 #define HNSW_MAGIC				0xA7A50001
-#define HNSW_VERSION			2
+#define HNSW_VERSION			3
+
+/* The rotation of keys before they are coded (hnswcodes.c) */
+#define HNSW_ROTATION_SEED		UINT64CONST(0x9e3779b97f4a7c15)
+
+/* reloption quantization */
+typedef enum HnswQuantization
+{
+	HNSW_QUANTIZATION_AUTO,		/* codes where the index can have them */
+	HNSW_QUANTIZATION_NONE,
+	HNSW_QUANTIZATION_RABITQ	/* codes, or an error where they cannot be */
+} HnswQuantization;
 
 #define HNSW_PAGE_META			0x0001
 #define HNSW_PAGE_ELEMENTS		0x0002
@@ -99,6 +113,9 @@ typedef struct HnswMetaPageData
 	BlockNumber signature_head; /* signature directory, invalid without filter columns */
 	BlockNumber signature_tail; /* its last page, where entries go */
 	uint64		signature_count;	/* its entries, stale ones included */
+	uint16		code_words;		/* 64-bit words of a layer-0 code; 0: no codes */
+	uint16		unused;
+	/* with codes, the centre they are relative to follows: dimensions floats */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -119,7 +136,11 @@ typedef struct HnswElementTupleData
 
 typedef HnswElementTupleData *HnswElementTuple;
 
-/* Neighbour lists of one element: layer 0 has 2m slots, others m */
+/*
+ * Neighbour lists of one element: layer 0 has 2m slots, others m.  In an
+ * index with codes, the 2m codes of the layer-0 neighbours follow the
+ * slots (HnswSlotCodes), one HnswSlotCode per layer-0 slot.
+ */
 typedef struct HnswNeighborTupleData
 {
 	uint8		type;			/* HNSW_NEIGHBOR_TUPLE */
@@ -127,6 +148,17 @@ typedef struct HnswNeighborTupleData
 	uint16		nslots;			/* (level + 2) * m */
 	ItemPointerData slots[FLEXIBLE_ARRAY_MEMBER];	/* element TIDs; invalid = empty */
 } HnswNeighborTupleData;
+
+/*
+ * The code of a layer-0 neighbour: RaBitQ (codes.h) of its rotated key
+ * relative to the index's rotated centre, and <x, c> for inner products.
+ */
+typedef struct HnswSlotCode
+{
+	AnnCodeFactors factors;
+	float		inner;			/* <x, centre>, rotated */
+	uint64		words[FLEXIBLE_ARRAY_MEMBER];
+} HnswSlotCode;
 
 typedef HnswNeighborTupleData *HnswNeighborTuple;
 
@@ -147,9 +179,9 @@ typedef HnswSignatureTupleData *HnswSignatureTuple;
 #define HNSW_MAX_ELEMENT_TUPLE_SIZE \
 	MAXALIGN_DOWN(BLCKSZ - SizeOfPageHeaderData - sizeof(ItemIdData) - \
 				  MAXALIGN(sizeof(AnnPageOpaqueData)))
-#define HNSW_NEIGHBOR_TUPLE_SIZE(level, m) \
-	MAXALIGN(offsetof(HnswNeighborTupleData, slots) + \
-			 sizeof(ItemPointerData) * HnswSlotCount(level, m))
+/* bytes of a neighbour tuple's slots, before any codes */
+#define HNSW_NEIGHBOR_SLOTS_SIZE(nslots) \
+	MAXALIGN(offsetof(HnswNeighborTupleData, slots) + sizeof(ItemPointerData) * (nslots))
 
 static inline int
 HnswSlotCount(int level, int m)
@@ -175,6 +207,21 @@ HnswLayerStart(int layer, int m)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * How an index with codes codes its layer-0 neighbours (hnswcodes.c): the
+ * rotation, and the centre rotated
+ */
+typedef struct HnswCodeInfo
+{
+	int			padded;			/* rotated dimensions */
+	int			words;			/* 64-bit words of a code */
+	Size		slot_size;		/* bytes of an HnswSlotCode */
+	AnnRotation *rotation;
+	float	   *centre;			/* rotated, padded floats */
+	float		centre_norm2;	/* |centre|^2 */
+	const AnnCodeKernels *kernels;
+} HnswCodeInfo;
+
 /* Index-wide facts, cached in rd_amcache */
 typedef struct HnswIndexInfo
 {
@@ -188,7 +235,27 @@ typedef struct HnswIndexInfo
 								 * 0 when keys vary (sparsevec): see
 								 * HnswStoredKeySize */
 	Size		filter_offset;	/* where in it the signatures start */
+	HnswCodeInfo *codes;		/* NULL: the index has no codes */
 } HnswIndexInfo;
+
+/* Bytes of a neighbour tuple of level, codes included */
+static inline Size
+HnswNeighborTupleSize(const HnswIndexInfo *info, int level)
+{
+	Size		size = HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(level, info->m));
+
+	if (info->codes != NULL)
+		size += 2 * info->m * info->codes->slot_size;
+	return size;
+}
+
+/* The code of layer-0 slot i of a neighbour tuple; the index has codes */
+static inline HnswSlotCode *
+HnswSlotCodes(const HnswIndexInfo *info, HnswNeighborTuple neighbors, int i)
+{
+	return (HnswSlotCode *) ((char *) neighbors + HNSW_NEIGHBOR_SLOTS_SIZE(neighbors->nslots) +
+							 i * info->codes->slot_size);
+}
 
 /* Bytes of the stored key at key: its varlena, then any signatures */
 static inline Size
@@ -247,11 +314,16 @@ HnswRefToTid(HnswRef ref, ItemPointer tid)
 	ItemPointerSet(tid, (BlockNumber) (ref >> 16), (OffsetNumber) (ref & 0xFFFF));
 }
 
-/* One element found by a search: its distance to the query */
+/*
+ * One element found by a search: its distance to the query, and a bound
+ * below which the distance is not (almost surely): the distance itself
+ * unless it is an estimate from a code (HnswSearchLayerCoded)
+ */
 typedef struct HnswCandidate
 {
 	HnswRef		ref;
 	float		distance;
+	float		bound;
 } HnswCandidate;
 
 /* A binary heap of candidates, nearest or farthest on top */
@@ -292,6 +364,12 @@ typedef struct HnswGraphOps
 	 * one never put on the frontier.  NULL: forget it.
 	 */
 	void		(*leftover) (void *graph, HnswRef ref, float distance, bool evicted);
+	/*
+	 * Layer 0 of an index with codes: the element's neighbours into out,
+	 * with their distances estimated from the codes stored beside the
+	 * links (no element is read); returns how many.  NULL: no codes.
+	 */
+	int			(*coded_neighbors) (void *graph, HnswRef ref, HnswCandidate *out);
 } HnswGraphOps;
 
 /* Reusable search state over one graph */
@@ -305,6 +383,9 @@ typedef struct HnswSearch
 	HnswRef    *fresh;			/* scratch: neighbours not visited yet */
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
+	HnswCandidate *coded;		/* scratch: neighbours with code estimates */
+	float		discarded_bound;	/* HnswSearchLayerCoded: least bound of what
+									 * it did not put on the frontier */
 } HnswSearch;
 
 /* what became of a conditional write of a layer list */
@@ -359,6 +440,8 @@ typedef struct HnswDiskGraph
 	void	   *skip_arg;
 	/* optional scan conditions on filter columns, tested as elements are read */
 	const AnnFilter *filter;
+	/* a scan of an index with codes: the query prepared for them, or NULL */
+	struct HnswCodeQuery *code_query;
 } HnswDiskGraph;
 
 extern const HnswGraphOps hnsw_disk_graph_ops;
@@ -422,6 +505,8 @@ extern int	hnsw_ef_search;
 extern int	hnsw_iterative_scan;
 extern int	hnsw_max_scan_tuples;
 extern double hnsw_scan_mem_multiplier;
+extern bool hnsw_quantized_search;
+extern HnswQuantization HnswGetQuantization(Relation index);
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
@@ -429,6 +514,22 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 							 Cost *indexStartupCost, Cost *indexTotalCost,
 							 Selectivity *indexSelectivity, double *indexCorrelation,
 							 double *indexPages);
+
+/* hnswcodes.c */
+typedef struct HnswCodeQuery HnswCodeQuery;
+extern void HnswCodeInfoInit(HnswIndexInfo *info, const HnswMetaPageData *meta,
+							 const float *centre, MemoryContext cxt);
+extern bool HnswCodesPossible(const HnswIndexInfo *info);
+extern Size HnswMetaCentreSize(const HnswIndexInfo *info);
+extern void HnswEncodeKey(const HnswIndexInfo *info, const void *elements, HnswSlotCode *out);
+extern HnswCodeQuery *HnswCodeQueryCreate(const HnswIndexInfo *info, const void *query);
+extern float HnswCodeDistance(const HnswIndexInfo *info, const HnswCodeQuery *cq,
+							  const HnswSlotCode *code, float *bound);
+extern void HnswSetSlotCodes(const HnswIndexInfo *info, HnswNeighborTuple neighbors,
+							 const HnswSlotCode *codes, int n);
+extern void HnswCopySlotCode(const HnswIndexInfo *info, HnswSlotCode *to, const HnswSlotCode *from);
+extern HnswSlotCode *HnswCodesOf(HnswDiskGraph *graph, const HnswRef *refs, int n,
+								 const HnswRef *skip, int nskip);
 
 /* hnswcheck.c */
 extern void HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot);
@@ -453,7 +554,7 @@ extern bool HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate 
 								 int nfound);
 extern void HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keysize,
 								 const ItemPointerData *heaptids, int n);
-extern void HnswFormNeighborTuple(HnswNeighborTuple out, int level, int m);
+extern void HnswFormNeighborTuple(const HnswIndexInfo *info, HnswNeighborTuple out, int level);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
@@ -480,18 +581,19 @@ extern void HnswLinkOrphans(Relation index);
 /* hnswutils.c */
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
-extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
+extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info, bool codes);
+extern void HnswWriteCentre(Relation index, const float *centre);
 extern void HnswSetKeySize(Relation index, HnswIndexInfo *info);
 extern bool HnswElementSizeMatches(const HnswIndexInfo *info, const char *key, Size len);
-extern int	HnswRandomLevel(int m, ItemPointer heaptid);
+extern int	HnswRandomLevel(const HnswIndexInfo *info, ItemPointer heaptid);
 extern HnswElementTuple HnswPageGetElement(Relation index, BlockNumber blkno, Page page,
 										   OffsetNumber offno);
 extern HnswNeighborTuple HnswPageGetNeighbors(Relation index, BlockNumber blkno, Page page,
 											  OffsetNumber offno);
 extern void HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m,
 							  const HnswRef *refs, int n);
-extern HnswListWrite HnswWriteLayerIfUnchanged(Relation index, bool building,
-											   ItemPointer neighbortid, int layer, int m,
+extern HnswListWrite HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool building,
+											   ItemPointer neighbortid, int layer,
 											   const HnswRef *current, int ncurrent,
 											   const HnswRef *wanted, int nwanted);
 extern const void *HnswElementKey(HnswElementTuple element);
@@ -515,7 +617,8 @@ extern void HnswAppendSignature(Relation index, ItemPointer element, const char 
 								bool building);
 extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit,
 								 HnswRef **refs, int *n, double *estimate);
-extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found);
+extern void HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found,
+							bool matching_only);
 extern const HnswGraphOps hnsw_scan_graph_ops;
 extern void HnswScanGraphInit(HnswScanGraph *graph, HnswDiskGraph *disk);
 extern void HnswScanGraphSetBudget(HnswScanGraph *graph, int64 budget);
@@ -523,6 +626,7 @@ extern void HnswScanGraphSetBudget(HnswScanGraph *graph, int64 budget);
 /* hnswgraph.c */
 extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max_on_top);
 extern void HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance);
+extern void HnswHeapPushBounded(HnswHeap *heap, HnswRef ref, float distance, float bound);
 extern HnswCandidate HnswHeapPop(HnswHeap *heap);
 extern HnswCandidate HnswHeapRemove(HnswHeap *heap, int i);
 extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
@@ -533,6 +637,8 @@ extern int	HnswSearchExpand(HnswSearch *search, HnswHeap *found);
 extern void HnswSearchRestart(HnswSearch *search, int layer);
 extern void HnswSearchDropNonResults(HnswSearch *search);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
+extern void HnswSearchLayerCoded(HnswSearch *search, int ef);
+extern float HnswSearchCodedBound(HnswSearch *search);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);
 extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,

@@ -23,6 +23,38 @@
 #include "annbuild.h"
 #include "hnswbuild.h"
 
+/*
+ * Codes, as the quantization reloption asks and the index allows, for
+ * now relative to a zero centre (the build writes the keys' mean).
+ */
+static void
+choose_codes(Relation index, HnswIndexInfo *info)
+{
+	HnswQuantization wanted = HnswGetQuantization(index);
+	HnswMetaPageData meta;
+	float	   *centre;
+
+	info->codes = NULL;
+	if (wanted == HNSW_QUANTIZATION_NONE ||
+		(wanted == HNSW_QUANTIZATION_AUTO && info->dimensions < HNSW_AUTO_CODE_DIMS))
+		return;
+	if (!HnswCodesPossible(info))
+	{
+		if (wanted == HNSW_QUANTIZATION_RABITQ)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("hnsw index \"%s\" cannot have quantization \"rabitq\"",
+							RelationGetRelationName(index)),
+					 errdetail("Codes need vector or halfvec keys ordered by L2 distance, inner product or cosine distance, and %d dimensions with m = %d take too much room.",
+							   info->dimensions, info->m)));
+		return;
+	}
+	meta.code_words = AnnCodePadded(info->dimensions) / 64;
+	centre = palloc0(sizeof(float) * info->dimensions);
+	HnswCodeInfoInit(info, &meta, centre, CurrentMemoryContext);
+	pfree(centre);
+}
+
 /* Facts of the index being built, from its definition. */
 static void
 build_index_info(Relation index, HnswIndexInfo *info)
@@ -37,6 +69,7 @@ build_index_info(Relation index, HnswIndexInfo *info)
 	info->dimensions = AnnIndexDimensions(index, &info->dist, "hnsw", HNSW_MAX_DIM,
 										  HNSW_MAX_HALF_DIM, HNSW_MAX_BITS);
 	HnswSetKeySize(index, info);
+	choose_codes(index, info);
 }
 
 static void
@@ -44,7 +77,7 @@ write_empty_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
 {
 	Buffer		buffer = AnnNewBuffer(index, fork);
 
-	HnswInitMetaPage(BufferGetPage(buffer), info);
+	HnswInitMetaPage(BufferGetPage(buffer), info, info->codes != NULL);
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
 }

@@ -506,7 +506,7 @@ bool
 HnswBuildGraphInsert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 {
 	HnswBuildGraph *g = &bs->graph;
-	int			level = HnswRandomLevel(bs->info.m, heaptid);
+	int			level = HnswRandomLevel(&bs->info, heaptid);
 	Size		keysize = HnswStoredKeySize(&bs->info, key);
 	int32		id = graph_allocate(g, level, keysize);
 	HnswBuildElement *e;

@@ -73,7 +73,7 @@ plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
 	{
 		HnswBuildElement *e = element_at(g, id);
 		Size		esize = element_tuple_size(g, id);
-		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m);
+		Size		nsize = HnswNeighborTupleSize(g->info, e->level);
 
 		if (e->merged)
 			continue;
@@ -96,13 +96,18 @@ form_element(HnswBuildGraph *g, int32 id, ItemPointer ntid, HnswElementTuple out
 	out->neighbortid = *ntid;
 }
 
+/*
+ * The neighbour tuple of element id; codes (of an index with codes, else
+ * NULL) holds every element's code, slot_size bytes apart.
+ */
 static void
-form_neighbors(HnswBuildGraph *g, int32 id, ItemPointerData *etids, HnswNeighborTuple out)
+form_neighbors(HnswBuildGraph *g, int32 id, ItemPointerData *etids, const char *codes,
+			   HnswNeighborTuple out)
 {
 	HnswBuildElement *e = element_at(g, id);
 	int			m = g->info->m;
 
-	HnswFormNeighborTuple(out, e->level, m);
+	HnswFormNeighborTuple(g->info, out, e->level);
 	for (int layer = 0; layer <= e->level; layer++)
 	{
 		HnswBuildList *list = element_list(g, id, layer);
@@ -111,6 +116,72 @@ form_neighbors(HnswBuildGraph *g, int32 id, ItemPointerData *etids, HnswNeighbor
 		for (int i = 0; i < list->count; i++)
 			slots[i] = etids[list->edges[i].element];
 	}
+	if (codes != NULL)
+	{
+		HnswBuildList *list = element_list(g, id, 0);
+		Size		size = g->info->codes->slot_size;
+
+		for (int i = 0; i < list->count; i++)
+			HnswCopySlotCode(g->info, HnswSlotCodes(g->info, out, i),
+							 (const HnswSlotCode *) (codes + size * list->edges[i].element));
+	}
+}
+
+/* The elements of the key of element id */
+static const void *
+element_elements(HnswBuildGraph *g, int32 id)
+{
+	return element_stored_key(g, id) + offsetof(Vector, x);
+}
+
+/*
+ * The centre of the codes: the mean of the keys, written to the
+ * metapage, so that residuals are small wherever the keys lie.
+ */
+static void
+write_centre(Relation index, HnswBuildGraph *g)
+{
+	int			dims = g->info->dimensions;
+	double	   *sum = palloc0(sizeof(double) * dims);
+	float	   *key = palloc(sizeof(float) * dims);
+	float	   *centre = palloc0(sizeof(float) * dims);
+	int64		n = 0;
+
+	for (int32 id = 0; id < g->shared->nelements; id++)
+	{
+		if (element_at(g, id)->merged)
+			continue;
+		AnnElementsToFloats(&g->info->dist, element_elements(g, id), dims, key);
+		for (int i = 0; i < dims; i++)
+			sum[i] += key[i];
+		n++;
+	}
+	for (int i = 0; n > 0 && i < dims; i++)
+		centre[i] = (float) (sum[i] / n);
+	HnswWriteCentre(index, centre);
+	pfree(sum);
+	pfree(key);
+	pfree(centre);
+}
+
+/*
+ * Every element's code relative to the centre the metapage now holds
+ * (slot_size bytes apart, indexed by element id)
+ */
+static char *
+encode_elements(Relation index, HnswBuildGraph *g)
+{
+	const HnswIndexInfo *info = HnswGetIndexInfo(index);
+	Size		size = info->codes->slot_size;
+	char	   *codes = palloc_extended(size * Max(g->shared->nelements, 1), MCXT_ALLOC_HUGE);
+
+	for (int32 id = 0; id < g->shared->nelements; id++)
+	{
+		if (!element_at(g, id)->merged)
+			HnswEncodeKey(info, element_elements(g, id), (HnswSlotCode *) (codes + size * id));
+		CHECK_FOR_INTERRUPTS();
+	}
+	return codes;
 }
 
 static void
@@ -179,10 +250,16 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 	ItemPointerData *ntids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
 											 MCXT_ALLOC_HUGE);
 	HnswElementTuple etup = palloc(HNSW_MAX_ELEMENT_TUPLE_SIZE);
-	HnswNeighborTuple ntup = palloc(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, g->info->m));
+	HnswNeighborTuple ntup = palloc(HnswNeighborTupleSize(g->info, HNSW_MAX_LEVEL));
+	char	   *codes = NULL;
 	Buffer		buffer = InvalidBuffer;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
+	if (g->info->codes != NULL)
+	{
+		write_centre(index, g);
+		codes = encode_elements(index, g);
+	}
 	plan_tids(g, etids, ntids);
 
 	for (int32 id = 0; id < nelements; id++)
@@ -193,12 +270,12 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		form_element(g, id, &ntids[id], etup);
-		form_neighbors(g, id, etids, ntup);
+		form_neighbors(g, id, etids, codes, ntup);
 		buffer = page_of(index, buffer, &etids[id]);
 		add_tuple(index, BufferGetPage(buffer), etup, element_tuple_size(g, id), &etids[id]);
 		buffer = page_of(index, buffer, &ntids[id]);
-		add_tuple(index, BufferGetPage(buffer), ntup,
-				  HNSW_NEIGHBOR_TUPLE_SIZE(e->level, g->info->m), &ntids[id]);
+		add_tuple(index, BufferGetPage(buffer), ntup, HnswNeighborTupleSize(g->info, e->level),
+				  &ntids[id]);
 	}
 	if (BufferIsValid(buffer))
 	{

@@ -195,8 +195,36 @@ element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
 }
 
 /*
+ * Does code hold the code of the key of the element at ref?  A code is a
+ * function of the key, so every write of a link must have stored it.
+ */
+static bool
+code_matches(HnswCheck *check, HnswRef ref, const HnswSlotCode *code)
+{
+	const HnswIndexInfo *info = check->info;
+	HnswSlotCode *expected = palloc(info->codes->slot_size);
+	ItemPointerData tid;
+	Buffer		buffer;
+	HnswElementTuple element;
+	bool		matches;
+
+	HnswRefToTid(ref, &tid);
+	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	element = HnswPageGetElement(check->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(buffer),
+								 ItemPointerGetOffsetNumber(&tid));
+	HnswEncodeKey(info, element != NULL && !element->deleted ? HnswElementKey(element) : NULL,
+				  expected);
+	UnlockReleaseBuffer(buffer);
+	matches = memcmp(expected, code, info->codes->slot_size) == 0;
+	pfree(expected);
+	return matches;
+}
+
+/*
  * The links of an element, as searches follow them, into out (room for
- * (level + 2) * m); returns how many.  Reads the neighbour tuple now.
+ * (level + 2) * m); returns how many.  Reads the neighbour tuple now, and
+ * checks the codes of layer 0 against the linked elements.
  */
 static int
 element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswRef *out)
@@ -209,6 +237,8 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 	HnswNeighborTuple neighbors;
 	HnswWalkEntry *nentry = hnswwalk_lookup(check->seen, element->neighbors);
 	int			n = 0;
+	int			nzero = 0;
+	char	   *codes = NULL;
 
 	HnswRefToTid(element->neighbors, &ntid);
 	HnswRefToTid(ref, &etid);
@@ -226,8 +256,20 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 
 			for (int i = 0; i < HnswLayerSlots(layer, m) && ItemPointerIsValid(&slots[i]); i++)
 				out[n++] = HnswTidToRef(&slots[i]);
+			if (layer == 0)
+				nzero = n;
 		}
+	if (check->info->codes != NULL && nzero > 0)
+	{
+		codes = palloc(check->info->codes->slot_size * nzero);
+		memcpy(codes, HnswSlotCodes(check->info, neighbors, 0), check->info->codes->slot_size * nzero);
+	}
 	UnlockReleaseBuffer(buffer);
+	for (int i = 0; codes != NULL && i < nzero; i++)
+		if (!code_matches(check, out[i], (const HnswSlotCode *) (codes + check->info->codes->slot_size * i)))
+			fail_at(check, &ntid, psprintf("The code of layer-0 link %d is not the code of the element it links to.", i));
+	if (codes != NULL)
+		pfree(codes);
 	return n;
 }
 

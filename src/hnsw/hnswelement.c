@@ -166,14 +166,14 @@ HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keys
 	memcpy(out->key, key, keysize);
 }
 
-/* A neighbour tuple of level with every slot empty. */
+/* A neighbour tuple of level with every slot empty (codes zero). */
 void
-HnswFormNeighborTuple(HnswNeighborTuple out, int level, int m)
+HnswFormNeighborTuple(const HnswIndexInfo *info, HnswNeighborTuple out, int level)
 {
-	memset(out, 0, HNSW_NEIGHBOR_TUPLE_SIZE(level, m));
+	memset(out, 0, HnswNeighborTupleSize(info, level));
 	out->type = HNSW_NEIGHBOR_TUPLE;
 	out->level = level;
-	out->nslots = HnswSlotCount(level, m);
+	out->nslots = HnswSlotCount(level, info->m);
 	for (int i = 0; i < out->nslots; i++)
 		ItemPointerSetInvalid(&out->slots[i]);
 }

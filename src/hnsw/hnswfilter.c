@@ -237,12 +237,13 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 
 /*
  * The exact search: the distance of each of the n elements that is live
- * and meets the graph's filter goes into found.  Elements are read in
- * batches through the graph's distances callback, which overlaps their
- * cache misses.
+ * (and, with matching_only, meets the graph's filter) goes into found.
+ * Elements are read in batches through the graph's distances callback,
+ * which overlaps their cache misses.
  */
 void
-HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found)
+HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *found,
+				bool matching_only)
 {
 	int			batch = 2 * graph->info->m;
 	float	   *distances = palloc(sizeof(float) * batch);
@@ -254,7 +255,7 @@ HnswExactSearch(HnswDiskGraph *graph, const HnswRef *refs, int n, HnswHeap *foun
 
 		hnsw_disk_graph_ops.distances(graph, refs + start, count, distances, ok);
 		for (int i = 0; i < count; i++)
-			if (ok[i] && HnswDiskGraphMatches(graph, refs[start + i]))
+			if (ok[i] && (!matching_only || HnswDiskGraphMatches(graph, refs[start + i])))
 				HnswHeapPush(found, refs[start + i], distances[i]);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -313,6 +314,12 @@ scan_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return hnsw_disk_graph_ops.neighbors(((HnswScanGraph *) arg)->disk, ref, layer, out);
 }
 
+static int
+scan_coded_neighbors(void *arg, HnswRef ref, HnswCandidate *out)
+{
+	return hnsw_disk_graph_ops.coded_neighbors(((HnswScanGraph *) arg)->disk, ref, out);
+}
+
 static bool
 scan_is_result(void *arg, HnswRef ref)
 {
@@ -350,5 +357,12 @@ scan_leftover(void *arg, HnswRef ref, float distance, bool evicted)
 		HnswHeapAppend(evicted ? &graph->evicted : &graph->discarded, ref, distance);
 }
 
-const HnswGraphOps hnsw_scan_graph_ops = {scan_visit, scan_distances, scan_neighbors,
-	scan_is_result, scan_stop, scan_leftover};
+const HnswGraphOps hnsw_scan_graph_ops = {
+	.visit = scan_visit,
+	.distances = scan_distances,
+	.neighbors = scan_neighbors,
+	.is_result = scan_is_result,
+	.stop = scan_stop,
+	.leftover = scan_leftover,
+	.coded_neighbors = scan_coded_neighbors
+};

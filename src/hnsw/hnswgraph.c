@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "utils/float.h"
+
 #include "hnsw.h"
 
 /* ---------------------------------------------------------------------
@@ -68,6 +70,7 @@ HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 	}
 	heap->items[heap->count].ref = ref;
 	heap->items[heap->count].distance = distance;
+	heap->items[heap->count].bound = distance;
 	heap->count++;
 }
 
@@ -75,6 +78,15 @@ void
 HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
 {
 	HnswHeapAppend(heap, ref, distance);
+	sift_up(heap, heap->count - 1);
+}
+
+/* Push an estimate with its bound (HnswCandidate). */
+void
+HnswHeapPushBounded(HnswHeap *heap, HnswRef ref, float distance, float bound)
+{
+	HnswHeapAppend(heap, ref, distance);
+	heap->items[heap->count - 1].bound = bound;
 	sift_up(heap, heap->count - 1);
 }
 
@@ -143,6 +155,8 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh = palloc(sizeof(HnswRef) * 2 * m);
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
+	search->coded = palloc(sizeof(HnswCandidate) * 2 * m);
+	search->discarded_bound = get_float4_infinity();
 }
 
 static inline bool
@@ -303,6 +317,107 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 				leftover(search, search->fresh[i], distance, false);
 		}
 	}
+}
+
+/*
+ * Consider an element just expanded, at its exact distance, for the
+ * results; one that does not make them, or that it pushes out, goes to
+ * the leftovers as evicted (it has been expanded).
+ */
+static void
+offer_result(HnswSearch *search, int ef, HnswRef ref, float distance)
+{
+	HnswHeap   *results = &search->results;
+
+	if (!is_result(search, ref) ||
+		(results->count >= ef && distance >= results->items[0].distance))
+	{
+		leftover(search, ref, distance, true);
+		return;
+	}
+	HnswHeapPush(results, ref, distance);
+	if (results->count > ef)
+	{
+		HnswCandidate dropped = HnswHeapPop(results);
+
+		leftover(search, dropped.ref, dropped.distance, true);
+	}
+}
+
+/*
+ * The search of layer 0 with codes (the graph has coded_neighbors): the
+ * frontier holds neighbours at their distances estimated from the codes
+ * stored beside the links, and an element's exact distance is computed
+ * only when it is expanded, from the element tuple that shares a page
+ * with the neighbour tuple the expansion reads anyway.  So a step reads
+ * one page instead of one per neighbour.  The results are exact; the
+ * search stops, as SEARCH-LAYER does, when the frontier's nearest
+ * estimate cannot improve them.
+ *
+ * The entry points carried down from layer 1 stay on the frontier and
+ * become results when expanded (the caller empties the results).  Leftovers for an iterative scan: the
+ * expanded elements that did not make the results (evicted, exact) and
+ * the neighbours never put on the frontier (not evicted, estimated); the
+ * frontier keeps estimates too.  A scan that goes on from here must first
+ * make those distances exact.
+ */
+void
+HnswSearchLayerCoded(HnswSearch *search, int ef)
+{
+	HnswHeap   *candidates = &search->candidates;
+	HnswHeap   *results = &search->results;
+
+	while (candidates->count > 0)
+	{
+		HnswCandidate nearest;
+		float		distance;
+		bool		ok;
+		int			n;
+
+		if (search->ops->stop != NULL && search->ops->stop(search->graph, ef))
+			break;
+		nearest = HnswHeapPop(candidates);
+		if (results->count >= ef && nearest.distance > results->items[0].distance)
+		{
+			HnswHeapPushBounded(candidates, nearest.ref, nearest.distance, nearest.bound);
+			break;
+		}
+		search->ops->distances(search->graph, &nearest.ref, 1, &distance, &ok);
+		if (!ok)
+			continue;
+		offer_result(search, ef, nearest.ref, distance);
+
+		n = search->ops->coded_neighbors(search->graph, nearest.ref, search->coded);
+		for (int i = 0; i < n; i++)
+		{
+			HnswCandidate *c = &search->coded[i];
+
+			if (!search->ops->visit(search->graph, c->ref, 0))
+				continue;
+			if (results->count < ef || c->distance < results->items[0].distance)
+				HnswHeapPushBounded(candidates, c->ref, c->distance, c->bound);
+			else
+			{
+				search->discarded_bound = Min(search->discarded_bound, c->bound);
+				leftover(search, c->ref, c->distance, false);
+			}
+		}
+	}
+}
+
+/*
+ * After HnswSearchLayerCoded, the least bound of the elements it met and
+ * did not expand: no result nearer than it is passed by any of them
+ * (almost surely).
+ */
+float
+HnswSearchCodedBound(HnswSearch *search)
+{
+	float		bound = search->discarded_bound;
+
+	for (int i = 0; i < search->candidates.count; i++)
+		bound = Min(bound, search->candidates.items[i].bound);
+	return bound;
 }
 
 /*

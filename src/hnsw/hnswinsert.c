@@ -161,11 +161,24 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
 
 	HnswFormElementTuple(etup, is->level, DatumGetPointer(is->key),
 						 HnswStoredKeySize(is->info, DatumGetPointer(is->key)), &is->heaptid, 1);
-	HnswFormNeighborTuple(ntup, is->level, m);
+	HnswFormNeighborTuple(is->info, ntup, is->level);
 	for (int layer = 0; layer <= is->level; layer++)
 		for (int i = 0; i < is->nselected[layer]; i++)
 			HnswRefToTid(is->selected[layer][i].ref,
 						 &ntup->slots[HnswLayerStart(layer, m) + i]);
+	if (is->info->codes != NULL)
+	{
+		int			n = is->nselected[0];
+		HnswRef    *refs = palloc(sizeof(HnswRef) * Max(n, 1));
+		HnswSlotCode *codes;
+
+		for (int i = 0; i < n; i++)
+			refs[i] = is->selected[0][i].ref;
+		codes = HnswCodesOf(&is->graph, refs, n, NULL, 0);
+		HnswSetSlotCodes(is->info, ntup, codes, n);
+		pfree(codes);
+		pfree(refs);
+	}
 }
 
 /*
@@ -209,7 +222,7 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 			HnswNeighborTuple ntup, ItemPointer etid)
 {
 	Size		esize = is->esize;
-	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+	Size		nsize = HnswNeighborTupleSize(is->info, is->level);
 	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m, esize);
 
 	if (off != InvalidOffsetNumber)
@@ -220,10 +233,14 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 		uint16		nslots = oldn->nslots;
 
 		etup->neighbortid = old->neighbortid;
-		memcpy(oldn, ntup, nsize);
+		memcpy(oldn, ntup, HNSW_NEIGHBOR_SLOTS_SIZE(ntup->nslots));
 		for (int i = ntup->nslots; i < nslots; i++)
 			ItemPointerSetInvalid(&oldn->slots[i]);
 		oldn->nslots = nslots;
+		/* the codes follow the slots, which may be more than the new level has */
+		if (is->info->codes != NULL)
+			memcpy(HnswSlotCodes(is->info, oldn, 0), HnswSlotCodes(is->info, ntup, 0),
+				   2 * is->info->m * is->info->codes->slot_size);
 		/* last: a tuple of another size moves the tuples below it */
 		if (!PageIndexTupleOverwrite(page, off, (Item) etup, esize))
 			elog(ERROR, "failed to overwrite hnsw element in index \"%s\"",
@@ -260,7 +277,7 @@ set_insert_page(HnswInsertState *is, AnnEdit *edit, BlockNumber blkno)
 static bool
 has_room(HnswInsertState *is, BlockNumber blkno, Page page)
 {
-	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+	Size		nsize = HnswNeighborTupleSize(is->info, is->level);
 
 	if (PageIsNew(page) || !(AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS))
 		return false;			/* not a page of elements (the signature directory) */
@@ -278,7 +295,7 @@ static void
 write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 {
 	Size		esize = is->esize;
-	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(is->level, is->info->m);
+	Size		nsize = HnswNeighborTupleSize(is->info, is->level);
 	HnswElementTuple etup = palloc(esize);
 	HnswNeighborTuple ntup = palloc(nsize);
 	BlockNumber nblocks = RelationGetNumberOfBlocks(is->index);
@@ -466,8 +483,8 @@ new_element_takes(HnswInsertState *is, HnswRef new_ref, HnswRef target, int laye
 				return false;
 			memcpy(wanted, current, sizeof(HnswRef) * n);
 			wanted[slot] = target;
-			result = HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer,
-											   is->info->m, current, n, wanted, Max(n, slot + 1));
+			result = HnswWriteLayerIfUnchanged(&is->graph, is->building, &neighbortid, layer,
+											   current, n, wanted, Max(n, slot + 1));
 		}
 		if (result == HNSW_LIST_WRITTEN && !HnswHoldsRef(is->relied[layer], is->nrelied[layer], target))
 			is->relied[layer][is->nrelied[layer]++] = target;
@@ -643,7 +660,7 @@ add_reverse_link(HnswInsertState *is, HnswRef ref, HnswRef new_ref, float distan
 			nwanted = make_room(is, ref, new_ref, layer, wanted, nwanted);
 			wanted[nwanted++] = new_ref;
 		}
-		switch (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, layer, m,
+		switch (HnswWriteLayerIfUnchanged(&is->graph, is->building, &neighbortid, layer,
 										  current, ncurrent, wanted, nwanted))
 		{
 			case HNSW_LIST_WRITTEN:
@@ -725,7 +742,7 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
 		}
 		if (first == HNSW_NO_REF)
 			return HNSW_NO_REF;
-		switch (HnswWriteLayerIfUnchanged(is->index, is->building, &neighbortid, 0, m,
+		switch (HnswWriteLayerIfUnchanged(&is->graph, is->building, &neighbortid, 0,
 										  current, n, wanted, n))
 		{
 			case HNSW_LIST_WRITTEN:
@@ -799,7 +816,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	AnnCheckDimensions(is->info->dimensions, dim);
 	is->esize = HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(is->info, DatumGetPointer(key)));
 	is->heaptid = *heaptid;
-	is->level = HnswRandomLevel(m, heaptid);
+	is->level = HnswRandomLevel(is->info, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);
 	HnswSearchInit(&is->search, &hnsw_disk_graph_ops, &is->graph, m);
 

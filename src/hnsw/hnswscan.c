@@ -71,6 +71,7 @@ typedef struct HnswScanOpaqueData
 	HnswSearch	search;			/* its frontier is what an iterative scan expands */
 	HnswPending pending;
 	HnswHeap	fresh;			/* found by one expansion, then pending */
+	bool		coded;			/* layer 0 was searched with codes */
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
 	bool		expanding;		/* the frontier may still be expanded */
 	bool		merged_discarded;	/* the first search's leftovers are pending */
@@ -208,7 +209,7 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 static void
 exact_search(HnswScanOpaque so, const HnswRef *matches, int nmatches)
 {
-	HnswExactSearch(&so->graph, matches, nmatches, &so->fresh);
+	HnswExactSearch(&so->graph, matches, nmatches, &so->fresh, true);
 	pending_take(&so->pending, &so->fresh);
 	so->first_left = 0;
 	so->expanding = false;
@@ -267,6 +268,16 @@ scan_memory_limit(void)
 	return (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 }
 
+/* The search of layer 0, with codes when the scan uses them */
+static void
+search_layer0(HnswScanOpaque so)
+{
+	if (so->coded)
+		HnswSearchLayerCoded(&so->search, hnsw_ef_search);
+	else
+		HnswSearchLayer(&so->search, hnsw_ef_search, 0);
+}
+
 /*
  * The filtered graph search met more elements than its budget: searching
  * the matching elements exactly costs less, when the list of them fits in
@@ -290,8 +301,31 @@ search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
 	}
 	pfree(matches);
 	HnswScanGraphSetBudget(&so->scan_graph, (int64) (scan_memory_limit() / HNSW_MET_BYTES));
-	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
+	search_layer0(so);
 	return false;
+}
+
+/*
+ * How many of the first search's results may be returned before anything
+ * else is looked at: all of them after an exact search, whose frontier
+ * holds nothing nearer.  After a search with codes, the frontier's
+ * distances are estimates: strict_order returns only the results no
+ * farther than every bound of what that search met and did not expand,
+ * and makes the rest exact before it goes on (make_leftovers_exact).
+ */
+static int
+first_results(HnswScanOpaque so)
+{
+	const HnswHeap *results = &so->search.results;
+	float		bound;
+	int			n = 0;
+
+	if (!so->coded || so->iterative != HNSW_ITERATIVE_STRICT)
+		return results->count;
+	bound = HnswSearchCodedBound(&so->search);
+	for (int i = 0; i < results->count; i++)
+		n += results->items[i].distance <= bound;
+	return n;
 }
 
 static void
@@ -327,6 +361,9 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	HnswDiskGraphInit(&so->graph, scan->indexRelation, false);
 	HnswDiskGraphReset(&so->graph, AnnKeyElements(&so->info->dist, key, &dim));
 	so->graph.filter = so->filter;
+	so->coded = so->info->codes != NULL && hnsw_quantized_search;
+	if (so->coded)
+		so->graph.code_query = HnswCodeQueryCreate(so->info, so->graph.query);
 	HnswScanGraphInit(&so->scan_graph, &so->graph);
 	HnswSearchInit(&so->search, &hnsw_scan_graph_ops, &so->scan_graph, so->info->m);
 
@@ -344,6 +381,9 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		HnswSearchRestart(&so->search, layer - 1);
 	}
 	so->scan_graph.keep_leftovers = so->iterative != HNSW_ITERATIVE_OFF;
+	/* with codes, the entry points become results when expanded */
+	if (so->coded)
+		so->search.results.count = 0;
 	if (so->filter != NULL)
 	{
 		so->scan_graph.filtering = true;
@@ -351,7 +391,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		if (estimate >= 0)
 			HnswScanGraphSetBudget(&so->scan_graph, (int64) (estimate * HNSW_FILTER_GRAPH_SHARE));
 	}
-	HnswSearchLayer(&so->search, hnsw_ef_search, 0);
+	search_layer0(so);
 	/*
 	 * Over budget before it had ef_search matches, the search would cost
 	 * more to finish than the exact search.  With them, it was refining
@@ -363,7 +403,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
-	so->first_left = so->search.results.count;
+	so->first_left = first_results(so);
 	pending_take(&so->pending, &so->search.results);
 	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
 	so->merged_discarded = false;
@@ -381,6 +421,45 @@ over_budget(HnswScanOpaque so)
 }
 
 /*
+ * The exact distances of the elements of heap, in place of estimates;
+ * elements that are gone leave it.  Heap order is restored.
+ */
+static void
+exact_distances(HnswScanOpaque so, HnswHeap *heap)
+{
+	int			n = heap->count;
+	HnswRef    *refs = palloc(sizeof(HnswRef) * Max(n, 1));
+	HnswHeap	exact;
+
+	for (int i = 0; i < n; i++)
+		refs[i] = heap->items[i].ref;
+	HnswHeapInit(&exact, Max(n, 1), heap->max_on_top);
+	HnswExactSearch(&so->graph, refs, n, &exact, false);
+	pfree(heap->items);
+	*heap = exact;
+	pfree(refs);
+}
+
+/*
+ * After a search with codes, before the scan goes on: the frontier and
+ * the elements never put on it get their exact distances, and the
+ * frontier's elements, which that search never offered as results,
+ * become pending.
+ */
+static void
+make_leftovers_exact(HnswScanOpaque so)
+{
+	HnswHeap   *frontier = &so->search.candidates;
+
+	exact_distances(so, frontier);
+	exact_distances(so, &so->scan_graph.discarded);
+	for (int i = 0; i < frontier->count; i++)
+		if (HnswDiskGraphMatches(&so->graph, frontier->items[i].ref))
+			pending_push(&so->pending, frontier->items[i].ref, frontier->items[i].distance);
+	so->coded = false;
+}
+
+/*
  * What the first search met but did not keep joins the pending elements,
  * once the scan needs more than the first results.  None of it is nearer
  * than those results, so it could wait; a LIMIT within ef_search never
@@ -393,6 +472,8 @@ merge_discarded(HnswScanOpaque so)
 {
 	HnswHeap   *discarded = &so->scan_graph.discarded;
 
+	if (so->coded)
+		make_leftovers_exact(so);
 	for (int i = 0; i < discarded->count; i++)
 	{
 		HnswCandidate *c = &discarded->items[i];
@@ -418,7 +499,7 @@ sweep_unvisited(HnswScanOpaque so)
 	int			n;
 	HnswRef    *refs = HnswUnvisitedElements(&so->graph, &n);
 
-	HnswExactSearch(&so->graph, refs, n, &so->fresh);
+	HnswExactSearch(&so->graph, refs, n, &so->fresh, true);
 	pending_take(&so->pending, &so->fresh);
 	pfree(refs);
 }
@@ -473,6 +554,8 @@ may_return(HnswScanOpaque so)
 		return false;
 	if (so->first_left > 0 || !so->expanding)
 		return true;
+	if (so->coded)
+		return false;			/* make the leftovers' distances exact first */
 	if (frontier->count == 0)
 		return false;			/* sweep the index first */
 	if (so->iterative == HNSW_ITERATIVE_STRICT)

@@ -47,9 +47,49 @@
  * ---------------------------------------------------------------------
  */
 
+/* Where the centre of the codes sits in the metapage */
+static float *
+meta_centre(Page page)
+{
+	return (float *) ((char *) PageGetContents(page) + MAXALIGN(sizeof(HnswMetaPageData)));
+}
+
+/* A copy of the centre of an index with codes (palloc'd) */
+static float *
+read_centre(Relation index, int dimensions)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	float	   *centre = palloc(sizeof(float) * dimensions);
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	memcpy(centre, meta_centre(BufferGetPage(buffer)), sizeof(float) * dimensions);
+	UnlockReleaseBuffer(buffer);
+	return centre;
+}
+
 /*
- * Dimensions, m, ef_construction and the distance of an index, read from
- * its metapage once and cached in rd_amcache (they never change).
+ * Set the centre of a build's codes (no WAL: the build logs the whole
+ * relation), and drop the cached index facts that hold the old one.
+ */
+void
+HnswWriteCentre(Relation index, const float *centre)
+{
+	Buffer		buffer = ReadBuffer(index, ANN_METAPAGE_BLKNO);
+	HnswMetaPage meta;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaPage) PageGetContents(BufferGetPage(buffer));
+	Assert(meta->code_words > 0);
+	memcpy(meta_centre(BufferGetPage(buffer)), centre, sizeof(float) * meta->dimensions);
+	MarkBufferDirty(buffer);
+	UnlockReleaseBuffer(buffer);
+	index->rd_amcache = NULL;	/* its memory goes with rd_indexcxt */
+}
+
+/*
+ * Dimensions, m, ef_construction, the distance and the codes of an index,
+ * read from its metapage once and cached in rd_amcache (they never
+ * change once the index is built).
  */
 const HnswIndexInfo *
 HnswGetIndexInfo(Relation index)
@@ -66,6 +106,13 @@ HnswGetIndexInfo(Relation index)
 		info->m = meta.m;
 		info->ef_construction = meta.ef_construction;
 		HnswSetKeySize(index, info);
+		if (meta.code_words > 0)
+		{
+			float	   *centre = read_centre(index, info->dimensions);
+
+			HnswCodeInfoInit(info, &meta, centre, index->rd_indexcxt);
+			pfree(centre);
+		}
 		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
 		*info->known_nblocks = RelationGetNumberOfBlocks(index);
 		index->rd_amcache = info;
@@ -102,11 +149,12 @@ HnswReadMeta(Relation index, HnswMetaPageData *meta)
 	AnnReadMeta(index, "hnsw", HNSW_MAGIC, HNSW_VERSION, meta, sizeof(HnswMetaPageData));
 }
 
-/* A metapage for an empty index. */
+/* A metapage for an empty index, with codes relative to a zero centre or none. */
 void
-HnswInitMetaPage(Page page, const HnswIndexInfo *info)
+HnswInitMetaPage(Page page, const HnswIndexInfo *info, bool codes)
 {
 	HnswMetaPage meta;
+	char	   *end;
 
 	AnnInitPage(page, ANN_HNSW_PAGE_ID, HNSW_PAGE_META);
 	meta = (HnswMetaPage) PageGetContents(page);
@@ -121,24 +169,34 @@ HnswInitMetaPage(Page page, const HnswIndexInfo *info)
 	meta->signature_head = InvalidBlockNumber;
 	meta->signature_tail = InvalidBlockNumber;
 	meta->signature_count = 0;
+	meta->code_words = codes ? AnnCodePadded(info->dimensions) / 64 : 0;
+	end = (char *) (meta + 1);
+	if (codes)
+	{
+		memset(meta_centre(page), 0, HnswMetaCentreSize(info));
+		end = (char *) meta_centre(page) + HnswMetaCentreSize(info);
+	}
 	/* keep the metadata below pd_lower: generic WAL zeroes the hole */
-	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
+	((PageHeader) page)->pd_lower = end - (char *) page;
 }
 
 /*
  * Level of a new element: floor(-ln(U) / ln(m)), so each layer holds
- * about 1/m of the one below, capped so the neighbour tuple fits a page.
+ * about 1/m of the one below, capped so the neighbour tuple (with any
+ * codes) fits a page.
  * U comes from a hash of the heap TID rather than a random generator, so
  * the same rows inserted in the same order always build the same graph.
  */
 int
-HnswRandomLevel(int m, ItemPointer heaptid)
+HnswRandomLevel(const HnswIndexInfo *info, ItemPointer heaptid)
 {
+	int			m = info->m;
+	Size		codes = info->codes != NULL ? 2 * m * info->codes->slot_size : 0;
 	uint64		hash = hash_bytes_extended((const unsigned char *) heaptid,
 										   sizeof(ItemPointerData), 0x5eed);
 	double		u = ((hash >> 11) + 1) / (double) (UINT64CONST(1) << 53);	/* (0, 1] */
 	int			level = (int) floor(-log(u) / log((double) m));
-	int			fits = (int) ((BLCKSZ - 256) / (sizeof(ItemPointerData) * m)) - 2;
+	int			fits = (int) ((BLCKSZ - 256 - codes) / (sizeof(ItemPointerData) * m)) - 2;
 
 	return Min(level, Min(fits, HNSW_MAX_LEVEL));
 }
@@ -205,15 +263,38 @@ HnswPageGetNeighbors(Relation index, BlockNumber blkno, Page page, OffsetNumber 
 {
 	Size		len;
 	HnswNeighborTuple neighbors = page_tuple(index, blkno, page, offno, HNSW_NEIGHBOR_TUPLE, &len);
+	const HnswIndexInfo *info = HnswGetIndexInfo(index);
 
 	if (neighbors != NULL &&
 		(neighbors->level > HNSW_MAX_LEVEL ||
-		 neighbors->nslots < HnswSlotCount(neighbors->level, HnswGetIndexInfo(index)->m) ||
-		 len < offsetof(HnswNeighborTupleData, slots) + sizeof(ItemPointerData) * neighbors->nslots))
+		 neighbors->nslots < HnswSlotCount(neighbors->level, info->m) ||
+		 len < HNSW_NEIGHBOR_SLOTS_SIZE(neighbors->nslots) +
+		 (info->codes != NULL ? 2 * info->m * info->codes->slot_size : 0)))
 		AnnCheckFailed(index, blkno, offno,
 					   psprintf("A neighbour tuple of %zu bytes has level %d and %d slots.",
 								len, neighbors->level, neighbors->nslots));
 	return neighbors;
+}
+
+/*
+ * Into codes (parallel to wanted), the codes neighbors holds for the
+ * links of wanted it has already (current, its layer-0 list).
+ */
+static void
+keep_current_codes(const HnswIndexInfo *info, HnswNeighborTuple neighbors,
+				   const HnswRef *current, int ncurrent, const HnswRef *wanted, int nwanted,
+				   HnswSlotCode *codes)
+{
+	Size		size = info->codes->slot_size;
+
+	for (int i = 0; i < nwanted; i++)
+		for (int j = 0; j < ncurrent; j++)
+			if (current[j] == wanted[i])
+			{
+				HnswCopySlotCode(info, (HnswSlotCode *) ((char *) codes + size * i),
+								 HnswSlotCodes(info, neighbors, j));
+				break;
+			}
 }
 
 /* Set a layer's list to refs[0..n), the rest of its slots empty. */
@@ -235,13 +316,20 @@ HnswSetLayerSlots(HnswNeighborTuple neighbors, int layer, int m, const HnswRef *
  * Replace the list of layer in the neighbour tuple at neighbortid by
  * wanted, if it still holds current: writers compute a list with no lock
  * held (that reads other elements' pages) and must not overwrite a list
- * another backend wrote meanwhile.
+ * another backend wrote meanwhile.  graph (keeping keys) gives the keys
+ * of the elements new to a layer-0 list, whose codes are computed before
+ * the page is locked; the codes of the others move with their links.
  */
 HnswListWrite
-HnswWriteLayerIfUnchanged(Relation index, bool building, ItemPointer neighbortid, int layer,
-						  int m, const HnswRef *current, int ncurrent,
+HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool building, ItemPointer neighbortid,
+						  int layer, const HnswRef *current, int ncurrent,
 						  const HnswRef *wanted, int nwanted)
 {
+	Relation	index = graph->index;
+	const HnswIndexInfo *info = graph->info;
+	int			m = info->m;
+	bool		coded = info->codes != NULL && layer == 0;
+	HnswSlotCode *codes = coded ? HnswCodesOf(graph, wanted, nwanted, current, ncurrent) : NULL;
 	Buffer		buffer = ReadBuffer(index, ItemPointerGetBlockNumber(neighbortid));
 	HnswNeighborTuple neighbors;
 	HnswListWrite result = HNSW_LIST_WRITTEN;
@@ -267,10 +355,16 @@ HnswWriteLayerIfUnchanged(Relation index, bool building, ItemPointer neighbortid
 		neighbors = HnswPageGetNeighbors(index, ItemPointerGetBlockNumber(neighbortid),
 										 AnnEditRegister(&edit, buffer, false),
 										 ItemPointerGetOffsetNumber(neighbortid));
+		if (coded)
+			keep_current_codes(info, neighbors, current, ncurrent, wanted, nwanted, codes);
 		HnswSetLayerSlots(neighbors, layer, m, wanted, nwanted);
+		if (coded)
+			HnswSetSlotCodes(info, neighbors, codes, nwanted);
 		AnnEditFinish(&edit);
 	}
 	UnlockReleaseBuffer(buffer);
+	if (codes != NULL)
+		pfree(codes);
 	return result;
 }
 
@@ -299,6 +393,7 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->skip = NULL;
 	graph->skip_arg = NULL;
 	graph->filter = NULL;
+	graph->code_query = NULL;
 	graph->pins = palloc(sizeof(Buffer) * 2 * graph->info->m);
 }
 
@@ -509,12 +604,17 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 	}
 }
 
-/* Neighbours of ref on layer; the element must have been read. */
-int
-HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out)
+/*
+ * Neighbours of ref on layer into out, and with coded (layer 0 of a graph
+ * with a code query), the same with their distances estimated from the
+ * codes beside the links.  The element is read first if it has not been.
+ */
+static int
+read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswCandidate *coded)
 {
 	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
-	int			m = graph->info->m;
+	const HnswIndexInfo *info = graph->info;
+	int			m = info->m;
 	int			n = 0;
 	Page		page;
 	HnswNeighborTuple neighbors;
@@ -532,10 +632,30 @@ HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *ou
 		ItemPointer slots = neighbors->slots + HnswLayerStart(layer, m);
 
 		for (int i = 0; i < HnswLayerSlots(layer, m) && ItemPointerIsValid(&slots[i]); i++)
-			out[n++] = HnswTidToRef(&slots[i]);
+		{
+			HnswRef		neighbor = HnswTidToRef(&slots[i]);
+
+			if (coded == NULL)
+				out[n++] = neighbor;
+			else
+			{
+				coded[n].ref = neighbor;
+				coded[n].distance = HnswCodeDistance(info, graph->code_query,
+													 HnswSlotCodes(info, neighbors, i),
+													 &coded[n].bound);
+				n++;
+			}
+		}
 	}
 	unlock_page(graph);
 	return n;
+}
+
+/* Neighbours of ref on layer. */
+int
+HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out)
+{
+	return read_neighbors(graph, ref, layer, out, NULL);
 }
 
 /* A search expands ref: its neighbours' first visits record it as their parent. */
@@ -548,6 +668,17 @@ disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return HnswDiskGraphNeighbors(graph, ref, layer, out);
 }
 
+/* The same on layer 0, with the code estimates (the graph has a code query) */
+static int
+disk_coded_neighbors(void *arg, HnswRef ref, HnswCandidate *out)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+
+	Assert(graph->code_query != NULL);
+	graph->expanding = ref;
+	return read_neighbors(graph, ref, 0, NULL, out);
+}
+
 /* Does ref meet the graph's filter?  Without one every element does. */
 bool
 HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref)
@@ -555,7 +686,12 @@ HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref)
 	return graph->filter == NULL || HnswDiskGraphEntry(graph, ref)->matches;
 }
 
-const HnswGraphOps hnsw_disk_graph_ops = {disk_visit, disk_distances, disk_neighbors};
+const HnswGraphOps hnsw_disk_graph_ops = {
+	.visit = disk_visit,
+	.distances = disk_distances,
+	.neighbors = disk_neighbors,
+	.coded_neighbors = disk_coded_neighbors
+};
 
 /* The key of ref (read and copied if needed), or NULL if it is gone. */
 const void *

@@ -277,7 +277,7 @@ repair_element(HnswVacuumState *vs, HnswRef self)
 			int			n = repair_layer(vs, self, layer, current, ncurrent, links);
 
 			if (n < 0 ||
-				HnswWriteLayerIfUnchanged(vs->index, false, &neighbortid, layer, m,
+				HnswWriteLayerIfUnchanged(&vs->graph, false, &neighbortid, layer,
 										  current, ncurrent, links, n) != HNSW_LIST_CHANGED)
 				break;
 			CHECK_FOR_INTERRUPTS();
@@ -421,7 +421,7 @@ write_slot(HnswReconnect *rc, HnswRef owner, const HnswRef *current, int n, int 
 
 	memcpy(wanted, current, sizeof(HnswRef) * n);
 	wanted[slot] = target;
-	return HnswWriteLayerIfUnchanged(rc->vs->index, false, &neighbortid, 0, m, current, n,
+	return HnswWriteLayerIfUnchanged(&rc->vs->graph, false, &neighbortid, 0, current, n,
 									 wanted, Max(n, slot + 1));
 }
 
