@@ -363,11 +363,12 @@ typedef struct HnswGraphOps
 	 * result pushed out by nearer ones (it went on the frontier), else
 	 * one never put on the frontier.  NULL: forget it.
 	 */
-	void		(*leftover) (void *graph, HnswRef ref, float distance, bool evicted);
+	void		(*leftover) (void *graph, const HnswCandidate *c, bool evicted);
 	/*
-	 * Layer 0 of an index with codes: the element's neighbours into out,
-	 * with their distances estimated from the codes stored beside the
-	 * links (no element is read); returns how many.  NULL: no codes.
+	 * Layer 0 of an index with codes: the element's neighbours not visited
+	 * yet (now marked visited) into out, with their distances estimated
+	 * from the codes stored beside the links (no element is read);
+	 * returns how many.  NULL: no codes.
 	 */
 	int			(*coded_neighbors) (void *graph, HnswRef ref, HnswCandidate *out);
 } HnswGraphOps;
@@ -384,8 +385,6 @@ typedef struct HnswSearch
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
 	HnswCandidate *coded;		/* scratch: neighbours with code estimates */
-	float		discarded_bound;	/* HnswSearchLayerCoded: least bound of what
-									 * it did not put on the frontier */
 } HnswSearch;
 
 /* what became of a conditional write of a layer list */
@@ -638,7 +637,6 @@ extern void HnswSearchRestart(HnswSearch *search, int layer);
 extern void HnswSearchDropNonResults(HnswSearch *search);
 extern void HnswSearchSeed(HnswSearch *search, const HnswCandidate *items, int n, int layer);
 extern void HnswSearchLayerCoded(HnswSearch *search, int ef);
-extern float HnswSearchCodedBound(HnswSearch *search);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);
 extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,

@@ -349,12 +349,16 @@ scan_stop(void *arg, int ef)
 }
 
 static void
-scan_leftover(void *arg, HnswRef ref, float distance, bool evicted)
+scan_leftover(void *arg, const HnswCandidate *c, bool evicted)
 {
 	HnswScanGraph *graph = (HnswScanGraph *) arg;
+	HnswHeap   *pile = evicted ? &graph->evicted : &graph->discarded;
 
 	if (graph->keep_leftovers)
-		HnswHeapAppend(evicted ? &graph->evicted : &graph->discarded, ref, distance);
+	{
+		HnswHeapAppend(pile, c->ref, c->distance);
+		pile->items[pile->count - 1].bound = c->bound;
+	}
 }
 
 const HnswGraphOps hnsw_scan_graph_ops = {

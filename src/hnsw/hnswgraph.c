@@ -14,8 +14,6 @@
  */
 #include "postgres.h"
 
-#include "utils/float.h"
-
 #include "hnsw.h"
 
 /* ---------------------------------------------------------------------
@@ -156,7 +154,6 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 	search->coded = palloc(sizeof(HnswCandidate) * 2 * m);
-	search->discarded_bound = get_float4_infinity();
 }
 
 static inline bool
@@ -166,10 +163,19 @@ is_result(HnswSearch *search, HnswRef ref)
 }
 
 static inline void
-leftover(HnswSearch *search, HnswRef ref, float distance, bool evicted)
+leftover(HnswSearch *search, const HnswCandidate *c, bool evicted)
 {
 	if (search->ops->leftover != NULL)
-		search->ops->leftover(search->graph, ref, distance, evicted);
+		search->ops->leftover(search->graph, c, evicted);
+}
+
+/* The same for an element met at an exact distance */
+static inline void
+leftover_exact(HnswSearch *search, HnswRef ref, float distance, bool evicted)
+{
+	HnswCandidate c = {ref, distance, distance};
+
+	leftover(search, &c, evicted);
 }
 
 /*
@@ -310,11 +316,11 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 				{
 					HnswCandidate dropped = HnswHeapPop(results);
 
-					leftover(search, dropped.ref, dropped.distance, true);
+					leftover(search, &dropped, true);
 				}
 			}
 			else
-				leftover(search, search->fresh[i], distance, false);
+				leftover_exact(search, search->fresh[i], distance, false);
 		}
 	}
 }
@@ -332,7 +338,7 @@ offer_result(HnswSearch *search, int ef, HnswRef ref, float distance)
 	if (!is_result(search, ref) ||
 		(results->count >= ef && distance >= results->items[0].distance))
 	{
-		leftover(search, ref, distance, true);
+		leftover_exact(search, ref, distance, true);
 		return;
 	}
 	HnswHeapPush(results, ref, distance);
@@ -340,7 +346,7 @@ offer_result(HnswSearch *search, int ef, HnswRef ref, float distance)
 	{
 		HnswCandidate dropped = HnswHeapPop(results);
 
-		leftover(search, dropped.ref, dropped.distance, true);
+		leftover(search, &dropped, true);
 	}
 }
 
@@ -392,32 +398,12 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 		{
 			HnswCandidate *c = &search->coded[i];
 
-			if (!search->ops->visit(search->graph, c->ref, 0))
-				continue;
 			if (results->count < ef || c->distance < results->items[0].distance)
 				HnswHeapPushBounded(candidates, c->ref, c->distance, c->bound);
 			else
-			{
-				search->discarded_bound = Min(search->discarded_bound, c->bound);
-				leftover(search, c->ref, c->distance, false);
-			}
+				leftover(search, c, false);
 		}
 	}
-}
-
-/*
- * After HnswSearchLayerCoded, the least bound of the elements it met and
- * did not expand: no result nearer than it is passed by any of them
- * (almost surely).
- */
-float
-HnswSearchCodedBound(HnswSearch *search)
-{
-	float		bound = search->discarded_bound;
-
-	for (int i = 0; i < search->candidates.count; i++)
-		bound = Min(bound, search->candidates.items[i].bound);
-	return bound;
 }
 
 /*

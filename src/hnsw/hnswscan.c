@@ -34,6 +34,7 @@
 
 #include "access/relscan.h"
 #include "pgstat.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "hnsw.h"
@@ -72,6 +73,8 @@ typedef struct HnswScanOpaqueData
 	HnswPending pending;
 	HnswHeap	fresh;			/* found by one expansion, then pending */
 	bool		coded;			/* layer 0 was searched with codes */
+	HnswHeap	estimated;		/* met by that search, not expanded, distance
+								 * known only from codes: by bound, least on top */
 	int			iterative;		/* hnsw.iterative_scan when the scan began */
 	bool		expanding;		/* the frontier may still be expanded */
 	bool		merged_discarded;	/* the first search's leftovers are pending */
@@ -268,6 +271,56 @@ scan_memory_limit(void)
 	return (double) work_mem * 1024.0 * hnsw_scan_mem_multiplier;
 }
 
+/*
+ * After a search with codes, what it met and did not expand (the frontier
+ * and the elements it never put there) has estimated distances: it waits
+ * in so->estimated, by the bound below which its distance is not, until
+ * a row's turn depends on it (refine_estimates).
+ */
+static void
+hold_estimates(HnswScanOpaque so)
+{
+	HnswHeap   *piles[] = {&so->search.candidates, &so->scan_graph.discarded};
+
+	for (int p = 0; p < lengthof(piles); p++)
+	{
+		for (int i = 0; i < piles[p]->count; i++)
+			HnswHeapPush(&so->estimated, piles[p]->items[i].ref, piles[p]->items[i].bound);
+		piles[p]->count = 0;
+	}
+}
+
+/*
+ * Every element waiting with an estimate whose bound is below limit gets
+ * its exact distance: it joins the frontier (it was never expanded) and,
+ * when it may be a result, the pending elements.  After this no waiting
+ * element is nearer than limit (almost surely, as codes' bounds go).
+ */
+static void
+refine_estimates(HnswScanOpaque so, float limit)
+{
+	HnswHeap   *estimated = &so->estimated;
+	int			n = 0;
+	HnswRef    *refs;
+
+	if (!so->coded || estimated->count == 0 || estimated->items[0].distance >= limit)
+		return;
+	refs = palloc(sizeof(HnswRef) * estimated->count);
+	while (estimated->count > 0 && estimated->items[0].distance < limit)
+		refs[n++] = HnswHeapPop(estimated).ref;
+	HnswExactSearch(&so->graph, refs, n, &so->fresh, false);
+	for (int i = 0; i < so->fresh.count; i++)
+	{
+		HnswCandidate *c = &so->fresh.items[i];
+
+		if (HnswDiskGraphMatches(&so->graph, c->ref))
+			pending_push(&so->pending, c->ref, c->distance);
+		HnswHeapPush(&so->search.candidates, c->ref, c->distance);
+	}
+	so->fresh.count = 0;
+	pfree(refs);
+}
+
 /* The search of layer 0, with codes when the scan uses them */
 static void
 search_layer0(HnswScanOpaque so)
@@ -305,29 +358,6 @@ search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
 	return false;
 }
 
-/*
- * How many of the first search's results may be returned before anything
- * else is looked at: all of them after an exact search, whose frontier
- * holds nothing nearer.  After a search with codes, the frontier's
- * distances are estimates: strict_order returns only the results no
- * farther than every bound of what that search met and did not expand,
- * and makes the rest exact before it goes on (make_leftovers_exact).
- */
-static int
-first_results(HnswScanOpaque so)
-{
-	const HnswHeap *results = &so->search.results;
-	float		bound;
-	int			n = 0;
-
-	if (!so->coded || so->iterative != HNSW_ITERATIVE_STRICT)
-		return results->count;
-	bound = HnswSearchCodedBound(&so->search);
-	for (int i = 0; i < results->count; i++)
-		n += results->items[i].distance <= bound;
-	return n;
-}
-
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -353,6 +383,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->next_tid = 0;
 	pending_init(&so->pending, hnsw_ef_search);
 	HnswHeapInit(&so->fresh, 64, false);
+	HnswHeapInit(&so->estimated, 16, false);
 	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
 	HnswReadMeta(scan->indexRelation, &meta);
 	if (!ItemPointerIsValid(&meta.entry) || (so->filter != NULL && so->filter->impossible))
@@ -403,8 +434,10 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
-	so->first_left = first_results(so);
+	so->first_left = so->search.results.count;
 	pending_take(&so->pending, &so->search.results);
+	if (so->coded && so->scan_graph.keep_leftovers)
+		hold_estimates(so);
 	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
 	so->merged_discarded = false;
 }
@@ -421,45 +454,6 @@ over_budget(HnswScanOpaque so)
 }
 
 /*
- * The exact distances of the elements of heap, in place of estimates;
- * elements that are gone leave it.  Heap order is restored.
- */
-static void
-exact_distances(HnswScanOpaque so, HnswHeap *heap)
-{
-	int			n = heap->count;
-	HnswRef    *refs = palloc(sizeof(HnswRef) * Max(n, 1));
-	HnswHeap	exact;
-
-	for (int i = 0; i < n; i++)
-		refs[i] = heap->items[i].ref;
-	HnswHeapInit(&exact, Max(n, 1), heap->max_on_top);
-	HnswExactSearch(&so->graph, refs, n, &exact, false);
-	pfree(heap->items);
-	*heap = exact;
-	pfree(refs);
-}
-
-/*
- * After a search with codes, before the scan goes on: the frontier and
- * the elements never put on it get their exact distances, and the
- * frontier's elements, which that search never offered as results,
- * become pending.
- */
-static void
-make_leftovers_exact(HnswScanOpaque so)
-{
-	HnswHeap   *frontier = &so->search.candidates;
-
-	exact_distances(so, frontier);
-	exact_distances(so, &so->scan_graph.discarded);
-	for (int i = 0; i < frontier->count; i++)
-		if (HnswDiskGraphMatches(&so->graph, frontier->items[i].ref))
-			pending_push(&so->pending, frontier->items[i].ref, frontier->items[i].distance);
-	so->coded = false;
-}
-
-/*
  * What the first search met but did not keep joins the pending elements,
  * once the scan needs more than the first results.  None of it is nearer
  * than those results, so it could wait; a LIMIT within ef_search never
@@ -472,8 +466,6 @@ merge_discarded(HnswScanOpaque so)
 {
 	HnswHeap   *discarded = &so->scan_graph.discarded;
 
-	if (so->coded)
-		make_leftovers_exact(so);
 	for (int i = 0; i < discarded->count; i++)
 	{
 		HnswCandidate *c = &discarded->items[i];
@@ -499,6 +491,7 @@ sweep_unvisited(HnswScanOpaque so)
 	int			n;
 	HnswRef    *refs = HnswUnvisitedElements(&so->graph, &n);
 
+	refine_estimates(so, get_float4_infinity());
 	HnswExactSearch(&so->graph, refs, n, &so->fresh, true);
 	pending_take(&so->pending, &so->fresh);
 	pfree(refs);
@@ -516,7 +509,13 @@ static void
 expand_frontier(HnswScanOpaque so)
 {
 	MemoryContext old = MemoryContextSwitchTo(so->search_cxt);
-	int			met = HnswSearchExpand(&so->search, &so->fresh);
+	HnswHeap   *frontier = &so->search.candidates;
+	int			met;
+
+	/* elements waiting with estimates go first where they may be nearer */
+	refine_estimates(so, frontier->count > 0 ? frontier->items[0].distance :
+					 get_float4_infinity());
+	met = HnswSearchExpand(&so->search, &so->fresh);
 
 	pending_take(&so->pending, &so->fresh);
 	if (met < 0 || (so->iterative == HNSW_ITERATIVE_STRICT &&
@@ -530,8 +529,26 @@ expand_frontier(HnswScanOpaque so)
 		so->visited_after += met;
 		so->stop = over_budget(so);
 		so->expanding = so->stop == HNSW_STOP_NONE;
+		/* what the scan returns from now on comes from what it holds */
+		if (!so->expanding)
+			refine_estimates(so, get_float4_infinity());
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * What the frontier's nearest must not be nearer than for the nearest
+ * pending element to be returned: that element (relaxed_order), or the
+ * width-th nearest pending one (strict_order; near must be full).
+ */
+static float
+return_bound(HnswScanOpaque so)
+{
+	const HnswPending *pending = &so->pending;
+
+	if (so->iterative == HNSW_ITERATIVE_STRICT)
+		return pending->near.items[0].distance;
+	return pending->near.items[pending_nearest(pending)].distance;
 }
 
 /*
@@ -548,25 +565,19 @@ may_return(HnswScanOpaque so)
 {
 	const HnswPending *pending = &so->pending;
 	const HnswHeap *frontier = &so->search.candidates;
-	float		bound;
 
 	if (pending->near.count == 0)
 		return false;
 	if (so->first_left > 0 || !so->expanding)
 		return true;
-	if (so->coded)
-		return false;			/* make the leftovers' distances exact first */
+	if (so->iterative == HNSW_ITERATIVE_STRICT && pending->near.count < pending->width)
+		return false;
+	refine_estimates(so, return_bound(so));
 	if (frontier->count == 0)
 		return false;			/* sweep the index first */
-	if (so->iterative == HNSW_ITERATIVE_STRICT)
-	{
-		if (pending->near.count < pending->width)
-			return false;
-		bound = pending->near.items[0].distance;
-	}
-	else
-		bound = pending->near.items[pending_nearest(pending)].distance;
-	return bound <= frontier->items[0].distance;
+	if (so->iterative == HNSW_ITERATIVE_STRICT && pending->near.count < pending->width)
+		return false;
+	return return_bound(so) <= frontier->items[0].distance;
 }
 
 /*

@@ -605,9 +605,11 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 }
 
 /*
- * Neighbours of ref on layer into out, and with coded (layer 0 of a graph
- * with a code query), the same with their distances estimated from the
- * codes beside the links.  The element is read first if it has not been.
+ * Neighbours of ref on layer into out; or with coded (layer 0 of a graph
+ * with a code query), the neighbours not visited yet, now marked visited,
+ * with their distances estimated from the codes beside the links (the
+ * codes of visited ones are not even read).  The element is read first
+ * if it has not been.
  */
 static int
 read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswCandidate *coded)
@@ -637,7 +639,7 @@ read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswC
 
 			if (coded == NULL)
 				out[n++] = neighbor;
-			else
+			else if (disk_visit(graph, neighbor, 0))
 			{
 				coded[n].ref = neighbor;
 				coded[n].distance = HnswCodeDistance(info, graph->code_query,
