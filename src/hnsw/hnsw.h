@@ -367,8 +367,8 @@ typedef struct HnswGraphOps
 	/*
 	 * Layer 0 of an index with codes: the element's neighbours not visited
 	 * yet (now marked visited) into out, with their distances estimated
-	 * from the codes stored beside the links (no element is read);
-	 * returns how many.  NULL: no codes.
+	 * from the codes stored beside the links (no element's key is read);
+	 * returns how many, or -1 when the element is gone.  NULL: no codes.
 	 */
 	int			(*coded_neighbors) (void *graph, HnswRef ref, HnswCandidate *out);
 } HnswGraphOps;
@@ -518,7 +518,7 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 typedef struct HnswCodeQuery HnswCodeQuery;
 extern void HnswCodeInfoInit(HnswIndexInfo *info, const HnswMetaPageData *meta,
 							 const float *centre, MemoryContext cxt);
-extern bool HnswCodesPossible(const HnswIndexInfo *info);
+extern const char *HnswCodesRefusal(const HnswIndexInfo *info);
 extern Size HnswMetaCentreSize(const HnswIndexInfo *info);
 extern void HnswEncodeKey(const HnswIndexInfo *info, const void *elements, HnswSlotCode *out);
 extern HnswCodeQuery *HnswCodeQueryCreate(const HnswIndexInfo *info, const void *query);

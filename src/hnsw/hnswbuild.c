@@ -31,6 +31,7 @@ static void
 choose_codes(Relation index, HnswIndexInfo *info)
 {
 	HnswQuantization wanted = HnswGetQuantization(index);
+	const char *refusal;
 	HnswMetaPageData meta;
 	float	   *centre;
 
@@ -38,15 +39,15 @@ choose_codes(Relation index, HnswIndexInfo *info)
 	if (wanted == HNSW_QUANTIZATION_NONE ||
 		(wanted == HNSW_QUANTIZATION_AUTO && info->dimensions < HNSW_AUTO_CODE_DIMS))
 		return;
-	if (!HnswCodesPossible(info))
+	refusal = HnswCodesRefusal(info);
+	if (refusal != NULL)
 	{
 		if (wanted == HNSW_QUANTIZATION_RABITQ)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("hnsw index \"%s\" cannot have quantization \"rabitq\"",
 							RelationGetRelationName(index)),
-					 errdetail("Codes need vector or halfvec keys ordered by L2 distance, inner product or cosine distance, and %d dimensions with m = %d take too much room.",
-							   info->dimensions, info->m)));
+					 errdetail_internal("%s", refusal)));
 		return;
 	}
 	meta.code_words = AnnCodePadded(info->dimensions) / 64;

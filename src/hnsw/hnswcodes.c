@@ -45,24 +45,28 @@ HnswMetaCentreSize(const HnswIndexInfo *info)
 }
 
 /*
- * Can this index have codes?  Vector and halfvec keys under L2, inner
- * product and cosine, when a neighbour tuple of the highest level with
- * 2m codes, and the metapage with the centre, fit a page.
+ * Why this index cannot have codes, or NULL if it can: they need vector
+ * or halfvec keys under L2, inner product or cosine, and a neighbour
+ * tuple of level 1 with 2m codes, and the metapage with the centre, must
+ * fit a page.
  */
-bool
-HnswCodesPossible(const HnswIndexInfo *info)
+const char *
+HnswCodesRefusal(const HnswIndexInfo *info)
 {
 	Size		room = HNSW_MAX_ELEMENT_TUPLE_SIZE;
 	int			words = AnnCodePadded(info->dimensions) / 64;
 
 	if (info->dist.keytype != ANN_KEY_VECTOR && info->dist.keytype != ANN_KEY_HALFVEC)
-		return false;
+		return "Codes are for vector and halfvec keys.";
 	if (info->dist.metric != ANN_METRIC_L2 && info->dist.metric != ANN_METRIC_IP &&
 		info->dist.metric != ANN_METRIC_COSINE)
-		return false;
-	return HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(1, info->m)) +
-		2 * info->m * slot_code_size(words) <= room &&
-		MAXALIGN(sizeof(HnswMetaPageData)) + HnswMetaCentreSize(info) <= room;
+		return "Codes are for L2 distance, inner product and cosine distance.";
+	if (HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(1, info->m)) +
+		2 * info->m * slot_code_size(words) > room ||
+		MAXALIGN(sizeof(HnswMetaPageData)) + HnswMetaCentreSize(info) > room)
+		return psprintf("The codes of %d neighbours of %d dimensions do not fit a page.",
+						2 * info->m, info->dimensions);
+	return NULL;
 }
 
 /*

@@ -326,22 +326,22 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 }
 
 /*
- * Consider an element just expanded, at its exact distance, for the
+ * Consider an element just expanded, at its estimated distance, for the
  * results; one that does not make them, or that it pushes out, goes to
  * the leftovers as evicted (it has been expanded).
  */
 static void
-offer_result(HnswSearch *search, int ef, HnswRef ref, float distance)
+offer_result(HnswSearch *search, int ef, const HnswCandidate *c)
 {
 	HnswHeap   *results = &search->results;
 
-	if (!is_result(search, ref) ||
-		(results->count >= ef && distance >= results->items[0].distance))
+	if (!is_result(search, c->ref) ||
+		(results->count >= ef && c->distance >= results->items[0].distance))
 	{
-		leftover_exact(search, ref, distance, true);
+		leftover(search, c, true);
 		return;
 	}
-	HnswHeapPush(results, ref, distance);
+	HnswHeapPushBounded(results, c->ref, c->distance, c->bound);
 	if (results->count > ef)
 	{
 		HnswCandidate dropped = HnswHeapPop(results);
@@ -351,21 +351,19 @@ offer_result(HnswSearch *search, int ef, HnswRef ref, float distance)
 }
 
 /*
- * The search of layer 0 with codes (the graph has coded_neighbors): the
- * frontier holds neighbours at their distances estimated from the codes
- * stored beside the links, and an element's exact distance is computed
- * only when it is expanded, from the element tuple that shares a page
- * with the neighbour tuple the expansion reads anyway.  So a step reads
- * one page instead of one per neighbour.  The results are exact; the
- * search stops, as SEARCH-LAYER does, when the frontier's nearest
- * estimate cannot improve them.
+ * The search of layer 0 with codes (the graph has coded_neighbors): every
+ * distance is estimated from the codes stored beside the links, so a step
+ * reads one page, the expanded element's, and no element's key.  The
+ * search keeps the ef best elements by estimate and stops, as
+ * SEARCH-LAYER does, when the frontier's nearest estimate cannot improve
+ * them; the caller reranks them by exact distance.  The elements carried
+ * down from layer 1 come with exact distances and stay on the frontier
+ * until expanded (the caller empties the results).
  *
- * The entry points carried down from layer 1 stay on the frontier and
- * become results when expanded (the caller empties the results).  Leftovers for an iterative scan: the
- * expanded elements that did not make the results (evicted, exact) and
- * the neighbours never put on the frontier (not evicted, estimated); the
- * frontier keeps estimates too.  A scan that goes on from here must first
- * make those distances exact.
+ * Leftovers for an iterative scan: the expanded elements that did not
+ * make the results (evicted) and the neighbours never put on the frontier
+ * (not evicted), all with estimates and their bounds, as the frontier
+ * has.
  */
 void
 HnswSearchLayerCoded(HnswSearch *search, int ef)
@@ -376,8 +374,6 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 	while (candidates->count > 0)
 	{
 		HnswCandidate nearest;
-		float		distance;
-		bool		ok;
 		int			n;
 
 		if (search->ops->stop != NULL && search->ops->stop(search->graph, ef))
@@ -388,12 +384,10 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 			HnswHeapPushBounded(candidates, nearest.ref, nearest.distance, nearest.bound);
 			break;
 		}
-		search->ops->distances(search->graph, &nearest.ref, 1, &distance, &ok);
-		if (!ok)
-			continue;
-		offer_result(search, ef, nearest.ref, distance);
-
 		n = search->ops->coded_neighbors(search->graph, nearest.ref, search->coded);
+		if (n < 0)
+			continue;			/* the element is gone */
+		offer_result(search, ef, &nearest);
 		for (int i = 0; i < n; i++)
 		{
 			HnswCandidate *c = &search->coded[i];

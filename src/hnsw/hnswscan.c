@@ -280,7 +280,8 @@ scan_memory_limit(void)
 static void
 hold_estimates(HnswScanOpaque so)
 {
-	HnswHeap   *piles[] = {&so->search.candidates, &so->scan_graph.discarded};
+	HnswHeap   *piles[] = {&so->search.candidates, &so->scan_graph.discarded,
+	&so->scan_graph.evicted};
 
 	for (int p = 0; p < lengthof(piles); p++)
 	{
@@ -321,12 +322,33 @@ refine_estimates(HnswScanOpaque so, float limit)
 	pfree(refs);
 }
 
+/*
+ * The results of a search with codes at their exact distances, read in
+ * one batch (the element reads overlap); elements gone meanwhile leave.
+ */
+static void
+rerank_results(HnswScanOpaque so)
+{
+	HnswHeap   *results = &so->search.results;
+	int			n = results->count;
+	HnswRef    *refs = palloc(sizeof(HnswRef) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		refs[i] = results->items[i].ref;
+	results->count = 0;
+	HnswExactSearch(&so->graph, refs, n, results, false);
+	pfree(refs);
+}
+
 /* The search of layer 0, with codes when the scan uses them */
 static void
 search_layer0(HnswScanOpaque so)
 {
 	if (so->coded)
+	{
 		HnswSearchLayerCoded(&so->search, hnsw_ef_search);
+		rerank_results(so);
+	}
 	else
 		HnswSearchLayer(&so->search, hnsw_ef_search, 0);
 }
@@ -569,7 +591,12 @@ may_return(HnswScanOpaque so)
 	if (pending->near.count == 0)
 		return false;
 	if (so->first_left > 0 || !so->expanding)
+	{
+		/* strict_order: nothing held with an estimate may be nearer */
+		if (so->iterative == HNSW_ITERATIVE_STRICT)
+			refine_estimates(so, pending->near.items[pending_nearest(pending)].distance);
 		return true;
+	}
 	if (so->iterative == HNSW_ITERATIVE_STRICT && pending->near.count < pending->width)
 		return false;
 	refine_estimates(so, return_bound(so));

@@ -609,7 +609,7 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
  * with a code query), the neighbours not visited yet, now marked visited,
  * with their distances estimated from the codes beside the links (the
  * codes of visited ones are not even read).  The element is read first
- * if it has not been.
+ * if it has not been; -1 if it is gone.
  */
 static int
 read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswCandidate *coded)
@@ -622,7 +622,7 @@ read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswC
 	HnswNeighborTuple neighbors;
 
 	if (!entry->read && !read_element(graph, entry, NULL))
-		return 0;
+		return coded != NULL ? -1 : 0;
 	if (layer > entry->level)
 		return 0;
 

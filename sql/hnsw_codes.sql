@@ -1,0 +1,121 @@
+-- hnsw with codes of layer-0 neighbours (reloption quantization)
+SET client_min_messages = warning;
+SET enable_seqscan = off;
+
+-- clustered rows: 40 centres, 300 dimensions (codes by default from 256)
+SELECT setseed(0.17);
+CREATE TABLE cc (id int, grp int, v vector(300));
+INSERT INTO cc
+SELECT i, i % 40, (SELECT array_agg(c.x + (random() - 0.5) * 0.6) FROM unnest(centre) WITH ORDINALITY AS c(x, n))
+FROM generate_series(1, 3000) i,
+	 LATERAL (SELECT array_agg(sin(d * (i % 40 + 1) * 0.37) + cos(d * 0.11 * (i % 40))) AS centre
+			  FROM generate_series(1, 300) d) c;
+CREATE TABLE cq (qid int, v vector(300));
+INSERT INTO cq SELECT id, (SELECT array_agg(x + 0.05) FROM unnest(v::real[]) x) FROM cc WHERE id % 150 = 1;
+
+CREATE INDEX cc_l2 ON cc USING hnsw (v vector_l2_ops);
+CREATE INDEX cc_l2_none ON cc USING hnsw (v vector_l2_ops) WITH (quantization = none);
+-- the codes take room: the index with them is the larger
+SELECT pg_relation_size('cc_l2') > pg_relation_size('cc_l2_none') AS codes_take_room;
+SELECT ann_check_index('cc_l2');
+DROP INDEX cc_l2_none;
+
+-- recall@10 against exact answers, with and without reading the codes
+CREATE FUNCTION recall(op text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+	r numeric;
+BEGIN
+	SET LOCAL enable_indexscan = off;
+	EXECUTE format('CREATE TEMP TABLE truth AS SELECT qid, e.id FROM cq, LATERAL
+					(SELECT id FROM cc ORDER BY v %s cq.v LIMIT 10) e', op);
+	SET LOCAL enable_indexscan = on;
+	SET LOCAL enable_seqscan = off;
+	SET LOCAL enable_bitmapscan = off;
+	EXECUTE format('SELECT count(*) / (10.0 * (SELECT count(*) FROM cq)) FROM cq, LATERAL
+					(SELECT id FROM cc ORDER BY v %s cq.v LIMIT 10) a
+					WHERE (qid, a.id) IN (SELECT qid, id FROM truth)', op) INTO r;
+	DROP TABLE truth;
+	RETURN r;
+END $$;
+
+SELECT recall('<->') >= 0.95 AS l2_codes;
+SET hnsw.quantized_search = off;
+SELECT recall('<->') >= 0.95 AS l2_exact;
+RESET hnsw.quantized_search;
+EXPLAIN (COSTS OFF) SELECT id FROM cc ORDER BY v <-> (SELECT v FROM cq LIMIT 1) LIMIT 10;
+
+DROP INDEX cc_l2;
+CREATE INDEX cc_ip ON cc USING hnsw (v vector_ip_ops);
+SELECT recall('<#>') >= 0.95 AS ip_codes;
+SELECT ann_check_index('cc_ip');
+DROP INDEX cc_ip;
+CREATE INDEX cc_cos ON cc USING hnsw (v vector_cosine_ops);
+SELECT recall('<=>') >= 0.95 AS cosine_codes;
+SELECT ann_check_index('cc_cos');
+DROP INDEX cc_cos;
+
+-- halfvec, in an expression index
+CREATE INDEX cc_half ON cc USING hnsw ((v::halfvec(300)) halfvec_l2_ops);
+SELECT count(*) / 200.0 >= 0.95 AS halfvec_codes FROM cq,
+	LATERAL (SELECT id FROM cc ORDER BY v::halfvec(300) <-> cq.v::halfvec(300) LIMIT 10) a
+	WHERE a.id IN (SELECT id FROM cc ORDER BY (v::halfvec(300) <-> cq.v::halfvec(300)) + 0 LIMIT 10);
+SELECT ann_check_index('cc_half');
+DROP INDEX cc_half;
+
+-- iterative scans: every row once, strict_order in distance order
+CREATE INDEX cc_l2 ON cc USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
+SET hnsw.ef_search = 20;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows, count(*) FILTER (WHERE d < prev) AS out_of_order
+FROM (SELECT id, d, lag(d) OVER (ORDER BY n) AS prev
+	  FROM (SELECT row_number() OVER () AS n, id, d
+			FROM (SELECT id, v <-> (SELECT v FROM cq WHERE qid = 1) AS d FROM cc
+				  ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 3000) a) b) c;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(DISTINCT id) AS every_row FROM (SELECT id FROM cc ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 5000) s;
+-- a selective WHERE clause still gets its rows, the nearest ones
+SELECT count(*) FROM (SELECT id FROM cc WHERE id % 37 = 0 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 20) s;
+RESET hnsw.iterative_scan;
+SELECT array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM
+		(SELECT id FROM cc WHERE id % 37 = 0 ORDER BY (v <-> (SELECT v FROM cq WHERE qid = 1)) + 0 LIMIT 20) e) AS filtered_exact
+FROM (SELECT id FROM cc WHERE id % 37 = 0 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 20) s;
+RESET hnsw.ef_search;
+
+-- inserts, deletes and VACUUM keep every code equal to its element's (ann_check_index)
+INSERT INTO cc SELECT id + 3000, grp, (SELECT array_agg(x * 1.01) FROM unnest(v::real[]) x) FROM cc WHERE id <= 1000;
+SELECT ann_check_index('cc_l2');
+DELETE FROM cc WHERE id % 3 = 0;
+VACUUM cc;
+SELECT ann_check_index('cc_l2', true);
+INSERT INTO cc SELECT id + 5000, grp, (SELECT array_agg(x * 0.99) FROM unnest(v::real[]) x) FROM cc WHERE id <= 1500;
+SELECT ann_check_index('cc_l2', true);
+SELECT recall('<->') >= 0.95 AS l2_after_changes;
+
+-- filter columns with codes
+CREATE INDEX cc_filtered ON cc USING hnsw (v vector_l2_ops, grp);
+SELECT ann_check_index('cc_filtered');
+SELECT count(*) = 10 AS ten, bool_and(grp = 3) AS all_match
+FROM (SELECT id, grp FROM cc WHERE grp = 3 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 10) s;
+
+-- an index built empty codes relative to a zero centre
+CREATE TABLE ce (id int, v vector(300));
+CREATE INDEX ce_l2 ON ce USING hnsw (v vector_l2_ops);
+INSERT INTO ce SELECT id, v FROM cc WHERE id <= 600;
+SELECT ann_check_index('ce_l2');
+SELECT count(*) AS found FROM (SELECT id FROM ce ORDER BY v <-> (SELECT v FROM cc WHERE id = 7) LIMIT 5) s
+WHERE id = 7;
+
+-- explicit codes on few dimensions, and none where codes cannot be
+CREATE TABLE small (v vector(16));
+INSERT INTO small SELECT (SELECT array_agg(random()) FROM generate_series(1, 16) WHERE i > 0) FROM generate_series(1, 500) i;
+CREATE INDEX small_codes ON small USING hnsw (v vector_l2_ops) WITH (quantization = rabitq);
+SELECT ann_check_index('small_codes');
+CREATE INDEX ON small USING hnsw (v vector_l1_ops) WITH (quantization = rabitq);
+CREATE INDEX ON small USING hnsw ((binary_quantize(v)::bit(16)) bit_hamming_ops) WITH (quantization = rabitq);
+CREATE INDEX ON small USING hnsw (v vector_l1_ops) WITH (quantization = auto);
+CREATE INDEX ON small USING hnsw (v vector_l2_ops) WITH (quantization = pq);
+CREATE TABLE wide (v vector(2000));
+CREATE INDEX ON wide USING hnsw (v vector_l2_ops) WITH (quantization = rabitq);
+CREATE INDEX wide_auto ON wide USING hnsw (v vector_l2_ops);
+
+DROP TABLE cc, cq, ce, small, wide;
+DROP FUNCTION recall(text);
