@@ -1,4 +1,5 @@
-# hnsw indexes (on vector, halfvec, bit and sparsevec keys) replicate through generic
+# hnsw indexes (on vector, halfvec, bit and sparsevec keys, and with codes
+# of layer-0 neighbours) replicate through generic
 # WAL: a streaming standby replays
 # the build (in memory and spilled to disk), inserts, duplicates, deletes
 # with VACUUM and the reuse of freed space, with wal_consistency_checking
@@ -31,6 +32,7 @@ $standby->start;
 
 # One table per key type; the opclass differs too.  key is the SQL of the
 # key of seed %s; bit keys quantize 64 sines (many rows share a key).
+# "coded" keeps codes of its layer-0 neighbours (options: more reloptions).
 my @cases = (
 	{ type => 'vector', column => "vector($DIMS)", ops => 'vector_l2_ops', op => '<->',
 	  key => "ann_test_vec(%s, $DIMS)::vector" },
@@ -40,6 +42,8 @@ my @cases = (
 	  key => "binary_quantize(ann_test_vec(%s, 64)::vector)::bit(64)" },
 	{ type => 'sparsevec', column => "sparsevec($DIMS)", ops => 'sparsevec_l1_ops', op => '<+>',
 	  key => "ann_test_sparse(%s, $DIMS)" },
+	{ type => 'coded', column => "vector($DIMS)", ops => 'vector_ip_ops', op => '<#>',
+	  key => "ann_test_vec(%s, $DIMS)::vector", options => ', quantization = rabitq' },
 );
 
 sub key_of
@@ -71,7 +75,8 @@ for my $c (@cases)
 	$primary->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{column});"
 		  . rows($c, 1, 500)
 		  . "INSERT INTO $t VALUES (0, NULL);
-		CREATE INDEX ${t}_idx ON $t USING hnsw (v $c->{ops}) WITH (m = 8, ef_construction = 32);"
+		CREATE INDEX ${t}_idx ON $t USING hnsw (v $c->{ops})
+			WITH (m = 8, ef_construction = 32" . ($c->{options} // '') . ");"
 		  # inserts, and 12 copies of row 7's vector: an element holds 10 rows,
 		  # so these take two
 		  . rows($c, 501, 800)
@@ -83,11 +88,12 @@ for my $c (@cases)
 }
 
 # A build that outgrows maintenance_work_mem: the part inserted on disk
-# must reach the standby too.
+# must reach the standby too (with codes, relative to the centre of the
+# part built in memory).
 my ($ret, $out, $err) = $primary->psql('postgres', "CREATE TABLE spill (id int PRIMARY KEY, v vector($DIMS));
 	INSERT INTO spill SELECT i, ann_test_vec(i, $DIMS) FROM generate_series(1, 3000) i;
 	SET maintenance_work_mem = '1MB';
-	CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops);");
+	CREATE INDEX spill_idx ON spill USING hnsw (v vector_l2_ops) WITH (quantization = rabitq);");
 is($ret, 0, 'spilling build on the primary') or diag($err);
 like($err, qr/no longer fits into maintenance_work_mem/, 'the build spilled to disk');
 

@@ -1,6 +1,7 @@
 # Crash recovery: an immediate shutdown (no checkpoint) while clients
-# insert into a table with three hnsw indexes (vector keys, bit keys of
-# binary_quantize, and sparse keys of varying size).  Replay must give
+# insert into a table with three hnsw indexes (vector keys with codes of
+# their layer-0 neighbours, bit keys of binary_quantize, and sparse keys of
+# varying size).  Replay must give
 # back an index that
 # holds every committed row once, answers exactly at ef_search 1000, and
 # takes new rows, deletes and VACUUM.
@@ -28,7 +29,7 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 	CREATE SEQUENCE items_seq;
 	INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_seq')::int AS n
 		FROM generate_series(1, 300)) s;
-	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops);
+	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops) WITH (quantization = rabitq);
 	CREATE INDEX items_bits ON items USING hnsw ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops);
 	CREATE INDEX items_sparse ON items USING hnsw ((ann_test_sparsify(v)::sparsevec($DIMS)) sparsevec_l2_ops);
 	CHECKPOINT;");
