@@ -23,6 +23,12 @@
 
 #include "hnsw.h"
 
+/*
+ * Standard errors in the bounds of estimates (codes.h): 1.9, the RaBitQ
+ * paper's epsilon_0, leaves about one true distance in 34 below its bound
+ */
+#define HNSW_CODE_EPSILON	1.9f
+
 /* A query prepared for the codes of one index */
 struct HnswCodeQuery
 {
@@ -192,7 +198,8 @@ HnswCodeDistance(const HnswIndexInfo *info, const HnswCodeQuery *cq, const HnswS
 										 codes->kernels->dot(code->words, q->planes, codes->words),
 										 &error);
 
-	*bound = distance_at(info, cq, code, Min(cosine + error, 1.0f));
+	*bound = distance_at(info, cq, code,
+						 Min(cosine + error * (HNSW_CODE_EPSILON / ANN_CODE_EPSILON), 1.0f));
 	return distance_at(info, cq, code, cosine);
 }
 
