@@ -28,7 +28,8 @@
 # ("0 2"), BENCH_CLIENTS ("1 2"), BENCH_SECONDS (10, pgbench -T),
 # BENCH_RUNS (1; the times and QPS reported are the best of this many
 # runs: on a shared machine, other work only ever slows a run down),
-# BENCH_M (16), BENCH_EFC (64), BENCH_MWM (2GB, maintenance_work_mem),
+# BENCH_M (16), BENCH_EFC (64), BENCH_OPTIONS (more reloptions, such as
+# "quantization = none"; empty), BENCH_MWM (2GB, maintenance_work_mem),
 # BENCH_PROTOCOL (prepared, pgbench -M), BENCH_BUILD (1; 0 skips the
 # builds and queries the index that an earlier run left).
 set -euo pipefail
@@ -43,6 +44,7 @@ EFC=${BENCH_EFC:-64}
 MWM=${BENCH_MWM:-2GB}
 PROTOCOL=${BENCH_PROTOCOL:-prepared}
 BUILD=${BENCH_BUILD:-1}
+OPTIONS=${BENCH_OPTIONS:+, $BENCH_OPTIONS}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 export PATH="$($PG_CONFIG --bindir):$PATH"
@@ -86,7 +88,7 @@ SET maintenance_work_mem = '$MWM';
 SET max_parallel_maintenance_workers = $workers;
 SET client_min_messages = debug1;
 \timing on
-CREATE INDEX $INDEX ON fmnist_train USING hnsw (embedding $OPCLASS) WITH (m = $M, ef_construction = $EFC);
+CREATE INDEX $INDEX ON fmnist_train USING hnsw (embedding $OPCLASS) WITH (m = $M, ef_construction = $EFC$OPTIONS);
 SQL
 	BUILD_SECONDS=$(awk '/^Time: / { t = $2 } END { printf "%.1f", t / 1000 }' "$TMP/build.out")
 	BUILD_NOTE=$(sed -n 's/.*using \([0-9]*\) parallel workers.*/\1 launched/p' "$TMP/build.out" | head -1)

@@ -6,12 +6,14 @@
 # it (m = 16, ef_construction = 64), then runs pgbench for INSERT_SECONDS
 # (10) with INSERT_CLIENTS (1 2) clients, each transaction inserting one
 # fashion-mnist test vector.  Prints inserts per second; the scratch table
-# is dropped at the end.
+# is dropped at the end.  INSERT_OPTIONS adds reloptions (for example
+# "quantization = none").
 set -euo pipefail
 
 BASE=${INSERT_BASE:-20000}
 SECONDS_PER_RUN=${INSERT_SECONDS:-10}
 CLIENTS=${INSERT_CLIENTS:-1 2}
+OPTIONS=${INSERT_OPTIONS:+, $INSERT_OPTIONS}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -21,7 +23,7 @@ DROP TABLE IF EXISTS fmnist_insert;
 CREATE TABLE fmnist_insert (id bigserial PRIMARY KEY, label int, embedding vector(784));
 INSERT INTO fmnist_insert (label, embedding) SELECT label, embedding FROM fmnist_train WHERE id <= $BASE;
 SET maintenance_work_mem = '1GB';
-CREATE INDEX ON fmnist_insert USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX ON fmnist_insert USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64$OPTIONS);
 SQL
 
 echo "| clients | inserts/s |"
