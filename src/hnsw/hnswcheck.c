@@ -194,6 +194,19 @@ element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
 	return entry;
 }
 
+/* The element at ref (or NULL), its page share-locked in *buffer */
+static HnswElementTuple
+lock_element(HnswCheck *check, HnswRef ref, Buffer *buffer)
+{
+	ItemPointerData tid;
+
+	HnswRefToTid(ref, &tid);
+	*buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
+	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
+	return HnswPageGetElement(check->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(*buffer),
+							  ItemPointerGetOffsetNumber(&tid));
+}
+
 /*
  * Does code hold the code of the key of the element at ref?  A code is a
  * function of the key, so every write of a link must have stored it.
@@ -203,16 +216,10 @@ code_matches(HnswCheck *check, HnswRef ref, const HnswSlotCode *code)
 {
 	const HnswIndexInfo *info = check->info;
 	HnswSlotCode *expected = palloc(info->codes->slot_size);
-	ItemPointerData tid;
 	Buffer		buffer;
-	HnswElementTuple element;
+	HnswElementTuple element = lock_element(check, ref, &buffer);
 	bool		matches;
 
-	HnswRefToTid(ref, &tid);
-	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	element = HnswPageGetElement(check->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(buffer),
-								 ItemPointerGetOffsetNumber(&tid));
 	HnswEncodeKey(info, element != NULL && !element->deleted ? HnswElementKey(element) : NULL,
 				  expected);
 	UnlockReleaseBuffer(buffer);
@@ -277,17 +284,10 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 static bool
 has_visible_row(HnswCheck *check, HnswRef ref)
 {
-	ItemPointerData tid;
 	ItemPointerData heaptids[HNSW_HEAPTIDS];
 	int			n = 0;
 	Buffer		buffer;
-	HnswElementTuple element;
-
-	HnswRefToTid(ref, &tid);
-	buffer = ReadBuffer(check->index, ItemPointerGetBlockNumber(&tid));
-	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	element = HnswPageGetElement(check->index, ItemPointerGetBlockNumber(&tid), BufferGetPage(buffer),
-								 ItemPointerGetOffsetNumber(&tid));
+	HnswElementTuple element = lock_element(check, ref, &buffer);
 	for (int i = 0; element != NULL && !element->deleted && i < HNSW_HEAPTIDS; i++)
 		if (ItemPointerIsValid(&element->heaptids[i]))
 			heaptids[n++] = element->heaptids[i];
