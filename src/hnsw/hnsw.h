@@ -238,15 +238,18 @@ typedef struct HnswIndexInfo
 	HnswCodeInfo *codes;		/* NULL: the index has no codes */
 } HnswIndexInfo;
 
+/* Bytes of the 2m layer-0 codes a neighbour tuple holds (0 without codes) */
+static inline Size
+HnswCodesSize(const HnswIndexInfo *info)
+{
+	return info->codes != NULL ? 2 * info->m * info->codes->slot_size : 0;
+}
+
 /* Bytes of a neighbour tuple of level, codes included */
 static inline Size
 HnswNeighborTupleSize(const HnswIndexInfo *info, int level)
 {
-	Size		size = HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(level, info->m));
-
-	if (info->codes != NULL)
-		size += 2 * info->m * info->codes->slot_size;
-	return size;
+	return HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(level, info->m)) + HnswCodesSize(info);
 }
 
 /* The code of layer-0 slot i of a neighbour tuple; the index has codes */
@@ -516,7 +519,7 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 
 /* hnswcodes.c */
 typedef struct HnswCodeQuery HnswCodeQuery;
-extern void HnswCodeInfoInit(HnswIndexInfo *info, const HnswMetaPageData *meta,
+extern void HnswCodeInfoInit(HnswIndexInfo *info, int code_words,
 							 const float *centre, MemoryContext cxt);
 extern const char *HnswCodesRefusal(const HnswIndexInfo *info);
 extern Size HnswMetaCentreSize(const HnswIndexInfo *info);
@@ -629,6 +632,7 @@ extern void HnswHeapPushBounded(HnswHeap *heap, HnswRef ref, float distance, flo
 extern HnswCandidate HnswHeapPop(HnswHeap *heap);
 extern HnswCandidate HnswHeapRemove(HnswHeap *heap, int i);
 extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
+extern void HnswHeapAppendBounded(HnswHeap *heap, HnswRef ref, float distance, float bound);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);

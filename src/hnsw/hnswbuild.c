@@ -32,7 +32,6 @@ choose_codes(Relation index, HnswIndexInfo *info)
 {
 	HnswQuantization wanted = HnswGetQuantization(index);
 	const char *refusal;
-	HnswMetaPageData meta;
 	float	   *centre;
 
 	info->codes = NULL;
@@ -50,9 +49,8 @@ choose_codes(Relation index, HnswIndexInfo *info)
 					 errdetail_internal("%s", refusal)));
 		return;
 	}
-	meta.code_words = AnnCodePadded(info->dimensions) / 64;
 	centre = palloc0(sizeof(float) * info->dimensions);
-	HnswCodeInfoInit(info, &meta, centre, CurrentMemoryContext);
+	HnswCodeInfoInit(info, AnnCodePadded(info->dimensions) / 64, centre, CurrentMemoryContext);
 	pfree(centre);
 }
 

@@ -76,17 +76,18 @@ HnswCodesRefusal(const HnswIndexInfo *info)
 }
 
 /*
- * Set info->codes for an index whose metapage says it has codes, with
- * the centre (dimensions floats) it holds; allocated in cxt.
+ * Set info->codes for an index whose metapage says its codes have
+ * code_words words (0: none), with the centre (dimensions floats) it
+ * holds; allocated in cxt.
  */
 void
-HnswCodeInfoInit(HnswIndexInfo *info, const HnswMetaPageData *meta, const float *centre,
+HnswCodeInfoInit(HnswIndexInfo *info, int code_words, const float *centre,
 				 MemoryContext cxt)
 {
 	HnswCodeInfo *codes;
 	double		norm2 = 0;
 
-	if (meta->code_words == 0)
+	if (code_words == 0)
 	{
 		info->codes = NULL;
 		return;
@@ -94,10 +95,10 @@ HnswCodeInfoInit(HnswIndexInfo *info, const HnswMetaPageData *meta, const float 
 	codes = MemoryContextAllocZero(cxt, sizeof(HnswCodeInfo));
 	codes->padded = AnnCodePadded(info->dimensions);
 	codes->words = codes->padded / 64;
-	if (codes->words != meta->code_words)
+	if (codes->words != code_words)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index has codes of %d words for %d dimensions", meta->code_words,
+				 errmsg("index has codes of %d words for %d dimensions", code_words,
 						info->dimensions)));
 	codes->slot_size = slot_code_size(codes->words);
 	codes->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));

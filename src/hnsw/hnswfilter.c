@@ -355,10 +355,7 @@ scan_leftover(void *arg, const HnswCandidate *c, bool evicted)
 	HnswHeap   *pile = evicted ? &graph->evicted : &graph->discarded;
 
 	if (graph->keep_leftovers)
-	{
-		HnswHeapAppend(pile, c->ref, c->distance);
-		pile->items[pile->count - 1].bound = c->bound;
-	}
+		HnswHeapAppendBounded(pile, c->ref, c->distance, c->bound);
 }
 
 const HnswGraphOps hnsw_scan_graph_ops = {

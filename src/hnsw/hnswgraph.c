@@ -57,9 +57,12 @@ sift_up(HnswHeap *heap, int i)
 	}
 }
 
-/* Add without keeping heap order: a pile (a scan's leftovers, hnswfilter.c). */
+/*
+ * Add without keeping heap order: a pile (a scan's leftovers, hnswfilter.c);
+ * bound as HnswCandidate has it.
+ */
 void
-HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
+HnswHeapAppendBounded(HnswHeap *heap, HnswRef ref, float distance, float bound)
 {
 	if (heap->count == heap->capacity)
 	{
@@ -68,8 +71,15 @@ HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
 	}
 	heap->items[heap->count].ref = ref;
 	heap->items[heap->count].distance = distance;
-	heap->items[heap->count].bound = distance;
+	heap->items[heap->count].bound = bound;
 	heap->count++;
+}
+
+/* The same for an exact distance */
+void
+HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance)
+{
+	HnswHeapAppendBounded(heap, ref, distance, distance);
 }
 
 void
@@ -83,8 +93,7 @@ HnswHeapPush(HnswHeap *heap, HnswRef ref, float distance)
 void
 HnswHeapPushBounded(HnswHeap *heap, HnswRef ref, float distance, float bound)
 {
-	HnswHeapAppend(heap, ref, distance);
-	heap->items[heap->count - 1].bound = bound;
+	HnswHeapAppendBounded(heap, ref, distance, bound);
 	sift_up(heap, heap->count - 1);
 }
 

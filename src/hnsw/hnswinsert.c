@@ -240,7 +240,7 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 		/* the codes follow the slots, which may be more than the new level has */
 		if (is->info->codes != NULL)
 			memcpy(HnswSlotCodes(is->info, oldn, 0), HnswSlotCodes(is->info, ntup, 0),
-				   2 * is->info->m * is->info->codes->slot_size);
+				   HnswCodesSize(is->info));
 		/* last: a tuple of another size moves the tuples below it */
 		if (!PageIndexTupleOverwrite(page, off, (Item) etup, esize))
 			elog(ERROR, "failed to overwrite hnsw element in index \"%s\"",

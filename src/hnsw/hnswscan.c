@@ -599,11 +599,10 @@ may_return(HnswScanOpaque so)
 	}
 	if (so->iterative == HNSW_ITERATIVE_STRICT && pending->near.count < pending->width)
 		return false;
+	/* refining only adds pending elements: near stays full */
 	refine_estimates(so, return_bound(so));
 	if (frontier->count == 0)
 		return false;			/* sweep the index first */
-	if (so->iterative == HNSW_ITERATIVE_STRICT && pending->near.count < pending->width)
-		return false;
 	return return_bound(so) <= frontier->items[0].distance;
 }
 

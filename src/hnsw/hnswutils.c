@@ -110,7 +110,7 @@ HnswGetIndexInfo(Relation index)
 		{
 			float	   *centre = read_centre(index, info->dimensions);
 
-			HnswCodeInfoInit(info, &meta, centre, index->rd_indexcxt);
+			HnswCodeInfoInit(info, meta.code_words, centre, index->rd_indexcxt);
 			pfree(centre);
 		}
 		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
@@ -191,12 +191,11 @@ int
 HnswRandomLevel(const HnswIndexInfo *info, ItemPointer heaptid)
 {
 	int			m = info->m;
-	Size		codes = info->codes != NULL ? 2 * m * info->codes->slot_size : 0;
 	uint64		hash = hash_bytes_extended((const unsigned char *) heaptid,
 										   sizeof(ItemPointerData), 0x5eed);
 	double		u = ((hash >> 11) + 1) / (double) (UINT64CONST(1) << 53);	/* (0, 1] */
 	int			level = (int) floor(-log(u) / log((double) m));
-	int			fits = (int) ((BLCKSZ - 256 - codes) / (sizeof(ItemPointerData) * m)) - 2;
+	int			fits = (int) ((BLCKSZ - 256 - HnswCodesSize(info)) / (sizeof(ItemPointerData) * m)) - 2;
 
 	return Min(level, Min(fits, HNSW_MAX_LEVEL));
 }
@@ -268,8 +267,7 @@ HnswPageGetNeighbors(Relation index, BlockNumber blkno, Page page, OffsetNumber 
 	if (neighbors != NULL &&
 		(neighbors->level > HNSW_MAX_LEVEL ||
 		 neighbors->nslots < HnswSlotCount(neighbors->level, info->m) ||
-		 len < HNSW_NEIGHBOR_SLOTS_SIZE(neighbors->nslots) +
-		 (info->codes != NULL ? 2 * info->m * info->codes->slot_size : 0)))
+		 len < HNSW_NEIGHBOR_SLOTS_SIZE(neighbors->nslots) + HnswCodesSize(info)))
 		AnnCheckFailed(index, blkno, offno,
 					   psprintf("A neighbour tuple of %zu bytes has level %d and %d slots.",
 								len, neighbors->level, neighbors->nslots));
