@@ -250,6 +250,7 @@ DROP TABLE rnd;
 -- bad definitions
 CREATE TABLE bad (v vector, w vector(2001), h halfvec(4001), ok vector(2000), okh halfvec(4000));
 CREATE INDEX ON bad USING hnsw (v vector_l2_ops);
+-- past pgvector's limits (hnsw_long_keys tests keys that need pages of their own)
 CREATE INDEX ON bad USING hnsw (w vector_l2_ops);
 CREATE INDEX ON bad USING hnsw (h halfvec_l2_ops);
 CREATE INDEX ON bad USING hnsw (ok vector_l2_ops);

@@ -314,3 +314,141 @@ AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left)
 	(*steps_left)--;
 	CHECK_FOR_INTERRUPTS();
 }
+
+/* ---------------------------------------------------------------------
+ * Long keys: keys too large for a page of tuples
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Bytes of a long key that a key page holds: all between its header and
+ * its special space.  The part lies at the end, from pd_upper on, where
+ * generic WAL logs it; the page has no line pointers, so loops over a
+ * page's items find none on it.
+ */
+#define KEY_PAGE_BYTES \
+	(BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData)))
+
+/* The number of key pages a long key of size bytes takes */
+int
+AnnKeyPageCount(Size size)
+{
+	return (int) ((size + KEY_PAGE_BYTES - 1) / KEY_PAGE_BYTES);
+}
+
+/* Bytes of a size-byte key that page i of its chain holds */
+static Size
+key_part_size(Size size, int i)
+{
+	return Min(size - (Size) i * KEY_PAGE_BYTES, KEY_PAGE_BYTES);
+}
+
+/*
+ * The key pages of a new chain: added to the index (or recycled), locked.
+ * Nobody can reach them until the caller stores the first one's number.
+ */
+static void
+new_key_pages(Relation index, Buffer *buffers, int npages)
+{
+	for (int i = 0; i < npages; i++)
+		buffers[i] = AnnNewBuffer(index, MAIN_FORKNUM);
+}
+
+/* The key pages of the chain from first, exclusively locked, in order */
+static void
+lock_key_pages(Relation index, uint16 page_id, uint16 kind, BlockNumber first,
+			   Buffer *buffers, int npages)
+{
+	BlockNumber blkno = first;
+
+	for (int i = 0; i < npages; i++)
+	{
+		Page		page;
+
+		buffers[i] = ReadBuffer(index, blkno);
+		LockBuffer(buffers[i], BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buffers[i]);
+		AnnCheckPage(index, blkno, page, page_id, kind);
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+	}
+}
+
+/*
+ * Write the size bytes of key to a chain of key pages (kind is the AM's
+ * page flag for them) and return its first block.  rewrite is the first
+ * block of a chain of the same size to overwrite in place (the caller
+ * holds the lock that keeps its readers out), or InvalidBlockNumber for
+ * a new chain.  Pages are WAL-logged whole, MAX_GENERIC_XLOG_PAGES to a
+ * record; a crash between records leaves a chain that nothing points to
+ * yet (a new one) or that only a removed entry points to (a rewrite).
+ */
+BlockNumber
+AnnWriteLongKey(Relation index, bool building, uint16 page_id, uint16 kind,
+				const char *key, Size size, BlockNumber rewrite)
+{
+	int			npages = AnnKeyPageCount(size);
+	Buffer	   *buffers = palloc(sizeof(Buffer) * npages);
+	BlockNumber first;
+
+	if (BlockNumberIsValid(rewrite))
+		lock_key_pages(index, page_id, kind, rewrite, buffers, npages);
+	else
+		new_key_pages(index, buffers, npages);
+	for (int start = 0; start < npages; start += MAX_GENERIC_XLOG_PAGES)
+	{
+		AnnEdit		edit;
+
+		AnnEditBegin(&edit, index, building);
+		for (int i = start; i < Min(start + MAX_GENERIC_XLOG_PAGES, npages); i++)
+		{
+			Page		page = AnnEditRegister(&edit, buffers[i], true);
+			Size		part = key_part_size(size, i);
+
+			AnnInitPage(page, page_id, kind);
+			((PageHeader) page)->pd_upper -= part;
+			memcpy((char *) page + ((PageHeader) page)->pd_upper,
+				   key + (Size) i * KEY_PAGE_BYTES, part);
+			AnnPageGetOpaque(page)->nextblkno = i + 1 < npages ?
+				BufferGetBlockNumber(buffers[i + 1]) : InvalidBlockNumber;
+		}
+		AnnEditFinish(&edit);
+		AnnEditUnlockRelease(&edit);
+	}
+	first = BufferGetBlockNumber(buffers[0]);
+	pfree(buffers);
+	return first;
+}
+
+/*
+ * Read the size-byte long key whose chain starts at first into out.  The
+ * caller holds the lock that keeps the chain from being rewritten.  A
+ * chain of another length or shape is corruption.
+ */
+void
+AnnReadLongKey(Relation index, uint16 page_id, uint16 kind, BlockNumber first,
+			   BlockNumber *known_nblocks, char *out, Size size)
+{
+	int			npages = AnnKeyPageCount(size);
+	BlockNumber blkno = first;
+
+	for (int i = 0; i < npages; i++)
+	{
+		Size		part = key_part_size(size, i);
+		Buffer		buffer;
+		Page		page;
+
+		if (!BlockNumberIsValid(blkno))
+			page_corrupted(index, first, "A long key's chain of pages ends early.");
+		buffer = AnnReadLinkedBuffer(index, blkno, known_nblocks, NULL);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		AnnCheckPage(index, blkno, page, page_id, kind);
+		if (((PageHeader) page)->pd_special - ((PageHeader) page)->pd_upper != part ||
+			(i + 1 == npages) != !BlockNumberIsValid(AnnPageGetOpaque(page)->nextblkno))
+			page_corrupted(index, blkno, "A long key's page holds a part of another size.");
+		memcpy(out + (Size) i * KEY_PAGE_BYTES, (char *) page + ((PageHeader) page)->pd_upper,
+			   part);
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		UnlockReleaseBuffer(buffer);
+	}
+}

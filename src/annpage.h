@@ -74,5 +74,10 @@ extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_l
 extern Buffer AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 								  BufferAccessStrategy strategy);
 extern void AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks);
+extern int	AnnKeyPageCount(Size size);
+extern BlockNumber AnnWriteLongKey(Relation index, bool building, uint16 page_id, uint16 kind,
+								   const char *key, Size size, BlockNumber rewrite);
+extern void AnnReadLongKey(Relation index, uint16 page_id, uint16 kind, BlockNumber first,
+						   BlockNumber *known_nblocks, char *out, Size size);
 
 #endif							/* ANN_PAGE_H */

@@ -26,8 +26,9 @@
  * Limits, defaults, support procedures
  * ---------------------------------------------------------------------
  */
-#define HNSW_MAX_DIM			2000	/* vector: an element tuple fits a page */
-#define HNSW_MAX_HALF_DIM		4000	/* halfvec */
+/* vector and halfvec: keys too large for an element tuple go on key pages */
+#define HNSW_MAX_DIM			ANN_MAX_DIM
+#define HNSW_MAX_HALF_DIM		ANN_MAX_DIM
 #define HNSW_MAX_BITS			64000	/* bit */
 #define HNSW_MAX_NNZ			1000	/* sparsevec: non-zero elements */
 /* quantization auto: codes from this many dimensions (below, keys are small) */
@@ -90,6 +91,7 @@ typedef enum HnswQuantization
 #define HNSW_PAGE_META			0x0001
 #define HNSW_PAGE_ELEMENTS		0x0002
 #define HNSW_PAGE_SIGNATURES	0x0004	/* the signature directory (hnswfilter.c) */
+#define HNSW_PAGE_KEY			0x0008	/* part of a long key (AnnWriteLongKey) */
 
 #define HNSW_ELEMENT_TUPLE		1
 #define HNSW_NEIGHBOR_TUPLE		2
@@ -235,8 +237,22 @@ typedef struct HnswIndexInfo
 								 * 0 when keys vary (sparsevec): see
 								 * HnswStoredKeySize */
 	Size		filter_offset;	/* where in it the signatures start */
+	Size		long_keysize;	/* bytes of a key kept on key pages, not in
+								 * its element tuple (HnswLongKeyRef); 0: none */
 	HnswCodeInfo *codes;		/* NULL: the index has no codes */
 } HnswIndexInfo;
+
+/*
+ * What the element tuple of an index with long keys holds in place of
+ * the key: the first of the key's pages (a chain that AnnWriteLongKey
+ * writes), then the key's signatures as usual.  The chain belongs to the
+ * element's slot: a new element in a reused slot rewrites it in place.
+ */
+typedef struct HnswLongKeyRef
+{
+	BlockNumber first;
+	uint32		unused;			/* the signatures are 8-byte aligned */
+} HnswLongKeyRef;
 
 /* Bytes of the 2m layer-0 codes a neighbour tuple holds (0 without codes) */
 static inline Size
@@ -285,6 +301,15 @@ HnswKeySignatures(const HnswIndexInfo *info, const char *key)
 	if (info->keysize > 0)
 		return key + info->filter_offset;
 	return key + AnnFilterOffset(VARSIZE(key));
+}
+
+/* Bytes of the key field of an element tuple for the stored key at key */
+static inline Size
+HnswTupleKeySize(const HnswIndexInfo *info, const char *key)
+{
+	if (info->long_keysize > 0)
+		return sizeof(HnswLongKeyRef) + sizeof(AnnSignature) * info->filters.ncolumns;
+	return HnswStoredKeySize(info, key);
 }
 
 /*
@@ -437,6 +462,7 @@ typedef struct HnswDiskGraph
 	HnswRef		expanding;		/* whose neighbours a search visits now */
 	Buffer		buffer;			/* pinned page, or InvalidBuffer */
 	Buffer	   *pins;			/* scratch for a batch of distances */
+	char	   *scratch;		/* a long key read from its pages, or NULL */
 	/* optional filter: elements for which it returns true are skipped */
 	bool		(*skip) (void *arg, HnswRef ref);
 	void	   *skip_arg;
@@ -554,7 +580,8 @@ extern int	HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate 
 extern int	HnswNearestTies(const HnswCandidate *found, int nfound);
 extern bool HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found,
 								 int nfound);
-extern void HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keysize,
+extern void HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
+								 const char *key, BlockNumber key_page,
 								 const ItemPointerData *heaptids, int n);
 extern void HnswFormNeighborTuple(const HnswIndexInfo *info, HnswNeighborTuple out, int level);
 
@@ -598,7 +625,11 @@ extern HnswListWrite HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool buildi
 											   ItemPointer neighbortid, int layer,
 											   const HnswRef *current, int ncurrent,
 											   const HnswRef *wanted, int nwanted);
-extern const void *HnswElementKey(HnswElementTuple element);
+extern const char *HnswElementStoredKey(Relation index, const HnswIndexInfo *info,
+										HnswElementTuple element, char *scratch);
+extern const char *HnswElementSignatures(const HnswIndexInfo *info, HnswElementTuple element);
+extern BlockNumber HnswElementKeyPage(HnswElementTuple element);
+extern void HnswSetElementKeyPage(HnswElementTuple element, BlockNumber key_page);
 extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
 extern void HnswDiskGraphRelease(HnswDiskGraph *graph);
@@ -615,7 +646,7 @@ extern bool HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref);
 
 /* hnswfilter.c */
 extern void HnswBuildSignatureDirectory(Relation index);
-extern void HnswAppendSignature(Relation index, ItemPointer element, const char *key,
+extern void HnswAppendSignature(Relation index, ItemPointer element, const char *signatures,
 								bool building);
 extern bool HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit,
 								 HnswRef **refs, int *n, double *estimate);

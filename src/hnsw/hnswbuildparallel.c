@@ -92,9 +92,16 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	AnnDetachBuildWorker(&worker);
 }
 
+/* Bytes of the largest stored key: a long one, or any that fits a page */
+static Size
+spilled_key_room(HnswBuildState *bs)
+{
+	return Max(bs->info.keysize, HNSW_MAX_ELEMENT_TUPLE_SIZE);
+}
+
 /*
- * Read a spilled key into key (room for any): its varlena header tells
- * the size of a sparse key.  False at a short read.
+ * Read a spilled key into key (spilled_key_room bytes): its varlena
+ * header tells the size of a sparse key.  False at a short read.
  */
 static bool
 read_spilled_key(HnswBuildState *bs, BufFile *file, char *key)
@@ -105,7 +112,7 @@ read_spilled_key(HnswBuildState *bs, BufFile *file, char *key)
 	if (header > 0 && BufFileRead(file, key, header) != header)
 		return false;
 	size = HnswStoredKeySize(&bs->info, key);
-	if (size > HNSW_MAX_ELEMENT_TUPLE_SIZE)
+	if (size > spilled_key_room(bs))
 		return false;
 	return BufFileRead(file, key + header, size - header) == size - header;
 }
@@ -114,7 +121,7 @@ read_spilled_key(HnswBuildState *bs, BufFile *file, char *key)
 static void
 insert_spilled(HnswBuildState *bs, HnswParallelShared *ps, int nparticipants)
 {
-	char	   *key = palloc(HNSW_MAX_ELEMENT_TUPLE_SIZE);
+	char	   *key = palloc(spilled_key_room(bs));
 
 	for (int participant = -1; participant < nparticipants - 1; participant++)
 	{

@@ -55,14 +55,15 @@ plan_place(PagePlan *plan, Size size, ItemPointer tid)
 static Size
 element_tuple_size(HnswBuildGraph *g, int32 id)
 {
-	return HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(g->info, element_stored_key(g, id)));
+	return HNSW_ELEMENT_TUPLE_SIZE(HnswTupleKeySize(g->info, element_stored_key(g, id)));
 }
 
 /*
  * Choose the TIDs of every element and neighbour tuple: both on one page
  * when they fit together, else the neighbour tuple on the next page.
+ * Returns the last page they take (the metapage when there are none).
  */
-static void
+static BlockNumber
 plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
 {
 	PagePlan	plan;
@@ -83,17 +84,42 @@ plan_tids(HnswBuildGraph *g, ItemPointerData *etids, ItemPointerData *ntids)
 		plan_place(&plan, esize, &etids[id]);
 		plan_place(&plan, nsize, &ntids[id]);
 	}
+	return plan.next == FirstOffsetNumber ? plan.blkno - 1 : plan.blkno;
 }
 
+/* key_page: the first page of its long key's chain, if the index has them */
 static void
-form_element(HnswBuildGraph *g, int32 id, ItemPointer ntid, HnswElementTuple out)
+form_element(HnswBuildGraph *g, int32 id, ItemPointer ntid, BlockNumber key_page,
+			 HnswElementTuple out)
 {
 	HnswBuildElement *e = element_at(g, id);
 
-	HnswFormElementTuple(out, e->level, element_stored_key(g, id),
-						 HnswStoredKeySize(g->info, element_stored_key(g, id)), e->heaptids,
-						 e->nheaptids);
+	HnswFormElementTuple(g->info, out, e->level, element_stored_key(g, id), key_page,
+						 e->heaptids, e->nheaptids);
 	out->neighbortid = *ntid;
+}
+
+/*
+ * After the pages of elements, the long keys of the elements in the
+ * order they were written: the k-th one's chain takes npages pages from
+ * first_key_page + k * npages.
+ */
+static void
+write_long_keys(Relation index, HnswBuildGraph *g, BlockNumber first_key_page, int npages)
+{
+	BlockNumber expected = first_key_page;
+
+	for (int32 id = 0; id < g->shared->nelements; id++)
+	{
+		if (element_at(g, id)->merged)
+			continue;
+		if (AnnWriteLongKey(index, true, ANN_HNSW_PAGE_ID, HNSW_PAGE_KEY,
+							element_stored_key(g, id), g->info->long_keysize,
+							InvalidBlockNumber) != expected)
+			elog(ERROR, "unexpected key page in index \"%s\"", RelationGetRelationName(index));
+		expected += npages;
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
@@ -217,9 +243,9 @@ page_of(Relation index, Buffer buffer, ItemPointer tid)
 	return buffer;
 }
 
-/* Point the metapage at the graph's entry element and its last page. */
+/* Point the metapage at the graph's entry element and its last page of elements. */
 static void
-write_entry(Relation index, HnswBuildGraph *g, ItemPointerData *etids)
+write_entry(Relation index, HnswBuildGraph *g, ItemPointerData *etids, BlockNumber last_page)
 {
 	Buffer		metabuf = ReadBuffer(index, ANN_METAPAGE_BLKNO);
 	HnswMetaPage meta;
@@ -231,7 +257,7 @@ write_entry(Relation index, HnswBuildGraph *g, ItemPointerData *etids)
 		meta->entry = etids[g->shared->entry];
 		meta->entry_level = g->shared->entry_level;
 	}
-	meta->insert_page = RelationGetNumberOfBlocks(index) - 1;
+	meta->insert_page = last_page;
 	MarkBufferDirty(metabuf);
 	UnlockReleaseBuffer(metabuf);
 	/* the metapage changed under rd_amcache's feet: only immutable facts are cached */
@@ -253,6 +279,9 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 	HnswNeighborTuple ntup = palloc(HnswNeighborTupleSize(g->info, HNSW_MAX_LEVEL));
 	char	   *codes = NULL;
 	Buffer		buffer = InvalidBuffer;
+	BlockNumber last_page;
+	int			key_pages = AnnKeyPageCount(g->info->long_keysize);
+	BlockNumber key_page;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 	if (g->info->codes != NULL)
@@ -260,7 +289,8 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 		write_centre(index, g);
 		codes = encode_elements(index, g);
 	}
-	plan_tids(g, etids, ntids);
+	last_page = plan_tids(g, etids, ntids);
+	key_page = last_page + 1;
 
 	for (int32 id = 0; id < nelements; id++)
 	{
@@ -269,7 +299,8 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 		if (e->merged)
 			continue;
 		CHECK_FOR_INTERRUPTS();
-		form_element(g, id, &ntids[id], etup);
+		form_element(g, id, &ntids[id], key_page, etup);
+		key_page += key_pages;
 		form_neighbors(g, id, etids, codes, ntup);
 		buffer = page_of(index, buffer, &etids[id]);
 		add_tuple(index, BufferGetPage(buffer), etup, element_tuple_size(g, id), &etids[id]);
@@ -282,5 +313,7 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 		MarkBufferDirty(buffer);
 		UnlockReleaseBuffer(buffer);
 	}
-	write_entry(index, g, etids);
+	if (g->info->long_keysize > 0)
+		write_long_keys(index, g, last_page + 1, key_pages);
+	write_entry(index, g, etids, last_page);
 }

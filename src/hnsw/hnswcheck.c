@@ -35,6 +35,7 @@ typedef struct HnswCheck
 	AnnTidSet  *tids;
 	Relation	heap;
 	Snapshot	snapshot;
+	char	   *scratch;		/* a long key read from its pages, or NULL */
 } HnswCheck;
 
 static void
@@ -78,6 +79,9 @@ note_element(HnswCheck *check, ItemPointer tid, HnswElementTuple element, Size l
 		fail_at(check, tid, "An element has an invalid level or deleted flag.");
 	if (!element->deleted && !tid_in_index(check, &element->neighbortid))
 		fail_at(check, tid, "An element's neighbour tuple lies outside the index.");
+	/* a long key's chain must read back whole (AnnReadLongKey checks it) */
+	if (!element->deleted && check->scratch != NULL)
+		HnswElementStoredKey(check->index, check->info, element, check->scratch);
 	entry = hnswwalk_insert(check->seen, HnswTidToRef(tid), &found);
 	entry->type = HNSW_ELEMENT_TUPLE;
 	entry->level = element->level;
@@ -146,7 +150,7 @@ check_pages(HnswCheck *check)
 		if (!PageIsNew(page))
 		{
 			AnnCheckPage(check->index, blkno, page, ANN_HNSW_PAGE_ID,
-						 HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES);
+						 HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES | HNSW_PAGE_KEY);
 			if (AnnPageGetOpaque(page)->flags & HNSW_PAGE_ELEMENTS)
 				check_element_page(check, blkno, page);
 		}
@@ -220,7 +224,9 @@ code_matches(HnswCheck *check, HnswRef ref, const HnswSlotCode *code)
 	HnswElementTuple element = lock_element(check, ref, &buffer);
 	bool		matches;
 
-	HnswEncodeKey(info, element != NULL && !element->deleted ? HnswElementKey(element) : NULL,
+	HnswEncodeKey(info, element != NULL && !element->deleted ?
+				  HnswElementStoredKey(check->index, info, element, check->scratch) +
+				  offsetof(Vector, x) : NULL,
 				  expected);
 	UnlockReleaseBuffer(buffer);
 	matches = memcmp(expected, code, info->codes->slot_size) == 0;
@@ -423,6 +429,7 @@ HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot
 	check.tids = tids;
 	check.heap = heap;
 	check.snapshot = snapshot;
+	check.scratch = check.info->long_keysize > 0 ? palloc(check.info->keysize) : NULL;
 	check_pages(&check);
 	if (BlockNumberIsValid(meta.signature_head))
 		check_directory(&check, meta.signature_head);

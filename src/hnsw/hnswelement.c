@@ -145,13 +145,19 @@ HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found, int 
 }
 
 /*
- * An element tuple of level for key (keysize bytes) and heaptids[0..n);
- * the other heap TIDs are free.  Its neighbortid is the caller's to set.
+ * An element tuple of level for the stored key at key and heaptids[0..n);
+ * the other heap TIDs are free.  In an index with long keys the tuple
+ * holds key_page, the first page of the key's chain, in its place (the
+ * caller may set it later: HnswSetElementKeyPage).  Its neighbortid is
+ * the caller's to set.
  */
 void
-HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keysize,
-					 const ItemPointerData *heaptids, int n)
+HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
+					 const char *key, BlockNumber key_page, const ItemPointerData *heaptids,
+					 int n)
 {
+	Size		keysize = HnswTupleKeySize(info, key);
+
 	/* no uninitialised padding on the page (WAL compares every byte) */
 	memset(out, 0, HNSW_ELEMENT_TUPLE_SIZE(keysize));
 	out->type = HNSW_ELEMENT_TUPLE;
@@ -163,7 +169,32 @@ HnswFormElementTuple(HnswElementTuple out, int level, const char *key, Size keys
 		else
 			ItemPointerSetInvalid(&out->heaptids[i]);
 	}
-	memcpy(out->key, key, keysize);
+	if (info->long_keysize == 0)
+	{
+		memcpy(out->key, key, keysize);
+		return;
+	}
+	HnswSetElementKeyPage(out, key_page);
+	memcpy(out->key + sizeof(HnswLongKeyRef), HnswKeySignatures(info, key),
+		   keysize - sizeof(HnswLongKeyRef));
+}
+
+/* The first key page of an element of an index with long keys */
+BlockNumber
+HnswElementKeyPage(HnswElementTuple element)
+{
+	HnswLongKeyRef ref;
+
+	memcpy(&ref, element->key, sizeof(ref));
+	return ref.first;
+}
+
+void
+HnswSetElementKeyPage(HnswElementTuple element, BlockNumber key_page)
+{
+	HnswLongKeyRef ref = {key_page, 0};
+
+	memcpy(element->key, &ref, sizeof(ref));
 }
 
 /* A neighbour tuple of level with every slot empty (codes zero). */

@@ -50,14 +50,13 @@ init_signature_page(Page page)
 }
 
 static void
-form_signature_tuple(const HnswIndexInfo *info, ItemPointer element, const char *key,
+form_signature_tuple(const HnswIndexInfo *info, ItemPointer element, const char *signatures,
 					 HnswSignatureTuple tuple)
 {
 	memset(tuple, 0, signature_tuple_size(info));
 	tuple->type = HNSW_SIGNATURE_TUPLE;
 	tuple->element = *element;
-	memcpy(tuple->signatures, HnswKeySignatures(info, key),
-		   sizeof(AnnSignature) * info->filters.ncolumns);
+	memcpy(tuple->signatures, signatures, sizeof(AnnSignature) * info->filters.ncolumns);
 }
 
 /* ---------------------------------------------------------------------
@@ -89,7 +88,8 @@ HnswBuildSignatureDirectory(Relation index)
 			if (element == NULL || element->deleted)
 				continue;
 			ItemPointerSet(&tid, blkno, off);
-			HnswAppendSignature(index, &tid, element->key, true);
+			HnswAppendSignature(index, &tid,
+								HnswElementSignatures(HnswGetIndexInfo(index), element), true);
 		}
 		UnlockReleaseBuffer(buffer);
 		CHECK_FOR_INTERRUPTS();
@@ -97,14 +97,15 @@ HnswBuildSignatureDirectory(Relation index)
 }
 
 /*
- * After an element was written (key: its stored key): append its entry
+ * After an element was written (signatures: its key's): append its entry
  * and count it.  Locks the metapage, then the tail page; one WAL record
  * (none when building), which covers a new tail page too when the old one
  * is full, or the first page of an index that has no directory yet (an
  * unlogged index reset to empty, a build).
  */
 void
-HnswAppendSignature(Relation index, ItemPointer element, const char *key, bool building)
+HnswAppendSignature(Relation index, ItemPointer element, const char *signatures,
+					bool building)
 {
 	const HnswIndexInfo *info = HnswGetIndexInfo(index);
 	Size		size = signature_tuple_size(info);
@@ -114,7 +115,7 @@ HnswAppendSignature(Relation index, ItemPointer element, const char *key, bool b
 	Page		page = NULL;
 	AnnEdit		edit;
 
-	form_signature_tuple(info, element, key, tuple);
+	form_signature_tuple(info, element, signatures, tuple);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	AnnEditBegin(&edit, index, building);
 	meta = (HnswMetaPage) PageGetContents(AnnEditRegister(&edit, metabuf, false));

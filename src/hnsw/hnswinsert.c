@@ -118,7 +118,9 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	 */
 	if (element != NULL && !element->deleted &&
 		ItemPointerIsValid(&element->heaptids[0]) &&
-		HnswSameStoredKey(is->info, element->key, DatumGetPointer(is->key)))
+		HnswSameStoredKey(is->info,
+						  HnswElementStoredKey(is->index, is->info, element, is->graph.scratch),
+						  DatumGetPointer(is->key)))
 	{
 		for (int i = 0; i < HNSW_HEAPTIDS && !added; i++)
 		{
@@ -159,8 +161,8 @@ form_tuples(HnswInsertState *is, HnswElementTuple etup, HnswNeighborTuple ntup)
 {
 	int			m = is->info->m;
 
-	HnswFormElementTuple(etup, is->level, DatumGetPointer(is->key),
-						 HnswStoredKeySize(is->info, DatumGetPointer(is->key)), &is->heaptid, 1);
+	HnswFormElementTuple(is->info, etup, is->level, DatumGetPointer(is->key), InvalidBlockNumber,
+						 &is->heaptid, 1);
 	HnswFormNeighborTuple(is->info, ntup, is->level);
 	for (int layer = 0; layer <= is->level; layer++)
 		for (int i = 0; i < is->nselected[layer]; i++)
@@ -261,6 +263,25 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 	return true;
 }
 
+/*
+ * Write the long key of the new element (to be put on page, exclusively
+ * locked) to key pages, and point etup at them: the chain of the deleted
+ * element whose slot put_on_page will reuse, rewritten under this lock
+ * (readers of a key hold its element's page), or a new chain.
+ */
+static void
+write_long_key(HnswInsertState *is, BlockNumber blkno, Page page, HnswElementTuple etup)
+{
+	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m, is->esize);
+	BlockNumber rewrite = InvalidBlockNumber;
+
+	if (off != InvalidOffsetNumber)
+		rewrite = HnswElementKeyPage(HnswPageGetElement(is->index, blkno, page, off));
+	HnswSetElementKeyPage(etup, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
+												HNSW_PAGE_KEY, DatumGetPointer(is->key),
+												is->info->long_keysize, rewrite));
+}
+
 /* Record in the metapage (locked after data pages) where inserts go now. */
 static void
 set_insert_page(HnswInsertState *is, AnnEdit *edit, BlockNumber blkno)
@@ -315,6 +336,8 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		if (has_room(is, blkno, BufferGetPage(buffer)))
 		{
+			if (is->info->long_keysize > 0)
+				write_long_key(is, blkno, BufferGetPage(buffer), etup);
 			AnnEditBegin(&edit, is->index, is->building);
 			page = AnnEditRegister(&edit, buffer, false);
 			put_on_page(is, page, blkno, etup, ntup, etid);
@@ -328,7 +351,11 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	/* no room anywhere: new page(s) */
+	/* no room anywhere: new page(s), and the long key's before them */
+	if (is->info->long_keysize > 0)
+		HnswSetElementKeyPage(etup, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
+													HNSW_PAGE_KEY, DatumGetPointer(is->key),
+													is->info->long_keysize, InvalidBlockNumber));
 	buffer = AnnNewBuffer(is->index, MAIN_FORKNUM);
 	AnnEditBegin(&edit, is->index, is->building);
 	page = AnnEditRegister(&edit, buffer, true);
@@ -814,7 +841,7 @@ insert_state_init(HnswInsertState *is, Relation index, Datum key, ItemPointer he
 	is->key = key;
 	is->elements = AnnKeyElements(&is->info->dist, key, &dim);
 	AnnCheckDimensions(is->info->dimensions, dim);
-	is->esize = HNSW_ELEMENT_TUPLE_SIZE(HnswStoredKeySize(is->info, DatumGetPointer(key)));
+	is->esize = HNSW_ELEMENT_TUPLE_SIZE(HnswTupleKeySize(is->info, DatumGetPointer(key)));
 	is->heaptid = *heaptid;
 	is->level = HnswRandomLevel(is->info, heaptid);
 	HnswDiskGraphInit(&is->graph, index, true);
@@ -896,7 +923,7 @@ HnswInsertKey(Relation index, Datum key, ItemPointer heaptid, bool building,
 
 	write_element(&is, meta.insert_page, &etid);
 	if (!building && is.info->filters.ncolumns > 0)
-		HnswAppendSignature(index, &etid, DatumGetPointer(key), false);
+		HnswAppendSignature(index, &etid, HnswKeySignatures(is.info, DatumGetPointer(key)), false);
 	remember_new_key(&is, HnswTidToRef(&etid));
 	for (int layer = Min(is.level, meta.entry_level); layer >= 0; layer--)
 		link_new_element(&is, HnswTidToRef(&etid), layer);

@@ -140,6 +140,8 @@ HnswSetKeySize(Relation index, HnswIndexInfo *info)
 	vector_size = AnnKeySize(&info->dist, info->dimensions);
 	info->keysize = AnnFilterKeySize(&info->filters, vector_size);
 	info->filter_offset = AnnFilterOffset(vector_size);
+	info->long_keysize = HNSW_ELEMENT_TUPLE_SIZE(info->keysize) > HNSW_MAX_ELEMENT_TUPLE_SIZE ?
+		vector_size : 0;
 }
 
 /* Copy the metapage, after checking it is one we can read. */
@@ -207,9 +209,10 @@ HnswRandomLevel(const HnswIndexInfo *info, ItemPointer heaptid)
 
 /*
  * The tuple at offno of page (block blkno) if it is of the given type,
- * else NULL; *len is its length.  The page must be one of elements or of
- * the signature directory (a whole-index loop meets both), and the line
- * pointer a used one inside the page: else the index is corrupted.
+ * else NULL; *len is its length.  The page must be one of elements, of
+ * the signature directory or of a long key (a whole-index loop meets all
+ * three; a key page has no items), and the line pointer a used one inside
+ * the page: else the index is corrupted.
  */
 static void *
 page_tuple(Relation index, BlockNumber blkno, Page page, OffsetNumber offno, uint8 type,
@@ -217,7 +220,8 @@ page_tuple(Relation index, BlockNumber blkno, Page page, OffsetNumber offno, uin
 {
 	uint8	   *tuple;
 
-	AnnCheckPage(index, blkno, page, ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES);
+	AnnCheckPage(index, blkno, page, ANN_HNSW_PAGE_ID,
+				 HNSW_PAGE_ELEMENTS | HNSW_PAGE_SIGNATURES | HNSW_PAGE_KEY);
 	tuple = AnnPageGetItemChecked(index, blkno, page, offno, 0);
 	*len = ItemIdGetLength(PageGetItemId(page, offno));
 	return *tuple == type ? tuple : NULL;
@@ -234,7 +238,7 @@ HnswElementSizeMatches(const HnswIndexInfo *info, const char *key, Size len)
 	const SparseVector *sparse = (const SparseVector *) key;
 
 	if (info->keysize > 0)
-		return len == HNSW_ELEMENT_TUPLE_SIZE(info->keysize);
+		return len == HNSW_ELEMENT_TUPLE_SIZE(HnswTupleKeySize(info, key));
 	return len >= HNSW_ELEMENT_TUPLE_SIZE(SPARSEVEC_SIZE(0)) &&
 		VARATT_IS_4B_U(key) &&
 		sparse->nnz >= 0 && sparse->nnz <= HNSW_MAX_NNZ &&
@@ -366,11 +370,33 @@ HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool building, ItemPointer neigh
 	return result;
 }
 
-/* The key's elements (after its varlena header, dim and unused fields) */
-const void *
-HnswElementKey(HnswElementTuple element)
+/*
+ * The stored key of element (a key, then its signatures), whose page the
+ * caller holds locked, which keeps a long key's chain from being
+ * rewritten: in the tuple, or for a long key copied into scratch
+ * (info->keysize bytes).
+ */
+const char *
+HnswElementStoredKey(Relation index, const HnswIndexInfo *info, HnswElementTuple element,
+					 char *scratch)
 {
-	return element->key + offsetof(Vector, x);
+	if (info->long_keysize == 0)
+		return element->key;
+	AnnReadLongKey(index, ANN_HNSW_PAGE_ID, HNSW_PAGE_KEY, HnswElementKeyPage(element),
+				   info->known_nblocks, scratch, info->long_keysize);
+	memset(scratch + info->long_keysize, 0, info->filter_offset - info->long_keysize);
+	memcpy(scratch + info->filter_offset, HnswElementSignatures(info, element),
+		   sizeof(AnnSignature) * info->filters.ncolumns);
+	return scratch;
+}
+
+/* The filter signatures of element's key */
+const char *
+HnswElementSignatures(const HnswIndexInfo *info, HnswElementTuple element)
+{
+	if (info->long_keysize > 0)
+		return element->key + sizeof(HnswLongKeyRef);
+	return HnswKeySignatures(info, element->key);
 }
 
 /* ---------------------------------------------------------------------
@@ -393,6 +419,7 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->filter = NULL;
 	graph->code_query = NULL;
 	graph->pins = palloc(sizeof(Buffer) * 2 * graph->info->m);
+	graph->scratch = graph->info->long_keysize > 0 ? palloc(graph->info->keysize) : NULL;
 }
 
 /* Forget every visit: the start of a new search for query. */
@@ -519,6 +546,7 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 	Page		page;
 	HnswElementTuple element;
 	bool		usable;
+	const char *stored = NULL;
 
 	if (graph->skip != NULL && graph->skip(graph->skip_arg, entry->ref))
 		return false;
@@ -533,19 +561,21 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 		entry->neighbortid = element->neighbortid;
 		entry->dead = !ItemPointerIsValid(&element->heaptids[0]);
 		entry->read = true;
+		if ((graph->keep_keys && entry->key == NULL) || distance != NULL)
+			stored = HnswElementStoredKey(graph->index, graph->info, element, graph->scratch);
 		if (graph->keep_keys && entry->key == NULL)
 		{
-			Size		keysize = HnswStoredKeySize(graph->info, element->key);
+			Size		keysize = HnswStoredKeySize(graph->info, stored);
 
 			entry->key = palloc(keysize);
-			memcpy(entry->key, element->key, keysize);
+			memcpy(entry->key, stored, keysize);
 		}
 		if (distance != NULL)
 			*distance = AnnDistance(&graph->info->dist, graph->query,
-									HnswElementKey(element), graph->info->dimensions);
+									stored + offsetof(Vector, x), graph->info->dimensions);
 		if (graph->filter != NULL)
 			entry->matches = AnnFilterMatches(graph->filter,
-											  HnswKeySignatures(graph->info, element->key));
+											  HnswElementSignatures(graph->info, element));
 	}
 	unlock_page(graph);
 	return usable;

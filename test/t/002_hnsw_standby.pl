@@ -32,7 +32,8 @@ $standby->start;
 
 # One table per key type; the opclass differs too.  key is the SQL of the
 # key of seed %s; bit keys quantize 64 sines (many rows share a key).
-# "coded" keeps codes of its layer-0 neighbours (options: more reloptions).
+# "coded" keeps codes of its layer-0 neighbours (options: more reloptions);
+# "long" keys too large for an element tuple.
 my @cases = (
 	{ type => 'vector', column => "vector($DIMS)", ops => 'vector_l2_ops', op => '<->',
 	  key => "ann_test_vec(%s, $DIMS)::vector" },
@@ -44,6 +45,9 @@ my @cases = (
 	  key => "ann_test_sparse(%s, $DIMS)" },
 	{ type => 'coded', column => "vector($DIMS)", ops => 'vector_ip_ops', op => '<#>',
 	  key => "ann_test_vec(%s, $DIMS)::vector", options => ', quantization = rabitq' },
+	# keys on pages of their own, five each (two WAL records a key)
+	{ type => 'long', column => 'vector(9000)', ops => 'vector_l2_ops', op => '<->',
+	  key => "ann_test_vec(%s, 9000)::vector" },
 );
 
 sub key_of

@@ -1,8 +1,8 @@
 # Crash recovery: an immediate shutdown (no checkpoint) while clients
-# insert into a table with three hnsw indexes (vector keys with codes of
-# their layer-0 neighbours, bit keys of binary_quantize, and sparse keys of
-# varying size).  Replay must give
-# back an index that
+# insert into a table with four hnsw indexes (vector keys with codes of
+# their layer-0 neighbours, bit keys of binary_quantize, sparse keys of
+# varying size, and keys too large for a page).  Replay must give back an
+# index that
 # holds every committed row once, answers exactly at ef_search 1000, and
 # takes new rows, deletes and VACUUM.
 use strict;
@@ -15,6 +15,8 @@ use Test::More;
 use AnnTest;
 
 my $DIMS = 16;
+# keys of the fourth index take five pages of their own (long keys)
+my $LONG_DIMS = 9000;
 my $CLIENTS = 2;
 my $TXNS = 200;		# per client and round: the table stays under 1000 rows
 
@@ -32,6 +34,7 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 	CREATE INDEX items_idx ON items USING hnsw (v vector_l2_ops) WITH (quantization = rabitq);
 	CREATE INDEX items_bits ON items USING hnsw ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops);
 	CREATE INDEX items_sparse ON items USING hnsw ((ann_test_sparsify(v)::sparsevec($DIMS)) sparsevec_l2_ops);
+	CREATE INDEX items_long ON items USING hnsw ((ann_test_vec(id, $LONG_DIMS)::vector($LONG_DIMS)) vector_l2_ops);
 	CHECKPOINT;");
 
 my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
@@ -44,6 +47,10 @@ my $bits_query = "binary_quantize(ann_test_vec(42, $DIMS)::vector)::bit($DIMS)";
 # The third: sparse keys of varying size
 my %sparse = (column => "ann_test_sparsify(v)::sparsevec($DIMS)", op => '<->');
 my $sparse_query = "ann_test_sparse(42, $DIMS)::sparsevec($DIMS)";
+
+# The fourth: long keys, on key pages written in WAL records of their own
+my %long = (column => "ann_test_vec(id, $LONG_DIMS)::vector($LONG_DIMS)", op => '<->');
+my $long_query = "ann_test_vec(42, $LONG_DIMS)::vector($LONG_DIMS)";
 
 # Clients insert rows, one per transaction, pausing so that they are still
 # busy when, $min_new rows later, the server stops without a checkpoint.
@@ -83,6 +90,9 @@ INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_s
 	all_reachable_ok($node, 'postgres', 'items', $sparse_query,
 		"$round: every row is in the sparse index, once", %sparse);
 	index_check_ok($node, 'postgres', 'items_sparse', "$round: ann_check_index passes on the sparse index");
+	all_reachable_ok($node, 'postgres', 'items', $long_query,
+		"$round: every row is in the index of long keys, once", %long);
+	index_check_ok($node, 'postgres', 'items_long', "$round: ann_check_index passes on the index of long keys");
 	return;
 }
 
