@@ -39,6 +39,7 @@ OBJS = \
 	src/spann/spanncluster.o \
 	src/spann/spanndirectory.o \
 	src/spann/spanninsert.o \
+	src/spann/spannkeys.o \
 	src/spann/spannscan.o \
 	src/spann/spannutils.o \
 	src/spann/spannvacuum.o \
@@ -48,7 +49,7 @@ DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit sparsevec hnsw_bit \
 	hnsw_sparsevec \
-	fuzz hnsw_vector hnsw_halfvec hnsw_codes hnsw_long_keys spann_vector ivfflat ivfflat_bit spann_halfvec filter opclass check memory \
+	fuzz hnsw_vector hnsw_halfvec hnsw_codes hnsw_long_keys spann_long_keys spann_vector ivfflat ivfflat_bit spann_halfvec filter opclass check memory \
 	pgvector_examples
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann

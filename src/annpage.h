@@ -45,6 +45,16 @@ typedef struct AnnMetaHeaderData
 	uint32		version;		/* on-disk format version */
 } AnnMetaHeaderData;
 
+/*
+ * What a tuple holds in place of a key too large for a page (a long key,
+ * AnnWriteLongKey): the first page of the key's chain.
+ */
+typedef struct AnnLongKeyRef
+{
+	BlockNumber first;
+	uint32		unused;			/* what follows is 8-byte aligned */
+} AnnLongKeyRef;
+
 /* One page change in progress: build mode or GenericXLog mode. */
 typedef struct AnnEdit
 {

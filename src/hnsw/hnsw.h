@@ -237,22 +237,12 @@ typedef struct HnswIndexInfo
 								 * 0 when keys vary (sparsevec): see
 								 * HnswStoredKeySize */
 	Size		filter_offset;	/* where in it the signatures start */
-	Size		long_keysize;	/* bytes of a key kept on key pages, not in
-								 * its element tuple (HnswLongKeyRef); 0: none */
+	Size		long_keysize;	/* bytes of a key kept on key pages, not in its
+								 * element tuple, which holds an AnnLongKeyRef
+								 * and the signatures; 0: none */
 	HnswCodeInfo *codes;		/* NULL: the index has no codes */
 } HnswIndexInfo;
 
-/*
- * What the element tuple of an index with long keys holds in place of
- * the key: the first of the key's pages (a chain that AnnWriteLongKey
- * writes), then the key's signatures as usual.  The chain belongs to the
- * element's slot: a new element in a reused slot rewrites it in place.
- */
-typedef struct HnswLongKeyRef
-{
-	BlockNumber first;
-	uint32		unused;			/* the signatures are 8-byte aligned */
-} HnswLongKeyRef;
 
 /* Bytes of the 2m layer-0 codes a neighbour tuple holds (0 without codes) */
 static inline Size
@@ -308,7 +298,7 @@ static inline Size
 HnswTupleKeySize(const HnswIndexInfo *info, const char *key)
 {
 	if (info->long_keysize > 0)
-		return sizeof(HnswLongKeyRef) + sizeof(AnnSignature) * info->filters.ncolumns;
+		return sizeof(AnnLongKeyRef) + sizeof(AnnSignature) * info->filters.ncolumns;
 	return HnswStoredKeySize(info, key);
 }
 

@@ -175,15 +175,15 @@ HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
 		return;
 	}
 	HnswSetElementKeyPage(out, key_page);
-	memcpy(out->key + sizeof(HnswLongKeyRef), HnswKeySignatures(info, key),
-		   keysize - sizeof(HnswLongKeyRef));
+	memcpy(out->key + sizeof(AnnLongKeyRef), HnswKeySignatures(info, key),
+		   keysize - sizeof(AnnLongKeyRef));
 }
 
 /* The first key page of an element of an index with long keys */
 BlockNumber
 HnswElementKeyPage(HnswElementTuple element)
 {
-	HnswLongKeyRef ref;
+	AnnLongKeyRef ref;
 
 	memcpy(&ref, element->key, sizeof(ref));
 	return ref.first;
@@ -192,7 +192,7 @@ HnswElementKeyPage(HnswElementTuple element)
 void
 HnswSetElementKeyPage(HnswElementTuple element, BlockNumber key_page)
 {
-	HnswLongKeyRef ref = {key_page, 0};
+	AnnLongKeyRef ref = {key_page, 0};
 
 	memcpy(element->key, &ref, sizeof(ref));
 }

@@ -395,7 +395,7 @@ const char *
 HnswElementSignatures(const HnswIndexInfo *info, HnswElementTuple element)
 {
 	if (info->long_keysize > 0)
-		return element->key + sizeof(HnswLongKeyRef);
+		return element->key + sizeof(AnnLongKeyRef);
 	return HnswKeySignatures(info, element->key);
 }
 

@@ -24,8 +24,9 @@
  * Limits, defaults
  * ---------------------------------------------------------------------
  */
-#define SPANN_MAX_DIM			2000	/* vector: a vector tuple fits a page */
-#define SPANN_MAX_HALF_DIM		4000	/* halfvec */
+/* vector and halfvec: keys too large for a tuple go on key pages */
+#define SPANN_MAX_DIM			ANN_MAX_DIM
+#define SPANN_MAX_HALF_DIM		ANN_MAX_DIM
 #define SPANN_MAX_BITS			64000	/* bit: an entry holding the key fits a page */
 /* The seed of every spann index's rotation (codes.h) */
 #define SPANN_ROTATION_SEED		UINT64CONST(0x5a17a5eed)
@@ -89,6 +90,7 @@
 #define SPANN_PAGE_RETIRED		0x0008	/* of a replaced list; xid in pd_prune_xid */
 #define SPANN_PAGE_GROUPS		0x0010
 #define SPANN_PAGE_VECTORS		0x0020	/* vector tuples */
+#define SPANN_PAGE_KEY			0x0040	/* part of a long key (AnnWriteLongKey) */
 #define SPANN_PAGE_CHAINED		(SPANN_PAGE_CENTROIDS | SPANN_PAGE_POSTING | SPANN_PAGE_GROUPS)
 /* freed pages carry ANN_PAGE_FREE (annpage.h) */
 
@@ -211,6 +213,13 @@ typedef struct SpannIndexInfo
 	Size		entry_keysize;	/* bytes of an entry's key, signatures included */
 	Size		centroid_keysize;	/* bytes of a centroid's key, summary included */
 	Size		filter_offset;	/* where in both the signatures / summary start */
+	Size		long_keysize;	/* keys too large for a tuple (0: none): vector,
+								 * centroid and group tuples hold an
+								 * AnnLongKeyRef instead (spannkeys.c) */
+	Size		summary_offset; /* where a centroid tuple's summary starts */
+	Size		vector_tuple_size;
+	Size		centroid_tuple_size;
+	Size		group_tuple_size;
 	Size		signature_size; /* bytes of an entry's signatures (0: none) */
 	bool		entry_holds_key;	/* bit keys: entries hold the key itself */
 	int			padded;			/* rotated dimensions: the code's bits (0 for
@@ -411,6 +420,20 @@ extern float SpannRadiusDistance(const SpannIndexInfo *info, const void *a, cons
 extern float SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *nav,
 							 float distance, float radius, const void *centroid);
 
+/* spannkeys.c */
+extern bool SpannKeysAreLong(Size keysize);
+extern void SpannKeyInfoInit(SpannIndexInfo *info);
+extern BlockNumber SpannKeyPage(const char *field);
+extern void SpannPutKey(Relation index, const SpannIndexInfo *info, bool building, char *field,
+						const char *key, BlockNumber rewrite);
+extern void SpannPutCentroidKey(Relation index, const SpannIndexInfo *info, bool building,
+								SpannCentroidTuple tuple, const char *stored);
+extern const char *SpannGetKey(Relation index, const SpannIndexInfo *info, const char *field,
+							   char *scratch);
+extern void SpannCopyKey(Relation index, const SpannIndexInfo *info, const char *field,
+						 char *out);
+extern void SpannFreeKeyPages(Relation index, BlockNumber first);
+
 /* spannvectors.c */
 extern void SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
@@ -449,7 +472,7 @@ extern OffsetNumber SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber 
 									 OffsetNumber goffset, SpannCentroidTuple tuple,
 									 BlockNumber *cblkno);
 extern void SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta,
-							  SpannCentroidTuple tuple);
+							  SpannCentroidTuple tuple, const char *key);
 extern SpannGroupTuple SpannPageGetGroup(Relation index, BlockNumber blkno, Page page,
 										 OffsetNumber offno);
 

@@ -256,14 +256,16 @@ release_build_page(Buffer buffer)
 static void
 write_groups(SpannBuildState *bs, SpannMetaPage meta, int ngroups, SpannGroupRef *refs)
 {
-	Size		size = SPANN_GROUP_TUPLE_SIZE(bs->keysize);
+	const SpannIndexInfo *info = SpannGetIndexInfo(bs->index);
+	Size		size = info->group_tuple_size;
 	SpannGroupTuple tuple = palloc0(size);
 	Buffer		buffer = InvalidBuffer;
 
 	tuple->head = tuple->tail = InvalidBlockNumber;
 	for (int g = 0; g < ngroups; g++)
 	{
-		memcpy(tuple->key, bs->group_keys + bs->keysize * g, bs->keysize);
+		SpannPutKey(bs->index, info, true, tuple->key, bs->group_keys + bs->keysize * g,
+					InvalidBlockNumber);
 		refs[g].goffset = add_to_chain(bs, &buffer, SPANN_PAGE_GROUPS, tuple, size,
 									   &meta->group_head);
 		refs[g].gblkno = BufferGetBlockNumber(buffer);
@@ -298,7 +300,8 @@ link_group(SpannBuildState *bs, const SpannGroupRef *group, BlockNumber head, Bl
 static void
 write_group_lists(SpannBuildState *bs, const SpannGroupRef *group, const int *members, int n)
 {
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize);
+	const SpannIndexInfo *info = SpannGetIndexInfo(bs->index);
+	Size		size = info->centroid_tuple_size;
 	SpannCentroidTuple tuple = palloc0(size);
 	Buffer		cbuffer = InvalidBuffer;
 	BlockNumber head = InvalidBlockNumber;
@@ -310,7 +313,8 @@ write_group_lists(SpannBuildState *bs, const SpannGroupRef *group, const int *me
 
 		tuple->head = tuple->tail = BufferGetBlockNumber(posting);
 		release_build_page(posting);
-		memcpy(tuple->key, bs->centroid_keys + bs->keysize * members[m], bs->keysize);
+		SpannPutKey(bs->index, info, true, tuple->key, bs->centroid_keys + bs->keysize * members[m],
+					InvalidBlockNumber);
 		list->coffset = add_to_chain(bs, &cbuffer, SPANN_PAGE_CENTROIDS, tuple, size, &head);
 		list->cblkno = BufferGetBlockNumber(cbuffer);
 		list->head = tuple->head;
@@ -670,7 +674,9 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
 	AnnFilterColumnsInit(index, &bs->filters);
 	bs->centroid_keysize = SpannCentroidKeySize(&bs->filters, bs->keysize);
-	if (SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize) > SPANN_MAX_TUPLE_SIZE)
+	/* a long key leaves a centroid tuple the reference and the summary */
+	if (!SpannKeysAreLong(bs->keysize) &&
+		SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize) > SPANN_MAX_TUPLE_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a spann index on %d dimensions can have at most %d filter columns",

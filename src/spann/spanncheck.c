@@ -39,6 +39,7 @@ typedef struct CheckedList
 	BlockNumber cblkno;
 	OffsetNumber coffset;
 	SpannCentroidTuple tuple;	/* a copy */
+	char	   *key;			/* its key (read from its key pages if long) */
 } CheckedList;
 
 static bool
@@ -137,7 +138,7 @@ check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTu
 static void
 check_list(SpannCheck *check, const CheckedList *list)
 {
-	const void *centroid = SpannKeyElements(list->tuple->key);
+	const void *centroid = SpannKeyElements(list->key);
 	float	   *rotated_centroid = SpannRotate(check->info, centroid);
 	SpannChainWalk walk;
 	Page		page;
@@ -191,7 +192,7 @@ check_list(SpannCheck *check, const CheckedList *list)
 static void
 check_group(SpannCheck *check, BlockNumber head, BlockNumber tail)
 {
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(check->info->centroid_keysize);
+	Size		size = check->info->centroid_tuple_size;
 	SpannChainWalk walk;
 	Page		page;
 	bool		tail_met = !BlockNumberIsValid(head);
@@ -214,6 +215,8 @@ check_group(SpannCheck *check, BlockNumber head, BlockNumber tail)
 			lists[n].coffset = off;
 			lists[n].tuple = palloc(size);
 			memcpy(lists[n].tuple, c, size);
+			lists[n].key = palloc(check->info->keysize);
+			SpannCopyKey(check->index, check->info, c->key, lists[n].key);
 			n++;
 		}
 		SpannChainEnd(&walk);
@@ -248,7 +251,7 @@ SpannCheckIndex(Relation index, AnnTidSet *tids)
 	check.in_a_list = palloc0(sizeof(bool) * check.nblocks);
 	check.tids = tids;
 	check.nlists = check.ngroups = 0;
-	gsize = SPANN_GROUP_TUPLE_SIZE(check.info->keysize);
+	gsize = check.info->group_tuple_size;
 
 	SpannChainBegin(&walk, index, meta.group_head, SPANN_PAGE_GROUPS);
 	while ((page = SpannChainNext(&walk)) != NULL)

@@ -75,7 +75,7 @@ SpannPageGetGroup(Relation index, BlockNumber blkno, Page page, OffsetNumber off
 
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_GROUPS);
 	return (SpannGroupTuple) AnnPageGetItemChecked(index, blkno, page, offno,
-												   SPANN_GROUP_TUPLE_SIZE(info->keysize));
+												   info->group_tuple_size);
 }
 
 /* ---------------------------------------------------------------------
@@ -130,8 +130,7 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannCentroidTuple c = (SpannCentroidTuple)
-				AnnPageGetItemChecked(index, walk.blkno, page, off,
-									  SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
+				AnnPageGetItemChecked(index, walk.blkno, page, off, info->centroid_tuple_size);
 			SpannListRef *list = &set->lists[set->n];
 
 			if (!BlockNumberIsValid(c->head))
@@ -145,7 +144,7 @@ read_group_lists(Relation index, const SpannGroupRef *group, SpannListSet *set)
 			list->gblkno = group->gblkno;
 			list->goffset = group->goffset;
 			list->ordinal = set->n;
-			memcpy(set->keys + info->keysize * set->n, c->key, info->keysize);
+			SpannCopyKey(index, info, c->key, set->keys + info->keysize * set->n);
 			set->n++;
 		}
 	}
@@ -181,14 +180,13 @@ read_groups(Relation index, const SpannMetaPageData *meta, MemoryContext cxt,
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannGroupTuple g = (SpannGroupTuple)
-				AnnPageGetItemChecked(index, walk.blkno, page, off,
-									  SPANN_GROUP_TUPLE_SIZE(info->keysize));
+				AnnPageGetItemChecked(index, walk.blkno, page, off, info->group_tuple_size);
 
 			(*groups)[n].distance = 0;
 			(*groups)[n].gblkno = walk.blkno;
 			(*groups)[n].goffset = off;
 			(*groups)[n].ordinal = n;
-			memcpy(*keys + info->keysize * n, g->key, info->keysize);
+			SpannCopyKey(index, info, g->key, *keys + info->keysize * n);
 			n++;
 		}
 	}
@@ -637,7 +635,7 @@ add_to_group(AnnEdit *edit, Relation index, BlockNumber gblkno, Page gpage, Offs
 			 SpannCentroidTuple tuple, BlockNumber *cblkno)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
+	Size		size = info->centroid_tuple_size;
 	SpannGroupTuple group = SpannPageGetGroup(index, gblkno, gpage, goffset);
 	Buffer		buffer = InvalidBuffer;
 	Page		page = NULL;
@@ -690,27 +688,31 @@ SpannAddCentroid(AnnEdit *edit, Relation index, BlockNumber gblkno, OffsetNumber
 }
 
 /*
- * Add the first list of an index that has none.  It goes to the first
- * group, created around its centroid when the index has no group (it
- * has none unless a build made some).  The caller holds the metapage
- * exclusively locked and registered in edit.
+ * Add the first list of an index that has none (key: its centroid's
+ * key).  It goes to the first group, created around its centroid when
+ * the index has no group (it has none unless a build made some).  The
+ * caller holds the metapage exclusively locked and registered in edit.
  */
 void
-SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta, SpannCentroidTuple tuple)
+SpannAddFirstList(AnnEdit *edit, Relation index, SpannMetaPage meta, SpannCentroidTuple tuple,
+				  const char *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	BlockNumber cblkno;
 
 	if (meta->ngroups == 0)
 	{
-		Size		size = SPANN_GROUP_TUPLE_SIZE(info->keysize);
+		Size		size = info->group_tuple_size;
 		SpannGroupTuple group = palloc0(size);
-		Buffer		gbuffer = AnnNewBuffer(index, MAIN_FORKNUM);
-		Page		gpage = AnnEditRegister(edit, gbuffer, true);
+		Buffer		gbuffer;
+		Page		gpage;
 
-		AnnInitPage(gpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_GROUPS);
 		group->head = group->tail = InvalidBlockNumber;
-		memcpy(group->key, tuple->key, info->keysize);
+		/* a long key's chain is written in records of its own, before the group */
+		SpannPutKey(index, info, false, group->key, key, InvalidBlockNumber);
+		gbuffer = AnnNewBuffer(index, MAIN_FORKNUM);
+		gpage = AnnEditRegister(edit, gbuffer, true);
+		AnnInitPage(gpage, ANN_SPANN_PAGE_ID, SPANN_PAGE_GROUPS);
 		if (PageAddItem(gpage, (Item) group, size, FirstOffsetNumber, false, false) !=
 			FirstOffsetNumber)
 			elog(ERROR, "failed to add group to spann index \"%s\"",

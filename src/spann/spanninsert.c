@@ -166,18 +166,21 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 			 const SplitHalf *half2)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize);
+	Size		size = info->centroid_tuple_size;
 	SpannCentroidTuple second = palloc0(size);
+	SpannCentroidTuple first_key = palloc0(size);
 	SpannCentroidTuple first;
 	SpannMetaPage meta;
 	BlockNumber cblkno;
+	BlockNumber replaced_key_page = InvalidBlockNumber;
 	AnnEdit		edit;
 
 	second->head = half2->head;
 	second->tail = half2->tail;
 	second->count = half2->n;
 	second->radius = half2->radius;
-	memcpy(second->key, half2->key, info->centroid_keysize);
+	SpannPutCentroidKey(index, info, false, second, half2->key);
+	SpannPutCentroidKey(index, info, false, first_key, half1->key);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	SpannAddCentroid(&edit, index, list->gblkno, list->goffset, second, &cblkno);
@@ -194,12 +197,18 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 	first->count = half1->n;
 	first->split_at = 0;
 	first->radius = half1->radius;
-	memcpy(first->key, half1->key, info->centroid_keysize);
+	if (info->long_keysize > 0)
+		replaced_key_page = SpannKeyPage(first->key);
+	memcpy(first->key, first_key->key, size - offsetof(SpannCentroidTupleData, key));
 	meta->splits++;
 	meta->directory_version++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
+	/* readers of a long key hold its centroid's page: nobody reads the old one now */
+	if (BlockNumberIsValid(replaced_key_page))
+		SpannFreeKeyPages(index, replaced_key_page);
 	pfree(second);
+	pfree(first_key);
 }
 
 /* Remember not to retry a list that cannot be split before it doubles */
@@ -363,18 +372,18 @@ static void
 create_first_list(Relation index, const void *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannCentroidTuple tuple = palloc0(SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
+	SpannCentroidTuple tuple = palloc0(info->centroid_tuple_size);
 	SpannMetaPage meta;
 	AnnEdit		edit;
 
 	SpannLock(index, SPANN_SPLIT_LOCK, ShareLock);
 	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, NULL, &tuple->tail);
-	memcpy(tuple->key, key, info->keysize);
+	SpannPutKey(index, info, false, tuple->key, key, InvalidBlockNumber);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	if (meta->nlists == 0)
 	{
-		SpannAddFirstList(&edit, index, meta, tuple);
+		SpannAddFirstList(&edit, index, meta, tuple, key);
 		meta->nlists = 1;
 		meta->directory_version++;
 		AnnEditFinish(&edit);

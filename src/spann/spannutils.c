@@ -95,6 +95,7 @@ SpannGetIndexInfo(Relation index)
 		info->entry_keysize = AnnFilterKeySize(&info->filters, info->keysize);
 		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
+		SpannKeyInfoInit(info);
 		SpannCodeInfoInit(info, index->rd_indexcxt);
 		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
 		*info->known_nblocks = RelationGetNumberOfBlocks(index);
@@ -127,7 +128,7 @@ SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *fil
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	c = SpannPageGetCentroid(index, list->cblkno, BufferGetPage(buffer), list->coffset);
 	if (c->head == list->head)
-		may = AnnFilterSummaryMatches(filter, c->key + info->filter_offset);
+		may = AnnFilterSummaryMatches(filter, c->key + info->summary_offset);
 	UnlockReleaseBuffer(buffer);
 	return may;
 }
@@ -191,7 +192,7 @@ SpannPageGetCentroid(Relation index, BlockNumber blkno, Page page, OffsetNumber 
 
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_CENTROIDS);
 	return (SpannCentroidTuple) AnnPageGetItemChecked(index, blkno, page, offno,
-													  SPANN_CENTROID_TUPLE_SIZE(info->centroid_keysize));
+													  info->centroid_tuple_size);
 }
 
 /* Is this a page of a posting list (live or retired)? */
@@ -222,7 +223,7 @@ SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,
 	if (c->head == head)
 	{
 		key = palloc(info->keysize);
-		memcpy(key, c->key, info->keysize);
+		SpannCopyKey(index, info, c->key, key);
 	}
 	UnlockReleaseBuffer(buffer);
 	return key;
@@ -408,10 +409,16 @@ centroid_tail(Relation index, const SpannListRef *list)
  * SPANN_RADIUS_SLACK), 0 when the radius already covers the entry.
  */
 static float
-entry_outside(const SpannIndexInfo *info, SpannCentroidTuple c, const void *key, bool building)
+entry_outside(Relation index, SpannCentroidTuple c, const void *key, bool building)
 {
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	char	   *scratch = info->long_keysize > 0 ? palloc(info->keysize) : NULL;
 	float		distance = SpannRadiusDistance(info, SpannKeyElements(key),
-										   SpannKeyElements(c->key));
+										   SpannKeyElements(SpannGetKey(index, info, c->key,
+																		scratch)));
+
+	if (scratch != NULL)
+		pfree(scratch);
 
 	if (distance <= c->radius)
 		return 0;
@@ -501,9 +508,9 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 	c->tail = tail;
 	count = ++c->count;
 	if (info->filters.ncolumns > 0)
-		AnnSummaryAdd(&info->filters, c->key + info->filter_offset,
+		AnnSummaryAdd(&info->filters, c->key + info->summary_offset,
 					  (const char *) key + info->filter_offset);
-	wider = entry_outside(info, c, key, building);
+	wider = entry_outside(index, c, key, building);
 	if (split_at != NULL)
 		*split_at = c->split_at;
 	AnnEditFinish(&edit);

@@ -167,6 +167,7 @@ merge_away(Relation index, const SpannListRef *list)
 	SpannMetaPage meta;
 	SpannCentroidTuple c;
 	AnnEdit		edit;
+	BlockNumber key_page = InvalidBlockNumber;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -179,11 +180,16 @@ merge_away(Relation index, const SpannListRef *list)
 	c = SpannEditLockedList(&edit, index, list);
 	c->head = c->tail = InvalidBlockNumber;
 	c->count = 0;
+	if (info->long_keysize > 0)
+		key_page = SpannKeyPage(c->key);
 	meta->nlists--;
 	meta->merges++;
 	meta->directory_version++;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
+	/* nobody reads the key of a free slot */
+	if (BlockNumberIsValid(key_page))
+		SpannFreeKeyPages(index, key_page);
 }
 
 /*

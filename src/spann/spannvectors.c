@@ -117,8 +117,7 @@ SpannRotatedCentroid(Relation index, const SpannListRef *list)
 static OffsetNumber
 free_slot(Relation index, BlockNumber blkno, Page page)
 {
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_VECTOR_TUPLE_SIZE(info->keysize);
+	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
 
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 	{
@@ -130,18 +129,32 @@ free_slot(Relation index, BlockNumber blkno, Page page)
 	return InvalidOffsetNumber;
 }
 
-/* Put the vector tuple on page, in a free slot or new space; false if full */
+/*
+ * Put the vector tuple, with key (keysize bytes), on page (exclusively
+ * locked), in a free slot or new space; false, changing nothing, if full.
+ * A long key rewrites the free slot's chain, or gets a new one.
+ */
 static bool
-put_vector(Relation index, BlockNumber blkno, Page page, SpannVectorTuple tuple,
-		   ItemPointer where)
+put_vector(Relation index, bool building, BlockNumber blkno, Page page,
+		   SpannVectorTuple tuple, const char *key, ItemPointer where)
 {
-	Size		size = SPANN_VECTOR_TUPLE_SIZE(SpannGetIndexInfo(index)->keysize);
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		size = info->vector_tuple_size;
 	OffsetNumber off = free_slot(index, blkno, page);
 
 	if (off != InvalidOffsetNumber)
-		memcpy(PageGetItem(page, PageGetItemId(page, off)), tuple, size);
+	{
+		SpannVectorTuple slot = (SpannVectorTuple) PageGetItem(page, PageGetItemId(page, off));
+
+		SpannPutKey(index, info, building, tuple->key, key,
+					info->long_keysize > 0 ? SpannKeyPage(slot->key) : InvalidBlockNumber);
+		memcpy(slot, tuple, size);
+	}
 	else if (PageGetFreeSpace(page) >= size)
+	{
+		SpannPutKey(index, info, building, tuple->key, key, InvalidBlockNumber);
 		off = PageAddItem(page, (Item) tuple, size, InvalidOffsetNumber, false, false);
+	}
 	if (off == InvalidOffsetNumber)
 		return false;
 	ItemPointerSet(where, blkno, off);
@@ -173,8 +186,8 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
  * room; false, changing nothing, if it is full or not a vector page.
  */
 static bool
-store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, bool building,
-			  ItemPointer where)
+store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const char *key,
+			  bool building, ItemPointer where)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
 	AnnEdit		edit;
@@ -188,7 +201,8 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, bool bu
 	}
 	AnnEditBegin(&edit, index, building);
 	/* put_vector changes nothing when it fails */
-	stored = put_vector(index, blkno, AnnEditRegister(&edit, buffer, false), tuple, where);
+	stored = put_vector(index, building, blkno, AnnEditRegister(&edit, buffer, false), tuple, key,
+						where);
 	if (stored)
 		AnnEditFinish(&edit);
 	else
@@ -222,16 +236,15 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 		ItemPointerSetInvalid(&row->vector);
 		return;
 	}
-	tuple = palloc0(SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+	tuple = palloc0(info->vector_tuple_size);
 	nblocks = RelationGetNumberOfBlocks(index);
 	tuple->heaptid = row->heaptid;
-	memcpy(tuple->key, key, info->keysize);
 	SpannReadMeta(index, &meta);
 	if (BlockNumberIsValid(meta.vector_page))
 	{
 		for (BlockNumber blkno = meta.vector_page; blkno < nblocks; blkno++)
 		{
-			if (store_on_page(index, blkno, tuple, building, &row->vector))
+			if (store_on_page(index, blkno, tuple, key, building, &row->vector))
 			{
 				if (blkno != meta.vector_page)
 					set_vector_page(index, building, blkno);
@@ -246,7 +259,7 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
 	page = AnnEditRegister(&edit, buffer, true);
 	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	if (!put_vector(index, BufferGetBlockNumber(buffer), page, tuple, &row->vector))
+	if (!put_vector(index, building, BufferGetBlockNumber(buffer), page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
 	AnnEditFinish(&edit);
 	set_vector_page(index, building, BufferGetBlockNumber(buffer));
@@ -271,7 +284,7 @@ lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
 	page = BufferGetPage(*buffer);
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
 	v = AnnPageGetItemChecked(index, blkno, page, ItemPointerGetOffsetNumber(&row->vector),
-							  SPANN_VECTOR_TUPLE_SIZE(info->keysize));
+							  info->vector_tuple_size);
 	if (ItemPointerEquals(&v->heaptid, (ItemPointer) &row->heaptid))
 		return v;
 	UnlockReleaseBuffer(*buffer);
@@ -287,7 +300,7 @@ SpannReadVector(Relation index, const SpannRow *row, char *key)
 
 	if (v == NULL)
 		return false;
-	memcpy(key, v->key, SpannGetIndexInfo(index)->keysize);
+	SpannCopyKey(index, SpannGetIndexInfo(index), v->key, key);
 	UnlockReleaseBuffer(buffer);
 	return true;
 }
@@ -299,11 +312,17 @@ SpannRowDistance(Relation index, const SpannRow *row, const void *query, float *
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Buffer		buffer;
 	SpannVectorTuple v = lock_vector(index, row, &buffer);
+	char	   *scratch;
 
 	if (v == NULL)
 		return false;
-	*distance = AnnDistance(&info->dist, query, SpannKeyElements(v->key), info->dimensions);
+	scratch = info->long_keysize > 0 ? palloc(info->keysize) : NULL;
+	*distance = AnnDistance(&info->dist, query,
+							SpannKeyElements(SpannGetKey(index, info, v->key, scratch)),
+							info->dimensions);
 	UnlockReleaseBuffer(buffer);
+	if (scratch != NULL)
+		pfree(scratch);
 	return true;
 }
 
@@ -318,7 +337,7 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 {
 	Relation	index = vinfo->index;
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = SPANN_VECTOR_TUPLE_SIZE(info->keysize);
+	Size		size = info->vector_tuple_size;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	BlockNumber first_freed = InvalidBlockNumber;
 	double		freed = 0;

@@ -1,10 +1,11 @@
 # spann: a streaming standby replays a build, inserts that split lists,
 # deletes, VACUUM that merges lists and the reuse of freed pages, with
 # wal_consistency_checking comparing every replayed page with the
-# primary's image (vector and halfvec keys in spann indexes, bit keys in
-# an ivfflat one); crash recovery during inserts that split lists (an
-# immediate shutdown, then a backend killed by SIGKILL; an ivfflat index
-# of bit keys beside the spann one); concurrent inserts
+# primary's image (vector and halfvec keys in spann indexes, keys too
+# large for a page in another, bit keys in an ivfflat one); crash
+# recovery during inserts that split lists (an immediate shutdown, then a
+# backend killed by SIGKILL; an ivfflat index of bit keys and a spann
+# index of long keys beside the spann one); concurrent inserts
 # and scans through pgbench, also during deletes and VACUUM; and recall@10
 # on clustered data after the build (also built by parallel workers),
 # after doubling the table by inserts, and after deletes and VACUUM.
@@ -87,6 +88,12 @@ sub log_clean_ok
 		{ type => 'bit', column => 'bit(64)', ops => 'bit_hamming_ops', op => '<~>',
 		  am => 'ivfflat', with => 'lists = 10', exact => {},
 		  key => "binary_quantize(ann_test_clustered_vec(%s, 64, 10, $SPREAD)::vector)::bit(64)" },
+		# keys too large for a page (two key pages each): the clustered
+		# vector repeated 132 times, which keeps its clusters
+		{ type => 'long', column => 'vector(2112)', ops => 'vector_l2_ops', op => '<->',
+		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
+		  key => "(SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 132) r,
+			unnest(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)) WITH ORDINALITY u(x, o))::vector" },
 	);
 	my $key_of = sub {
 		my ($c, $seed) = @_;
@@ -199,10 +206,14 @@ sub log_clean_ok
 		CREATE INDEX items_idx ON items USING spann (v vector_l2_ops) WITH (lists = 8, epsilon = 0.5);
 		CREATE INDEX items_bits ON items USING ivfflat ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops)
 			WITH (lists = 8);
+		CREATE INDEX items_long ON items USING spann ((ann_test_vec(id, 2100)::vector(2100)) vector_l2_ops)
+			WITH (lists = 8);
 		CHECKPOINT;");
 	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 8, $SPREAD)::vector" } (-1, 42, 777, 31337);
 	my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
 	my @bit_queries = map { "binary_quantize($_)::bit($DIMS)" } @queries;
+	# the third index: keys too large for a page, on key pages of their own
+	my %long = (column => 'ann_test_vec(id, 2100)::vector(2100)');
 
 	# After recovery: every committed row is in the index once, and scans
 	# of every list are exact.
@@ -221,6 +232,9 @@ sub log_clean_ok
 			"$round: the bit index's top-10 distances are exact with every list probed",
 			%bits, set => $ALL);
 		index_check_ok($node, 'postgres', 'items_bits', "$round: ann_check_index passes on the bit index");
+		all_reachable_ok($node, 'postgres', 'items', 'ann_test_vec(42, 2100)::vector(2100)',
+			"$round: every row is in the index of long keys, once", %long, set => $ALL);
+		index_check_ok($node, 'postgres', 'items_long', "$round: ann_check_index passes on the index of long keys");
 	};
 
 	# Two clients insert rows, one per transaction, pausing so that they
