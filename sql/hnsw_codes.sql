@@ -54,8 +54,12 @@ SELECT recall('<=>') >= 0.95 AS cosine_codes;
 SELECT ann_check_index('cc_cos');
 DROP INDEX cc_cos;
 
--- halfvec, in an expression index
-CREATE INDEX cc_half ON cc USING hnsw ((v::halfvec(300)) halfvec_l2_ops);
+-- halfvec, in an expression index: codes only when asked for (auto
+-- gives none: the index without them is the smaller)
+CREATE INDEX cc_half_auto ON cc USING hnsw ((v::halfvec(300)) halfvec_l2_ops);
+CREATE INDEX cc_half ON cc USING hnsw ((v::halfvec(300)) halfvec_l2_ops) WITH (quantization = rabitq);
+SELECT pg_relation_size('cc_half_auto') < pg_relation_size('cc_half') AS halfvec_auto_has_no_codes;
+DROP INDEX cc_half_auto;
 SELECT count(*) / 200.0 >= 0.95 AS halfvec_codes FROM cq,
 	LATERAL (SELECT id FROM cc ORDER BY v::halfvec(300) <-> cq.v::halfvec(300) LIMIT 10) a
 	WHERE a.id IN (SELECT id FROM cc ORDER BY (v::halfvec(300) <-> cq.v::halfvec(300)) + 0 LIMIT 10);

@@ -38,17 +38,38 @@ BEGIN
 END $$;
 SELECT lk_recall('<->', 'v', 'lq.v') >= 0.95 AS l2_recall;
 
+-- A deep scan of tbl (id, v) by v <-> query through its index (whether
+-- the plan uses it): the rows it returns, how many distinct, how many
+-- come after a farther one, and how many with a distance other than a
+-- sequential scan's (spann_long_keys uses it too)
+CREATE FUNCTION long_deep_scan(tbl regclass, query vector)
+RETURNS TABLE (index_scan boolean, rows bigint, distinct_rows bigint, out_of_order bigint,
+			   wrong_distances bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+	line text;
+BEGIN
+	SET LOCAL enable_seqscan = off;
+	index_scan := false;
+	FOR line IN EXECUTE format('EXPLAIN (COSTS OFF) SELECT id FROM %s ORDER BY v <-> $1 LIMIT 1000',
+							   tbl) USING query LOOP
+		index_scan := index_scan OR line LIKE '%Index Scan%';
+	END LOOP;
+	EXECUTE format('CREATE TEMP TABLE deep AS SELECT row_number() OVER () AS n, id, dist
+					FROM (SELECT id, v <-> $1 AS dist FROM %s ORDER BY v <-> $1 LIMIT 1000) s',
+				   tbl) USING query;
+	SET LOCAL enable_indexscan = off;
+	SET LOCAL enable_seqscan = on;
+	EXECUTE format('SELECT (SELECT count(*) FROM deep), (SELECT count(DISTINCT id) FROM deep),
+					(SELECT count(*) FROM deep a JOIN deep b ON b.n = a.n + 1 WHERE b.dist < a.dist),
+					(SELECT count(*) FROM deep JOIN %s t USING (id) WHERE dist <> (t.v <-> $1))',
+				   tbl) USING query INTO rows, distinct_rows, out_of_order, wrong_distances;
+	DROP TABLE deep;
+	RETURN NEXT;
+END $$;
+
 -- a deep scan returns every row once, in order, at exact distances
-CREATE TEMP TABLE deep AS
-SELECT row_number() OVER () AS n, id, dist
-FROM (SELECT id, v <-> (SELECT v FROM lq WHERE qid = 3) AS dist FROM lk
-	  ORDER BY v <-> (SELECT v FROM lq WHERE qid = 3) LIMIT 1000) s;
-SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows FROM deep;
-SELECT count(*) AS out_of_order FROM deep a JOIN deep b ON b.n = a.n + 1 WHERE b.dist < a.dist;
-SET enable_indexscan = off;
-SELECT count(*) AS wrong_distances FROM deep JOIN lk USING (id)
-WHERE dist <> (v <-> (SELECT v FROM lq WHERE qid = 3));
-SET enable_indexscan = on;
+SELECT * FROM long_deep_scan('lk', (SELECT v FROM lq WHERE qid = 3));
 
 -- inserts after the build, twins included, then deletes, VACUUM and reuse
 INSERT INTO lk

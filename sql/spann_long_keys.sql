@@ -1,4 +1,5 @@
--- spann on keys too large for a page (long keys, kept on key pages)
+-- spann on keys too large for a page (long keys, kept on key pages);
+-- uses long_deep_scan of hnsw_long_keys
 SET client_min_messages = warning;
 SET enable_seqscan = off;
 SET spann.iterative_scan = strict_order;
@@ -21,16 +22,7 @@ SELECT splits > 0 AS lists_split FROM spann_index_stats('sl_l2');
 SELECT ann_check_index('sl_l2');
 
 -- a strict deep scan returns every row once, in order, at exact distances
-CREATE TEMP TABLE deep AS
-SELECT row_number() OVER () AS n, id, dist
-FROM (SELECT id, v <-> (SELECT v FROM sl WHERE id = 3) AS dist FROM sl
-	  ORDER BY v <-> (SELECT v FROM sl WHERE id = 3) LIMIT 1000) s;
-SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows FROM deep;
-SELECT count(*) AS out_of_order FROM deep a JOIN deep b ON b.n = a.n + 1 WHERE b.dist < a.dist;
-SET enable_indexscan = off;
-SELECT count(*) AS wrong_distances FROM deep JOIN sl USING (id)
-WHERE dist <> (v <-> (SELECT v FROM sl WHERE id = 3));
-SET enable_indexscan = on;
+SELECT * FROM long_deep_scan('sl', (SELECT v FROM sl WHERE id = 3));
 -- the ten nearest with every list probed are the exact ten
 SET spann.probes = 65536;
 SELECT array_agg(id) AS index_top10 FROM (SELECT id FROM sl ORDER BY v <-> (SELECT v FROM sl WHERE id = 8) LIMIT 10) s
@@ -81,3 +73,4 @@ FROM (SELECT id FROM sl ORDER BY subvector(v, 1, 3072)::vector(3072) <#>
 
 DROP TABLE sl;
 DROP FUNCTION sl_rows(int, int);
+DROP FUNCTION long_deep_scan(regclass, vector);

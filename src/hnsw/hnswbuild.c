@@ -24,6 +24,20 @@
 #include "hnswbuild.h"
 
 /*
+ * Does quantization = auto give the index codes?  Only float32 keys of
+ * HNSW_AUTO_CODE_DIMS dimensions or more: with fewer a code is not much
+ * smaller than the key, and beside halfvec keys the 2m codes take more
+ * room than the key itself (at 784 dimensions, a quarter of the elements
+ * to a page, four times the index, for no more speed at the same recall:
+ * test/bench/README.md).
+ */
+static bool
+auto_codes(const HnswIndexInfo *info)
+{
+	return info->dist.keytype == ANN_KEY_VECTOR && info->dimensions >= HNSW_AUTO_CODE_DIMS;
+}
+
+/*
  * Codes, as the quantization reloption asks and the index allows, for
  * now relative to a zero centre (the build writes the keys' mean).
  */
@@ -36,7 +50,7 @@ choose_codes(Relation index, HnswIndexInfo *info)
 
 	info->codes = NULL;
 	if (wanted == HNSW_QUANTIZATION_NONE ||
-		(wanted == HNSW_QUANTIZATION_AUTO && info->dimensions < HNSW_AUTO_CODE_DIMS))
+		(wanted == HNSW_QUANTIZATION_AUTO && !auto_codes(info)))
 		return;
 	refusal = HnswCodesRefusal(info);
 	if (refusal != NULL)

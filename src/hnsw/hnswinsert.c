@@ -264,22 +264,31 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 }
 
 /*
- * Write the long key of the new element (to be put on page, exclusively
- * locked) to key pages, and point etup at them: the chain of the deleted
- * element whose slot put_on_page will reuse, rewritten under this lock
- * (readers of a key hold its element's page), or a new chain.
+ * Write the new element's long key to key pages and point etup at them:
+ * the chain from rewrite (of the deleted element whose slot it takes,
+ * whose page the caller holds exclusively, as readers of a key hold its
+ * element's page), or a new chain.
  */
 static void
-write_long_key(HnswInsertState *is, BlockNumber blkno, Page page, HnswElementTuple etup)
+write_long_key(HnswInsertState *is, BlockNumber rewrite, HnswElementTuple etup)
 {
-	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m, is->esize);
-	BlockNumber rewrite = InvalidBlockNumber;
-
-	if (off != InvalidOffsetNumber)
-		rewrite = HnswElementKeyPage(HnswPageGetElement(is->index, blkno, page, off));
 	HnswSetElementKeyPage(etup, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
 												HNSW_PAGE_KEY, DatumGetPointer(is->key),
 												is->info->long_keysize, rewrite));
+}
+
+/*
+ * The key chain of the deleted element of page (exclusively locked) whose
+ * slot put_on_page will give the new element, or InvalidBlockNumber
+ */
+static BlockNumber
+reused_key_page(HnswInsertState *is, BlockNumber blkno, Page page)
+{
+	OffsetNumber off = reuse_deleted(is->index, blkno, page, is->level, is->info->m, is->esize);
+
+	if (off == InvalidOffsetNumber)
+		return InvalidBlockNumber;
+	return HnswElementKeyPage(HnswPageGetElement(is->index, blkno, page, off));
 }
 
 /* Record in the metapage (locked after data pages) where inserts go now. */
@@ -337,7 +346,7 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 		if (has_room(is, blkno, BufferGetPage(buffer)))
 		{
 			if (is->info->long_keysize > 0)
-				write_long_key(is, blkno, BufferGetPage(buffer), etup);
+				write_long_key(is, reused_key_page(is, blkno, BufferGetPage(buffer)), etup);
 			AnnEditBegin(&edit, is->index, is->building);
 			page = AnnEditRegister(&edit, buffer, false);
 			put_on_page(is, page, blkno, etup, ntup, etid);
@@ -353,9 +362,7 @@ write_element(HnswInsertState *is, BlockNumber insert_page, ItemPointer etid)
 
 	/* no room anywhere: new page(s), and the long key's before them */
 	if (is->info->long_keysize > 0)
-		HnswSetElementKeyPage(etup, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
-													HNSW_PAGE_KEY, DatumGetPointer(is->key),
-													is->info->long_keysize, InvalidBlockNumber));
+		write_long_key(is, InvalidBlockNumber, etup);
 	buffer = AnnNewBuffer(is->index, MAIN_FORKNUM);
 	AnnEditBegin(&edit, is->index, is->building);
 	page = AnnEditRegister(&edit, buffer, true);

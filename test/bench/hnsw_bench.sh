@@ -1,12 +1,13 @@
 #!/bin/bash
 # test/bench/hnsw_bench.sh: HNSW build time, size, recall and QPS on Fashion-MNIST.
 #
-#   hnsw_bench.sh [METRIC...]          METRIC: l2 (the default), cosine
+#   hnsw_bench.sh [METRIC...]          METRIC: l2 (the default), cosine, halfvec
 #
 # Runs against the database that PGHOST, PGPORT, PGDATABASE and PGUSER name,
 # loaded by load_fmnist.sh with either extension (ann or pgvector's vector):
 # the script only uses the SQL surface the two share.  For each metric
-# (opclass vector_l2_ops or vector_cosine_ops) it
+# (opclass vector_l2_ops or vector_cosine_ops on the column, or
+# halfvec_l2_ops on the expression embedding::halfvec(784)) it
 #
 #   - builds the index USING hnsw ... WITH (m = 16, ef_construction = 64)
 #     once per entry of BENCH_WORKERS (max_parallel_maintenance_workers;
@@ -18,7 +19,8 @@
 #     index scan per query; its time per query is the server's latency
 #     without any client round trip), then QPS with pgbench
 #     (hnsw_<metric>.sql: a random test query, ORDER BY ... LIMIT 10) for
-#     each client count.
+#     each client count, with the median and 99th percentile latency of
+#     its transactions (pgbench -l) in the best run.
 #
 # It checks with EXPLAIN that both queries use the index, and prints
 # markdown tables.  Each build first drops the indexes of earlier runs; the
@@ -61,9 +63,10 @@ fail() { echo "hnsw_bench: $*" >&2; exit 1; }
 # The SQL of metric $1: opclass, operator and truth table
 set_metric() {
 	case $1 in
-		l2) OPCLASS=vector_l2_ops OP='<->' TRUTH=fmnist_truth_l2 ;;
-		cosine) OPCLASS=vector_cosine_ops OP='<=>' TRUTH=fmnist_truth_cos ;;
-		*) fail "unknown metric \"$1\" (l2 or cosine)" ;;
+		l2) OPCLASS=vector_l2_ops OP='<->' TRUTH=fmnist_truth_l2 CAST= ;;
+		cosine) OPCLASS=vector_cosine_ops OP='<=>' TRUTH=fmnist_truth_cos CAST= ;;
+		halfvec) OPCLASS=halfvec_l2_ops OP='<->' TRUTH=fmnist_truth_l2 CAST='::halfvec(784)' ;;
+		*) fail "unknown metric \"$1\" (l2, cosine or halfvec)" ;;
 	esac
 	INDEX=fmnist_train_hnsw_$1
 	SCRIPT=$BENCH/hnsw_$1.sql
@@ -79,7 +82,7 @@ build_index() {
 		reloption="ALTER TABLE fmnist_train RESET (parallel_workers);"
 	fi
 	psql_q -c "SET client_min_messages = warning" \
-		-c "DROP INDEX IF EXISTS fmnist_train_hnsw_l2, fmnist_train_hnsw_cosine" \
+		-c "DROP INDEX IF EXISTS fmnist_train_hnsw_l2, fmnist_train_hnsw_cosine, fmnist_train_hnsw_halfvec" \
 		-c "$reloption" -c "CHECKPOINT"
 	# \timing reports the statement's round trip alone; DEBUG1 lets
 	# pgvector say how many workers it launched.
@@ -88,7 +91,7 @@ SET maintenance_work_mem = '$MWM';
 SET max_parallel_maintenance_workers = $workers;
 SET client_min_messages = debug1;
 \timing on
-CREATE INDEX $INDEX ON fmnist_train USING hnsw (embedding $OPCLASS) WITH (m = $M, ef_construction = $EFC$OPTIONS);
+CREATE INDEX $INDEX ON fmnist_train USING hnsw ((embedding$CAST) $OPCLASS) WITH (m = $M, ef_construction = $EFC$OPTIONS);
 SQL
 	BUILD_SECONDS=$(awk '/^Time: / { t = $2 } END { printf "%.1f", t / 1000 }' "$TMP/build.out")
 	BUILD_NOTE=$(sed -n 's/.*using \([0-9]*\) parallel workers.*/\1 launched/p' "$TMP/build.out" | head -1)
@@ -122,16 +125,21 @@ recall_at() {
 		}'
 }
 
-# pgbench QPS at ef_search $1 with $2 clients: the best of RUNS runs
+# pgbench QPS at ef_search $1 with $2 clients, the best of RUNS runs, and
+# that run's median and 99th percentile latency: "QPS (p50 / p99 ms)"
 qps_at() {
 	local run
 	for run in $(seq "$RUNS"); do
-		PGOPTIONS="${PGOPTIONS:-} -c hnsw.ef_search=$1" \
+		rm -f "$TMP"/log.*
+		(cd "$TMP" && PGOPTIONS="${PGOPTIONS:-} -c hnsw.ef_search=$1" \
 			pgbench -n -M "$PROTOCOL" -f "$SCRIPT" -D nqueries="$NQUERIES" \
-			-c "$2" -j "$2" -T "$SECONDS_PER_RUN" >"$TMP/pgbench.out" 2>&1 ||
+			-c "$2" -j "$2" -T "$SECONDS_PER_RUN" -l --log-prefix=log >pgbench.out 2>&1) ||
 			{ cat "$TMP/pgbench.out" >&2; fail "pgbench failed"; }
-		awk '/^tps = / { print $3 }' "$TMP/pgbench.out"
-	done | sort -g | tail -1 | awk '{ printf "%.0f", $1 }'
+		printf '%s ' "$(awk '/^tps = / { print $3 }' "$TMP/pgbench.out")"
+		cat "$TMP"/log.* | awk '{ print $3 / 1000 }' | sort -g | awk '
+			{ t[NR] = $1 }
+			END { printf "%.3f %.3f\n", t[int(NR * 0.5) + 1], t[int(NR * 0.99) + 1] }'
+	done | sort -g | tail -1 | awk '{ printf "%.0f (%s / %s)", $1, $2, $3 }'
 }
 
 NQUERIES=$(psql_value -c "SELECT count(*) FROM fmnist_test")
@@ -153,7 +161,7 @@ for metric in "${METRICS[@]}"; do
 	RECALL_SQL="SELECT round(count(t.id) / (10.0 * $NQUERIES), 4), count(*)
 		FROM fmnist_test q
 		CROSS JOIN LATERAL (SELECT id FROM fmnist_train
-			ORDER BY embedding $OP q.embedding LIMIT 10) n
+			ORDER BY embedding$CAST $OP q.embedding$CAST LIMIT 10) n
 		LEFT JOIN $TRUTH t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
 	[ "$(psql_value -c "SELECT count(*) FROM $TRUTH WHERE rank <= 10")" -eq $((NQUERIES * 10)) ] ||
 		fail "$TRUTH needs 10 neighbours for each of the $NQUERIES queries"
@@ -182,7 +190,7 @@ for metric in "${METRICS[@]}"; do
 
 	echo
 	printf '| ef_search | recall@10 | ms/query in SQL |'
-	for c in $CLIENTS; do printf ' QPS %s client%s |' "$c" "$([ "$c" -gt 1 ] && echo s)"; done
+	for c in $CLIENTS; do printf ' QPS %s client%s (p50 / p99 ms) |' "$c" "$([ "$c" -gt 1 ] && echo s)"; done
 	printf '\n|---:|---:|---:|'
 	for c in $CLIENTS; do printf -- '---:|'; done
 	printf '\n'
