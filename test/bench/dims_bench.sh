@@ -11,7 +11,8 @@
 # ivfflat.probes (defaults: 10 20 40 80 200 for hnsw, 4 8 16 32 64 for
 # the others).  Runs against the database that PGHOST, PGPORT, PGDATABASE
 # and PGUSER name, filled by load_clustered.sh (clustered_base,
-# clustered_queries, clustered_truth) with either extension.  The script
+# clustered_queries, clustered_truth) with either extension, or by
+# load_scale.sh (scale_base, ...; BENCH_DATA=scale).  The script
 #
 #   - drops the vector indexes on clustered_base and builds one USING AM
 #     (opclass BENCH_OPCLASS, default vector_l2_ops; hnsw WITH (m = 16,
@@ -30,7 +31,8 @@
 # max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
 # BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_LISTS,
 # BENCH_EXACT (1; 0 skips the exact search), BENCH_BUILD (1; 0 measures the
-# index an earlier run left).  Prints markdown.
+# index an earlier run left), BENCH_DATA (clustered; the tables' prefix).
+# Prints markdown.
 set -euo pipefail
 
 AM=${1:?usage: dims_bench.sh hnsw|spann|ivfflat [SETTING...]}
@@ -41,6 +43,7 @@ WORKERS=${BENCH_WORKERS:-2}
 MWM=${BENCH_MWM:-2GB}
 OPCLASS=${BENCH_OPCLASS:-vector_l2_ops}
 EXACT=${BENCH_EXACT:-1}
+DATA=${BENCH_DATA:-clustered}
 BUILD=${BENCH_BUILD:-1}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -54,10 +57,10 @@ psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_value() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "dims_bench: $*" >&2; exit 1; }
 
-NQUERIES=$(psql_value -c "SELECT count(*) FROM clustered_queries")
-ROWS=$(psql_value -c "SELECT count(*) FROM clustered_base")
-DIM=$(psql_value -c "SELECT vector_dims(embedding) FROM clustered_base LIMIT 1")
-[ "$NQUERIES" -gt 0 ] || fail "clustered_queries is empty: run load_clustered.sh first"
+NQUERIES=$(psql_value -c "SELECT count(*) FROM ${DATA}_queries")
+ROWS=$(psql_value -c "SELECT count(*) FROM ${DATA}_base")
+DIM=$(psql_value -c "SELECT vector_dims(embedding) FROM ${DATA}_base LIMIT 1")
+[ "$NQUERIES" -gt 0 ] || fail "${DATA}_queries is empty: run load_clustered.sh first"
 
 case $AM in
 	hnsw) KNOB=hnsw.ef_search WITH="WITH (m = 16, ef_construction = 64)"
@@ -68,30 +71,30 @@ case $AM in
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;
 	*) fail "unknown AM \"$AM\" (hnsw, spann or ivfflat)" ;;
 esac
-INDEX=clustered_base_$AM
+INDEX=${DATA}_base_$AM
 
 RECALL_SQL="SELECT round(count(t.id) / (10.0 * $NQUERIES), 4), count(*)
-	FROM clustered_queries q
-	CROSS JOIN LATERAL (SELECT id FROM clustered_base
+	FROM ${DATA}_queries q
+	CROSS JOIN LATERAL (SELECT id FROM ${DATA}_base
 		ORDER BY embedding <-> q.embedding LIMIT 10) n
-	LEFT JOIN clustered_truth t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
-cat >"$TMP/query.sql" <<'SQL'
-\set qid random(1, :nqueries)
-SELECT id FROM clustered_base
-ORDER BY embedding <-> (SELECT embedding FROM clustered_queries WHERE id = :qid) LIMIT 10;
+	LEFT JOIN ${DATA}_truth t ON t.qid = q.id AND t.rank <= 10 AND t.id = n.id"
+cat >"$TMP/query.sql" <<SQL
+\\set qid random(1, :nqueries)
+SELECT id FROM ${DATA}_base
+ORDER BY embedding <-> (SELECT embedding FROM ${DATA}_queries WHERE id = :qid) LIMIT 10;
 SQL
 
 build_index() {
 	psql_q -c "SET client_min_messages = warning" -At -c "SELECT string_agg(format('DROP INDEX %s;', i.indexrelid::regclass), ' ')
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-		WHERE i.indrelid = 'clustered_base'::regclass AND a.amname IN ('hnsw', 'spann', 'ivfflat')" |
+		WHERE i.indrelid = '${DATA}_base'::regclass AND a.amname IN ('hnsw', 'spann', 'ivfflat')" |
 		psql_q -c "SET client_min_messages = warning" -f - -c "CHECKPOINT"
-	psql_q -c "ALTER TABLE clustered_base SET (parallel_workers = $WORKERS)"
+	psql_q -c "ALTER TABLE ${DATA}_base SET (parallel_workers = $WORKERS)"
 	psql_q >"$TMP/build.out" 2>&1 <<SQL || { cat "$TMP/build.out" >&2; fail "index build failed"; }
 SET maintenance_work_mem = '$MWM';
 SET max_parallel_maintenance_workers = $WORKERS;
 \timing on
-CREATE INDEX $INDEX ON clustered_base USING $AM (embedding $OPCLASS) $WITH;
+CREATE INDEX $INDEX ON ${DATA}_base USING $AM (embedding $OPCLASS) $WITH;
 SQL
 	echo "build: $(awk '/^Time: / { t = $2 } END { printf "%.1f", t / 1000 }' "$TMP/build.out") s" \
 		"($WORKERS parallel workers, maintenance_work_mem $MWM)"
@@ -115,7 +118,7 @@ pgbench_with() {
 		END { printf "%s | %.3f | %.3f", qps, t[int(NR * 0.5) + 1], t[int(NR * 0.99) + 1] }'
 }
 
-echo "# $AM on clustered_base: $ROWS vectors of $DIM dimensions, $NQUERIES queries, L2"
+echo "# $AM on ${DATA}_base: $ROWS vectors of $DIM dimensions, $NQUERIES queries, L2"
 echo
 echo "$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
 	FROM pg_extension WHERE extname IN ('ann', 'vector')"); $(nproc) cores," \
