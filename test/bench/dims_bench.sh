@@ -26,6 +26,9 @@
 #   - measures the exact search's QPS and latency the same way, with
 #     index scans off (its recall is 1 by definition).
 #
+# A CHECKPOINT before the measurements keeps the build's dirty pages from
+# being written by a timed checkpoint in the middle of them.
+#
 # Parallel query and JIT are off throughout, so one client uses one core.
 # Environment (defaults): BENCH_SECONDS (10, pgbench -T), BENCH_WORKERS (2,
 # max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
@@ -125,6 +128,8 @@ echo "$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
 	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); pgbench -T $SECONDS_PER_RUN, 1 client."
 echo
 [ "$BUILD" = 0 ] || build_index
+# the build's dirty pages written now, not by a checkpoint during the runs
+psql_q -c "CHECKPOINT"
 echo "size: $(psql_value -c "SELECT pg_size_pretty(pg_relation_size('$INDEX'))")" \
 	"(raw vectors: $(psql_value -c "SELECT pg_size_pretty($ROWS::bigint * $DIM * 4)"))"
 psql_value -c "SET $KNOB = ${SETTINGS[0]}" -c "EXPLAIN (COSTS OFF) $RECALL_SQL" >"$TMP/plan.out"
