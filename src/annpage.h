@@ -55,6 +55,25 @@ typedef struct AnnLongKeyRef
 	uint32		unused;			/* what follows is 8-byte aligned */
 } AnnLongKeyRef;
 
+/* The first key page of the reference at field (a tuple's key field) */
+static inline BlockNumber
+AnnLongKeyPage(const char *field)
+{
+	AnnLongKeyRef ref;
+
+	memcpy(&ref, field, sizeof(ref));
+	return ref.first;
+}
+
+/* Point the reference at field to the chain from first */
+static inline void
+AnnSetLongKeyPage(char *field, BlockNumber first)
+{
+	AnnLongKeyRef ref = {first, 0};
+
+	memcpy(field, &ref, sizeof(ref));
+}
+
 /* One page change in progress: build mode or GenericXLog mode. */
 typedef struct AnnEdit
 {

@@ -618,8 +618,6 @@ extern HnswListWrite HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool buildi
 extern const char *HnswElementStoredKey(Relation index, const HnswIndexInfo *info,
 										HnswElementTuple element, char *scratch);
 extern const char *HnswElementSignatures(const HnswIndexInfo *info, HnswElementTuple element);
-extern BlockNumber HnswElementKeyPage(HnswElementTuple element);
-extern void HnswSetElementKeyPage(HnswElementTuple element, BlockNumber key_page);
 extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
 extern void HnswDiskGraphRelease(HnswDiskGraph *graph);

@@ -148,7 +148,7 @@ HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found, int 
  * An element tuple of level for the stored key at key and heaptids[0..n);
  * the other heap TIDs are free.  In an index with long keys the tuple
  * holds key_page, the first page of the key's chain, in its place (the
- * caller may set it later: HnswSetElementKeyPage).  Its neighbortid is
+ * caller may set it later: AnnSetLongKeyPage).  Its neighbortid is
  * the caller's to set.
  */
 void
@@ -174,27 +174,9 @@ HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
 		memcpy(out->key, key, keysize);
 		return;
 	}
-	HnswSetElementKeyPage(out, key_page);
+	AnnSetLongKeyPage(out->key, key_page);
 	memcpy(out->key + sizeof(AnnLongKeyRef), HnswKeySignatures(info, key),
 		   keysize - sizeof(AnnLongKeyRef));
-}
-
-/* The first key page of an element of an index with long keys */
-BlockNumber
-HnswElementKeyPage(HnswElementTuple element)
-{
-	AnnLongKeyRef ref;
-
-	memcpy(&ref, element->key, sizeof(ref));
-	return ref.first;
-}
-
-void
-HnswSetElementKeyPage(HnswElementTuple element, BlockNumber key_page)
-{
-	AnnLongKeyRef ref = {key_page, 0};
-
-	memcpy(element->key, &ref, sizeof(ref));
 }
 
 /* A neighbour tuple of level with every slot empty (codes zero). */

@@ -272,9 +272,9 @@ put_on_page(HnswInsertState *is, Page page, BlockNumber blkno, HnswElementTuple 
 static void
 write_long_key(HnswInsertState *is, BlockNumber rewrite, HnswElementTuple etup)
 {
-	HnswSetElementKeyPage(etup, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
-												HNSW_PAGE_KEY, DatumGetPointer(is->key),
-												is->info->long_keysize, rewrite));
+	AnnSetLongKeyPage(etup->key, AnnWriteLongKey(is->index, is->building, ANN_HNSW_PAGE_ID,
+												 HNSW_PAGE_KEY, DatumGetPointer(is->key),
+												 is->info->long_keysize, rewrite));
 }
 
 /*
@@ -288,7 +288,7 @@ reused_key_page(HnswInsertState *is, BlockNumber blkno, Page page)
 
 	if (off == InvalidOffsetNumber)
 		return InvalidBlockNumber;
-	return HnswElementKeyPage(HnswPageGetElement(is->index, blkno, page, off));
+	return AnnLongKeyPage(HnswPageGetElement(is->index, blkno, page, off)->key);
 }
 
 /* Record in the metapage (locked after data pages) where inserts go now. */

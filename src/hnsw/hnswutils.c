@@ -382,7 +382,7 @@ HnswElementStoredKey(Relation index, const HnswIndexInfo *info, HnswElementTuple
 {
 	if (info->long_keysize == 0)
 		return element->key;
-	AnnReadLongKey(index, ANN_HNSW_PAGE_ID, HNSW_PAGE_KEY, HnswElementKeyPage(element),
+	AnnReadLongKey(index, ANN_HNSW_PAGE_ID, HNSW_PAGE_KEY, AnnLongKeyPage(element->key),
 				   info->known_nblocks, scratch, info->long_keysize);
 	memset(scratch + info->long_keysize, 0, info->filter_offset - info->long_keysize);
 	memcpy(scratch + info->filter_offset, HnswElementSignatures(info, element),

@@ -423,7 +423,6 @@ extern float SpannLowerBound(const SpannIndexInfo *info, const SpannNavigation *
 /* spannkeys.c */
 extern bool SpannKeysAreLong(Size keysize);
 extern void SpannKeyInfoInit(SpannIndexInfo *info);
-extern BlockNumber SpannKeyPage(const char *field);
 extern void SpannPutKey(Relation index, const SpannIndexInfo *info, bool building, char *field,
 						const char *key, BlockNumber rewrite);
 extern void SpannPutCentroidKey(Relation index, const SpannIndexInfo *info, bool building,

@@ -198,7 +198,7 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 	first->split_at = 0;
 	first->radius = half1->radius;
 	if (info->long_keysize > 0)
-		replaced_key_page = SpannKeyPage(first->key);
+		replaced_key_page = AnnLongKeyPage(first->key);
 	memcpy(first->key, first_key->key, size - offsetof(SpannCentroidTupleData, key));
 	meta->splits++;
 	meta->directory_version++;

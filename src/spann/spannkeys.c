@@ -58,16 +58,6 @@ SpannKeyInfoInit(SpannIndexInfo *info)
 	info->group_tuple_size = SPANN_GROUP_TUPLE_SIZE(sizeof(AnnLongKeyRef));
 }
 
-/* The first key page of a tuple's key field that holds a long key */
-BlockNumber
-SpannKeyPage(const char *field)
-{
-	AnnLongKeyRef ref;
-
-	memcpy(&ref, field, sizeof(ref));
-	return ref.first;
-}
-
 /*
  * Store key (keysize bytes) in a tuple's key field: in place, or on key
  * pages, rewriting the chain from rewrite (the caller holds the page of
@@ -77,16 +67,13 @@ void
 SpannPutKey(Relation index, const SpannIndexInfo *info, bool building, char *field,
 			const char *key, BlockNumber rewrite)
 {
-	AnnLongKeyRef ref = {InvalidBlockNumber, 0};
-
 	if (info->long_keysize == 0)
 	{
 		memcpy(field, key, info->keysize);
 		return;
 	}
-	ref.first = AnnWriteLongKey(index, building, ANN_SPANN_PAGE_ID, SPANN_PAGE_KEY, key,
-								info->long_keysize, rewrite);
-	memcpy(field, &ref, sizeof(ref));
+	AnnSetLongKeyPage(field, AnnWriteLongKey(index, building, ANN_SPANN_PAGE_ID, SPANN_PAGE_KEY,
+											 key, info->long_keysize, rewrite));
 }
 
 /*
@@ -112,7 +99,7 @@ SpannGetKey(Relation index, const SpannIndexInfo *info, const char *field, char 
 {
 	if (info->long_keysize == 0)
 		return field;
-	AnnReadLongKey(index, ANN_SPANN_PAGE_ID, SPANN_PAGE_KEY, SpannKeyPage(field),
+	AnnReadLongKey(index, ANN_SPANN_PAGE_ID, SPANN_PAGE_KEY, AnnLongKeyPage(field),
 				   info->known_nblocks, scratch, info->long_keysize);
 	return scratch;
 }

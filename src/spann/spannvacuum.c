@@ -181,7 +181,7 @@ merge_away(Relation index, const SpannListRef *list)
 	c->head = c->tail = InvalidBlockNumber;
 	c->count = 0;
 	if (info->long_keysize > 0)
-		key_page = SpannKeyPage(c->key);
+		key_page = AnnLongKeyPage(c->key);
 	meta->nlists--;
 	meta->merges++;
 	meta->directory_version++;

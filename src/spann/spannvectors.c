@@ -147,7 +147,7 @@ put_vector(Relation index, bool building, BlockNumber blkno, Page page,
 		SpannVectorTuple slot = (SpannVectorTuple) PageGetItem(page, PageGetItemId(page, off));
 
 		SpannPutKey(index, info, building, tuple->key, key,
-					info->long_keysize > 0 ? SpannKeyPage(slot->key) : InvalidBlockNumber);
+					info->long_keysize > 0 ? AnnLongKeyPage(slot->key) : InvalidBlockNumber);
 		memcpy(slot, tuple, size);
 	}
 	else if (PageGetFreeSpace(page) >= size)
