@@ -39,7 +39,8 @@
 #     a query returned, the share of queries that returned fewer than 10,
 #     and the statement's time per query (server latency, no client round
 #     trips); then one-client pgbench QPS (filter_query.sql, a random test
-#     query and its filter value per transaction);
+#     query and its filter value per transaction), with the median and 99th
+#     percentile latency of its transactions (pgbench -l) in the best run;
 #   - for the kinds in BENCH_EXACT, measures the same with index scans
 #     disabled (a sequential scan and a top-N sort), the exact baseline.
 #
@@ -280,16 +281,21 @@ recall_at() {
 		}'
 }
 
-# pgbench QPS of the current kind with the SET list $1: the best of RUNS runs
+# pgbench QPS of the current kind with the SET list $1, the best of RUNS
+# runs, and that run's median and 99th percentile latency: "QPS | p50 / p99"
 qps_at() {
 	local run opts
 	opts=$(settings_options "$BASE_SETTINGS; $1")
 	for run in $(seq "$RUNS"); do
-		PGOPTIONS="${PGOPTIONS:-} $opts" pgbench -n -M "$PROTOCOL" -f "$TMP/query_$KIND.sql" \
-			-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" >"$TMP/pgbench.out" 2>&1 ||
+		rm -f "$TMP"/log.*
+		(cd "$TMP" && PGOPTIONS="${PGOPTIONS:-} $opts" pgbench -n -M "$PROTOCOL" -f "query_$KIND.sql" \
+			-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" -l --log-prefix=log >pgbench.out 2>&1) ||
 			{ cat "$TMP/pgbench.out" >&2; fail "pgbench failed"; }
-		awk '/^tps = / { print $3 }' "$TMP/pgbench.out"
-	done | sort -g | tail -1 | awk '{ printf "%.0f", $1 }'
+		printf '%s ' "$(awk '/^tps = / { print $3 }' "$TMP/pgbench.out")"
+		cat "$TMP"/log.* | awk '{ print $3 / 1000 }' | sort -g | awk '
+			{ t[NR] = $1 }
+			END { printf "%.2f %.2f\n", t[int(NR * 0.5) + 1], t[int(NR * 0.99) + 1] }'
+	done | sort -g | tail -1 | awk '{ printf "%.0f | %s / %s", $1, $2, $3 }'
 }
 
 # One table row for the current kind: $1 = index or exact.  For index, also
@@ -344,8 +350,8 @@ psql_value -c "SELECT '- ' || pg_get_indexdef(c.oid) || ': '
 	ORDER BY 1"
 
 echo
-echo "| filter | settings | recall@10 | mean rows of 10 | queries short | ms/query | QPS |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| filter | settings | recall@10 | mean rows of 10 | queries short | ms/query | QPS | p50 / p99 ms |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 : >"$TMP/index_used"
 for kind in "${KINDS[@]}"; do
 	set_kind "$kind"
