@@ -99,6 +99,41 @@ CREATE INDEX cc_filtered ON cc USING hnsw (v vector_l2_ops, grp);
 SELECT ann_check_index('cc_filtered');
 SELECT count(*) = 10 AS ten, bool_and(grp = 3) AS all_match
 FROM (SELECT id, grp FROM cc WHERE grp = 3 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 10) s;
+-- each code carries its neighbour's signatures, so the coded walk knows
+-- which neighbours match: under a filter far from the query (another
+-- cluster's rows), one of two other clusters and the query's own, the
+-- index returns the rows of an exact scan in its order, before and after
+-- inserts and deletes; relaxed_order returns every match once
+CREATE FUNCTION filtered_as_exact(cond text, k int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	q vector := (SELECT v FROM cq WHERE qid = 1);
+	got int[];
+	want int[];
+BEGIN
+	EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM cc WHERE %s ORDER BY v <-> $1 LIMIT %s) s',
+				   cond, k) INTO got USING q;
+	EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM cc WHERE %s ORDER BY (v <-> $1) + 0 LIMIT %s) s',
+				   cond, k) INTO want USING q;
+	RETURN got IS NOT DISTINCT FROM want AND cardinality(got) > 0;
+END $$;
+SELECT filtered_as_exact('grp = 3', 10) AS other_cluster_10,
+	   filtered_as_exact('grp = 3', 200) AS other_cluster_all,
+	   filtered_as_exact('grp IN (5, 9)', 60) AS two_clusters,
+	   filtered_as_exact('grp = 1', 40) AS own_cluster;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_rows, bool_and(grp = 3) AS all_match,
+	   count(*) = (SELECT count(*) FROM cc WHERE grp = 3) AS every_match
+FROM (SELECT id, grp FROM cc WHERE grp = 3 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 500) s;
+RESET hnsw.iterative_scan;
+INSERT INTO cc SELECT id + 7000, (grp + 1) % 40, (SELECT array_agg(x * 1.02) FROM unnest(v::real[]) x)
+FROM cc WHERE id % 4 = 1;
+DELETE FROM cc WHERE grp = 3 AND id % 5 = 0;
+VACUUM cc;
+SELECT ann_check_index('cc_filtered');
+SELECT filtered_as_exact('grp = 3', 10) AS other_cluster_10,
+	   filtered_as_exact('grp = 3', 300) AS other_cluster_all,
+	   filtered_as_exact('grp = 4', 25) AS inserted_rows;
+DROP FUNCTION filtered_as_exact(text, int);
 
 -- an index built empty codes relative to a zero centre
 CREATE TABLE ce (id int, v vector(300));

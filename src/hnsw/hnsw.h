@@ -75,7 +75,7 @@
  * ---------------------------------------------------------------------
  */
 #define HNSW_MAGIC				0xA7A50001
-#define HNSW_VERSION			3
+#define HNSW_VERSION			4
 
 /* The rotation of keys before they are coded (hnswcodes.c) */
 #define HNSW_ROTATION_SEED		UINT64CONST(0x9e3779b97f4a7c15)
@@ -154,6 +154,9 @@ typedef struct HnswNeighborTupleData
 /*
  * The code of a layer-0 neighbour: RaBitQ (codes.h) of its rotated key
  * relative to the index's rotated centre, and <x, c> for inner products.
+ * The words are followed by the neighbour's filter signatures (one
+ * AnnSignature per filter column; HnswSlotSignatures), so that a search
+ * knows which neighbours match without reading them.
  */
 typedef struct HnswSlotCode
 {
@@ -217,7 +220,7 @@ typedef struct HnswCodeInfo
 {
 	int			padded;			/* rotated dimensions */
 	int			words;			/* 64-bit words of a code */
-	Size		slot_size;		/* bytes of an HnswSlotCode */
+	Size		slot_size;		/* bytes of an HnswSlotCode, signatures included */
 	AnnRotation *rotation;
 	float	   *centre;			/* rotated, padded floats */
 	float		centre_norm2;	/* |centre|^2 */
@@ -264,6 +267,13 @@ HnswSlotCodes(const HnswIndexInfo *info, HnswNeighborTuple neighbors, int i)
 {
 	return (HnswSlotCode *) ((char *) neighbors + HNSW_NEIGHBOR_SLOTS_SIZE(neighbors->nslots) +
 							 i * info->codes->slot_size);
+}
+
+/* The filter signatures of the neighbour a slot code codes */
+static inline const char *
+HnswSlotSignatures(const HnswIndexInfo *info, const HnswSlotCode *code)
+{
+	return (const char *) &code->words[info->codes->words];
 }
 
 /* Bytes of the stored key at key: its varlena, then any signatures */
@@ -539,7 +549,7 @@ extern void HnswCodeInfoInit(HnswIndexInfo *info, int code_words,
 							 const float *centre, MemoryContext cxt);
 extern const char *HnswCodesRefusal(const HnswIndexInfo *info);
 extern Size HnswMetaCentreSize(const HnswIndexInfo *info);
-extern void HnswEncodeKey(const HnswIndexInfo *info, const void *elements, HnswSlotCode *out);
+extern void HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out);
 extern HnswCodeQuery *HnswCodeQueryCreate(const HnswIndexInfo *info, const void *query);
 extern float HnswCodeDistance(const HnswIndexInfo *info, const HnswCodeQuery *cq,
 							  const HnswSlotCode *code, float *bound);
@@ -624,6 +634,7 @@ extern void HnswDiskGraphRelease(HnswDiskGraph *graph);
 extern Page HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno);
 extern HnswRef *HnswUnvisitedElements(HnswDiskGraph *graph, int *n);
 extern HnswVisitEntry *HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref);
+extern const char *HnswDiskGraphStoredKey(HnswDiskGraph *graph, HnswRef ref);
 extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);

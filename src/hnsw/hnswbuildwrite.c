@@ -204,7 +204,7 @@ encode_elements(Relation index, HnswBuildGraph *g)
 	for (int32 id = 0; id < g->shared->nelements; id++)
 	{
 		if (!element_at(g, id)->merged)
-			HnswEncodeKey(info, element_elements(g, id), (HnswSlotCode *) (codes + size * id));
+			HnswEncodeKey(info, element_stored_key(g, id), (HnswSlotCode *) (codes + size * id));
 		CHECK_FOR_INTERRUPTS();
 	}
 	return codes;

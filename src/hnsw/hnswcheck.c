@@ -225,8 +225,7 @@ code_matches(HnswCheck *check, HnswRef ref, const HnswSlotCode *code)
 	bool		matches;
 
 	HnswEncodeKey(info, element != NULL && !element->deleted ?
-				  HnswElementStoredKey(check->index, info, element, check->scratch) +
-				  offsetof(Vector, x) : NULL,
+				  HnswElementStoredKey(check->index, info, element, check->scratch) : NULL,
 				  expected);
 	UnlockReleaseBuffer(buffer);
 	matches = memcmp(expected, code, info->codes->slot_size) == 0;

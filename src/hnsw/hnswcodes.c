@@ -9,7 +9,8 @@
  * built empty), with one fixed rotation (HNSW_ROTATION_SEED).  A search
  * of layer 0 then estimates the distances of all neighbours of the
  * element it expands from the neighbour tuple alone, and reads an
- * element only when it expands it (hnswgraph.c, HnswSearchLayerCoded).
+ * element only when it expands it (hnswgraph.c, HnswSearchLayerCoded);
+ * under a filter it also learns there which neighbours match.
  *
  * The centre is stored in the metapage after HnswMetaPageData; codes are
  * possible for vector and halfvec keys under L2, inner product and cosine
@@ -37,10 +38,12 @@ struct HnswCodeQuery
 	AnnCodeQuery *code;			/* q against the centre */
 };
 
+/* Bytes of a slot code of words words for an index of ncolumns filter columns */
 static Size
-slot_code_size(int words)
+slot_code_size(int words, int ncolumns)
 {
-	return MAXALIGN(offsetof(HnswSlotCode, words) + sizeof(uint64) * words);
+	return MAXALIGN(offsetof(HnswSlotCode, words) + sizeof(uint64) * words +
+					sizeof(AnnSignature) * ncolumns);
 }
 
 /* Bytes of the centre in the metapage of an index that would have codes */
@@ -53,8 +56,8 @@ HnswMetaCentreSize(const HnswIndexInfo *info)
 /*
  * Why this index cannot have codes, or NULL if it can: they need vector
  * or halfvec keys under L2, inner product or cosine, and a neighbour
- * tuple of level 1 with 2m codes, and the metapage with the centre, must
- * fit a page.
+ * tuple of level 1 with 2m codes (signatures included), and the metapage
+ * with the centre, must fit a page.
  */
 const char *
 HnswCodesRefusal(const HnswIndexInfo *info)
@@ -68,7 +71,7 @@ HnswCodesRefusal(const HnswIndexInfo *info)
 		info->dist.metric != ANN_METRIC_COSINE)
 		return "Codes are for L2 distance, inner product and cosine distance.";
 	if (HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(1, info->m)) +
-		2 * info->m * slot_code_size(words) > room ||
+		2 * info->m * slot_code_size(words, info->filters.ncolumns) > room ||
 		MAXALIGN(sizeof(HnswMetaPageData)) + HnswMetaCentreSize(info) > room)
 		return psprintf("The codes of %d neighbours of %d dimensions do not fit a page.",
 						2 * info->m, info->dimensions);
@@ -100,7 +103,7 @@ HnswCodeInfoInit(HnswIndexInfo *info, int code_words, const float *centre,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index has codes of %d words for %d dimensions", code_words,
 						info->dimensions)));
-	codes->slot_size = slot_code_size(codes->words);
+	codes->slot_size = slot_code_size(codes->words, info->filters.ncolumns);
 	codes->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
 	AnnRotationInit(codes->rotation, info->dimensions, HNSW_ROTATION_SEED);
 	codes->centre = MemoryContextAlloc(cxt, sizeof(float) * codes->padded);
@@ -126,18 +129,22 @@ rotate_key(const HnswIndexInfo *info, const void *elements)
 }
 
 /*
- * The code of a key's elements (a slot_size buffer).  NULL elements (an
- * element that is gone) are coded as the centre: the estimates of a code
- * with norm 0 are exact and harmless.
+ * The code of a stored key (a slot_size buffer), its signatures included.
+ * A NULL key (an element that is gone) is coded as the centre, with zero
+ * signatures: the estimates of a code with norm 0 are exact and harmless.
  */
 void
-HnswEncodeKey(const HnswIndexInfo *info, const void *elements, HnswSlotCode *out)
+HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out)
 {
 	const HnswCodeInfo *codes = info->codes;
-	float	   *rotated = elements != NULL ? rotate_key(info, elements) : codes->centre;
+	float	   *rotated = stored != NULL ?
+		rotate_key(info, stored + offsetof(Vector, x)) : codes->centre;
 	double		inner = 0;
 
 	memset(out, 0, codes->slot_size);
+	if (stored != NULL)
+		memcpy((char *) HnswSlotSignatures(info, out), HnswKeySignatures(info, stored),
+			   sizeof(AnnSignature) * info->filters.ncolumns);
 	AnnEncode(rotated, codes->centre, codes->padded, out->words, &out->factors);
 	for (int i = 0; i < codes->padded; i++)
 		inner += (double) rotated[i] * codes->centre[i];
@@ -242,7 +249,8 @@ HnswCodesOf(HnswDiskGraph *graph, const HnswRef *refs, int n, const HnswRef *ski
 		if (HnswHoldsRef(skip, nskip, refs[i]))
 			continue;
 		/* an element that is gone (NULL) gets the centre's code */
-		HnswEncodeKey(info, HnswDiskGraphKey(graph, refs[i]), (HnswSlotCode *) (out + size * i));
+		HnswEncodeKey(info, HnswDiskGraphStoredKey(graph, refs[i]),
+					  (HnswSlotCode *) (out + size * i));
 	}
 	return (HnswSlotCode *) out;
 }

@@ -315,10 +315,18 @@ scan_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	return hnsw_disk_graph_ops.neighbors(((HnswScanGraph *) arg)->disk, ref, layer, out);
 }
 
+/* The same for the coded search, whose neighbours' codes tell whether they match */
 static int
 scan_coded_neighbors(void *arg, HnswRef ref, HnswCandidate *out)
 {
-	return hnsw_disk_graph_ops.coded_neighbors(((HnswScanGraph *) arg)->disk, ref, out);
+	HnswScanGraph *graph = (HnswScanGraph *) arg;
+	int			n = hnsw_disk_graph_ops.coded_neighbors(graph->disk, ref, out);
+
+	graph->met += Max(n, 0);
+	if (graph->filtering && graph->budget >= 0)
+		for (int i = 0; i < n; i++)
+			graph->matched += HnswDiskGraphMatches(graph->disk, out[i].ref);
+	return n;
 }
 
 static bool

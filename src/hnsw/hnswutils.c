@@ -471,24 +471,31 @@ HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref)
 		entry->layer = HNSW_UNVISITED;
 		entry->read = false;
 		entry->dead = false;
+		entry->matches = false;
 		entry->key = NULL;
 		entry->parent = HNSW_NO_REF;
 	}
 	return entry;
 }
 
+/* First visit of entry on layer?  (Marks it visited.) */
 static bool
-disk_visit(void *arg, HnswRef ref, int layer)
+visit_entry(HnswDiskGraph *graph, HnswVisitEntry *entry, int layer)
 {
-	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
-	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
-
 	if (entry->layer <= layer)
 		return false;
 	if (entry->layer == HNSW_UNVISITED)
 		entry->parent = graph->expanding;
 	entry->layer = layer;
 	return true;
+}
+
+static bool
+disk_visit(void *arg, HnswRef ref, int layer)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+
+	return visit_entry(graph, HnswDiskGraphEntry(graph, ref), layer);
 }
 
 /*
@@ -636,8 +643,9 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
  * Neighbours of ref on layer into out; or with coded (layer 0 of a graph
  * with a code query), the neighbours not visited yet, now marked visited,
  * with their distances estimated from the codes beside the links (the
- * codes of visited ones are not even read).  The element is read first
- * if it has not been; -1 if it is gone.
+ * codes of visited ones are not even read) and, under a filter, whether
+ * they match.  The element is read first if it has not been; -1 if it is
+ * gone.
  */
 static int
 read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswCandidate *coded)
@@ -664,17 +672,24 @@ read_neighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out, HnswC
 		for (int i = 0; i < HnswLayerSlots(layer, m) && ItemPointerIsValid(&slots[i]); i++)
 		{
 			HnswRef		neighbor = HnswTidToRef(&slots[i]);
+			HnswVisitEntry *seen;
+			const HnswSlotCode *code;
 
 			if (coded == NULL)
-				out[n++] = neighbor;
-			else if (disk_visit(graph, neighbor, 0))
 			{
-				coded[n].ref = neighbor;
-				coded[n].distance = HnswCodeDistance(info, graph->code_query,
-													 HnswSlotCodes(info, neighbors, i),
-													 &coded[n].bound);
-				n++;
+				out[n++] = neighbor;
+				continue;
 			}
+			seen = HnswDiskGraphEntry(graph, neighbor);
+			if (!visit_entry(graph, seen, 0))
+				continue;
+			code = HnswSlotCodes(info, neighbors, i);
+			/* the slot's signatures tell whether it matches before it is read */
+			if (graph->filter != NULL)
+				seen->matches = AnnFilterMatches(graph->filter, HnswSlotSignatures(info, code));
+			coded[n].ref = neighbor;
+			coded[n].distance = HnswCodeDistance(info, graph->code_query, code, &coded[n].bound);
+			n++;
 		}
 	}
 	unlock_page(graph);
@@ -723,16 +738,28 @@ const HnswGraphOps hnsw_disk_graph_ops = {
 	.coded_neighbors = disk_coded_neighbors
 };
 
-/* The key of ref (read and copied if needed), or NULL if it is gone. */
-const void *
-HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref)
+/*
+ * The stored key of ref, signatures included (read and copied if needed),
+ * or NULL if it is gone.
+ */
+const char *
+HnswDiskGraphStoredKey(HnswDiskGraph *graph, HnswRef ref)
 {
 	HnswVisitEntry *entry = HnswDiskGraphEntry(graph, ref);
 
 	Assert(graph->keep_keys);
 	if (entry->key == NULL && !read_element(graph, entry, NULL))
 		return NULL;
-	return (const char *) entry->key + offsetof(Vector, x);
+	return entry->key;
+}
+
+/* The key elements of ref, or NULL when it is gone; the graph keeps keys */
+const void *
+HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref)
+{
+	const char *stored = HnswDiskGraphStoredKey(graph, ref);
+
+	return stored != NULL ? stored + offsetof(Vector, x) : NULL;
 }
 
 /*
