@@ -705,9 +705,10 @@ CREATE FUNCTION ann_check_index(index regclass, heapallindexed boolean DEFAULT f
 COMMENT ON FUNCTION ann_check_index(regclass, boolean) IS 'checks the pages, tuples, links and reachability of an hnsw, spann or ivfflat index (and with heapallindexed that it holds every row of its table); raises an error at the first problem';
 CREATE FUNCTION spann_index_stats(index regclass, OUT lists integer, OUT entries bigint,
 								  OUT list_limit integer, OUT splits bigint, OUT merges bigint,
-								  OUT unreachable_pages bigint, OUT groups integer)
+								  OUT unreachable_pages bigint, OUT groups integer,
+								  OUT directory_pages bigint)
 	RETURNS record AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
-COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, splits and merges since the build, posting pages no list reaches that VACUUM will free, and groups of centroids, of a spann index';
+COMMENT ON FUNCTION spann_index_stats(regclass) IS 'lists, entries (one per list a vector sits in), split limit, splits and merges since the build, posting pages no list reaches that VACUUM will free, groups of centroids, and the pages every scan reads (metapage, group and centroid pages), of a spann index';
 
 -- ---------------------------------------------------------------------
 -- Filter columns: index columns after the vector, which a scan tests

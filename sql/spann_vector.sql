@@ -13,6 +13,9 @@ INSERT INTO sv VALUES (501, NULL), (502, '[0,0,0,0]');
 CREATE INDEX sv_l2 ON sv USING spann (v vector_l2_ops) WITH (lists = 10);
 EXPLAIN (COSTS OFF) SELECT id FROM sv ORDER BY v <-> '[1,2,3,4]' LIMIT 5;
 SELECT lists, entries >= 501 AS all_entries, splits, merges FROM spann_index_stats('sv_l2');
+-- the directory: the metapage, at least one group page and the centroid pages
+SELECT directory_pages >= 3 AS directory, directory_pages < pg_relation_size('sv_l2') / 8192 AS part
+FROM spann_index_stats('sv_l2');
 SELECT misses('sv', '<->', 10) AS l2_misses, misses('sv', '<->', 100) AS l2_misses_100;
 SELECT id, v, v <-> '[3,1,4,1]' AS d FROM sv ORDER BY v <-> '[3,1,4,1]' LIMIT 3;
 DROP INDEX sv_l2;

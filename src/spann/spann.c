@@ -281,9 +281,12 @@ spannhandler(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(SpannMakeAmRoutine());
 }
 
-/* Sum the entry counts of all live lists. */
+/*
+ * Sum the entry counts of all live lists; *npages is set to the number of
+ * group and centroid pages.
+ */
 static int64
-count_entries(Relation index)
+count_entries(Relation index, int *npages_out)
 {
 	int			npages;
 	BlockNumber *pages = SpannCentroidPages(index, &npages);
@@ -307,6 +310,7 @@ count_entries(Relation index)
 		UnlockReleaseBuffer(buffer);
 	}
 	pfree(pages);
+	*npages_out = npages;
 	return entries;
 }
 
@@ -337,8 +341,9 @@ count_unreachable(Relation index)
  * spann_index_stats(index): lists, entries (a vector counts once per list
  * it sits in; dead entries count until VACUUM), the split limit, the
  * splits and merges since the build, the unreachable posting pages
- * (left by a crash during a split; VACUUM frees them) and the groups of
- * centroids.
+ * (left by a crash during a split; VACUUM frees them), the groups of
+ * centroids, and the directory's pages (metapage, group and centroid
+ * pages: what every scan reads, so what must stay in memory).
  */
 PG_FUNCTION_INFO_V1(spann_index_stats);
 Datum
@@ -347,20 +352,22 @@ spann_index_stats(PG_FUNCTION_ARGS)
 	Relation	index = AnnOpenIndexToRead(PG_GETARG_OID(0), "spann", NULL);
 	SpannMetaPageData meta;
 	TupleDesc	tupdesc;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
+	int			directory_pages;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	SpannReadMeta(index, &meta);
 	values[0] = Int32GetDatum(meta.nlists);
-	values[1] = Int64GetDatum(count_entries(index));
+	values[1] = Int64GetDatum(count_entries(index, &directory_pages));
 	values[2] = Int32GetDatum(meta.list_limit);
 	values[3] = Int64GetDatum(meta.splits);
 	values[4] = Int64GetDatum(meta.merges);
 	values[5] = Int64GetDatum(count_unreachable(index));
 	values[6] = Int32GetDatum(meta.ngroups);
+	values[7] = Int64GetDatum((int64) directory_pages + 1);
 	index_close(index, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
