@@ -21,8 +21,9 @@
 #     workers, and prints its build time and size;
 #   - for each setting: recall@10 of all queries against clustered_truth
 #     (one statement, a LATERAL index scan per query), then pgbench with
-#     one client (a random query, ORDER BY embedding <-> q LIMIT 10) for
-#     QPS and the p50 / p99 latency of its transactions (pgbench -l);
+#     BENCH_CLIENTS clients (a random query, ORDER BY embedding <-> q
+#     LIMIT 10) for QPS and the p50 / p99 latency of its transactions
+#     (pgbench -l);
 #   - measures the exact search's QPS and latency the same way, with
 #     index scans off (its recall is 1 by definition).
 #
@@ -30,7 +31,8 @@
 # being written by a timed checkpoint in the middle of them.
 #
 # Parallel query and JIT are off throughout, so one client uses one core.
-# Environment (defaults): BENCH_SECONDS (10, pgbench -T), BENCH_WORKERS (2,
+# Environment (defaults): BENCH_SECONDS (10, pgbench -T), BENCH_CLIENTS (1,
+# pgbench -c and -j), BENCH_WORKERS (2,
 # max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
 # BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_LISTS,
 # BENCH_EXACT (1; 0 skips the exact search), BENCH_BUILD (1; 0 measures the
@@ -42,6 +44,7 @@ AM=${1:?usage: dims_bench.sh hnsw|spann|ivfflat [SETTING...]}
 shift
 SETTINGS=("$@")
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+CLIENTS=${BENCH_CLIENTS:-1}
 WORKERS=${BENCH_WORKERS:-2}
 MWM=${BENCH_MWM:-2GB}
 OPCLASS=${BENCH_OPCLASS:-vector_l2_ops}
@@ -109,10 +112,10 @@ recall_with() {
 		awk -v n="$NQUERIES" -v name=dims_bench -f "$BENCH/recall.awk"
 }
 
-# "QPS | p50 ms | p99 ms" of one pgbench client under the options $1
+# "QPS | p50 ms | p99 ms" of CLIENTS pgbench clients under the options $1
 pgbench_with() {
 	rm -f "$TMP"/log.*
-	(cd "$TMP" && PGOPTIONS="$PGOPTIONS $1" pgbench -n -M prepared -f query.sql \
+	(cd "$TMP" && PGOPTIONS="$PGOPTIONS $1" pgbench -n -M prepared -f query.sql -c "$CLIENTS" -j "$CLIENTS" \
 		-D nqueries="$NQUERIES" -T "$SECONDS_PER_RUN" -l --log-prefix=log >pgbench.out 2>&1) ||
 		{ cat "$TMP/pgbench.out" >&2; fail "pgbench failed"; }
 	qps=$(awk '/^tps = / { printf "%.0f", $3 }' "$TMP/pgbench.out")
@@ -125,7 +128,7 @@ echo "# $AM on ${DATA}_base: $ROWS vectors of $DIM dimensions, $NQUERIES queries
 echo
 echo "$(psql_value -c "SELECT string_agg(extname || ' ' || extversion, ', ')
 	FROM pg_extension WHERE extname IN ('ann', 'vector')"); $(nproc) cores," \
-	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); pgbench -T $SECONDS_PER_RUN, 1 client."
+	"$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); pgbench -T $SECONDS_PER_RUN, $CLIENTS client(s)."
 echo
 [ "$BUILD" = 0 ] || build_index
 # the build's dirty pages written now, not by a checkpoint during the runs
