@@ -7,7 +7,7 @@
  * (spanndirectory.c): the query's distance to each of their lists'
  * centroids.  It probes the spann.probes nearest lists (all of them when
  * there are fewer): every entry's code gives a lower bound of its
- * distance (spannvectors.c), and the entries are sorted by it.  Rows
+ * distance (spannvectors.c), and the entries are heaped by it.  Rows
  * then come out nearest first, in exact distance order among the entries
  * found: the entry of lowest bound is reranked (its whole vector read,
  * its distance computed) until the nearest reranked row is no farther
@@ -27,7 +27,7 @@
  * spann.max_probes in all:
  * - relaxed_order (the default) probes the next spann.probes lists in
  *   centroid order, opening the next groups when the lists of the open
- *   ones run out, and merges what it finds with what is left: a row
+ *   ones run out, and heaps what it finds with what is left: a row
  *   found late may be nearer than one already returned, and is returned
  *   anyway.
  * - strict_order opens every group at the start, so that it knows each
@@ -81,6 +81,18 @@ typedef struct SpannFound
 	SpannRow	row;
 } SpannFound;
 
+/*
+ * The entries found and not reranked yet: a binary min-heap by lower
+ * bound.  A query reranks a few hundred of the thousands of entries its
+ * lists hold, so they are not sorted, only heaped.
+ */
+typedef struct SpannFoundHeap
+{
+	SpannFound *items;
+	int			count;
+	int			capacity;
+} SpannFoundHeap;
+
 /* A reranked row: its exact distance */
 typedef struct SpannRanked
 {
@@ -114,9 +126,7 @@ typedef struct SpannScanOpaqueData
 	int			lists_read;		/* lists whose entries were read */
 	SpannScanSettings settings; /* the GUCs when the scan began */
 	bool		sure_bounds;	/* bound entries by what always holds, not codes */
-	SpannFound *found;			/* found and not reranked yet, lowest bound first */
-	int			nfound;
-	int			next_found;
+	SpannFoundHeap found;		/* found and not reranked yet */
 	SpannRankedHeap ranked;		/* reranked and not returned yet */
 	AnnTidSet  *reranked;		/* heap TIDs reranked */
 	bool		out_of_memory;	/* found and returned reached the memory limit */
@@ -174,17 +184,17 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 }
 
 /*
- * Append every entry of one list to *found, with a lower bound of its
- * distance.  The entries' codes are relative to the list's centroid
+ * Append every entry of one list to the found entries (not heaped: the
+ * caller heaps them), with a lower bound of its distance.  The entries' codes are relative to the list's centroid
  * (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
  * merge or compaction replaced ours after the scan opened it; its chain
  * stays readable), the centroid is unknown and every bound is 0: each
  * entry is reranked.  Bit entries need no centroid.
  */
 static void
-scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
-		  SpannFound **found, int *nfound, int *capacity)
+scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 {
+	SpannFoundHeap *found = &so->found;
 	const SpannIndexInfo *info = so->info;
 	Relation	index = scan->indexRelation;
 	BlockNumber blkno = list->head;
@@ -209,10 +219,10 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
 		if (BlockNumberIsValid(blkno))
 			AnnPrefetchLinked(index, blkno, info->known_nblocks);
 		maxoff = PageGetMaxOffsetNumber(page);
-		if (*nfound + maxoff > *capacity)
+		if (found->count + maxoff > found->capacity)
 		{
-			*capacity = Max(*capacity * 2, *nfound + maxoff);
-			*found = repalloc_huge(*found, sizeof(SpannFound) * *capacity);
+			found->capacity = Max(found->capacity * 2, found->count + maxoff);
+			found->items = repalloc_huge(found->items, sizeof(SpannFound) * found->capacity);
 		}
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -222,7 +232,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
 			if (so->filter != NULL &&
 				!AnnFilterMatches(so->filter, SpannEntrySignatures(info, e)))
 				continue;
-			f = &(*found)[(*nfound)++];
+			f = &found->items[found->count++];
 			f->lower = !known ? 0 :
 				SpannEntryLowerBound(info, &so->list_query, e, so->sure_bounds);
 			f->row.heaptid = e->heaptid;
@@ -232,15 +242,55 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list,
 	}
 }
 
-static int
-compare_found(const void *a, const void *b)
+/* Does a come before b: a lower bound, ties by heap TID (a stable order)? */
+static inline bool
+found_before(const SpannFound *a, const SpannFound *b)
 {
-	const SpannFound *fa = a;
-	const SpannFound *fb = b;
+	if (a->lower != b->lower)
+		return a->lower < b->lower;
+	return ItemPointerCompare((ItemPointer) &a->row.heaptid, (ItemPointer) &b->row.heaptid) < 0;
+}
 
-	if (fa->lower != fb->lower)
-		return fa->lower < fb->lower ? -1 : 1;
-	return ItemPointerCompare((ItemPointer) &fa->row.heaptid, (ItemPointer) &fb->row.heaptid);
+/* Move the item at i down the found heap to its place. */
+static void
+found_sift_down(SpannFoundHeap *heap, int i)
+{
+	SpannFound	item = heap->items[i];
+
+	for (;;)
+	{
+		int			least = 2 * i + 1;
+
+		if (least >= heap->count)
+			break;
+		if (least + 1 < heap->count &&
+			found_before(&heap->items[least + 1], &heap->items[least]))
+			least++;
+		if (!found_before(&heap->items[least], &item))
+			break;
+		heap->items[i] = heap->items[least];
+		i = least;
+	}
+	heap->items[i] = item;
+}
+
+/* Make the found entries a heap again after appends (Floyd's method). */
+static void
+found_heapify(SpannFoundHeap *heap)
+{
+	for (int i = heap->count / 2 - 1; i >= 0; i--)
+		found_sift_down(heap, i);
+}
+
+static SpannFound
+found_pop(SpannFoundHeap *heap)
+{
+	SpannFound	top = heap->items[0];
+
+	heap->items[0] = heap->items[--heap->count];
+	if (heap->count > 0)
+		found_sift_down(heap, 0);
+	return top;
 }
 
 /* Is a nearer than b (ties by heap TID, so the order is stable)? */
@@ -324,23 +374,12 @@ open_groups(IndexScanDesc scan, SpannScanOpaque so, int wanted)
 	}
 }
 
-/*
- * Probe the next nprobes lists: sort what they hold and merge it with
- * what is left to return.
- */
+/* Probe the next nprobes lists: what they hold joins the found entries. */
 static void
 probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 {
 	int			end;
-	int			left = so->nfound - so->next_found;
-	int			capacity = 256;
-	int			nnew = 0;
-	SpannFound *fresh = palloc(sizeof(SpannFound) * capacity);
 	bool	   *wanted;
-	SpannFound *merged;
-	int			i = so->next_found,
-				j = 0,
-				n = 0;
 
 	open_groups(scan, so, nprobes);
 	end = Min(so->next_list + nprobes, so->nlists);
@@ -362,29 +401,14 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	{
 		if (wanted[l - so->next_list])
 		{
-			scan_list(scan, so, &so->lists[l], &fresh, &nnew, &capacity);
+			scan_list(scan, so, &so->lists[l]);
 			so->lists_read++;
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	so->next_list = end;
 	pfree(wanted);
-	qsort(fresh, nnew, sizeof(SpannFound), compare_found);
-
-	merged = palloc(sizeof(SpannFound) * Max(left + nnew, 1));
-	while (i < so->nfound || j < nnew)
-	{
-		if (j >= nnew || (i < so->nfound && compare_found(&so->found[i], &fresh[j]) <= 0))
-			merged[n++] = so->found[i++];
-		else
-			merged[n++] = fresh[j++];
-	}
-	if (so->found)
-		pfree(so->found);
-	pfree(fresh);
-	so->found = merged;
-	so->nfound = n;
-	so->next_found = 0;
+	found_heapify(&so->found);
 }
 
 /* Has the scan probed every list, or at least opened every group? */
@@ -461,8 +485,9 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->nlists = so->nsorted = so->next_list = 0;
 	open_groups(scan, so, strict ? INT_MAX : 1);
 	so->lists_read = 0;
-	so->found = NULL;
-	so->nfound = so->next_found = 0;
+	so->found.capacity = 256;
+	so->found.count = 0;
+	so->found.items = palloc(sizeof(SpannFound) * so->found.capacity);
 	memset(&so->ranked, 0, sizeof(so->ranked));
 	so->reranked = AnnTidSetCreate();
 	so->out_of_memory = false;
@@ -474,7 +499,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	}
 	probe_lists(scan, so, so->settings.probes);
 	if (so->filter != NULL)
-		while (so->nfound < SPANN_FILTER_FOUND_PER_PROBE * so->settings.probes &&
+		while (so->found.count < SPANN_FILTER_FOUND_PER_PROBE * so->settings.probes &&
 			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * so->settings.probes &&
 			   lists_left(so))
 			probe_lists(scan, so, so->settings.probes);
@@ -508,15 +533,15 @@ lists_below(SpannScanOpaque so, float distance)
 static void
 rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 {
-	SpannFound *f = &so->found[so->next_found++];
+	SpannFound	f = found_pop(&so->found);
 	float		distance;
 
-	if (!AnnTidSetAdd(so->reranked, &f->row.heaptid))
+	if (!AnnTidSetAdd(so->reranked, &f.row.heaptid))
 		return;
 	if (so->info->entry_holds_key)
-		ranked_push(&so->ranked, f->lower, &f->row.heaptid);
-	else if (SpannRowDistance(scan->indexRelation, &f->row, so->query, &distance))
-		ranked_push(&so->ranked, distance, &f->row.heaptid);
+		ranked_push(&so->ranked, f.lower, &f.row.heaptid);
+	else if (SpannRowDistance(scan->indexRelation, &f.row, so->query, &distance))
+		ranked_push(&so->ranked, distance, &f.row.heaptid);
 }
 
 /* The next row to return, or false when the scan is over. */
@@ -525,7 +550,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 {
 	for (;;)
 	{
-		bool		unranked = so->next_found < so->nfound;
+		bool		unranked = so->found.count > 0;
 		SpannRanked *best;
 		int			nearer;
 
@@ -537,7 +562,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			continue;
 		}
 		best = so->ranked.count > 0 ? &so->ranked.items[0] : NULL;
-		if (best == NULL || (unranked && so->found[so->next_found].lower < best->distance))
+		if (best == NULL || (unranked && so->found.items[0].lower < best->distance))
 		{
 			rerank_next(scan, so);
 			continue;
