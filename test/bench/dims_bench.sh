@@ -34,7 +34,8 @@
 # Environment (defaults): BENCH_SECONDS (10, pgbench -T), BENCH_CLIENTS (1,
 # pgbench -c and -j), BENCH_WORKERS (2,
 # max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
-# BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_LISTS,
+# BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_HNSW_OPTIONS
+# (more hnsw reloptions, as "quantization = rabitq"), BENCH_LISTS,
 # BENCH_EXACT (1; 0 skips the exact search), BENCH_BUILD (1; 0 measures the
 # index an earlier run left), BENCH_DATA (clustered; the tables' prefix).
 # Prints markdown.
@@ -69,7 +70,7 @@ DIM=$(psql_value -c "SELECT vector_dims(embedding) FROM ${DATA}_base LIMIT 1")
 [ "$NQUERIES" -gt 0 ] || fail "${DATA}_queries is empty: run load_clustered.sh first"
 
 case $AM in
-	hnsw) KNOB=hnsw.ef_search WITH="WITH (m = 16, ef_construction = 64)"
+	hnsw) KNOB=hnsw.ef_search WITH="WITH (m = 16, ef_construction = 64${BENCH_HNSW_OPTIONS:+, $BENCH_HNSW_OPTIONS})"
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(10 20 40 80 200) ;;
 	spann) KNOB=spann.probes WITH=""
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;
