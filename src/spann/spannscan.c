@@ -74,39 +74,27 @@
 
 #include "spann.h"
 
-/* One entry found: its row and a lower bound of its distance */
-typedef struct SpannFound
-{
-	float		lower;
-	SpannRow	row;
-} SpannFound;
-
 /*
- * The entries found and not reranked yet: a binary min-heap by lower
- * bound.  A query reranks a few hundred of the thousands of entries its
- * lists hold, so they are not sorted, only heaped.
+ * A row a scan holds: found (its distance is the lower bound its entry's
+ * code gives) or reranked (its exact distance)
  */
-typedef struct SpannFoundHeap
-{
-	SpannFound *items;
-	int			count;
-	int			capacity;
-} SpannFoundHeap;
-
-/* A reranked row: its exact distance */
-typedef struct SpannRanked
+typedef struct SpannCandidate
 {
 	float		distance;
-	ItemPointerData heaptid;
-} SpannRanked;
+	SpannRow	row;
+} SpannCandidate;
 
-/* A binary min-heap of reranked rows */
-typedef struct SpannRankedHeap
+/*
+ * A binary min-heap of candidates by distance, ties by heap TID (a stable
+ * order).  The entries found are only heaped, not sorted: a query reranks
+ * a few hundred of the thousands of entries its lists hold.
+ */
+typedef struct SpannHeap
 {
-	SpannRanked *items;
+	SpannCandidate *items;
 	int			count;
 	int			capacity;
-} SpannRankedHeap;
+} SpannHeap;
 
 typedef struct SpannScanOpaqueData
 {
@@ -126,8 +114,8 @@ typedef struct SpannScanOpaqueData
 	int			lists_read;		/* lists whose entries were read */
 	SpannScanSettings settings; /* the GUCs when the scan began */
 	bool		sure_bounds;	/* bound entries by what always holds, not codes */
-	SpannFoundHeap found;		/* found and not reranked yet */
-	SpannRankedHeap ranked;		/* reranked and not returned yet */
+	SpannHeap	found;			/* found and not reranked yet */
+	SpannHeap	ranked;			/* reranked and not returned yet */
 	AnnTidSet  *reranked;		/* heap TIDs reranked */
 	bool		out_of_memory;	/* found and returned reached the memory limit */
 	bool		reported;		/* the scan said it ended short */
@@ -183,10 +171,94 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 	return AnnKeyElements(dist, key, &dim);
 }
 
+static inline bool
+candidate_before(const SpannCandidate *a, const SpannCandidate *b)
+{
+	if (a->distance != b->distance)
+		return a->distance < b->distance;
+	return ItemPointerCompare((ItemPointer) &a->row.heaptid, (ItemPointer) &b->row.heaptid) < 0;
+}
+
+static void
+heap_init(SpannHeap *heap, int capacity)
+{
+	heap->count = 0;
+	heap->capacity = capacity;
+	heap->items = palloc(sizeof(SpannCandidate) * capacity);
+}
+
+/* Room for n more items (appended unheaped, or pushed) */
+static void
+heap_reserve(SpannHeap *heap, int n)
+{
+	if (heap->count + n <= heap->capacity)
+		return;
+	heap->capacity = Max(heap->capacity * 2, heap->count + n);
+	heap->items = repalloc_huge(heap->items, sizeof(SpannCandidate) * heap->capacity);
+}
+
+/* Move the item at i down the heap to its place. */
+static void
+heap_sift_down(SpannHeap *heap, int i)
+{
+	SpannCandidate item = heap->items[i];
+
+	for (;;)
+	{
+		int			least = 2 * i + 1;
+
+		if (least >= heap->count)
+			break;
+		if (least + 1 < heap->count &&
+			candidate_before(&heap->items[least + 1], &heap->items[least]))
+			least++;
+		if (!candidate_before(&heap->items[least], &item))
+			break;
+		heap->items[i] = heap->items[least];
+		i = least;
+	}
+	heap->items[i] = item;
+}
+
+/* Make the items a heap again after appends (Floyd's method). */
+static void
+heap_heapify(SpannHeap *heap)
+{
+	for (int i = heap->count / 2 - 1; i >= 0; i--)
+		heap_sift_down(heap, i);
+}
+
+static void
+heap_push(SpannHeap *heap, float distance, const SpannRow *row)
+{
+	SpannCandidate item = {distance, *row};
+	int			i;
+
+	heap_reserve(heap, 1);
+	i = heap->count++;
+	while (i > 0 && candidate_before(&item, &heap->items[(i - 1) / 2]))
+	{
+		heap->items[i] = heap->items[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	heap->items[i] = item;
+}
+
+static SpannCandidate
+heap_pop(SpannHeap *heap)
+{
+	SpannCandidate top = heap->items[0];
+
+	heap->items[0] = heap->items[--heap->count];
+	if (heap->count > 0)
+		heap_sift_down(heap, 0);
+	return top;
+}
+
 /*
  * Append every entry of one list to the found entries (not heaped: the
- * caller heaps them), with a lower bound of its distance.  The entries' codes are relative to the list's centroid
- * (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
+ * caller heaps them), with a lower bound of its distance.  The entries'
+ * codes are relative to the list's centroid (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
  * merge or compaction replaced ours after the scan opened it; its chain
  * stays readable), the centroid is unknown and every bound is 0: each
  * entry is reranked.  Bit entries need no centroid.
@@ -194,7 +266,7 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 static void
 scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 {
-	SpannFoundHeap *found = &so->found;
+	SpannHeap  *found = &so->found;
 	const SpannIndexInfo *info = so->info;
 	Relation	index = scan->indexRelation;
 	BlockNumber blkno = list->head;
@@ -219,21 +291,17 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 		if (BlockNumberIsValid(blkno))
 			AnnPrefetchLinked(index, blkno, info->known_nblocks);
 		maxoff = PageGetMaxOffsetNumber(page);
-		if (found->count + maxoff > found->capacity)
-		{
-			found->capacity = Max(found->capacity * 2, found->count + maxoff);
-			found->items = repalloc_huge(found->items, sizeof(SpannFound) * found->capacity);
-		}
+		heap_reserve(found, maxoff);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			SpannEntryTuple e = SpannPageGetEntry(index, this_block, page, off);
-			SpannFound *f;
+			SpannCandidate *f;
 
 			if (so->filter != NULL &&
 				!AnnFilterMatches(so->filter, SpannEntrySignatures(info, e)))
 				continue;
 			f = &found->items[found->count++];
-			f->lower = !known ? 0 :
+			f->distance = !known ? 0 :
 				SpannEntryLowerBound(info, &so->list_query, e, so->sure_bounds);
 			f->row.heaptid = e->heaptid;
 			f->row.vector = e->vector;
@@ -242,115 +310,6 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 	}
 }
 
-/* Does a come before b: a lower bound, ties by heap TID (a stable order)? */
-static inline bool
-found_before(const SpannFound *a, const SpannFound *b)
-{
-	if (a->lower != b->lower)
-		return a->lower < b->lower;
-	return ItemPointerCompare((ItemPointer) &a->row.heaptid, (ItemPointer) &b->row.heaptid) < 0;
-}
-
-/* Move the item at i down the found heap to its place. */
-static void
-found_sift_down(SpannFoundHeap *heap, int i)
-{
-	SpannFound	item = heap->items[i];
-
-	for (;;)
-	{
-		int			least = 2 * i + 1;
-
-		if (least >= heap->count)
-			break;
-		if (least + 1 < heap->count &&
-			found_before(&heap->items[least + 1], &heap->items[least]))
-			least++;
-		if (!found_before(&heap->items[least], &item))
-			break;
-		heap->items[i] = heap->items[least];
-		i = least;
-	}
-	heap->items[i] = item;
-}
-
-/* Make the found entries a heap again after appends (Floyd's method). */
-static void
-found_heapify(SpannFoundHeap *heap)
-{
-	for (int i = heap->count / 2 - 1; i >= 0; i--)
-		found_sift_down(heap, i);
-}
-
-static SpannFound
-found_pop(SpannFoundHeap *heap)
-{
-	SpannFound	top = heap->items[0];
-
-	heap->items[0] = heap->items[--heap->count];
-	if (heap->count > 0)
-		found_sift_down(heap, 0);
-	return top;
-}
-
-/* Is a nearer than b (ties by heap TID, so the order is stable)? */
-static bool
-ranked_before(const SpannRanked *a, const SpannRanked *b)
-{
-	if (a->distance != b->distance)
-		return a->distance < b->distance;
-	return ItemPointerCompare((ItemPointer) &a->heaptid, (ItemPointer) &b->heaptid) < 0;
-}
-
-static void
-ranked_push(SpannRankedHeap *heap, float distance, ItemPointer heaptid)
-{
-	int			i;
-
-	if (heap->count == heap->capacity)
-	{
-		heap->capacity = Max(16, heap->capacity * 2);
-		heap->items = heap->items == NULL ?
-			palloc(sizeof(SpannRanked) * heap->capacity) :
-			repalloc_huge(heap->items, sizeof(SpannRanked) * heap->capacity);
-	}
-	i = heap->count++;
-	heap->items[i].distance = distance;
-	heap->items[i].heaptid = *heaptid;
-	while (i > 0 && ranked_before(&heap->items[i], &heap->items[(i - 1) / 2]))
-	{
-		SpannRanked swap = heap->items[i];
-
-		heap->items[i] = heap->items[(i - 1) / 2];
-		heap->items[(i - 1) / 2] = swap;
-		i = (i - 1) / 2;
-	}
-}
-
-static SpannRanked
-ranked_pop(SpannRankedHeap *heap)
-{
-	SpannRanked top = heap->items[0];
-	int			i = 0;
-
-	heap->items[0] = heap->items[--heap->count];
-	for (;;)
-	{
-		int			least = i;
-		SpannRanked swap;
-
-		for (int child = 2 * i + 1; child <= 2 * i + 2 && child < heap->count; child++)
-			if (ranked_before(&heap->items[child], &heap->items[least]))
-				least = child;
-		if (least == i)
-			break;
-		swap = heap->items[i];
-		heap->items[i] = heap->items[least];
-		heap->items[least] = swap;
-		i = least;
-	}
-	return top;
-}
 
 /*
  * Open more groups of centroids, nearest first and spann.group_probes at
@@ -408,7 +367,7 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	}
 	so->next_list = end;
 	pfree(wanted);
-	found_heapify(&so->found);
+	heap_heapify(&so->found);
 }
 
 /* Has the scan probed every list, or at least opened every group? */
@@ -485,10 +444,8 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 	so->nlists = so->nsorted = so->next_list = 0;
 	open_groups(scan, so, strict ? INT_MAX : 1);
 	so->lists_read = 0;
-	so->found.capacity = 256;
-	so->found.count = 0;
-	so->found.items = palloc(sizeof(SpannFound) * so->found.capacity);
-	memset(&so->ranked, 0, sizeof(so->ranked));
+	heap_init(&so->found, 256);
+	heap_init(&so->ranked, 16);
 	so->reranked = AnnTidSetCreate();
 	so->out_of_memory = false;
 	so->reported = false;
@@ -533,15 +490,15 @@ lists_below(SpannScanOpaque so, float distance)
 static void
 rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 {
-	SpannFound	f = found_pop(&so->found);
+	SpannCandidate f = heap_pop(&so->found);
 	float		distance;
 
 	if (!AnnTidSetAdd(so->reranked, &f.row.heaptid))
 		return;
 	if (so->info->entry_holds_key)
-		ranked_push(&so->ranked, f.lower, &f.row.heaptid);
+		heap_push(&so->ranked, f.distance, &f.row);
 	else if (SpannRowDistance(scan->indexRelation, &f.row, so->query, &distance))
-		ranked_push(&so->ranked, distance, &f.row.heaptid);
+		heap_push(&so->ranked, distance, &f.row);
 }
 
 /* The next row to return, or false when the scan is over. */
@@ -551,7 +508,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 	for (;;)
 	{
 		bool		unranked = so->found.count > 0;
-		SpannRanked *best;
+		SpannCandidate *best;
 		int			nearer;
 
 		if (so->ranked.count == 0 && !unranked)
@@ -562,7 +519,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			continue;
 		}
 		best = so->ranked.count > 0 ? &so->ranked.items[0] : NULL;
-		if (best == NULL || (unranked && so->found.items[0].lower < best->distance))
+		if (best == NULL || (unranked && so->found.items[0].distance < best->distance))
 		{
 			rerank_next(scan, so);
 			continue;
@@ -573,7 +530,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			probe_lists(scan, so, nearer);
 			continue;
 		}
-		*tid = ranked_pop(&so->ranked).heaptid;
+		*tid = heap_pop(&so->ranked).row.heaptid;
 		return true;
 	}
 }
