@@ -464,6 +464,7 @@ extern bool SpannListRotatedCentroid(Relation index, const SpannListRef *list, f
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
 extern void SpannSortLists(SpannListRef *lists, int n);
+extern void SpannSelectNearestLists(SpannListRef *lists, int n, int k);
 extern void SpannSortListsByBound(SpannListRef *lists, int n);
 extern void SpannSortGroups(SpannGroupRef *groups, int n);
 extern BlockNumber *SpannCentroidPages(Relation index, int *npages);
@@ -480,7 +481,7 @@ extern float SpannClosureBound(AnnMetric metric, float nearest, double factor);
 extern int	SpannChooseLists(const AnnDistanceInfo *dist, int dim, const SpannListRef *sorted,
 							 int nsorted, const void *const *centroid_keys,
 							 const SpannAssignOptions *opts, int *chosen);
-extern int	SpannClosureCandidates(AnnMetric metric, const SpannListRef *sorted, int nsorted,
+extern int	SpannClosureCandidates(AnnMetric metric, SpannListRef *lists, int n,
 								   const SpannAssignOptions *opts);
 extern int	SpannNearestCentre(const float *point, const float *centres, int k, int dim);
 extern float *SpannKMeans(const float *points, int npoints, int dim, int nclusters,

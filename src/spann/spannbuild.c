@@ -456,7 +456,6 @@ near_lists(SpannBuildState *bs, const void *x)
 	for (int i = 0; i < nlists; i++)
 		if (bs->candidates[i].distance <= bound)
 			bs->candidates[n++] = bs->candidates[i];
-	SpannSortLists(bs->candidates, n);
 	return SpannClosureCandidates(bs->dist.metric, bs->candidates, n, &bs->opts);
 }
 

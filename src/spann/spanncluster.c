@@ -79,23 +79,26 @@ SpannClosureBound(AnnMetric metric, float nearest, double factor)
 }
 
 /*
- * How many of the sorted lists are candidates for a vector whose
- * distances they hold: those within the closure bound, at most
- * 4 * replicas (the RNG rule skips some), at least one.
+ * The candidates among n lists for a vector whose distances they hold:
+ * those within the closure bound, at most 4 * replicas (the RNG rule
+ * skips some), at least one.  Moves them to the front of lists, nearest
+ * first, and returns how many.
  */
 int
-SpannClosureCandidates(AnnMetric metric, const SpannListRef *sorted, int nsorted,
+SpannClosureCandidates(AnnMetric metric, SpannListRef *lists, int n,
 					   const SpannAssignOptions *opts)
 {
+	int			most = Min(n, 4 * opts->replicas);
 	float		bound;
-	int			n = 1;
+	int			ncandidates = 1;
 
-	if (nsorted == 0)
+	if (n == 0)
 		return 0;
-	bound = SpannClosureBound(metric, sorted[0].distance, opts->epsilon);
-	while (n < nsorted && n < 4 * opts->replicas && sorted[n].distance <= bound)
-		n++;
-	return n;
+	SpannSelectNearestLists(lists, n, most);
+	bound = SpannClosureBound(metric, lists[0].distance, opts->epsilon);
+	while (ncandidates < most && lists[ncandidates].distance <= bound)
+		ncandidates++;
+	return ncandidates;
 }
 
 /*

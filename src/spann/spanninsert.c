@@ -424,7 +424,6 @@ assign_and_append(Relation index, const SpannMetaPageData *meta, const char *key
 			 RelationGetRelationName(index));
 	if (nlists == 0)
 		return 0;
-	SpannSortLists(lists, nlists);
 	ncandidates = SpannClosureCandidates(info->dist.metric, lists, nlists, &opts);
 	keys = palloc(sizeof(void *) * ncandidates);
 	chosen = palloc(sizeof(int) * ncandidates);

@@ -107,7 +107,7 @@ typedef struct SpannScanOpaqueData
 	SpannListQuery list_query;	/* the query against the list being probed */
 	SpannNavigation nav;		/* the groups of centroids, nearest first */
 	SpannListRef *lists;		/* lists of the groups opened; the first nsorted
-								 * nearest first */
+								 * nearest first, none after them nearer */
 	int			nlists;
 	int			nsorted;
 	int			next_list;		/* the first list not probed yet */
@@ -345,8 +345,9 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 	wanted = palloc(sizeof(bool) * Max(end - so->next_list, 1));
 	if (end > so->nsorted)
 	{
-		SpannSortLists(so->lists + so->nsorted, so->nlists - so->nsorted);
-		so->nsorted = so->nlists;
+		SpannSelectNearestLists(so->lists + so->nsorted, so->nlists - so->nsorted,
+								end - so->nsorted);
+		so->nsorted = end;
 	}
 	for (int l = so->next_list; l < end; l++)
 	{
