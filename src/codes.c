@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "codes.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -114,34 +116,135 @@ AnnRotate(const AnnRotation *rotation, const float *in, float *out)
  */
 
 /*
- * The code of x relative to centre, both rotated (padded coordinates):
- * bit i is set when coordinate i of x - centre is positive.  A vector at
- * the centre has no bits set and norm 0, which makes every estimate for
- * it exact (its distance is the query's to the centre).
+ * The grid point at scale t for the residual r = x - centre: level
+ * k_i = min(floor(t |r_i|), top) on the side of r_i's sign, that is
+ * y_i = +-(k_i + 1/2).  Returns <y, |r|> and in *sq |y|^2.
  */
-void
-AnnEncode(const float *x, const float *centre, int padded, uint64 *code,
+static double
+grid_point(const float *x, const float *centre, int padded, int top, float t, double *sq)
+{
+	float		dot = 0;
+	uint64		levels = 0;
+	uint64		squares = 0;
+
+	for (int i = 0; i < padded; i++)
+	{
+		float		r = fabsf(x[i] - centre[i]);
+		int			k = Min((int) (t * r), top);
+
+		dot += ((float) k + 0.5f) * r;
+		levels += k;
+		squares += k * k;
+	}
+	/* sum of (k + 1/2)^2 */
+	*sq = (double) squares + (double) levels + padded * 0.25;
+	return dot;
+}
+
+/* Scales tried on a grid, then again between the best's neighbours */
+#define SCALE_STEPS 16
+#define SCALE_REFINE_STEPS 8
+
+/*
+ * The best aligned of steps scales from lo by step.  (Only correctly
+ * rounded operations: every machine picks the same, as ann_check_index,
+ * which codes vectors again, needs.)
+ */
+static double
+best_scale_between(const float *x, const float *centre, int padded, int top, double lo,
+				   double step, int steps)
+{
+	double		best = lo;
+	double		best_alignment = -1;
+
+	for (int s = 0; s < steps; s++)
+	{
+		double		t = lo + s * step;
+		double		sq;
+		double		alignment = grid_point(x, centre, padded, top, (float) t, &sq) / sqrt(sq);
+
+		if (alignment > best_alignment)
+		{
+			best_alignment = alignment;
+			best = t;
+		}
+	}
+	return best;
+}
+
+/*
+ * The scale whose grid point is best aligned with r.  Below 1 / max |r_i|
+ * every level is 0; at 2 (top + 1) / max |r_i| every coordinate above half
+ * the largest is at the top level, past any useful clipping.  (Extended
+ * RaBitQ finds the exact best by sweeping the scales where levels change;
+ * a grid comes within a small fraction of it for a fraction of the work.)
+ */
+static double
+best_scale(const float *x, const float *centre, int padded, int top, double rmax)
+{
+	double		lo = 1.0 / rmax;
+	double		step = (2.0 * (top + 1) - 1.0) / rmax / (SCALE_STEPS - 1);
+	double		coarse = best_scale_between(x, centre, padded, top, lo, step, SCALE_STEPS);
+
+	return best_scale_between(x, centre, padded, top, Max(coarse - step, lo),
+							  2.0 * step / (SCALE_REFINE_STEPS - 1), SCALE_REFINE_STEPS);
+}
+
+/* |y| of every one-bit code: its coordinates are +-1/2 */
+float
+AnnCodeSignLength(int padded)
+{
+	return sqrtf((float) padded) * 0.5f;
+}
+
+/*
+ * The code of x relative to centre, both rotated (padded coordinates),
+ * with bits bits per dimension (1 to ANN_CODE_MAX_BITS): the levels of
+ * the grid point best aligned with the residual, as bits planes of
+ * padded / 64 words.  With one bit, bit i is set when coordinate i of
+ * x - centre is positive.  A vector at the centre has levels just below
+ * the middle, norm 0 and alignment 1, which makes every estimate for it
+ * exact (its distance is the query's to the centre).  Returns |y|.
+ */
+float
+AnnEncode(const float *x, const float *centre, int padded, int bits, uint64 *code,
 		  AnnCodeFactors *factors)
 {
+	int			words = padded / 64;
+	int			top = (1 << (bits - 1)) - 1;	/* highest level on each side */
 	double		norm2 = 0;
-	double		abs_sum = 0;
+	double		rmax = 0;
+	double		t = 0;
+	double		dot = 0;
+	double		sq = 0;
 
-	memset(code, 0, sizeof(uint64) * (padded / 64));
-	factors->ones = 0;
+	for (int i = 0; i < padded; i++)
+	{
+		double		r = (double) x[i] - centre[i];
+
+		norm2 += r * r;
+		rmax = Max(rmax, fabs(r));
+	}
+	if (top > 0 && rmax > 0)
+		t = best_scale(x, centre, padded, top, rmax);
+	memset(code, 0, sizeof(uint64) * words * bits);
+	factors->level_sum = 0;
 	for (int i = 0; i < padded; i++)
 	{
 		float		r = x[i] - centre[i];
+		int			k = Min((int) ((float) t * fabsf(r)), top);
+		uint32		level = r > 0 ? top + 1 + k : top - k;
 
-		norm2 += (double) r * r;
-		abs_sum += fabs(r);
-		if (r > 0)
-		{
-			code[i / 64] |= UINT64CONST(1) << (i % 64);
-			factors->ones++;
-		}
+		for (int b = 0; b < bits; b++)
+			if ((level >> b) & 1)
+				code[b * words + i / 64] |= UINT64CONST(1) << (i % 64);
+		factors->level_sum += level;
+		dot += (k + 0.5) * fabsf(r);
+		sq += (k + 0.5) * (k + 0.5);
 	}
 	factors->norm = (float) sqrt(norm2);
-	factors->alignment = norm2 > 0 ? (float) (abs_sum / (sqrt(norm2) * sqrt((double) padded))) : 1.0f;
+	factors->alignment = norm2 > 0 ? (float) (dot / (sqrt(norm2) * sqrt(sq))) : 1.0f;
+	return (float) sqrt(sq);
 }
 
 Size
@@ -210,18 +313,19 @@ AnnCodeQueryPrepare(AnnCodeQuery *query, const float *q, const float *centre, in
  */
 
 static uint32
-scalar_dot(const uint64 *code, const uint64 *planes, int words)
+scalar_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 {
 	uint32		total = 0;
 
-	for (int j = 0; j < 4; j++)
-	{
-		uint32		count = 0;
+	for (int b = 0; b < bits; b++)
+		for (int j = 0; j < 4; j++)
+		{
+			uint32		count = 0;
 
-		for (int w = 0; w < words; w++)
-			count += __builtin_popcountll(code[w] & planes[j * words + w]);
-		total += count << j;
-	}
+			for (int w = 0; w < words; w++)
+				count += __builtin_popcountll(code[b * words + w] & planes[j * words + w]);
+			total += count << (b + j);
+		}
 	return total;
 }
 
@@ -231,33 +335,35 @@ static const AnnCodeKernels scalar_code_kernels = {ANN_SIMD_SCALAR, "scalar", sc
 
 #define AVX2_CODE_TARGET __attribute__((target("avx2,popcnt")))
 
+/* Each count is shifted by its weight, b + j, and summed in one register. */
 AVX2_CODE_TARGET static uint32
-avx2_dot(const uint64 *code, const uint64 *planes, int words)
+avx2_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 {
-	__m256i		sums[4];
-	uint32		tail[4] = {0, 0, 0, 0};
+	__m256i		sums = _mm256_setzero_si256();
 	uint32		total = 0;
-	int			w = 0;
 
-	for (int j = 0; j < 4; j++)
-		sums[j] = _mm256_setzero_si256();
-	for (; w + 4 <= words; w += 4)
+	for (int b = 0; b < bits; b++)
 	{
-		__m256i		c = _mm256_loadu_si256((const __m256i *) (code + w));
+		const uint64 *plane = code + b * words;
+		int			w = 0;
 
-		for (int j = 0; j < 4; j++)
+		for (; w + 4 <= words; w += 4)
 		{
-			__m256i		p = _mm256_loadu_si256((const __m256i *) (planes + j * words + w));
+			__m256i		c = _mm256_loadu_si256((const __m256i *) (plane + w));
 
-			sums[j] = _mm256_add_epi64(sums[j], AnnAvx2Popcount64(_mm256_and_si256(c, p)));
+			for (int j = 0; j < 4; j++)
+			{
+				__m256i		p = _mm256_loadu_si256((const __m256i *) (planes + j * words + w));
+				__m256i		counts = AnnAvx2Popcount64(_mm256_and_si256(c, p));
+
+				sums = _mm256_add_epi64(sums, _mm256_sll_epi64(counts, _mm_cvtsi32_si128(b + j)));
+			}
 		}
+		for (; w < words; w++)
+			for (int j = 0; j < 4; j++)
+				total += (uint32) __builtin_popcountll(plane[w] & planes[j * words + w]) << (b + j);
 	}
-	for (; w < words; w++)
-		for (int j = 0; j < 4; j++)
-			tail[j] += __builtin_popcountll(code[w] & planes[j * words + w]);
-	for (int j = 0; j < 4; j++)
-		total += (uint32) (AnnAvx2Sum64(sums[j]) + tail[j]) << j;
-	return total;
+	return total + (uint32) AnnAvx2Sum64(sums);
 }
 
 static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot};
@@ -265,28 +371,25 @@ static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot
 #define AVX512_CODE_TARGET __attribute__((target("avx512f,avx512vpopcntdq")))
 
 AVX512_CODE_TARGET static uint32
-avx512_dot(const uint64 *code, const uint64 *planes, int words)
+avx512_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 {
-	__m512i		sums[4];
-	uint32		total = 0;
+	__m512i		sums = _mm512_setzero_si512();
 
-	for (int j = 0; j < 4; j++)
-		sums[j] = _mm512_setzero_si512();
-	for (int w = 0; w < words; w += 8)
-	{
-		__mmask8	mask = words - w >= 8 ? 0xff : (__mmask8) ((1u << (words - w)) - 1);
-		__m512i		c = _mm512_maskz_loadu_epi64(mask, code + w);
-
-		for (int j = 0; j < 4; j++)
+	for (int b = 0; b < bits; b++)
+		for (int w = 0; w < words; w += 8)
 		{
-			__m512i		p = _mm512_maskz_loadu_epi64(mask, planes + j * words + w);
+			__mmask8	mask = words - w >= 8 ? 0xff : (__mmask8) ((1u << (words - w)) - 1);
+			__m512i		c = _mm512_maskz_loadu_epi64(mask, code + b * words + w);
 
-			sums[j] = _mm512_add_epi64(sums[j], _mm512_popcnt_epi64(_mm512_and_si512(c, p)));
+			for (int j = 0; j < 4; j++)
+			{
+				__m512i		p = _mm512_maskz_loadu_epi64(mask, planes + j * words + w);
+				__m512i		counts = _mm512_popcnt_epi64(_mm512_and_si512(c, p));
+
+				sums = _mm512_add_epi64(sums, _mm512_sll_epi64(counts, _mm_cvtsi32_si128(b + j)));
+			}
 		}
-	}
-	for (int j = 0; j < 4; j++)
-		total += (uint32) _mm512_reduce_add_epi64(sums[j]) << j;
-	return total;
+	return (uint32) _mm512_reduce_add_epi64(sums);
 }
 
 static const AnnCodeKernels avx512_code_kernels = {ANN_SIMD_AVX512, "avx512", avx512_dot};

@@ -362,28 +362,45 @@ check_bits(const AnnKernels *k, char *detail)
 	return ok;
 }
 
-/* every word count up to 40, code and planes one word off alignment */
+/*
+ * every word count up to 40 and every number of bits, code and planes one
+ * word off alignment; the scalar kernel against a count bit by bit
+ */
 static bool
 check_code_dot(const AnnCodeKernels *k, const AnnCodeKernels *scalar, char *detail)
 {
-	static uint64 code[41],
+	static uint64 code[ANN_CODE_MAX_BITS * 40 + 1],
 				planes[4 * 40 + 1];
 
-	for (int i = 0; i < 41; i++)
+	for (int i = 0; i < ANN_CODE_MAX_BITS * 40 + 1; i++)
 		code[i] = rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
 	for (int i = 0; i < 4 * 40 + 1; i++)
 		planes[i] = rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-	for (int words = 1; words <= 40; words++)
-	{
-		uint32		want = scalar->dot(code + 1, planes + 1, words);
-		uint32		got = k->dot(code + 1, planes + 1, words);
-
-		if (got != want)
+	for (int bits = 1; bits <= ANN_CODE_MAX_BITS; bits++)
+		for (int words = 1; words <= 40; words++)
 		{
-			sprintf(detail, "%d words: %u, scalar %u", words, got, want);
-			return false;
+			uint32		want = scalar->dot(code + 1, bits, planes + 1, words);
+			uint32		got = k->dot(code + 1, bits, planes + 1, words);
+			uint32		counted = 0;
+
+			for (int i = 0; i < 64 * words; i++)
+			{
+				uint32		level = 0,
+							u = 0;
+
+				for (int b = 0; b < bits; b++)
+					level |= (uint32) ((code[1 + b * words + i / 64] >> (i % 64)) & 1) << b;
+				for (int j = 0; j < 4; j++)
+					u |= (uint32) ((planes[1 + j * words + i / 64] >> (i % 64)) & 1) << j;
+				counted += level * u;
+			}
+			if (got != want || want != counted)
+			{
+				sprintf(detail, "%d bits, %d words: %u, scalar %u, counted %u", bits, words, got,
+						want, counted);
+				return false;
+			}
 		}
-	}
 	return true;
 }
 
@@ -436,21 +453,24 @@ check_rotation(char *detail)
 }
 
 /*
- * Codes of 200 vectors around a centre, estimated for 20 queries: the
- * true <o, q_n> must lie within the error bound for at least 99% of the
- * pairs, and the squared L2 distance at or above its lower bound as
- * often.  Vectors and queries are the centre plus uniform noise, with a
- * shared component so that their inner products are not all near 0.
+ * Codes of bits bits of 200 vectors around a centre, estimated for 20
+ * queries: the true <o, q_n> must lie within the error bound for at
+ * least 99% of the pairs, and the squared L2 distance at or above its
+ * lower bound as often; the mean error must fall as bits grow (below
+ * 2 / sqrt(padded) for one bit, halved for every bit up to four, where
+ * the query's own 4-bit quantization takes over).  Vectors and queries
+ * are the centre plus uniform noise, with a shared component so that
+ * their inner products are not all near 0.
  */
 static bool
-check_estimates(const AnnCodeKernels *k, int dims, char *detail)
+check_estimates(const AnnCodeKernels *k, int dims, int bits, char *detail)
 {
 	enum
 	{
 		NVECTORS = 200, NQUERIES = 20
 	};
 	int			padded = AnnCodePadded(dims);
-	int			words = padded / 64;
+	int			words = padded / 64 * bits;
 	AnnRotation *rotation = malloc(AnnRotationSize(dims));
 	AnnCodeQuery *query = malloc(AnnCodeQuerySize(padded));
 	float	   *raw = malloc(sizeof(float) * dims);
@@ -460,6 +480,7 @@ check_estimates(const AnnCodeKernels *k, int dims, char *detail)
 	float	   *q = malloc(sizeof(float) * padded);
 	uint64	   *codes = malloc(sizeof(uint64) * words * NVECTORS);
 	AnnCodeFactors *factors = malloc(sizeof(AnnCodeFactors) * NVECTORS);
+	float	   *lengths = malloc(sizeof(float) * NVECTORS);
 	int			outside = 0,
 				below = 0;
 	double		abs_error = 0;
@@ -479,8 +500,8 @@ check_estimates(const AnnCodeKernels *k, int dims, char *detail)
 		AnnRotate(rotation, raw, vectors + (size_t) v * padded);
 		for (int i = 0; i < padded; i++)
 			vectors[(size_t) v * padded + i] += centre[i];
-		AnnEncode(vectors + (size_t) v * padded, centre, padded, codes + (size_t) v * words,
-				  &factors[v]);
+		lengths[v] = AnnEncode(vectors + (size_t) v * padded, centre, padded, bits,
+							   codes + (size_t) v * words, &factors[v]);
 	}
 	for (int n = 0; n < NQUERIES; n++)
 	{
@@ -505,8 +526,9 @@ check_estimates(const AnnCodeKernels *k, int dims, char *detail)
 				l2 += (double) (x[i] - q[i]) * (x[i] - q[i]);
 			}
 			dot /= (double) factors[v].norm * query->norm;
-			estimate = AnnCodeEstimate(query, &factors[v],
-									   k->dot(codes + (size_t) v * words, query->planes, words),
+			estimate = AnnCodeEstimate(query, &factors[v], lengths[v], bits,
+									   k->dot(codes + (size_t) v * words, bits, query->planes,
+											  padded / 64),
 									   &error);
 			AnnCodeL2Squared(query, &factors[v], estimate, error, &lower);
 			abs_error += fabs(estimate - dot);
@@ -516,9 +538,9 @@ check_estimates(const AnnCodeKernels *k, int dims, char *detail)
 	}
 	abs_error /= NVECTORS * NQUERIES;
 	ok = outside <= NVECTORS * NQUERIES / 100 && below <= NVECTORS * NQUERIES / 100 &&
-		abs_error < 2.0 / sqrt((double) padded);
-	sprintf(detail, "%d dimensions: %d of %d outside the bound, %d below the L2 bound, mean error %.4f",
-			dims, outside, NVECTORS * NQUERIES, below, abs_error);
+		abs_error < 2.0 / sqrt((double) padded) / (1 << (Min(bits, 4) - 1));
+	sprintf(detail, "%d dimensions, %d bits: %d of %d outside the bound, %d below the L2 bound, mean error %.4f",
+			dims, bits, outside, NVECTORS * NQUERIES, below, abs_error);
 	free(rotation);
 	free(query);
 	free(raw);
@@ -528,6 +550,7 @@ check_estimates(const AnnCodeKernels *k, int dims, char *detail)
 	free(q);
 	free(codes);
 	free(factors);
+	free(lengths);
 	return ok;
 }
 
@@ -602,11 +625,12 @@ main(void)
 		report(check_code_dot(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
 			   "code popcount kernel equals scalar", name, detail);
 		for (int d = 0; d < 3; d++)
-		{
-			detail[0] = '\0';
-			report(check_estimates(k, (int[]) {128, 784, 1536}[d], detail),
-				   "code estimates within their error bounds", name, detail);
-		}
+			for (int bits = 1; bits <= ANN_CODE_MAX_BITS; bits *= 2)
+			{
+				detail[0] = '\0';
+				report(check_estimates(k, (int[]) {128, 784, 1536}[d], bits, detail),
+					   "code estimates within their error bounds", name, detail);
+			}
 	}
 	printf("1..%d\n", tests_run);
 	return tests_failed == 0 ? 0 : 1;

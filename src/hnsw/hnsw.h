@@ -219,7 +219,8 @@ HnswLayerStart(int layer, int m)
 typedef struct HnswCodeInfo
 {
 	int			padded;			/* rotated dimensions */
-	int			words;			/* 64-bit words of a code */
+	int			words;			/* 64-bit words of a code (one bit per dimension) */
+	float		sign_length;	/* |y| of every code (AnnCodeSignLength) */
 	Size		slot_size;		/* bytes of an HnswSlotCode, signatures included */
 	AnnRotation *rotation;
 	float	   *centre;			/* rotated, padded floats */

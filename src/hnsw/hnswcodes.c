@@ -98,6 +98,7 @@ HnswCodeInfoInit(HnswIndexInfo *info, int code_words, const float *centre,
 	codes = MemoryContextAllocZero(cxt, sizeof(HnswCodeInfo));
 	codes->padded = AnnCodePadded(info->dimensions);
 	codes->words = codes->padded / 64;
+	codes->sign_length = AnnCodeSignLength(codes->padded);
 	if (codes->words != code_words)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -145,7 +146,7 @@ HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out)
 	if (stored != NULL)
 		memcpy((char *) HnswSlotSignatures(info, out), HnswKeySignatures(info, stored),
 			   sizeof(AnnSignature) * info->filters.ncolumns);
-	AnnEncode(rotated, codes->centre, codes->padded, out->words, &out->factors);
+	AnnEncode(rotated, codes->centre, codes->padded, 1, out->words, &out->factors);
 	for (int i = 0; i < codes->padded; i++)
 		inner += (double) rotated[i] * codes->centre[i];
 	out->inner = (float) inner;
@@ -202,8 +203,9 @@ HnswCodeDistance(const HnswIndexInfo *info, const HnswCodeQuery *cq, const HnswS
 	const HnswCodeInfo *codes = info->codes;
 	const AnnCodeQuery *q = cq->code;
 	float		error;
-	float		cosine = AnnCodeEstimate(q, &code->factors,
-										 codes->kernels->dot(code->words, q->planes, codes->words),
+	float		cosine = AnnCodeEstimate(q, &code->factors, codes->sign_length, 1,
+										 codes->kernels->dot(code->words, 1, q->planes,
+															 codes->words),
 										 &error);
 
 	*bound = distance_at(info, cq, code,

@@ -53,6 +53,9 @@ SpannInit(void)
 	add_int_reloption(spann_relopt_kind, "replicas",
 					  "Most posting lists one vector is written to",
 					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
+	add_int_reloption(spann_relopt_kind, "code_bits",
+					  "Bits per dimension of the codes in posting lists (0: chosen by the dimensions)",
+					  SPANN_DEFAULT_CODE_BITS, 0, ANN_CODE_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("spann.probes",
 							"Sets the number of lists a scan probes before it returns rows",
@@ -127,6 +130,20 @@ SpannGetLists(Relation index)
 	return opts != NULL ? opts->lists : SPANN_DEFAULT_LISTS;
 }
 
+/*
+ * Bits per dimension of the codes a build of index on keys of dimensions
+ * makes: the code_bits reloption, or when it is 0 ...
+ */
+int
+SpannCodeBits(Relation index, int dimensions)
+{
+	SpannOptions *opts = get_options(index);
+
+	if (opts != NULL && opts->code_bits > 0)
+		return opts->code_bits;
+	return dimensions <= SPANN_FOUR_BIT_DIMS ? 4 : 2;
+}
+
 SpannAssignOptions
 SpannGetAssignOptions(Relation index)
 {
@@ -148,6 +165,7 @@ spannoptions(Datum reloptions, bool validate)
 		{"lists", RELOPT_TYPE_INT, offsetof(SpannOptions, lists)},
 		{"epsilon", RELOPT_TYPE_REAL, offsetof(SpannOptions, epsilon)},
 		{"replicas", RELOPT_TYPE_INT, offsetof(SpannOptions, replicas)},
+		{"code_bits", RELOPT_TYPE_INT, offsetof(SpannOptions, code_bits)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, spann_relopt_kind,

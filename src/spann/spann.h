@@ -37,6 +37,9 @@
 #define SPANN_MAX_EPSILON		10.0
 #define SPANN_DEFAULT_REPLICAS	8
 #define SPANN_MAX_REPLICAS		32
+#define SPANN_DEFAULT_CODE_BITS	0		/* 0: chosen by the dimensions */
+/* Chosen: 4 bits per dimension up to this many dimensions, 2 above */
+#define SPANN_FOUR_BIT_DIMS		256
 
 #define SPANN_DEFAULT_PROBES	16
 /* Groups of centroids a scan (or an insert's assignment) opens */
@@ -82,7 +85,7 @@
  * ---------------------------------------------------------------------
  */
 #define SPANN_MAGIC				0xA7A50002
-#define SPANN_VERSION			5
+#define SPANN_VERSION			6
 
 #define SPANN_PAGE_META			0x0001
 #define SPANN_PAGE_CENTROIDS	0x0002
@@ -114,6 +117,7 @@ typedef struct SpannMetaPageData
 	uint64		splits;			/* lists split by inserts since the build */
 	uint64		merges;			/* lists merged away by VACUUM since the build */
 	BlockNumber vector_page;	/* where the next vector tuple goes first */
+	uint32		code_bits;		/* bits per dimension of the entries' codes */
 } SpannMetaPageData;
 
 typedef SpannMetaPageData *SpannMetaPage;
@@ -157,7 +161,7 @@ typedef struct SpannEntryTupleData
 	ItemPointerData vector;		/* its vector tuple; invalid for bit keys */
 	AnnCodeFactors factors;		/* zero for bit keys */
 	float4		inner;			/* <x, centroid>, for inner products */
-	uint32		unused;			/* the code below is 8-byte aligned */
+	float4		code_length;	/* |y| of the code (codes.h); 0 for bit keys */
 	uint64		code[FLEXIBLE_ARRAY_MEMBER];	/* code_words (a bit key's
 												 * bits), then the
 												 * signatures of filter columns */
@@ -224,7 +228,9 @@ typedef struct SpannIndexInfo
 	bool		entry_holds_key;	/* bit keys: entries hold the key itself */
 	int			padded;			/* rotated dimensions: the code's bits (0 for
 								 * bit keys, which are not rotated) */
-	int			code_words;
+	int			code_bits;		/* bits per dimension of a code */
+	int			code_words;		/* 64-bit words of a code: code_bits planes
+								 * of padded / 64 (a bit key's words) */
 	Size		entry_size;		/* of an entry tuple */
 	AnnRotation *rotation;		/* NULL for bit keys */
 	const AnnCodeKernels *code_kernels;
@@ -321,6 +327,7 @@ typedef struct SpannOptions
 	int			lists;
 	double		epsilon;
 	int			replicas;
+	int			code_bits;
 } SpannOptions;
 
 /* What a scan's GUCs say: spann.* or, for an ivfflat index, ivfflat.* */
@@ -389,7 +396,7 @@ extern void SpannReadMeta(Relation index, SpannMetaPageData *meta);
 extern SpannMetaPage SpannEditMeta(AnnEdit *edit, Relation index);
 extern Size SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize);
 extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter);
-extern void SpannInitMetaPage(Page page, int dimensions);
+extern void SpannInitMetaPage(Page page, int dimensions, int code_bits);
 extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Relation index, BlockNumber blkno, Page page,
 											   OffsetNumber offno);
@@ -434,7 +441,8 @@ extern void SpannCopyKey(Relation index, const SpannIndexInfo *info, const char 
 extern void SpannFreeKeyPages(Relation index, BlockNumber first);
 
 /* spannvectors.c */
-extern void SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt);
+extern void SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt);
+extern int	SpannCodeBits(Relation index, int dimensions);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
 extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);

@@ -96,7 +96,7 @@ SpannGetIndexInfo(Relation index)
 		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
 		SpannKeyInfoInit(info);
-		SpannCodeInfoInit(info, index->rd_indexcxt);
+		SpannCodeInfoInit(info, meta.code_bits, index->rd_indexcxt);
 		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
 		*info->known_nblocks = RelationGetNumberOfBlocks(index);
 		index->rd_amcache = info;
@@ -155,7 +155,7 @@ SpannEditMeta(AnnEdit *edit, Relation index)
 
 /* A metapage for an index without lists. */
 void
-SpannInitMetaPage(Page page, int dimensions)
+SpannInitMetaPage(Page page, int dimensions, int code_bits)
 {
 	SpannMetaPage meta;
 
@@ -166,6 +166,7 @@ SpannInitMetaPage(Page page, int dimensions)
 	meta->header.version = SPANN_VERSION;
 	meta->stamp = (uint64) GetCurrentTimestamp();
 	meta->dimensions = dimensions;
+	meta->code_bits = code_bits;
 	meta->list_limit = SPANN_MIN_LIST_LIMIT;
 	meta->group_head = InvalidBlockNumber;
 	meta->group_tail = InvalidBlockNumber;

@@ -52,9 +52,12 @@ StaticAssertDecl(SPANN_ENTRY_TUPLE_SIZE((SPANN_MAX_BITS + 63) / 64, 0) <= SPANN_
 StaticAssertDecl(SPANN_CENTROID_TUPLE_SIZE(VARBITTOTALLEN(SPANN_MAX_BITS)) <= SPANN_MAX_TUPLE_SIZE,
 				 "a bit centroid fits a page");
 
-/* Code sizes and the rotation, for SpannGetIndexInfo (in cxt) */
+/*
+ * Code sizes and the rotation, for SpannGetIndexInfo (in cxt); code_bits
+ * from the metapage
+ */
 void
-SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt)
+SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt)
 {
 	info->signature_size = info->filters.ncolumns > 0 ?
 		info->entry_keysize - info->filter_offset : 0;
@@ -62,12 +65,19 @@ SpannCodeInfoInit(SpannIndexInfo *info, MemoryContext cxt)
 	if (info->entry_holds_key)
 	{
 		info->padded = 0;
+		info->code_bits = 0;
 		info->code_words = (info->dimensions + 63) / 64;
 	}
 	else
 	{
+		if (code_bits < 1 || code_bits > ANN_CODE_MAX_BITS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("spann index has codes of %d bits per dimension", code_bits),
+					 errhint("REINDEX the index.")));
 		info->padded = AnnCodePadded(info->dimensions);
-		info->code_words = info->padded / 64;
+		info->code_bits = code_bits;
+		info->code_words = code_bits * info->padded / 64;
 		info->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
 		AnnRotationInit(info->rotation, info->dimensions, SPANN_ROTATION_SEED);
 		info->code_kernels = AnnBestCodeKernels();
@@ -182,6 +192,30 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
 }
 
 /*
+ * Point the metapage at blkno, a vector page just added because every
+ * page from full on was full.  If another backend moved the metapage's
+ * page meanwhile, it moved it to a page with room (one it added, or one
+ * VACUUM freed a slot on): the earlier of that page and blkno stays, as
+ * inserts walk forward from it and so reach both.  (Moving past a page
+ * another backend had just added would leave it almost empty for good.)
+ */
+static void
+set_added_vector_page(Relation index, bool building, BlockNumber full, BlockNumber blkno)
+{
+	AnnEdit		edit;
+	SpannMetaPage meta;
+
+	AnnEditBegin(&edit, index, building);
+	meta = SpannEditMeta(&edit, index);
+	if (meta->vector_page == full || !BlockNumberIsValid(meta->vector_page))
+		meta->vector_page = blkno;
+	else
+		meta->vector_page = Min(meta->vector_page, blkno);
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
+}
+
+/*
  * Put the vector tuple on vector page blkno if it has a free slot or
  * room; false, changing nothing, if it is full or not a vector page.
  */
@@ -262,7 +296,7 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	if (!put_vector(index, building, BufferGetBlockNumber(buffer), page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
 	AnnEditFinish(&edit);
-	set_vector_page(index, building, BufferGetBlockNumber(buffer));
+	set_added_vector_page(index, building, meta.vector_page, BufferGetBlockNumber(buffer));
 	AnnEditUnlockRelease(&edit);
 	pfree(tuple);
 }
@@ -443,7 +477,8 @@ SpannMakeEntry(const SpannIndexInfo *info, const SpannRow *row, const char *key,
 		memcpy(e->code, SpannKeyElements(key), VARBITBYTES((const VarBit *) key));
 	else
 	{
-		AnnEncode(rotated, centroid, info->padded, e->code, &e->factors);
+		e->code_length = AnnEncode(rotated, centroid, info->padded, info->code_bits, e->code,
+								   &e->factors);
 		for (int i = 0; i < info->padded; i++)
 			inner += (double) rotated[i] * centroid[i];
 		e->inner = (float) inner;
@@ -503,9 +538,10 @@ SpannEntryLowerBound(const SpannIndexInfo *info, const SpannListQuery *lq, Spann
 	if (!always)
 	{
 		float		error;
-		float		estimate = AnnCodeEstimate(q, &e->factors,
-											   info->code_kernels->dot(e->code, q->planes,
-																	   info->code_words),
+		float		estimate = AnnCodeEstimate(q, &e->factors, e->code_length, info->code_bits,
+											   info->code_kernels->dot(e->code, info->code_bits,
+																	   q->planes,
+																	   info->padded / 64),
 											   &error);
 
 		upper_cos = Min(estimate + error, 1.0f);

@@ -35,7 +35,8 @@
 # pgbench -c and -j), BENCH_WORKERS (2,
 # max_parallel_maintenance_workers), BENCH_MWM (2GB, maintenance_work_mem),
 # BENCH_OPCLASS (vector_l2_ops; its operator must be <->), BENCH_HNSW_OPTIONS
-# (more hnsw reloptions, as "quantization = rabitq"), BENCH_LISTS,
+# (more hnsw reloptions, as "quantization = rabitq"), BENCH_SPANN_OPTIONS
+# (spann reloptions, as "code_bits = 1"), BENCH_LISTS,
 # BENCH_EXACT (1; 0 skips the exact search), BENCH_BUILD (1; 0 measures the
 # index an earlier run left), BENCH_DATA (clustered; the tables' prefix).
 # Prints markdown.
@@ -72,7 +73,7 @@ DIM=$(psql_value -c "SELECT vector_dims(embedding) FROM ${DATA}_base LIMIT 1")
 case $AM in
 	hnsw) KNOB=hnsw.ef_search WITH="WITH (m = 16, ef_construction = 64${BENCH_HNSW_OPTIONS:+, $BENCH_HNSW_OPTIONS})"
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(10 20 40 80 200) ;;
-	spann) KNOB=spann.probes WITH=""
+	spann) KNOB=spann.probes WITH="${BENCH_SPANN_OPTIONS:+WITH ($BENCH_SPANN_OPTIONS)}"
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;
 	ivfflat) KNOB=ivfflat.probes WITH="WITH (lists = ${BENCH_LISTS:-$((ROWS / 1000))})"
 		[ ${#SETTINGS[@]} -gt 0 ] || SETTINGS=(4 8 16 32 64) ;;

@@ -18,7 +18,7 @@
 #            the index that this doubling left.
 #
 # For BENCH_AM=spann (ann) the index is built WITH (lists, epsilon,
-# replicas) and the build is followed by spann_index_stats(); for each
+# replicas, code_bits) and the build is followed by spann_index_stats(); for each
 # spann.probes in BENCH_PROBES it prints
 # recall@10 over all test queries (one SQL statement, a LATERAL index scan
 # per query, so its time per query is the server's latency), and pgbench
@@ -28,7 +28,8 @@
 # Environment (defaults): BENCH_DATA (fmnist; or clustered), BENCH_AM
 # (spann), BENCH_TABLE (the data's base table), BENCH_LISTS (0: spann's
 # default 4 * sqrt(rows); ivfflat 245), BENCH_EPSILON (0.1),
-# BENCH_REPLICAS (8), BENCH_PROBES ("1 2 4 8 16 32"),
+# BENCH_REPLICAS (8), BENCH_CODE_BITS (0: spann's default), BENCH_PROBES
+# ("1 2 4 8 16 32"),
 # BENCH_GROUP_PROBES (16: spann.group_probes),
 # BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
 # of this many runs), BENCH_MWM (2GB), BENCH_PROTOCOL (prepared, pgbench
@@ -46,6 +47,7 @@ AM=${BENCH_AM:-spann}
 TABLE=${BENCH_TABLE:-$BASE}
 EPSILON=${BENCH_EPSILON:-0.1}
 REPLICAS=${BENCH_REPLICAS:-8}
+CODE_BITS=${BENCH_CODE_BITS:-0}
 PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
 GROUP_PROBES=${BENCH_GROUP_PROBES:-16}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
@@ -61,7 +63,7 @@ MODES=("$@")
 [ ${#MODES[@]} -eq 0 ] && MODES=(build)
 case $AM in
 	spann) LISTS=${BENCH_LISTS:-0}
-		WITH="lists = $LISTS, epsilon = $EPSILON, replicas = $REPLICAS" ;;
+		WITH="lists = $LISTS, epsilon = $EPSILON, replicas = $REPLICAS, code_bits = $CODE_BITS" ;;
 	ivfflat) LISTS=${BENCH_LISTS:-245} WITH="lists = $LISTS" ;;
 	*) echo "spann_bench: unknown BENCH_AM \"$AM\" (spann or ivfflat)" >&2; exit 1 ;;
 esac
