@@ -370,7 +370,7 @@ extern void spannbuildempty(Relation index);
 extern bool spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 						Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
 						IndexInfo *indexInfo);
-extern void SpannInsertKey(Relation index, const char *key, const SpannRow *row,
+extern void SpannInsertKey(Relation index, Relation heap, const char *key, const SpannRow *row,
 						   BlockNumber exclude_head);
 
 /* spannscan.c */
@@ -418,6 +418,8 @@ extern int	SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);
 extern void SpannRetireChain(Relation index, BlockNumber head);
 extern int	SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys);
+extern void SpannRewriteList(Relation index, const SpannListRef *list, const SpannRow *rows,
+							 const char *keys, int n);
 extern BlockNumber SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
 								   const int *order, int n, const float *centroid,
 								   BlockNumber *tail);
