@@ -934,3 +934,65 @@ AnnValidateOpclass(Oid opclassoid, const char *am_name)
 	ReleaseSysCache(classtup);
 	return result;
 }
+
+/* ---------------------------------------------------------------------
+ * Selection
+ * ---------------------------------------------------------------------
+ */
+
+typedef int (*AnnCompareFn) (const void *a, const void *b);
+
+static void
+swap_items(char *a, char *b, Size size, char *scratch)
+{
+	memcpy(scratch, a, size);
+	memcpy(a, b, size);
+	memcpy(b, scratch, size);
+}
+
+/* Restore the max-heap of items[0..n) (greatest at the root) below node */
+static void
+greatest_sift_down(char *items, int n, int node, Size size, AnnCompareFn cmp, char *scratch)
+{
+	for (;;)
+	{
+		int			child = 2 * node + 1;
+
+		if (child >= n)
+			return;
+		if (child + 1 < n && cmp(items + size * (child + 1), items + size * child) > 0)
+			child++;
+		if (cmp(items + size * child, items + size * node) <= 0)
+			return;
+		swap_items(items + size * node, items + size * child, size, scratch);
+		node = child;
+	}
+}
+
+/*
+ * Move the k smallest of n items of size bytes, by cmp (a total order),
+ * to the front, smallest first; the others follow in no order.  A bounded
+ * heap: n log k comparisons instead of a sort's n log n, for searches that
+ * need the nearest few of many.
+ */
+void
+AnnSelectSmallest(void *items, int n, int k, Size size, AnnCompareFn cmp)
+{
+	char	   *base = items;
+	char	   *scratch;
+
+	k = Min(k, n);
+	if (k <= 0)
+		return;
+	scratch = palloc(size);
+	for (int node = k / 2 - 1; node >= 0; node--)
+		greatest_sift_down(base, k, node, size, cmp, scratch);
+	for (int i = k; i < n; i++)
+		if (cmp(base + size * i, base) < 0)
+		{
+			swap_items(base + size * i, base, size, scratch);
+			greatest_sift_down(base, k, 0, size, cmp, scratch);
+		}
+	pfree(scratch);
+	qsort(items, k, size, cmp);
+}

@@ -110,5 +110,7 @@ extern void AnnFilterCost(PlannerInfo *root, IndexPath *path, double wanted,
 extern void AnnScanCost(IndexPath *path, double visited, double entries, double heap_fetches,
 						Cost *startup, Cost *total, double *pages);
 extern Datum AnnKeyFromFloats(const AnnDistanceInfo *info, const float *x, int dim);
+extern void AnnSelectSmallest(void *items, int n, int k, Size size,
+							  int (*cmp) (const void *a, const void *b));
 
 #endif							/* ANN_UTILS_H */

@@ -473,8 +473,8 @@ extern SpannListRef *SpannOpenGroups(Relation index, SpannNavigation *nav, int n
 extern bool SpannListRotatedCentroid(Relation index, const SpannListRef *list, float *out);
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
-extern void SpannSortLists(SpannListRef *lists, int n);
 extern void SpannSelectNearestLists(SpannListRef *lists, int n, int k);
+extern void SpannSelectNearestGroups(SpannGroupRef *groups, int n, int k);
 extern void SpannSortListsByBound(SpannListRef *lists, int n);
 extern void SpannSortGroups(SpannGroupRef *groups, int n);
 extern BlockNumber *SpannCentroidPages(Relation index, int *npages);

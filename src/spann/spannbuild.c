@@ -418,7 +418,7 @@ near_groups(SpannBuildState *bs, const void *x)
 		bs->group_order[g].distance =
 			AnnDistance(&bs->dist, x, SpannKeyElements(bs->group_keys + bs->keysize * g),
 						bs->dimensions);
-	SpannSortGroups(bs->group_order, bs->ngroups);
+	SpannSelectNearestGroups(bs->group_order, bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
 	return SPANN_DEFAULT_GROUP_PROBES;
 }
 

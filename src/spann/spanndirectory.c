@@ -352,6 +352,13 @@ SpannSortGroups(SpannGroupRef *groups, int n)
 	qsort(groups, n, sizeof(SpannGroupRef), compare_groups);
 }
 
+/* The k nearest groups first, in SpannSortGroups' order; the rest after */
+void
+SpannSelectNearestGroups(SpannGroupRef *groups, int n, int k)
+{
+	AnnSelectSmallest(groups, n, k, sizeof(SpannGroupRef), compare_groups);
+}
+
 static int
 compare_lists(const void *a, const void *b)
 {
@@ -363,58 +370,15 @@ compare_lists(const void *a, const void *b)
 	return la->head < lb->head ? -1 : la->head > lb->head;
 }
 
-/* Nearest first; ties by head block, so the order is deterministic. */
-void
-SpannSortLists(SpannListRef *lists, int n)
-{
-	qsort(lists, n, sizeof(SpannListRef), compare_lists);
-}
-
-/* Restore the max-heap of lists[0..n) (farthest at the root) below node */
-static void
-farthest_sift_down(SpannListRef *lists, int n, int node)
-{
-	for (;;)
-	{
-		int			child = 2 * node + 1;
-		SpannListRef swap;
-
-		if (child >= n)
-			return;
-		if (child + 1 < n && compare_lists(&lists[child + 1], &lists[child]) > 0)
-			child++;
-		if (compare_lists(&lists[child], &lists[node]) <= 0)
-			return;
-		swap = lists[node];
-		lists[node] = lists[child];
-		lists[child] = swap;
-		node = child;
-	}
-}
-
 /*
- * Move the k nearest of the n lists to the front, nearest first, in the
- * order SpannSortLists gives; the others follow in no order.  A search
- * that probes a few of a thousand lists needs no more than that.
+ * Move the k nearest of the n lists to the front, nearest first (ties by
+ * head block, so the order is deterministic); the others follow in no
+ * order.  A search that probes a few of a thousand lists needs no more.
  */
 void
 SpannSelectNearestLists(SpannListRef *lists, int n, int k)
 {
-	if (k < n)
-	{
-		for (int node = k / 2 - 1; node >= 0; node--)
-			farthest_sift_down(lists, k, node);
-		for (int i = k; i < n && k > 0; i++)
-			if (compare_lists(&lists[i], &lists[0]) < 0)
-			{
-				SpannListRef swap = lists[0];
-
-				lists[0] = lists[i];
-				lists[i] = swap;
-				farthest_sift_down(lists, k, 0);
-			}
-	}
-	SpannSortLists(lists, Min(k, n));
+	AnnSelectSmallest(lists, n, k, sizeof(SpannListRef), compare_lists);
 }
 
 static int
