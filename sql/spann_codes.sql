@@ -90,7 +90,7 @@ SELECT * FROM compare_widths('vector_ip_ops', '<#>', 10);
 SELECT * FROM compare_widths('vector_cosine_ops', '<=>', 10);
 RESET spann.iterative_scan;
 
--- the default width: 4 bits up to 256 dimensions, 2 above; the build
+-- the default width: 4 bits up to 256 dimensions, 1 above; the build
 -- stores it, so ALTER INDEX changes nothing until REINDEX
 CREATE INDEX sc_default ON sc USING spann (v) WITH (lists = 30);
 SELECT (code_answers('<->', 10)).ordered, (code_answers('<->', 10)).complete, ann_check_index('sc_default', true) IS NOT NULL AS checked;

@@ -132,7 +132,10 @@ SpannGetLists(Relation index)
 
 /*
  * Bits per dimension of the codes a build of index on keys of dimensions
- * makes: the code_bits reloption, or when it is 0 ...
+ * makes: the code_bits reloption, or when it is 0, 4 bits up to
+ * SPANN_FOUR_BIT_DIMS dimensions (at 128 a one-bit bound is loose, and
+ * four bits rerank far fewer rows) and 1 above (at 784 one bit's bound is
+ * already tight, and wider codes only lengthen the lists).
  */
 int
 SpannCodeBits(Relation index, int dimensions)
@@ -141,7 +144,7 @@ SpannCodeBits(Relation index, int dimensions)
 
 	if (opts != NULL && opts->code_bits > 0)
 		return opts->code_bits;
-	return dimensions <= SPANN_FOUR_BIT_DIMS ? 4 : 2;
+	return dimensions <= SPANN_FOUR_BIT_DIMS ? 4 : 1;
 }
 
 SpannAssignOptions

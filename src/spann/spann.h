@@ -38,7 +38,7 @@
 #define SPANN_DEFAULT_REPLICAS	8
 #define SPANN_MAX_REPLICAS		32
 #define SPANN_DEFAULT_CODE_BITS	0		/* 0: chosen by the dimensions */
-/* Chosen: 4 bits per dimension up to this many dimensions, 2 above */
+/* Chosen: 4 bits per dimension up to this many dimensions, 1 above */
 #define SPANN_FOUR_BIT_DIMS		256
 
 #define SPANN_DEFAULT_PROBES	16
