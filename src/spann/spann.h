@@ -281,7 +281,8 @@ typedef struct SpannListRef
 	OffsetNumber coffset;
 	OffsetNumber goffset;		/* where its group's tuple is */
 	BlockNumber gblkno;
-	int			ordinal;		/* where the caller keeps the list's other facts */
+	int			ordinal;		/* where the caller keeps the list's other facts (a
+								 * search's: its place in the directory copy, or -1) */
 } SpannListRef;
 
 /* A group of lists as a scan sees it, with the query's distance to it */

@@ -452,11 +452,13 @@ SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *n
 
 /*
  * Append the lists given with their keys to set, with the query's
- * distances
+ * distances.  Lists of the directory copy keep their ordinal there (where
+ * SpannListRotatedCentroid finds their rotated centroids); lists read
+ * from the pages get -1.
  */
 static void
 add_lists(const SpannIndexInfo *info, const SpannNavigation *nav, SpannListSet *set,
-		  const SpannListRef *lists, const char *keys, int n)
+		  const SpannListRef *lists, const char *keys, int n, bool from_directory)
 {
 	list_set_reserve(set, 0, n);
 	for (int i = 0; i < n; i++)
@@ -469,7 +471,9 @@ add_lists(const SpannIndexInfo *info, const SpannNavigation *nav, SpannListSet *
 		if (nav->bounds)
 			list->bound = SpannLowerBound(info, nav, list->distance, list->radius,
 										  SpannKeyElements(key));
-		list->ordinal = set->n++;
+		if (!from_directory)
+			list->ordinal = -1;
+		set->n++;
 	}
 }
 
@@ -499,7 +503,7 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 
 			add_lists(info, nav, &set, dir->lists.lists + first,
 					  dir->lists.keys + info->keysize * first,
-					  dir->group_start[group->ordinal + 1] - first);
+					  dir->group_start[group->ordinal + 1] - first, true);
 		}
 		else
 		{
@@ -507,7 +511,7 @@ SpannOpenGroups(Relation index, SpannNavigation *nav, int ngroups, int *nlists)
 
 			list_set_init(&read, CurrentMemoryContext, info->keysize, 64);
 			read_group_lists(index, group, &read);
-			add_lists(info, nav, &set, read.lists, read.keys, read.n);
+			add_lists(info, nav, &set, read.lists, read.keys, read.n, false);
 			pfree(read.lists);
 			pfree(read.keys);
 		}
@@ -529,7 +533,7 @@ SpannListRotatedCentroid(Relation index, const SpannListRef *list, float *out)
 	SpannDirectory *dir = current_directory(index);
 	float	   *rotated;
 
-	if (dir != NULL && list->ordinal < dir->lists.n &&
+	if (dir != NULL && list->ordinal >= 0 && list->ordinal < dir->lists.n &&
 		dir->lists.lists[list->ordinal].head == list->head &&
 		dir->lists.lists[list->ordinal].cblkno == list->cblkno &&
 		dir->lists.lists[list->ordinal].coffset == list->coffset)
