@@ -400,6 +400,11 @@ typedef struct HnswGraphOps
 	 * returns how many, or -1 when the element is gone.  NULL: no codes.
 	 */
 	int			(*coded_neighbors) (void *graph, HnswRef ref, HnswCandidate *out);
+	/*
+	 * The search will likely expand ref next: start fetching what
+	 * neighbors will read.  NULL: nothing to prefetch.
+	 */
+	void		(*prefetch) (void *graph, HnswRef ref, int layer);
 } HnswGraphOps;
 
 /* Reusable search state over one graph */

@@ -219,11 +219,36 @@ graph_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	for (int i = 0; i < n; i++)
 		out[i] = list->edges[i].element;
 	unlock_element(g, (int32) ref);
+	/* the search marks each as visited next: each mark is a random read */
+	for (int i = 0; i < n; i++)
+		if (out[i] < (HnswRef) g->visited_capacity)
+			__builtin_prefetch(&g->visited[out[i]], 1);
 	return n;
 }
 
+/*
+ * The element's header and, on layer 0, its list (found without reading
+ * the element): the lines neighbors reads
+ */
+static void
+graph_prefetch(void *arg, HnswRef ref, int layer)
+{
+	HnswBuildGraph *g = (HnswBuildGraph *) arg;
+	const char *element = (const char *) element_at(g, (int32) ref);
+
+	__builtin_prefetch(element);
+	if (layer == 0)
+		for (Size at = g->list0_offset; at < g->key_offset; at += 64)
+			__builtin_prefetch(element + at);
+}
+
 /* a build search returns any element, never stops early, keeps no leftovers */
-const HnswGraphOps hnsw_build_graph_ops = {graph_visit, graph_distances, graph_neighbors};
+const HnswGraphOps hnsw_build_graph_ops = {
+	.visit = graph_visit,
+	.distances = graph_distances,
+	.neighbors = graph_neighbors,
+	.prefetch = graph_prefetch,
+};
 
 static float
 graph_pair_distance(void *arg, HnswRef a, HnswRef b)

@@ -308,6 +308,8 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 			break;
 		}
 
+		if (search->ops->prefetch != NULL && candidates->count > 0)
+			search->ops->prefetch(search->graph, candidates->items[0].ref, layer);
 		nfresh = fresh_neighbors(search, nearest.ref, layer);
 		for (int i = 0; i < nfresh; i++)
 		{
