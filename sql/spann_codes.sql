@@ -90,11 +90,11 @@ SELECT * FROM compare_widths('vector_ip_ops', '<#>', 10);
 SELECT * FROM compare_widths('vector_cosine_ops', '<=>', 10);
 RESET spann.iterative_scan;
 
--- the default width: 4 bits up to 256 dimensions, 1 above; the build
--- stores it, so ALTER INDEX changes nothing until REINDEX
+-- the default width (1 bit); the build stores the width, so ALTER INDEX
+-- changes nothing until REINDEX
 CREATE INDEX sc_default ON sc USING spann (v) WITH (lists = 30);
 SELECT (code_answers('<->', 10)).ordered, (code_answers('<->', 10)).complete, ann_check_index('sc_default', true) IS NOT NULL AS checked;
-ALTER INDEX sc_default SET (code_bits = 1);
+ALTER INDEX sc_default SET (code_bits = 4);
 SELECT (code_answers('<->', 10)).ordered, (code_answers('<->', 10)).complete, ann_check_index('sc_default', true) IS NOT NULL AS checked;
 REINDEX INDEX sc_default;
 SELECT (code_answers('<->', 10)).ordered, (code_answers('<->', 10)).complete, ann_check_index('sc_default', true) IS NOT NULL AS checked;
@@ -129,6 +129,7 @@ SELECT ann_check_index('sc_half', true) IS NOT NULL AS checked;
 DROP INDEX sc_half;
 
 -- bad widths; ivfflat takes only pgvector's reloption
+CREATE INDEX ON sc USING spann (v) WITH (code_bits = 0);
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = 9);
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = -1);
 CREATE INDEX ON sc USING ivfflat (v) WITH (code_bits = 2);

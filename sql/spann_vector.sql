@@ -198,22 +198,6 @@ CREATE INDEX ON sv_empty USING spann (v);
 SELECT count(*) FROM (SELECT v FROM sv_empty ORDER BY v <-> '[1,2,3]' LIMIT 3) s;
 DROP TABLE sv_empty;
 
--- a list made long only by entries of rows dead to everyone is rewritten
--- without them, not split: a table whose rows were replaced keeps the
--- lists of its build (a temporary table, so that no other session's
--- snapshot keeps the deleted rows visible)
-CREATE TEMP TABLE sr (id int, v vector(4));
-INSERT INTO sr SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
-FROM generate_series(1, 2000) i;
-CREATE INDEX sr_idx ON sr USING spann (v) WITH (lists = 10, replicas = 1);
-DELETE FROM sr;
-INSERT INTO sr SELECT i, ARRAY[(i * 7) % 31, (i * 13) % 37, (i * 17) % 41, (i * 3) % 11]
-FROM generate_series(2001, 5000) i;
-SELECT lists, entries, splits FROM spann_index_stats('sr_idx');
-SELECT misses('sr', '<->', 10) AS misses_after_rewrite;
-SELECT count(*), count(DISTINCT id), min(id) FROM (SELECT id FROM sr ORDER BY v <-> '[1,1,1,1]' LIMIT 6000) s;
-DROP TABLE sr;
-
 -- unlogged tables
 CREATE UNLOGGED TABLE sv_unlogged (v vector(3));
 INSERT INTO sv_unlogged SELECT ARRAY[i % 7, i % 11, i % 13] FROM generate_series(1, 100) i;

@@ -55,7 +55,7 @@ SpannInit(void)
 					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
 	add_int_reloption(spann_relopt_kind, "code_bits",
 					  "Bits per dimension of the codes in posting lists (0: chosen by the dimensions)",
-					  SPANN_DEFAULT_CODE_BITS, 0, ANN_CODE_MAX_BITS, AccessExclusiveLock);
+					  SPANN_DEFAULT_CODE_BITS, 1, ANN_CODE_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("spann.probes",
 							"Sets the number of lists a scan probes before it returns rows",
@@ -130,21 +130,13 @@ SpannGetLists(Relation index)
 	return opts != NULL ? opts->lists : SPANN_DEFAULT_LISTS;
 }
 
-/*
- * Bits per dimension of the codes a build of index on keys of dimensions
- * makes: the code_bits reloption, or when it is 0, 4 bits up to
- * SPANN_FOUR_BIT_DIMS dimensions (at 128 a one-bit bound is loose, and
- * four bits rerank far fewer rows) and 1 above (at 784 one bit's bound is
- * already tight, and wider codes only lengthen the lists).
- */
+/* Bits per dimension of the codes a build of index makes: the code_bits reloption */
 int
-SpannCodeBits(Relation index, int dimensions)
+SpannCodeBits(Relation index)
 {
 	SpannOptions *opts = get_options(index);
 
-	if (opts != NULL && opts->code_bits > 0)
-		return opts->code_bits;
-	return dimensions <= SPANN_FOUR_BIT_DIMS ? 4 : 1;
+	return opts != NULL ? opts->code_bits : SPANN_DEFAULT_CODE_BITS;
 }
 
 SpannAssignOptions

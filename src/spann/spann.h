@@ -37,9 +37,12 @@
 #define SPANN_MAX_EPSILON		10.0
 #define SPANN_DEFAULT_REPLICAS	8
 #define SPANN_MAX_REPLICAS		32
-#define SPANN_DEFAULT_CODE_BITS	0		/* 0: chosen by the dimensions */
-/* Chosen: 4 bits per dimension up to this many dimensions, 1 above */
-#define SPANN_FOUR_BIT_DIMS		256
+/*
+ * One bit per dimension by default.  Four measured faster at 128
+ * dimensions (test/bench/README.md) but made a streamed 16-dimension index
+ * grow past what the one-bit index did (test/t/018), not yet explained.
+ */
+#define SPANN_DEFAULT_CODE_BITS	1
 
 #define SPANN_DEFAULT_PROBES	16
 /* Groups of centroids a scan (or an insert's assignment) opens */
@@ -371,7 +374,7 @@ extern void spannbuildempty(Relation index);
 extern bool spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 						Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
 						IndexInfo *indexInfo);
-extern void SpannInsertKey(Relation index, Relation heap, const char *key, const SpannRow *row,
+extern void SpannInsertKey(Relation index, const char *key, const SpannRow *row,
 						   BlockNumber exclude_head);
 
 /* spannscan.c */
@@ -419,8 +422,6 @@ extern int	SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);
 extern void SpannRetireChain(Relation index, BlockNumber head);
 extern int	SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys);
-extern void SpannRewriteList(Relation index, const SpannListRef *list, const SpannRow *rows,
-							 const char *keys, int n);
 extern BlockNumber SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
 								   const int *order, int n, const float *centroid,
 								   BlockNumber *tail);
@@ -445,7 +446,7 @@ extern void SpannFreeKeyPages(Relation index, BlockNumber first);
 
 /* spannvectors.c */
 extern void SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt);
-extern int	SpannCodeBits(Relation index, int dimensions);
+extern int	SpannCodeBits(Relation index);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
 extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);

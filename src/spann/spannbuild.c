@@ -706,7 +706,7 @@ write_metapage(Relation index, ForkNumber fork, int dimensions)
 {
 	Buffer		buffer = AnnNewBuffer(index, fork);
 
-	SpannInitMetaPage(BufferGetPage(buffer), dimensions, SpannCodeBits(index, dimensions));
+	SpannInitMetaPage(BufferGetPage(buffer), dimensions, SpannCodeBits(index));
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
 }

@@ -24,12 +24,10 @@
  */
 #include "postgres.h"
 
-#include "access/tableam.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 
 #include "spann.h"
 
@@ -302,48 +300,14 @@ write_half(Relation index, const SplitInput *in, SplitHalf *half)
 }
 
 /*
- * Keep only the entries of rows that some transaction may still see: an
- * entry whose heap tuple (its whole HOT chain) is dead to everyone is
- * not needed, and would make the list look longer than it is until
- * VACUUM removes it (a table whose rows are replaced would split into
- * twice the lists a fresh build makes).  Returns how many are kept.
- */
-static int
-drop_dead_rows(const SpannIndexInfo *info, Relation heap, SplitInput *in)
-{
-	int			kept = 0;
-
-	for (int i = 0; i < in->n; i++)
-	{
-		bool		all_dead = false;
-
-		table_index_fetch_tuple_check(heap, &in->rows[i].heaptid, SnapshotSelf, &all_dead);
-		if (all_dead)
-			continue;
-		if (kept != i)
-		{
-			in->rows[kept] = in->rows[i];
-			memcpy(in->keys + info->entry_keysize * kept, in->keys + info->entry_keysize * i,
-				   info->entry_keysize);
-		}
-		kept++;
-	}
-	return kept;
-}
-
-/*
- * Split a list, if it is still the same list and still too long once
- * entries of rows dead to everyone are left out (heap is the table; NULL
- * counts every entry).  A list that only those made too long is
- * rewritten without them instead.  The caller holds the split lock in
- * share mode and no list lock.
+ * Split a list, if it is still the same list and still too long.  The
+ * caller holds the split lock in share mode and no list lock.
  */
 static void
-split_list(Relation index, Relation heap, const SpannListRef *list, uint32 limit)
+split_list(Relation index, const SpannListRef *list, uint32 limit)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SplitInput	in;
-	int			stored;
 	char	   *old_key;
 	char	   *key1;
 	char	   *key2;
@@ -357,21 +321,11 @@ split_list(Relation index, Relation heap, const SpannListRef *list, uint32 limit
 		SpannUnlock(index, list->head, ExclusiveLock);
 		return;					/* split by someone else meanwhile */
 	}
-	in.n = stored = SpannReadList(index, list->head, &in.rows, &in.keys);
-	if ((uint32) in.n > limit && heap != NULL)
-		in.n = drop_dead_rows(info, heap, &in);
-	if ((uint32) in.n <= limit)
+	in.n = SpannReadList(index, list->head, &in.rows, &in.keys);
+	if ((uint32) in.n <= limit || !two_centroids(info, &in, &key1, &key2))
 	{
-		if (in.n < stored)
-			SpannRewriteList(index, list, in.rows, in.keys, in.n);
-		SpannUnlock(index, list->head, ExclusiveLock);
-		if (in.n < stored)
-			SpannRetireChain(index, list->head);
-		return;
-	}
-	if (!two_centroids(info, &in, &key1, &key2))
-	{
-		postpone_split(index, list);
+		if ((uint32) in.n > limit)
+			postpone_split(index, list);
 		SpannUnlock(index, list->head, ExclusiveLock);
 		return;
 	}
@@ -524,14 +478,12 @@ directory_mismatch(Relation index)
 }
 
 /*
- * Insert one prepared key of a row whose vector is stored, into the
- * index of the table heap.  exclude_head names a list the key must not
- * go to (VACUUM moving the entries of a list it merges away; heap may
- * then be NULL, as no split follows), or is InvalidBlockNumber.
+ * Insert one prepared key of a row whose vector is stored.  exclude_head
+ * names a list the key must not go to (VACUUM moving the entries of a
+ * list it merges away), or is InvalidBlockNumber.
  */
 void
-SpannInsertKey(Relation index, Relation heap, const char *key, const SpannRow *row,
-			   BlockNumber exclude_head)
+SpannInsertKey(Relation index, const char *key, const SpannRow *row, BlockNumber exclude_head)
 {
 	SplitCandidate to_split[SPANN_MAX_REPLICAS];
 	int			nsplit = 0;
@@ -566,7 +518,7 @@ SpannInsertKey(Relation index, Relation heap, const char *key, const SpannRow *r
 	if (nsplit > 0 && SpannConditionalLock(index, SPANN_SPLIT_LOCK, ShareLock))
 	{
 		for (int i = 0; i < nsplit; i++)
-			split_list(index, heap, &to_split[i].list, to_split[i].limit);
+			split_list(index, &to_split[i].list, to_split[i].limit);
 		SpannUnlock(index, SPANN_SPLIT_LOCK, ShareLock);
 	}
 }
@@ -599,7 +551,7 @@ spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		key = AnnFilterComposeKey(&info->filters, key, info->keysize, values, isnull);
 		row.heaptid = *heap_tid;
 		SpannStoreVector(index, &row, DatumGetPointer(key), false);
-		SpannInsertKey(index, heap, DatumGetPointer(key), &row, InvalidBlockNumber);
+		SpannInsertKey(index, DatumGetPointer(key), &row, InvalidBlockNumber);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -551,39 +551,6 @@ SpannRetireChain(Relation index, BlockNumber head)
 }
 
 /*
- * Write the n entries of rows and keys (as SpannReadList gives them) into
- * a new chain and switch it in as list's.  The caller holds the list lock
- * exclusively, and retires the old chain.
- */
-void
-SpannRewriteList(Relation index, const SpannListRef *list, const SpannRow *rows,
-				 const char *keys, int n)
-{
-	int		   *order = palloc(sizeof(int) * Max(n, 1));
-	float	   *centroid = SpannRotatedCentroid(index, list);
-	BlockNumber head,
-				tail;
-	SpannMetaPage meta;
-	SpannCentroidTuple c;
-	AnnEdit		edit;
-
-	for (int i = 0; i < n; i++)
-		order[i] = i;
-	head = SpannWriteChain(index, rows, keys, order, n, centroid, &tail);
-	AnnEditBegin(&edit, index, false);
-	meta = SpannEditMeta(&edit, index);
-	meta->directory_version++;
-	c = SpannEditLockedList(&edit, index, list);
-	c->head = head;
-	c->tail = tail;
-	c->count = n;
-	AnnEditFinish(&edit);
-	AnnEditUnlockRelease(&edit);
-	pfree(order);
-	pfree(centroid);
-}
-
-/*
  * Copy every entry of the list starting at head: its rows into *rows,
  * whole entry keys (entry_keysize bytes each: the key, SpannEntryKey,
  * then the entry's signatures) into *keys, both palloc'd.  Returns

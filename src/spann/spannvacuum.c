@@ -171,7 +171,7 @@ merge_away(Relation index, const SpannListRef *list)
 
 	for (int i = 0; i < n; i++)
 	{
-		SpannInsertKey(index, NULL, keys + info->entry_keysize * i, &rows[i], list->head);
+		SpannInsertKey(index, keys + info->entry_keysize * i, &rows[i], list->head);
 		vacuum_delay_point();
 	}
 
@@ -202,8 +202,26 @@ compact_list(Relation index, const SpannListRef *list)
 	SpannRow   *rows;
 	char	   *keys;
 	int			n = SpannReadList(index, list->head, &rows, &keys);
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	float	   *centroid = SpannRotatedCentroid(index, list);
+	BlockNumber head,
+				tail;
+	SpannMetaPage meta;
+	SpannCentroidTuple c;
+	AnnEdit		edit;
 
-	SpannRewriteList(index, list, rows, keys, n);
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	head = SpannWriteChain(index, rows, keys, order, n, centroid, &tail);
+	AnnEditBegin(&edit, index, false);
+	meta = SpannEditMeta(&edit, index);
+	meta->directory_version++;
+	c = SpannEditLockedList(&edit, index, list);
+	c->head = head;
+	c->tail = tail;
+	c->count = n;
+	AnnEditFinish(&edit);
+	AnnEditUnlockRelease(&edit);
 }
 
 /*

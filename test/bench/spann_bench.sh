@@ -28,7 +28,7 @@
 # Environment (defaults): BENCH_DATA (fmnist; or clustered), BENCH_AM
 # (spann), BENCH_TABLE (the data's base table), BENCH_LISTS (0: spann's
 # default 4 * sqrt(rows); ivfflat 245), BENCH_EPSILON (0.1),
-# BENCH_REPLICAS (8), BENCH_CODE_BITS (0: spann's default), BENCH_PROBES
+# BENCH_REPLICAS (8), BENCH_CODE_BITS (1, spann's default), BENCH_PROBES
 # ("1 2 4 8 16 32"),
 # BENCH_GROUP_PROBES (16: spann.group_probes),
 # BENCH_SECONDS (10, pgbench -T), BENCH_RUNS (1; times and QPS are the best
@@ -47,7 +47,7 @@ AM=${BENCH_AM:-spann}
 TABLE=${BENCH_TABLE:-$BASE}
 EPSILON=${BENCH_EPSILON:-0.1}
 REPLICAS=${BENCH_REPLICAS:-8}
-CODE_BITS=${BENCH_CODE_BITS:-0}
+CODE_BITS=${BENCH_CODE_BITS:-1}
 PROBES=${BENCH_PROBES:-1 2 4 8 16 32}
 GROUP_PROBES=${BENCH_GROUP_PROBES:-16}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
