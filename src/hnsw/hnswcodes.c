@@ -144,7 +144,7 @@ HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out)
 
 	memset(out, 0, codes->slot_size);
 	if (stored != NULL)
-		memcpy(&out->words[codes->words], HnswKeySignatures(info, stored),
+		memcpy((char *) HnswSlotSignatures(info, out), HnswKeySignatures(info, stored),
 			   sizeof(AnnSignature) * info->filters.ncolumns);
 	AnnEncode(rotated, codes->centre, codes->padded, 1, out->words, &out->factors);
 	for (int i = 0; i < codes->padded; i++)

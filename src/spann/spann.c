@@ -54,7 +54,7 @@ SpannInit(void)
 					  "Most posting lists one vector is written to",
 					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
 	add_int_reloption(spann_relopt_kind, "code_bits",
-					  "Bits per dimension of the codes in posting lists (0: chosen by the dimensions)",
+					  "Bits per dimension of the codes in posting lists",
 					  SPANN_DEFAULT_CODE_BITS, 1, ANN_CODE_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("spann.probes",

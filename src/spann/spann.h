@@ -355,6 +355,7 @@ extern IndexAmRoutine *SpannMakeAmRoutine(void);
 extern void SpannGetScanSettings(Relation index, SpannScanSettings *settings);
 extern const char *SpannAmName(Relation index);
 extern int	SpannGetLists(Relation index);
+extern int	SpannCodeBits(Relation index);
 extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
 extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -446,7 +447,6 @@ extern void SpannFreeKeyPages(Relation index, BlockNumber first);
 
 /* spannvectors.c */
 extern void SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt);
-extern int	SpannCodeBits(Relation index);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
 extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);

@@ -258,10 +258,11 @@ heap_pop(SpannHeap *heap)
 /*
  * Append every entry of one list to the found entries (not heaped: the
  * caller heaps them), with a lower bound of its distance.  The entries'
- * codes are relative to the list's centroid (SpannListRotatedCentroid).  If its slot holds another list by now (a split,
- * merge or compaction replaced ours after the scan opened it; its chain
- * stays readable), the centroid is unknown and every bound is 0: each
- * entry is reranked.  Bit entries need no centroid.
+ * codes are relative to the list's centroid (SpannListRotatedCentroid).
+ * If its slot holds another list by now (a split, merge or compaction
+ * replaced ours after the scan opened it; its chain stays readable), the
+ * centroid is unknown and every bound is 0: each entry is reranked.  Bit
+ * entries need no centroid.
  */
 static void
 scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
@@ -310,12 +311,12 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 	}
 }
 
-
 /*
  * Open more groups of centroids, nearest first and spann.group_probes at
  * a time, until at least wanted lists are left to probe or no group is
  * (the nearest groups may have lost all their lists).  Their lists join
- * the unprobed ones, which are sorted again when next needed.
+ * the unprobed ones, from which the nearest are selected again when next
+ * needed.
  */
 static void
 open_groups(IndexScanDesc scan, SpannScanOpaque so, int wanted)
