@@ -89,6 +89,7 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 	proc = index_getprocinfo(index, 1, ANN_DISTANCE_PROC);
 	fn = proc->fn_addr;
 
+	info->kernel_many = NULL;
 	if (fn == hamming_distance || fn == jaccard_distance)
 		resolve_bit_distance(fn == hamming_distance, info);
 	else if (fn == sparsevec_l2_squared_distance || fn == sparsevec_negative_inner_product ||
@@ -193,6 +194,8 @@ resolve_float_distance(Relation index, PGFunction fn, bool normalize, AnnDistanc
 		info->metric = ANN_METRIC_L2;
 		info->kernel = half ? (AnnElemDistanceFn) ann_kernels->half_l2_squared :
 			(AnnElemDistanceFn) ann_kernels->l2_squared;
+		info->kernel_many = half ? (AnnElemDistancesFn) ann_kernels->half_l2_squared_many :
+			(AnnElemDistancesFn) ann_kernels->l2_squared_many;
 	}
 	else if (fn == vector_negative_inner_product || fn == halfvec_negative_inner_product)
 	{
@@ -200,6 +203,8 @@ resolve_float_distance(Relation index, PGFunction fn, bool normalize, AnnDistanc
 		info->sign = -1.0f;
 		info->kernel = half ? (AnnElemDistanceFn) ann_kernels->half_inner_product :
 			(AnnElemDistanceFn) ann_kernels->inner_product;
+		info->kernel_many = half ? (AnnElemDistancesFn) ann_kernels->half_inner_product_many :
+			(AnnElemDistancesFn) ann_kernels->inner_product_many;
 	}
 	else if (fn == l1_distance || fn == halfvec_l1_distance)
 	{

@@ -42,6 +42,8 @@ typedef enum AnnKeyType
 } AnnKeyType;
 
 typedef float (*AnnElemDistanceFn) (const void *a, const void *b, int n);
+typedef void (*AnnElemDistancesFn) (const void *a, const char *first, size_t stride, int count,
+									int n, float *out);
 
 /*
  * How an index compares keys, resolved once per scan or build from the
@@ -53,12 +55,33 @@ typedef struct AnnDistanceInfo
 	AnnKeyType	keytype;
 	float		sign;			/* -1 turns an inner product into a distance */
 	AnnElemDistanceFn kernel;	/* from ann_kernels */
+	AnnElemDistancesFn kernel_many; /* the same for many keys, or NULL */
 } AnnDistanceInfo;
 
 static inline float
 AnnDistance(const AnnDistanceInfo *info, const void *a, const void *b, int n)
 {
 	return info->sign * info->kernel(a, b, n);
+}
+
+/*
+ * The distances from x to the elements of n keys that lie stride bytes
+ * apart from first, into out; each equals AnnDistance's
+ */
+static inline void
+AnnDistancesTo(const AnnDistanceInfo *info, const void *x, const char *first, Size stride,
+			   int n, int dim, float *out)
+{
+	if (info->kernel_many == NULL)
+	{
+		for (int i = 0; i < n; i++)
+			out[i] = AnnDistance(info, x, first + stride * i, dim);
+		return;
+	}
+	info->kernel_many(x, first, stride, n, dim, out);
+	if (info->sign != 1.0f)
+		for (int i = 0; i < n; i++)
+			out[i] *= info->sign;
 }
 
 /* Does distance 0 mean the same key?  (Not for inner products.) */

@@ -217,11 +217,30 @@ scalar_bit_jaccard(const uint8 *a, const uint8 *b, int bytes)
 	return AnnJaccardFromCounts(counts[0], counts[1], counts[2]);
 }
 
+/*
+ * The kernel NAME for many operands (AnnFloatDistancesFn), one call of
+ * NAME per key
+ */
+#define MANY_BY_PAIRS(NAME, T) \
+	static void \
+	NAME##_many(const T *a, const char *first, size_t stride, int count, int n, float *out) \
+	{ \
+		for (int k = 0; k < count; k++) \
+			out[k] = NAME(a, (const T *) (first + stride * k), n); \
+	}
+
+MANY_BY_PAIRS(scalar_l2_squared, float)
+MANY_BY_PAIRS(scalar_inner_product, float)
+MANY_BY_PAIRS(scalar_half_l2_squared, AnnHalf)
+MANY_BY_PAIRS(scalar_half_inner_product, AnnHalf)
+
 static const AnnKernels scalar_kernels = {
 	ANN_SIMD_SCALAR, "scalar",
 	scalar_l2_squared, scalar_inner_product, scalar_l1, scalar_cosine,
 	scalar_half_l2_squared, scalar_half_inner_product, scalar_half_l1,
 	scalar_half_cosine, scalar_half_to_float,
+	scalar_l2_squared_many, scalar_inner_product_many,
+	scalar_half_l2_squared_many, scalar_half_inner_product_many,
 	"scalar", scalar_bit_hamming, scalar_bit_jaccard
 };
 
@@ -376,10 +395,12 @@ AnnSparseCosine(const AnnSparse *a, const AnnSparse *b)
 			STEP(L, 1, TAIL(a + i, n - i), TAIL(b + i, n - i)); \
 	} while (0)
 
-#define SIMD_L2_STEP(L, k, x, y) \
-	do { L##_VEC d_ = L##_SUB(x, y); s##k = L##_FMA(d_, d_, s##k); } while (0)
-#define SIMD_IP_STEP(L, k, x, y) \
-	s##k = L##_FMA(x, y, s##k)
+#define SIMD_L2_INTO(L, acc, x, y) \
+	do { L##_VEC d_ = L##_SUB(x, y); acc = L##_FMA(d_, d_, acc); } while (0)
+#define SIMD_IP_INTO(L, acc, x, y) \
+	acc = L##_FMA(x, y, acc)
+#define SIMD_L2_STEP(L, k, x, y)	SIMD_L2_INTO(L, s##k, x, y)
+#define SIMD_IP_STEP(L, k, x, y)	SIMD_IP_INTO(L, s##k, x, y)
 #define SIMD_L1_STEP(L, k, x, y) \
 	s##k = L##_ADD(s##k, L##_ABS(L##_SUB(x, y)))
 #define SIMD_COSINE_STEP(L, k, x, y) \
@@ -404,6 +425,62 @@ AnnSparseCosine(const AnnSparse *a, const AnnSparse *b)
 		\
 		SIMD_LOOP(L, LOAD, TAIL, STEP); \
 		return SIMD_TOTAL4(L, s); \
+	}
+
+/*
+ * The kernel NAME (made by SIMD_DISTANCE with the step INTO) for many
+ * operands: two keys at a time, b and c, each summed exactly as NAME sums
+ * it (the same accumulators, the same order), while their chains of
+ * FMAs overlap and each load of a serves both.
+ */
+#define SIMD_DISTANCES(L, NAME, T, LOAD, TAIL, INTO) \
+	L##_TARGET static void \
+	NAME##_many(const T *a, const char *first, size_t stride, int count, int n, float *out) \
+	{ \
+		const int	w_ = L##_WIDTH; \
+		int			k = 0; \
+		\
+		for (; k + 2 <= count; k += 2) \
+		{ \
+			const T    *b = (const T *) (first + stride * k); \
+			const T    *c = (const T *) (first + stride * (k + 1)); \
+			int			i = 0; \
+			SIMD_ZERO4(L, s); \
+			SIMD_ZERO4(L, t); \
+			\
+			for (; i + 4 * w_ <= n; i += 4 * w_) \
+			{ \
+				L##_VEC		x0 = LOAD(a + i), x1 = LOAD(a + i + w_), \
+							x2 = LOAD(a + i + 2 * w_), x3 = LOAD(a + i + 3 * w_); \
+				\
+				INTO(L, s0, x0, LOAD(b + i)); \
+				INTO(L, t0, x0, LOAD(c + i)); \
+				INTO(L, s1, x1, LOAD(b + i + w_)); \
+				INTO(L, t1, x1, LOAD(c + i + w_)); \
+				INTO(L, s2, x2, LOAD(b + i + 2 * w_)); \
+				INTO(L, t2, x2, LOAD(c + i + 2 * w_)); \
+				INTO(L, s3, x3, LOAD(b + i + 3 * w_)); \
+				INTO(L, t3, x3, LOAD(c + i + 3 * w_)); \
+			} \
+			for (; i + w_ <= n; i += w_) \
+			{ \
+				L##_VEC		x0 = LOAD(a + i); \
+				\
+				INTO(L, s0, x0, LOAD(b + i)); \
+				INTO(L, t0, x0, LOAD(c + i)); \
+			} \
+			if (i < n) \
+			{ \
+				L##_VEC		x1 = TAIL(a + i, n - i); \
+				\
+				INTO(L, s1, x1, TAIL(b + i, n - i)); \
+				INTO(L, t1, x1, TAIL(c + i, n - i)); \
+			} \
+			out[k] = SIMD_TOTAL4(L, s); \
+			out[k + 1] = SIMD_TOTAL4(L, t); \
+		} \
+		if (k < count) \
+			out[k] = NAME(a, (const T *) (first + stride * k), n); \
 	}
 
 #define SIMD_COSINE(L, NAME, T, LOAD, TAIL) \
@@ -450,7 +527,11 @@ AnnSparseCosine(const AnnSparse *a, const AnnSparse *b)
 	SIMD_DISTANCE(L, l##_half_l2_squared, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L2_STEP) \
 	SIMD_DISTANCE(L, l##_half_inner_product, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_IP_STEP) \
 	SIMD_DISTANCE(L, l##_half_l1, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L1_STEP) \
-	SIMD_COSINE(L, l##_half_cosine, AnnHalf, L##_LOADH, l##_tail_halves)
+	SIMD_COSINE(L, l##_half_cosine, AnnHalf, L##_LOADH, l##_tail_halves) \
+	SIMD_DISTANCES(L, l##_l2_squared, float, L##_LOAD, L##_TAIL, SIMD_L2_INTO) \
+	SIMD_DISTANCES(L, l##_inner_product, float, L##_LOAD, L##_TAIL, SIMD_IP_INTO) \
+	SIMD_DISTANCES(L, l##_half_l2_squared, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_L2_INTO) \
+	SIMD_DISTANCES(L, l##_half_inner_product, AnnHalf, L##_LOADH, l##_tail_halves, SIMD_IP_INTO)
 
 /*
  * The bit-string kernels of level L, named l_bit_hamming and
@@ -504,6 +585,8 @@ AnnSparseCosine(const AnnSparse *a, const AnnSparse *b)
 		l##_l2_squared, l##_inner_product, l##_l1, l##_cosine, \
 		l##_half_l2_squared, l##_half_inner_product, l##_half_l1, \
 		l##_half_cosine, l##_half_to_float, \
+		l##_l2_squared_many, l##_inner_product_many, \
+		l##_half_l2_squared_many, l##_half_inner_product_many, \
 		name, bits##_bit_hamming, bits##_bit_jaccard \
 	}
 

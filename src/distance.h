@@ -39,6 +39,16 @@ typedef uint64 (*AnnBitHammingFn) (const uint8 *a, const uint8 *b, int bytes);
 typedef double (*AnnBitJaccardFn) (const uint8 *a, const uint8 *b, int bytes);
 
 /*
+ * A kernel for many operands: out[k] = kernel(a, key k, n) for count keys
+ * of n elements that lie stride bytes apart from first, equal bit for bit
+ * to the one-pair kernel's results
+ */
+typedef void (*AnnFloatDistancesFn) (const float *a, const char *first, size_t stride,
+									 int count, int n, float *out);
+typedef void (*AnnHalfDistancesFn) (const AnnHalf *a, const char *first, size_t stride,
+									int count, int n, float *out);
+
+/*
  * One complete set of kernels.  Float results are accumulated in float32,
  * as pgvector does, so a sum can overflow to an infinity (or NaN, from
  * infinities of both signs) on float32 data with huge elements; callers
@@ -63,6 +73,12 @@ typedef struct AnnKernels
 
 	/* widen n float16 values to float32 */
 	void		(*half_to_float) (const AnnHalf *src, float *dst, int n);
+
+	/* the L2 and inner product kernels for many operands */
+	AnnFloatDistancesFn l2_squared_many;
+	AnnFloatDistancesFn inner_product_many;
+	AnnHalfDistancesFn half_l2_squared_many;
+	AnnHalfDistancesFn half_inner_product_many;
 
 	/*
 	 * Bit strings of the same number of bytes, at any alignment: the bits

@@ -163,6 +163,50 @@ check_exact(const AnnKernels *k, const AnnKernels *s, float *a, float *b,
 	return true;
 }
 
+/*
+ * The kernels for many operands against the pair kernels, bit for bit:
+ * count keys of n elements, stride elements apart (a stride of n + 1
+ * leaves the keys unaligned), from b.
+ */
+static bool
+check_many(const AnnKernels *k, const float *a, const float *b, const AnnHalf *ha,
+		   const AnnHalf *hb, char *detail)
+{
+	float		got[8];
+
+	for (int n = 1; n <= MAX_DIMS; n++)
+		for (int count = 0; count <= 5; count++)
+		{
+			size_t		stride = n + (count % 2);
+
+			if (stride * count > BUFFER_LEN)
+				continue;
+			k->l2_squared_many(a, (const char *) b, stride * sizeof(float), count, n, got);
+			for (int i = 0; i < count; i++)
+				if (got[i] != k->l2_squared(a, b + stride * i, n))
+					goto mismatch;
+			k->inner_product_many(a, (const char *) b, stride * sizeof(float), count, n, got);
+			for (int i = 0; i < count; i++)
+				if (got[i] != k->inner_product(a, b + stride * i, n))
+					goto mismatch;
+			k->half_l2_squared_many(ha, (const char *) hb, stride * sizeof(AnnHalf), count, n,
+									got);
+			for (int i = 0; i < count; i++)
+				if (got[i] != k->half_l2_squared(ha, hb + stride * i, n))
+					goto mismatch;
+			k->half_inner_product_many(ha, (const char *) hb, stride * sizeof(AnnHalf), count,
+									   n, got);
+			for (int i = 0; i < count; i++)
+				if (got[i] != k->half_inner_product(ha, hb + stride * i, n))
+					goto mismatch;
+			continue;
+	mismatch:
+			snprintf(detail, 200, "n=%d count=%d", n, count);
+			return false;
+		}
+	return true;
+}
+
 /* Float16 kernels on random halves, against the float32 reference. */
 static bool
 check_half_random(const AnnKernels *k, AnnHalf *ha, AnnHalf *hb, char *detail)
@@ -606,6 +650,9 @@ main(void)
 			   "float16 random data within error bound", name, detail);
 		detail[0] = '\0';
 		report(check_half_to_float(k, detail), "float16 widening", name, detail);
+		detail[0] = '\0';
+		report(check_many(k, rand_a, rand_b, rand_ha, rand_hb, detail),
+			   "kernels for many operands equal the pair kernels", name, detail);
 		printf("# bit kernels for level %s: %s\n", name, k->bit_name);
 		detail[0] = '\0';
 		report(check_bits(k, detail), "bit kernels equal bytewise counts", name, detail);

@@ -392,6 +392,13 @@ extern IndexBulkDeleteResult *spannbulkdelete(IndexVacuumInfo *info, IndexBulkDe
 extern IndexBulkDeleteResult *spannvacuumcleanup(IndexVacuumInfo *info,
 												 IndexBulkDeleteResult *stats);
 
+/* The elements of a stored key (after its varlena header and dim) */
+static inline const void *
+SpannKeyElements(const char *key)
+{
+	return key + offsetof(Vector, x);
+}
+
 /* spannutils.c */
 extern void SpannLock(Relation index, BlockNumber tag, LOCKMODE mode);
 extern bool SpannConditionalLock(Relation index, BlockNumber tag, LOCKMODE mode);
@@ -402,7 +409,6 @@ extern SpannMetaPage SpannEditMeta(AnnEdit *edit, Relation index);
 extern Size SpannCentroidKeySize(const AnnFilterColumns *filters, Size keysize);
 extern bool SpannListMayMatch(Relation index, const SpannListRef *list, const AnnFilter *filter);
 extern void SpannInitMetaPage(Page page, int dimensions, int code_bits);
-extern const void *SpannKeyElements(const char *key);
 extern SpannCentroidTuple SpannPageGetCentroid(Relation index, BlockNumber blkno, Page page,
 											   OffsetNumber offno);
 extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 kinds);

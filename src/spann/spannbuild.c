@@ -15,8 +15,11 @@
  * 4. A second heap scan assigns each row by the closure rule (among the
  *    lists of its nearest groups, as an insert does) and appends it to
  *    its lists, in shared buffers without WAL; at the end the whole
- *    relation is WAL-logged once.  Memory stays bounded whatever the
- *    table's size: the sample, the centroids, one row at a time.  With
+ *    relation is WAL-logged once.  Rows are assigned in batches: each
+ *    group's centroids are compared with every row of the batch that
+ *    searches the group while they are in cache, instead of being read
+ *    again for every row.  Memory stays bounded whatever the table's
+ *    size: the sample, the centroids, one batch of rows.  With
  *    max_parallel_maintenance_workers, workers share this scan (a
  *    parallel heap scan, annbuild.c): the leader hands them the centroids
  *    in the segment, and every participant appends to the lists as an
@@ -44,6 +47,7 @@
 #define SPANN_SEED				UINT64CONST(0x5A9A11)
 #define SPANN_MIN_SAMPLE		20000
 #define SPANN_SAMPLE_PER_LIST	32
+#define SPANN_ASSIGN_BATCH		128	/* rows assigned together */
 
 typedef struct SpannBuildState
 {
@@ -71,10 +75,39 @@ typedef struct SpannBuildState
 	char	   *group_keys;		/* ngroups whole keys */
 	int		   *group_start;	/* group g: members[group_start[g] .. group_start[g + 1]) */
 	int		   *members;		/* list numbers, group by group */
-	char	   *member_keys;	/* the centroid keys in members' order, so
-								 * that a group's are read in one stream */
+
+	/*
+	 * The elements of the group keys, and of the centroid keys in members'
+	 * order (so that a group's are read in one stream), element_stride
+	 * bytes apart: keys start 8 bytes into a cache line, and a distance
+	 * kernel's every load would straddle two lines.
+	 */
+	Size		element_stride;
+	char	   *group_elements;
+	char	   *member_elements;
+
 	SpannGroupRef *group_order; /* scratch: the groups by distance to one row */
+	float	   *group_distances;	/* scratch: the same distances in group order */
 	SpannListRef *candidates;	/* scratch: the lists near one row */
+	int			most_candidates;	/* lists in the largest groups a row searches */
+
+	/*
+	 * The batch: nbatch rows waiting to be assigned (assign_batch), their
+	 * keys with signatures and, per row, the groups it searches and the
+	 * distances to their lists, group after group in the row's order of
+	 * groups; batch_group_start says where each group's distances start
+	 * (-1: not searched)
+	 */
+	int			nbatch;
+	ItemPointerData batch_tids[SPANN_ASSIGN_BATCH];
+	Size		batch_keysize;
+	char	   *batch_keys;
+	char	   *batch_elements; /* element_stride apart */
+	int		   *batch_group_start;	/* [row][group] */
+	int		   *batch_groups;	/* [row][searched group]: nearest first */
+	int			batch_nsearched[SPANN_ASSIGN_BATCH];
+	float		batch_nearest[SPANN_ASSIGN_BATCH];	/* distance to the nearest list */
+	float	   *batch_distances;	/* [row][most_candidates] */
 	const void **candidate_keys;
 	int		   *chosen;
 	float	   *rotated_centroids;	/* nlists, padded floats each */
@@ -414,51 +447,190 @@ near_groups(SpannBuildState *bs, const void *x)
 	}
 	if (bs->ngroups <= SPANN_DEFAULT_GROUP_PROBES)
 		return bs->ngroups;
+	AnnDistancesTo(&bs->dist, x, bs->group_elements, bs->element_stride, bs->ngroups,
+				   bs->dimensions, bs->group_distances);
 	for (int g = 0; g < bs->ngroups; g++)
-		bs->group_order[g].distance =
-			AnnDistance(&bs->dist, x, SpannKeyElements(bs->group_keys + bs->keysize * g),
-						bs->dimensions);
+		bs->group_order[g].distance = bs->group_distances[g];
 	SpannSelectNearestGroups(bs->group_order, bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
 	return SPANN_DEFAULT_GROUP_PROBES;
 }
 
-/*
- * The lists near a key, nearest first: those of the nearest groups that
- * are within the closure bound of the nearest list, at most
- * 4 * replicas.  Returns how many, in bs->candidates with their keys'
- * elements in bs->candidate_keys.
- */
-static int
-near_lists(SpannBuildState *bs, const void *x)
+/* Room for n keys' elements, element_stride apart from a cache line's start */
+static char *
+palloc_elements(const SpannBuildState *bs, int n)
 {
-	int			ngroups = near_groups(bs, x);
-	int			nlists = 0;
-	float		nearest = FLT_MAX;
-	float		bound;
+	char	   *room = palloc_extended(bs->element_stride * (Size) Max(n, 1) + PG_CACHE_LINE_SIZE,
+									   MCXT_ALLOC_HUGE);
+
+	return (char *) TYPEALIGN(PG_CACHE_LINE_SIZE, room);
+}
+
+/* Copy key's elements to place i of elements. */
+static void
+copy_elements(const SpannBuildState *bs, char *elements, int i, const char *key)
+{
+	memcpy(elements + bs->element_stride * i, SpannKeyElements(key),
+		   bs->keysize - offsetof(Vector, x));
+}
+
+/*
+ * Search the nearest groups of batch row r: note them, nearest first, and
+ * where each group's lists start among the row's distances.
+ */
+static void
+plan_row(SpannBuildState *bs, int r, const void *x)
+{
+	int		   *group_start = bs->batch_group_start + (Size) bs->ngroups * r;
+	int		   *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES) * r;
+	int			nsearched = near_groups(bs, x);
 	int			n = 0;
 
-	for (int o = 0; o < ngroups; o++)
+	for (int g = 0; g < bs->ngroups; g++)
+		group_start[g] = -1;
+	for (int o = 0; o < nsearched; o++)
 	{
 		int			g = bs->group_order[o].ordinal;
 
-		for (int m = bs->group_start[g]; m < bs->group_start[g + 1]; m++)
-		{
-			SpannListRef *list = &bs->candidates[nlists++];
+		groups[o] = g;
+		group_start[g] = n;
+		n += bs->group_start[g + 1] - bs->group_start[g];
+	}
+	bs->batch_nsearched[r] = nsearched;
+	bs->batch_nearest[r] = FLT_MAX;
+}
 
-			*list = bs->lists[bs->members[m]];
-			list->distance = AnnDistance(&bs->dist, x,
-										 SpannKeyElements(bs->member_keys + bs->keysize * m),
-										 bs->dimensions);
-			nearest = Min(nearest, list->distance);
+static const void *
+batch_elements(SpannBuildState *bs, int r)
+{
+	return bs->batch_elements + bs->element_stride * r;
+}
+
+/* The least of v[0..n), in four independent chains */
+static float
+least(const float *v, int n)
+{
+	float		m[4] = {FLT_MAX, FLT_MAX, FLT_MAX, FLT_MAX};
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		for (int k = 0; k < 4; k++)
+			m[k] = Min(m[k], v[i + k]);
+	for (; i < n; i++)
+		m[0] = Min(m[0], v[i]);
+	return Min(Min(m[0], m[1]), Min(m[2], m[3]));
+}
+
+/*
+ * The distances from every row of the batch to the lists of the groups
+ * it searches, group by group: a group's keys are read from memory once
+ * for the whole batch.
+ */
+static void
+measure_batch(SpannBuildState *bs)
+{
+	for (int g = 0; g < bs->ngroups; g++)
+	{
+		int			first = bs->group_start[g];
+		int			size = bs->group_start[g + 1] - first;
+
+		for (int r = 0; r < bs->nbatch; r++)
+		{
+			int			start = bs->batch_group_start[(Size) bs->ngroups * r + g];
+			float	   *out = bs->batch_distances + (Size) bs->most_candidates * r + start;
+
+			if (start < 0)
+				continue;
+			AnnDistancesTo(&bs->dist, batch_elements(bs, r),
+						   bs->member_elements + bs->element_stride * first, bs->element_stride,
+						   size, bs->dimensions, out);
+			bs->batch_nearest[r] = Min(bs->batch_nearest[r], least(out, size));
 		}
 	}
-	bound = SpannClosureBound(bs->dist.metric, nearest, bs->opts.epsilon);
-	for (int i = 0; i < nlists; i++)
-		if (bs->candidates[i].distance <= bound)
-			bs->candidates[n++] = bs->candidates[i];
+}
+
+/*
+ * The lists near batch row r, nearest first: those of its nearest groups
+ * that are within the closure bound of the nearest list, at most
+ * 4 * replicas.  Returns how many, in bs->candidates.
+ */
+static int
+near_lists(SpannBuildState *bs, int r)
+{
+	const int  *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES) * r;
+	const float *distance = bs->batch_distances + (Size) bs->most_candidates * r;
+	float		bound = SpannClosureBound(bs->dist.metric, bs->batch_nearest[r], bs->opts.epsilon);
+	int			n = 0;
+
+	for (int o = 0; o < bs->batch_nsearched[r]; o++)
+	{
+		int			g = groups[o];
+
+		for (int m = bs->group_start[g]; m < bs->group_start[g + 1]; m++, distance++)
+		{
+			if (*distance > bound)
+				continue;
+			bs->candidates[n] = bs->lists[bs->members[m]];
+			bs->candidates[n++].distance = *distance;
+		}
+	}
 	return SpannClosureCandidates(bs->dist.metric, bs->candidates, n, &bs->opts);
 }
 
+/* Write batch row r: its vector, and an entry in each list it is assigned to. */
+static void
+assign_row(SpannBuildState *bs, int r)
+{
+	const char *key = bs->batch_keys + bs->batch_keysize * r;
+	const void *x = SpannKeyElements(key);
+	int			ncandidates = near_lists(bs, r);
+	int			nchosen;
+	SpannRow	row;
+	float	   *rotated = SpannRotate(bs->info, x);
+
+	row.heaptid = bs->batch_tids[r];
+	SpannStoreVector(bs->index, &row, key, true);
+	for (int i = 0; i < ncandidates; i++)
+		bs->candidate_keys[i] =
+			SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
+	nchosen = SpannChooseLists(&bs->dist, bs->dimensions, bs->candidates, ncandidates,
+							   bs->candidate_keys, &bs->opts, bs->chosen);
+	if (nchosen == 0)
+		elog(ERROR, "spann build found no list for a row of index \"%s\"",
+			 RelationGetRelationName(bs->index));
+	for (int i = 0; i < nchosen; i++)
+	{
+		const SpannListRef *list = &bs->candidates[bs->chosen[i]];
+		SpannEntryTuple entry = SpannMakeEntry(bs->info, &row, key, rotated,
+											   bs->rotated_centroids +
+											   (Size) bs->info->padded * list->ordinal);
+
+		SpannAppend(bs->index, list, entry, key, true, NULL);
+	}
+	bs->indtuples++;
+	bs->entries += nchosen;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+}
+
+/* Assign the rows of the batch and empty it. */
+static void
+assign_batch(SpannBuildState *bs)
+{
+	MemoryContext old = MemoryContextSwitchTo(bs->tuple_cxt);
+
+	for (int r = 0; r < bs->nbatch; r++)
+		plan_row(bs, r, batch_elements(bs, r));
+	measure_batch(bs);
+	for (int r = 0; r < bs->nbatch; r++)
+	{
+		assign_row(bs, r);
+		MemoryContextReset(bs->tuple_cxt);
+		CHECK_FOR_INTERRUPTS();
+	}
+	bs->nbatch = 0;
+	MemoryContextSwitchTo(old);
+}
+
+/* Add the row to the batch, and assign the batch once it is full. */
 static void
 assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				bool tupleIsAlive, void *state)
@@ -469,41 +641,43 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 	if (row_key(bs, values, isnull, &key))
 	{
-		int			dim;
-		const void *x = AnnKeyElements(&bs->dist, key, &dim);
-		int			ncandidates = near_lists(bs, x);
-		int			nchosen;
-
-		SpannRow	row;
-		float	   *rotated = SpannRotate(bs->info, x);
-
 		key = AnnFilterComposeKey(&bs->filters, key, bs->keysize, values, isnull);
-		row.heaptid = *tid;
-		SpannStoreVector(index, &row, DatumGetPointer(key), true);
-		for (int i = 0; i < ncandidates; i++)
-			bs->candidate_keys[i] =
-				SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
-		nchosen = SpannChooseLists(&bs->dist, dim, bs->candidates, ncandidates,
-								   bs->candidate_keys, &bs->opts, bs->chosen);
-		if (nchosen == 0)
-			elog(ERROR, "spann build found no list for a row of index \"%s\"",
-				 RelationGetRelationName(index));
-		for (int i = 0; i < nchosen; i++)
-		{
-			const SpannListRef *list = &bs->candidates[bs->chosen[i]];
-			SpannEntryTuple entry = SpannMakeEntry(bs->info, &row, DatumGetPointer(key), rotated,
-												   bs->rotated_centroids +
-												   (Size) bs->info->padded * list->ordinal);
-
-			SpannAppend(index, list, entry, DatumGetPointer(key), true, NULL);
-		}
-		bs->indtuples++;
-		bs->entries += nchosen;
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+		memcpy(bs->batch_keys + bs->batch_keysize * bs->nbatch, DatumGetPointer(key),
+			   bs->batch_keysize);
+		copy_elements(bs, bs->batch_elements, bs->nbatch, DatumGetPointer(key));
+		bs->batch_tids[bs->nbatch++] = *tid;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tuple_cxt);
+	if (bs->nbatch == SPANN_ASSIGN_BATCH)
+		assign_batch(bs);
 	CHECK_FOR_INTERRUPTS();
+}
+
+static int
+compare_sizes_descending(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x < y) - (x > y);
+}
+
+/* Lists in the groups one row can search at most: the largest ones */
+static int
+most_candidates(const SpannBuildState *bs)
+{
+	int		   *sizes = palloc(sizeof(int) * Max(bs->ngroups, 1));
+	int			searched = Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
+	int			most = 0;
+
+	for (int g = 0; g < bs->ngroups; g++)
+		sizes[g] = bs->group_start[g + 1] - bs->group_start[g];
+	qsort(sizes, bs->ngroups, sizeof(int), compare_sizes_descending);
+	for (int i = 0; i < searched; i++)
+		most += sizes[i];
+	pfree(sizes);
+	return Max(most, 1);
 }
 
 /* Scratch space of the assignment, once the lists are known */
@@ -511,6 +685,7 @@ static void
 assign_init(SpannBuildState *bs)
 {
 	bs->group_order = palloc(sizeof(SpannGroupRef) * Max(bs->ngroups, 1));
+	bs->group_distances = palloc(sizeof(float) * Max(bs->ngroups, 1));
 	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
 	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);
 	bs->chosen = palloc(sizeof(int) * bs->nlists);
@@ -530,10 +705,25 @@ assign_init(SpannBuildState *bs)
 	 * in list order, those keys lie all over the centroid array, and at
 	 * ten thousand lists that is a cache miss per line of every key.
 	 */
-	bs->member_keys = palloc_extended(bs->keysize * (Size) Max(bs->nlists, 1), MCXT_ALLOC_HUGE);
+	bs->element_stride = TYPEALIGN(PG_CACHE_LINE_SIZE, bs->keysize - offsetof(Vector, x));
+	bs->group_elements = palloc_elements(bs, bs->ngroups);
+	for (int g = 0; g < bs->ngroups; g++)
+		copy_elements(bs, bs->group_elements, g, bs->group_keys + bs->keysize * g);
+	bs->member_elements = palloc_elements(bs, bs->nlists);
 	for (int m = 0; m < bs->nlists; m++)
-		memcpy(bs->member_keys + bs->keysize * m,
-			   bs->centroid_keys + bs->keysize * bs->members[m], bs->keysize);
+		copy_elements(bs, bs->member_elements, m,
+					  bs->centroid_keys + bs->keysize * bs->members[m]);
+
+	bs->nbatch = 0;
+	bs->batch_keysize = MAXALIGN(AnnFilterKeySize(&bs->filters, bs->keysize));
+	bs->batch_keys = palloc_extended(bs->batch_keysize * SPANN_ASSIGN_BATCH, MCXT_ALLOC_HUGE);
+	bs->batch_elements = palloc_elements(bs, SPANN_ASSIGN_BATCH);
+	bs->batch_group_start = palloc(sizeof(int) * SPANN_ASSIGN_BATCH * Max(bs->ngroups, 1));
+	bs->batch_groups = palloc(sizeof(int) * SPANN_ASSIGN_BATCH *
+							  Max(Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES), 1));
+	bs->most_candidates = most_candidates(bs);
+	bs->batch_distances = palloc_extended(sizeof(float) * SPANN_ASSIGN_BATCH *
+										  (Size) bs->most_candidates, MCXT_ALLOC_HUGE);
 }
 
 /* ---------------------------------------------------------------------
@@ -585,6 +775,7 @@ assign_share(AnnBuildShared *shared, SpannParallelShared *sp, SpannBuildState *b
 	double		heap_tuples = AnnParallelBuildScan(shared, bs->heap, bs->index, progress,
 												   assign_callback, bs);
 
+	assign_batch(bs);
 	AnnBuildAddCounts(shared, heap_tuples, bs->indtuples);
 	SpinLockAcquire(&sp->mutex);
 	sp->entries += bs->entries;
@@ -766,8 +957,11 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 		assign_init(&bs);
 		if (nworkers == 0 || !assign_parallel(&bs, indexInfo, nworkers))
+		{
 			table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs,
 								   NULL);
+			assign_batch(&bs);
+		}
 	}
 	update_metapage(&bs, &lists);
 	AnnLogRelation(index, MAIN_FORKNUM);

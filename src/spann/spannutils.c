@@ -175,13 +175,6 @@ SpannInitMetaPage(Page page, int dimensions, int code_bits)
 	((PageHeader) page)->pd_lower = (char *) (meta + 1) - (char *) page;
 }
 
-/* The elements of a stored key (after its varlena header and dim) */
-const void *
-SpannKeyElements(const char *key)
-{
-	return key + offsetof(Vector, x);
-}
-
 /*
  * The centroid tuple at offno of a centroid page (block blkno); anything
  * else there raises INDEX_CORRUPTED.
