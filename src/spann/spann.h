@@ -482,7 +482,6 @@ extern bool SpannListRotatedCentroid(Relation index, const SpannListRef *list, f
 extern SpannListRef *SpannNearLists(Relation index, const void *query, int *nlists);
 extern SpannListRef *SpannAllLists(Relation index, int *nlists);
 extern void SpannSelectNearestLists(SpannListRef *lists, int n, int k);
-extern void SpannSelectNearestGroups(SpannGroupRef *groups, int n, int k);
 extern void SpannSortListsByBound(SpannListRef *lists, int n);
 extern void SpannSortGroups(SpannGroupRef *groups, int n);
 extern BlockNumber *SpannCentroidPages(Relation index, int *npages);

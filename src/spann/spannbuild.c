@@ -86,17 +86,16 @@ typedef struct SpannBuildState
 	char	   *group_elements;
 	char	   *member_elements;
 
-	SpannGroupRef *group_order; /* scratch: the groups by distance to one row */
-	float	   *group_distances;	/* scratch: the same distances in group order */
+	float	   *group_distances;	/* scratch: the groups' distances to one row */
 	SpannListRef *candidates;	/* scratch: the lists near one row */
 	int			most_candidates;	/* lists in the largest groups a row searches */
 
 	/*
 	 * The batch: nbatch rows waiting to be assigned (assign_batch), their
 	 * keys with signatures and, per row, the groups it searches and the
-	 * distances to their lists, group after group in the row's order of
-	 * groups; batch_group_start says where each group's distances start
-	 * (-1: not searched)
+	 * distances to their lists, group after group in the order of the
+	 * row's groups; batch_group_start says where each group's distances
+	 * start (-1: not searched)
 	 */
 	int			nbatch;
 	ItemPointerData batch_tids[SPANN_ASSIGN_BATCH];
@@ -104,7 +103,7 @@ typedef struct SpannBuildState
 	char	   *batch_keys;
 	char	   *batch_elements; /* element_stride apart */
 	int		   *batch_group_start;	/* [row][group] */
-	int		   *batch_groups;	/* [row][searched group]: nearest first */
+	int		   *batch_groups;	/* [row][searched group] */
 	int			batch_nsearched[SPANN_ASSIGN_BATCH];
 	float		batch_nearest[SPANN_ASSIGN_BATCH];	/* distance to the nearest list */
 	float	   *batch_distances;	/* [row][most_candidates] */
@@ -432,27 +431,47 @@ write_centroids(SpannBuildState *bs, SpannMetaPage meta)
  * ---------------------------------------------------------------------
  */
 
+/* The place in groups[0..n) of the farthest group, by (distance, number) */
+static int
+farthest_group(const int *groups, int n, const float *distances)
+{
+	int			far = 0;
+
+	for (int i = 1; i < n; i++)
+		if (distances[groups[i]] > distances[groups[far]] ||
+			(distances[groups[i]] == distances[groups[far]] && groups[i] > groups[far]))
+			far = i;
+	return far;
+}
+
 /*
- * How many groups a row's assignment looks into, nearest first, and
- * which: every group when there are at most SPANN_DEFAULT_GROUP_PROBES,
- * as an insert does.  The groups are left in bs->group_order.
+ * The groups a row's assignment looks into, into groups: the
+ * SPANN_DEFAULT_GROUP_PROBES nearest (by distance, then number), or every
+ * group when there are no more, as an insert does.  They are in no
+ * order, which does not change the lists a row is assigned to
+ * (SpannClosureCandidates orders its candidates).  Returns how many.
  */
 static int
-near_groups(SpannBuildState *bs, const void *x)
+near_groups(SpannBuildState *bs, const void *x, int *groups)
 {
-	for (int g = 0; g < bs->ngroups; g++)
-	{
-		bs->group_order[g].ordinal = g;
-		bs->group_order[g].distance = 0;
-	}
-	if (bs->ngroups <= SPANN_DEFAULT_GROUP_PROBES)
-		return bs->ngroups;
+	int			wanted = Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
+	const float *distances = bs->group_distances;
+	int			far;
+
+	for (int g = 0; g < wanted; g++)
+		groups[g] = g;
+	if (bs->ngroups == wanted)
+		return wanted;
 	AnnDistancesTo(&bs->dist, x, bs->group_elements, bs->element_stride, bs->ngroups,
 				   bs->dimensions, bs->group_distances);
-	for (int g = 0; g < bs->ngroups; g++)
-		bs->group_order[g].distance = bs->group_distances[g];
-	SpannSelectNearestGroups(bs->group_order, bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
-	return SPANN_DEFAULT_GROUP_PROBES;
+	far = farthest_group(groups, wanted, distances);
+	for (int g = wanted; g < bs->ngroups; g++)
+		if (distances[g] < distances[groups[far]])
+		{
+			groups[far] = g;
+			far = farthest_group(groups, wanted, distances);
+		}
+	return wanted;
 }
 
 /* Room for n keys' elements, element_stride apart from a cache line's start */
@@ -474,24 +493,23 @@ copy_elements(const SpannBuildState *bs, char *elements, int i, const char *key)
 }
 
 /*
- * Search the nearest groups of batch row r: note them, nearest first, and
- * where each group's lists start among the row's distances.
+ * Search the nearest groups of batch row r: note them, and where each
+ * group's lists start among the row's distances.
  */
 static void
 plan_row(SpannBuildState *bs, int r, const void *x)
 {
 	int		   *group_start = bs->batch_group_start + (Size) bs->ngroups * r;
 	int		   *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES) * r;
-	int			nsearched = near_groups(bs, x);
+	int			nsearched = near_groups(bs, x, groups);
 	int			n = 0;
 
 	for (int g = 0; g < bs->ngroups; g++)
 		group_start[g] = -1;
 	for (int o = 0; o < nsearched; o++)
 	{
-		int			g = bs->group_order[o].ordinal;
+		int			g = groups[o];
 
-		groups[o] = g;
 		group_start[g] = n;
 		n += bs->group_start[g + 1] - bs->group_start[g];
 	}
@@ -684,7 +702,6 @@ most_candidates(const SpannBuildState *bs)
 static void
 assign_init(SpannBuildState *bs)
 {
-	bs->group_order = palloc(sizeof(SpannGroupRef) * Max(bs->ngroups, 1));
 	bs->group_distances = palloc(sizeof(float) * Max(bs->ngroups, 1));
 	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
 	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);

@@ -352,13 +352,6 @@ SpannSortGroups(SpannGroupRef *groups, int n)
 	qsort(groups, n, sizeof(SpannGroupRef), compare_groups);
 }
 
-/* The k nearest groups first, in SpannSortGroups' order; the rest after */
-void
-SpannSelectNearestGroups(SpannGroupRef *groups, int n, int k)
-{
-	AnnSelectSmallest(groups, n, k, sizeof(SpannGroupRef), compare_groups);
-}
-
 static int
 compare_lists(const void *a, const void *b)
 {
