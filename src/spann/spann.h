@@ -45,8 +45,14 @@
 #define SPANN_DEFAULT_CODE_BITS	1
 
 #define SPANN_DEFAULT_PROBES	16
-/* Groups of centroids a scan (or an insert's assignment) opens */
+/* Groups of centroids a scan opens at a time */
 #define SPANN_DEFAULT_GROUP_PROBES 16
+/*
+ * Groups of centroids an assignment (a build's or an insert's) looks into
+ * for a vector's lists: the lists within the closure bound of the nearest
+ * lie in the nearest few groups
+ */
+#define SPANN_ASSIGN_GROUPS		8
 /* kB of centroid directory a backend keeps a copy of */
 #define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536

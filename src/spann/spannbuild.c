@@ -446,7 +446,7 @@ farthest_group(const int *groups, int n, const float *distances)
 
 /*
  * The groups a row's assignment looks into, into groups: the
- * SPANN_DEFAULT_GROUP_PROBES nearest (by distance, then number), or every
+ * SPANN_ASSIGN_GROUPS nearest (by distance, then number), or every
  * group when there are no more, as an insert does.  They are in no
  * order, which does not change the lists a row is assigned to
  * (SpannClosureCandidates orders its candidates).  Returns how many.
@@ -454,7 +454,7 @@ farthest_group(const int *groups, int n, const float *distances)
 static int
 near_groups(SpannBuildState *bs, const void *x, int *groups)
 {
-	int			wanted = Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
+	int			wanted = Min(bs->ngroups, SPANN_ASSIGN_GROUPS);
 	const float *distances = bs->group_distances;
 	int			far;
 
@@ -500,7 +500,7 @@ static void
 plan_row(SpannBuildState *bs, int r, const void *x)
 {
 	int		   *group_start = bs->batch_group_start + (Size) bs->ngroups * r;
-	int		   *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES) * r;
+	int		   *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_ASSIGN_GROUPS) * r;
 	int			nsearched = near_groups(bs, x, groups);
 	int			n = 0;
 
@@ -574,7 +574,7 @@ measure_batch(SpannBuildState *bs)
 static int
 near_lists(SpannBuildState *bs, int r)
 {
-	const int  *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES) * r;
+	const int  *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_ASSIGN_GROUPS) * r;
 	const float *distance = bs->batch_distances + (Size) bs->most_candidates * r;
 	float		bound = SpannClosureBound(bs->dist.metric, bs->batch_nearest[r], bs->opts.epsilon);
 	int			n = 0;
@@ -686,7 +686,7 @@ static int
 most_candidates(const SpannBuildState *bs)
 {
 	int		   *sizes = palloc(sizeof(int) * Max(bs->ngroups, 1));
-	int			searched = Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES);
+	int			searched = Min(bs->ngroups, SPANN_ASSIGN_GROUPS);
 	int			most = 0;
 
 	for (int g = 0; g < bs->ngroups; g++)
@@ -737,7 +737,7 @@ assign_init(SpannBuildState *bs)
 	bs->batch_elements = palloc_elements(bs, SPANN_ASSIGN_BATCH);
 	bs->batch_group_start = palloc(sizeof(int) * SPANN_ASSIGN_BATCH * Max(bs->ngroups, 1));
 	bs->batch_groups = palloc(sizeof(int) * SPANN_ASSIGN_BATCH *
-							  Max(Min(bs->ngroups, SPANN_DEFAULT_GROUP_PROBES), 1));
+							  Max(Min(bs->ngroups, SPANN_ASSIGN_GROUPS), 1));
 	bs->most_candidates = most_candidates(bs);
 	bs->batch_distances = palloc_extended(sizeof(float) * SPANN_ASSIGN_BATCH *
 										  (Size) bs->most_candidates, MCXT_ALLOC_HUGE);

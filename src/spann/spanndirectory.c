@@ -552,7 +552,7 @@ SpannListRotatedCentroid(Relation index, const SpannListRef *list, float *out)
 
 /*
  * The lists an insert chooses among for a key: those of the
- * SPANN_DEFAULT_GROUP_PROBES groups nearest to it, with distances, or of
+ * SPANN_ASSIGN_GROUPS groups nearest to it, with distances, or of
  * the nearest groups after them that hold any list when those hold none
  * (merges can empty a group).  None only when the index has no list.
  */
@@ -563,11 +563,11 @@ SpannNearLists(Relation index, const void *query, int *nlists)
 	SpannListRef *lists;
 
 	SpannNavigate(index, query, false, &nav);
-	lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
+	lists = SpannOpenGroups(index, &nav, SPANN_ASSIGN_GROUPS, nlists);
 	while (*nlists == 0 && nav.next_group < nav.ngroups)
 	{
 		pfree(lists);
-		lists = SpannOpenGroups(index, &nav, SPANN_DEFAULT_GROUP_PROBES, nlists);
+		lists = SpannOpenGroups(index, &nav, SPANN_ASSIGN_GROUPS, nlists);
 	}
 	pfree(nav.groups);
 	return lists;
