@@ -56,6 +56,8 @@
 /* kB of centroid directory a backend keeps a copy of */
 #define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536
+/* Vectors a scan reranks side by side at most (SpannRowDistances) */
+#define SPANN_RERANK_BATCH		8
 /*
  * A filtered scan's first probe goes on until it has found this many rows
  * per list of spann.probes, or read this many lists per list of
@@ -463,8 +465,8 @@ extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
 extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);
 extern bool SpannReadVector(Relation index, const SpannRow *row, char *key);
-extern bool SpannRowDistance(Relation index, const SpannRow *row, const void *query,
-							 float *distance);
+extern void SpannRowDistances(Relation index, const SpannRow *rows, int n, const void *query,
+							  float *distances, bool *ok);
 extern double SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 									 void *callback_state);
 extern const char *SpannEntrySignatures(const SpannIndexInfo *info, SpannEntryTuple e);

@@ -484,23 +484,44 @@ lists_below(SpannScanOpaque so, float distance)
 }
 
 /*
- * Rerank the found entry of lowest bound: its exact distance, from its
- * vector tuple, joins the ranked rows, unless its row was reranked from
- * another list already or is gone (VACUUM removed it: dead to us).  A
- * bit entry's bound is its exact distance already.
+ * Rerank the found entries of lowest bounds: their exact distances, from
+ * their vector tuples, join the ranked rows, unless a row was reranked
+ * from another list already or is gone (VACUUM removed it: dead to us).
+ * After the first, entries are taken while their bounds are below the
+ * nearest ranked row's distance (next_row would rerank each before
+ * returning that row), up to SPANN_RERANK_BATCH, whose vector pages are
+ * then read side by side.  A bit entry's bound is its exact distance
+ * already.
  */
 static void
 rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 {
-	SpannCandidate f = heap_pop(&so->found);
-	float		distance;
+	SpannRow	rows[SPANN_RERANK_BATCH];
+	float		distances[SPANN_RERANK_BATCH];
+	bool		ok[SPANN_RERANK_BATCH];
+	float		limit = so->ranked.count > 0 ? so->ranked.items[0].distance : -INFINITY;
+	int			n = 0;
 
-	if (!AnnTidSetAdd(so->reranked, &f.row.heaptid))
-		return;
 	if (so->info->entry_holds_key)
-		heap_push(&so->ranked, f.distance, &f.row);
-	else if (SpannRowDistance(scan->indexRelation, &f.row, so->query, &distance))
-		heap_push(&so->ranked, distance, &f.row);
+	{
+		SpannCandidate f = heap_pop(&so->found);
+
+		if (AnnTidSetAdd(so->reranked, &f.row.heaptid))
+			heap_push(&so->ranked, f.distance, &f.row);
+		return;
+	}
+	do
+	{
+		SpannCandidate f = heap_pop(&so->found);
+
+		if (AnnTidSetAdd(so->reranked, &f.row.heaptid))
+			rows[n++] = f.row;
+	} while (n < SPANN_RERANK_BATCH && so->found.count > 0 &&
+			 so->found.items[0].distance < limit);
+	SpannRowDistances(scan->indexRelation, rows, n, so->query, distances, ok);
+	for (int i = 0; i < n; i++)
+		if (ok[i])
+			heap_push(&so->ranked, distances[i], &rows[i]);
 }
 
 /* The next row to return, or false when the scan is over. */

@@ -302,27 +302,35 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 }
 
 /*
- * The vector tuple of row, on its page (share-locked in *buffer), or
- * NULL, with no buffer held, when the slot no longer holds that row.
+ * The vector tuple of row, on its page, pinned in buffer, which this
+ * share-locks; or NULL, with buffer unlocked and released, when the slot
+ * no longer holds that row.
  */
 static SpannVectorTuple
-lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
+lock_pinned_vector(Relation index, const SpannRow *row, Buffer buffer)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	BlockNumber blkno = ItemPointerGetBlockNumber(&row->vector);
-	Page		page;
+	Page		page = BufferGetPage(buffer);
 	SpannVectorTuple v;
 
-	*buffer = AnnReadLinkedBuffer(index, blkno, info->known_nblocks, NULL);
-	LockBuffer(*buffer, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(*buffer);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
 	v = AnnPageGetItemChecked(index, blkno, page, ItemPointerGetOffsetNumber(&row->vector),
 							  info->vector_tuple_size);
 	if (ItemPointerEquals(&v->heaptid, (ItemPointer) &row->heaptid))
 		return v;
-	UnlockReleaseBuffer(*buffer);
+	UnlockReleaseBuffer(buffer);
 	return NULL;
+}
+
+/* lock_pinned_vector, with the page read into *buffer first */
+static SpannVectorTuple
+lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
+{
+	*buffer = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&row->vector),
+								  SpannGetIndexInfo(index)->known_nblocks, NULL);
+	return lock_pinned_vector(index, row, *buffer);
 }
 
 /* Copy row's vector key (keysize bytes) to key; false if it is gone */
@@ -339,25 +347,75 @@ SpannReadVector(Relation index, const SpannRow *row, char *key)
 	return true;
 }
 
-/* The distance from query (elements) to row's vector; false if it is gone */
-bool
-SpannRowDistance(Relation index, const SpannRow *row, const void *query, float *distance)
+/*
+ * Pin the vector pages of rows[0..n) and prefetch the lines each will be
+ * read at (page header, special space, line pointer, then the tuple's
+ * first lines), so that the cache misses of the n rows overlap instead
+ * of queueing.  Line pointers are read without a lock here, which is safe
+ * because they only choose what to prefetch.
+ */
+static void
+pin_vector_pages(Relation index, const SpannRow *rows, int n, Buffer *pins)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Buffer		buffer;
-	SpannVectorTuple v = lock_vector(index, row, &buffer);
-	char	   *scratch;
+	Size		prefetch_size = Min(info->vector_tuple_size, 256);
 
-	if (v == NULL)
-		return false;
-	scratch = info->long_keysize > 0 ? palloc(info->keysize) : NULL;
-	*distance = AnnDistance(&info->dist, query,
-							SpannKeyElements(SpannGetKey(index, info, v->key, scratch)),
-							info->dimensions);
-	UnlockReleaseBuffer(buffer);
+	for (int i = 0; i < n; i++)
+	{
+		OffsetNumber off = ItemPointerGetOffsetNumber(&rows[i].vector);
+		Page		page;
+
+		pins[i] = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&rows[i].vector),
+									  info->known_nblocks, NULL);
+		page = BufferGetPage(pins[i]);
+		__builtin_prefetch(page);
+		__builtin_prefetch((char *) page + BLCKSZ - sizeof(AnnPageOpaqueData));
+		if (off >= FirstOffsetNumber && off <= MaxOffsetNumber)
+			__builtin_prefetch(PageGetItemId(page, off));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		OffsetNumber off = ItemPointerGetOffsetNumber(&rows[i].vector);
+		Page		page = BufferGetPage(pins[i]);
+		unsigned	start;
+
+		if (off < FirstOffsetNumber || off > MaxOffsetNumber)
+			continue;
+		start = ItemIdGetOffset(PageGetItemId(page, off));
+		for (unsigned at = start; at < start + prefetch_size && at < BLCKSZ; at += 64)
+			__builtin_prefetch((char *) page + at);
+	}
+}
+
+/*
+ * The distances from query (elements) to the vectors of rows[0..n), at
+ * most SPANN_RERANK_BATCH: in distances, with ok[i] false where row i is
+ * gone.
+ */
+void
+SpannRowDistances(Relation index, const SpannRow *rows, int n, const void *query,
+				  float *distances, bool *ok)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Buffer		pins[SPANN_RERANK_BATCH];
+	char	   *scratch = info->long_keysize > 0 ? palloc(info->keysize) : NULL;
+
+	Assert(n <= SPANN_RERANK_BATCH);
+	pin_vector_pages(index, rows, n, pins);
+	for (int i = 0; i < n; i++)
+	{
+		SpannVectorTuple v = lock_pinned_vector(index, &rows[i], pins[i]);
+
+		ok[i] = v != NULL;
+		if (v == NULL)
+			continue;
+		distances[i] = AnnDistance(&info->dist, query,
+								   SpannKeyElements(SpannGetKey(index, info, v->key, scratch)),
+								   info->dimensions);
+		UnlockReleaseBuffer(pins[i]);
+	}
 	if (scratch != NULL)
 		pfree(scratch);
-	return true;
 }
 
 /*
