@@ -302,6 +302,39 @@ AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nb
 }
 
 /*
+ * Prefetch the lines of a pinned page that AnnCheckPage and
+ * AnnPageGetItemChecked read for item off: its header, its special space
+ * and the item's line pointer.  Callers that read many pages prefetch
+ * them all before reading any, so that the cache misses overlap.
+ */
+void
+AnnPrefetchItemHead(Page page, OffsetNumber off)
+{
+	__builtin_prefetch(page);
+	__builtin_prefetch((char *) page + BLCKSZ - sizeof(AnnPageOpaqueData));
+	if (off >= FirstOffsetNumber && off <= MaxOffsetNumber)
+		__builtin_prefetch(PageGetItemId(page, off));
+}
+
+/*
+ * Prefetch the first size bytes of item off of a pinned page, once its
+ * line pointer is in cache (AnnPrefetchItemHead).  The line pointer is
+ * read without the page's lock, which is safe because it only chooses
+ * what to prefetch: an offset outside the page is ignored.
+ */
+void
+AnnPrefetchItem(Page page, OffsetNumber off, Size size)
+{
+	unsigned	start;
+
+	if (off < FirstOffsetNumber || off > MaxOffsetNumber)
+		return;
+	start = ItemIdGetOffset(PageGetItemId(page, off));
+	for (unsigned at = start; at < start + size && at < BLCKSZ; at += 64)
+		__builtin_prefetch((char *) page + at);
+}
+
+/*
  * Count one more step of a walk along a chain of pages; a walk longer
  * than the index has blocks has met a cycle.  Also lets the walk be
  * cancelled.

@@ -103,6 +103,8 @@ extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_l
 extern Buffer AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 								  BufferAccessStrategy strategy);
 extern void AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks);
+extern void AnnPrefetchItemHead(Page page, OffsetNumber off);
+extern void AnnPrefetchItem(Page page, OffsetNumber off, Size size);
 extern int	AnnKeyPageCount(Size size);
 extern BlockNumber AnnWriteLongKey(Relation index, bool building, uint16 page_id, uint16 kind,
 								   const char *key, Size size, BlockNumber rewrite);

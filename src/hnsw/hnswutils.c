@@ -589,11 +589,9 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 }
 
 /*
- * Pin the pages of all n elements and prefetch their line pointers and
- * special spaces, then their tuples, then read each under its share
- * lock: the cache misses of the n elements overlap instead of queueing.  Line pointers are read
- * without the lock here, which is safe because they only choose what to
- * prefetch (an offset outside the page is ignored).
+ * Pin the pages of all n elements and prefetch their headers and line
+ * pointers, then their tuples, then read each under its share lock: the
+ * cache misses of the n elements overlap instead of queueing.
  */
 static void
 disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok)
@@ -606,27 +604,12 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 
 	for (int i = 0; i < n; i++)
 	{
-		OffsetNumber offno = (OffsetNumber) (refs[i] & 0xFFFF);
-
 		pins[i] = AnnReadLinkedBuffer(graph->index, (BlockNumber) (refs[i] >> 16),
 									  graph->info->known_nblocks, NULL);
-		/* the special space, which page_tuple checks, is a line of its own */
-		__builtin_prefetch((char *) BufferGetPage(pins[i]) + BLCKSZ - sizeof(AnnPageOpaqueData));
-		if (offno >= FirstOffsetNumber && offno <= MaxOffsetNumber)
-			__builtin_prefetch(PageGetItemId(BufferGetPage(pins[i]), offno));
+		AnnPrefetchItemHead(BufferGetPage(pins[i]), (OffsetNumber) (refs[i] & 0xFFFF));
 	}
 	for (int i = 0; i < n; i++)
-	{
-		OffsetNumber offno = (OffsetNumber) (refs[i] & 0xFFFF);
-		Page		page = BufferGetPage(pins[i]);
-		unsigned	start;
-
-		if (offno < FirstOffsetNumber || offno > MaxOffsetNumber)
-			continue;
-		start = ItemIdGetOffset(PageGetItemId(page, offno));
-		for (unsigned at = start; at < start + prefetch_size && at < BLCKSZ; at += 64)
-			__builtin_prefetch((char *) page + at);
-	}
+		AnnPrefetchItem(BufferGetPage(pins[i]), (OffsetNumber) (refs[i] & 0xFFFF), prefetch_size);
 	for (int i = 0; i < n; i++)
 	{
 		HnswVisitEntry *entry = HnswDiskGraphEntry(graph, refs[i]);

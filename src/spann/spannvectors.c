@@ -351,40 +351,37 @@ SpannReadVector(Relation index, const SpannRow *row, char *key)
  * Pin the vector pages of rows[0..n) and prefetch the lines each will be
  * read at (page header, special space, line pointer, then the tuple's
  * first lines), so that the cache misses of the n rows overlap instead
- * of queueing.  Line pointers are read without a lock here, which is safe
- * because they only choose what to prefetch.
+ * of queueing.  The pages not in shared buffers are prefetched from the
+ * kernel first, so that their reads overlap too; the buffers of the
+ * others are found by that same lookup (ReadRecentBuffer).
  */
 static void
 pin_vector_pages(Relation index, const SpannRow *rows, int n, Buffer *pins)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		prefetch_size = Min(info->vector_tuple_size, 256);
+	bool		shared = !RelationUsesLocalBuffers(index);
 
 	for (int i = 0; i < n; i++)
 	{
-		OffsetNumber off = ItemPointerGetOffsetNumber(&rows[i].vector);
-		Page		page;
+		BlockNumber blkno = ItemPointerGetBlockNumber(&rows[i].vector);
 
-		pins[i] = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&rows[i].vector),
-									  info->known_nblocks, NULL);
-		page = BufferGetPage(pins[i]);
-		__builtin_prefetch(page);
-		__builtin_prefetch((char *) page + BLCKSZ - sizeof(AnnPageOpaqueData));
-		if (off >= FirstOffsetNumber && off <= MaxOffsetNumber)
-			__builtin_prefetch(PageGetItemId(page, off));
+		pins[i] = InvalidBuffer;
+		if (shared && blkno < *info->known_nblocks)
+			pins[i] = PrefetchBuffer(index, MAIN_FORKNUM, blkno).recent_buffer;
 	}
 	for (int i = 0; i < n; i++)
 	{
-		OffsetNumber off = ItemPointerGetOffsetNumber(&rows[i].vector);
-		Page		page = BufferGetPage(pins[i]);
-		unsigned	start;
+		BlockNumber blkno = ItemPointerGetBlockNumber(&rows[i].vector);
 
-		if (off < FirstOffsetNumber || off > MaxOffsetNumber)
-			continue;
-		start = ItemIdGetOffset(PageGetItemId(page, off));
-		for (unsigned at = start; at < start + prefetch_size && at < BLCKSZ; at += 64)
-			__builtin_prefetch((char *) page + at);
+		if (!BufferIsValid(pins[i]) ||
+			!ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, pins[i]))
+			pins[i] = AnnReadLinkedBuffer(index, blkno, info->known_nblocks, NULL);
+		AnnPrefetchItemHead(BufferGetPage(pins[i]), ItemPointerGetOffsetNumber(&rows[i].vector));
 	}
+	for (int i = 0; i < n; i++)
+		AnnPrefetchItem(BufferGetPage(pins[i]), ItemPointerGetOffsetNumber(&rows[i].vector),
+						prefetch_size);
 }
 
 /*
