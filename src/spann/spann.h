@@ -39,8 +39,8 @@
 #define SPANN_MAX_REPLICAS		32
 /*
  * One bit per dimension by default.  Four measured faster at 128
- * dimensions (test/bench/README.md) but made a streamed 16-dimension index
- * grow past what the one-bit index did (test/t/018), not yet explained.
+ * dimensions (test/bench/README.md); a streamed 16-dimension index of
+ * four bits grows by one step past test/t/018's bound (src/spann/README).
  */
 #define SPANN_DEFAULT_CODE_BITS	1
 
