@@ -99,7 +99,7 @@ typedef struct SpannBuildState
 	 */
 	int			nbatch;
 	ItemPointerData batch_tids[SPANN_ASSIGN_BATCH];
-	Size		batch_keysize;
+	Size		batch_keysize;	/* a key's room: its size, MAXALIGN'ed */
 	char	   *batch_keys;
 	char	   *batch_elements; /* element_stride apart */
 	int		   *batch_group_start;	/* [row][group] */
@@ -661,7 +661,7 @@ assign_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	{
 		key = AnnFilterComposeKey(&bs->filters, key, bs->keysize, values, isnull);
 		memcpy(bs->batch_keys + bs->batch_keysize * bs->nbatch, DatumGetPointer(key),
-			   bs->batch_keysize);
+			   AnnFilterKeySize(&bs->filters, bs->keysize));
 		copy_elements(bs, bs->batch_elements, bs->nbatch, DatumGetPointer(key));
 		bs->batch_tids[bs->nbatch++] = *tid;
 	}

@@ -82,6 +82,9 @@ check_vector_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, Spann
 		!block_in_index(check, ItemPointerGetBlockNumber(&e->vector)) ||
 		!SpannReadVector(check->index, &row, key))
 		AnnCheckFailed(check->index, blkno, off, "An entry's vector tuple holds another row.");
+	/* the vector tuple holds no signatures: the entry's own complete the key */
+	if (info->signature_size > 0)
+		memcpy(key + info->filter_offset, SpannEntrySignatures(info, e), info->signature_size);
 	rotated = SpannRotate(info, SpannKeyElements(key));
 	want = SpannMakeEntry(info, &row, key, rotated, rotated_centroid);
 	if (memcmp(want->code, e->code, sizeof(uint64) * info->code_words) != 0 ||
@@ -120,7 +123,10 @@ static float
 check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
 			const void *centroid, const float *rotated_centroid)
 {
-	char	   *key = palloc(check->info->keysize);
+	const SpannIndexInfo *info = check->info;
+	/* room for the signatures after the key (check_vector_entry) */
+	char	   *key = palloc(info->signature_size > 0 ?
+							 info->filter_offset + info->signature_size : info->keysize);
 	float		distance;
 
 	if (!ItemPointerIsValid(&e->heaptid))
