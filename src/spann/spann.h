@@ -225,7 +225,8 @@ typedef struct SpannIndexInfo
 	int			dimensions;
 	Size		keysize;		/* bytes of a stored key (a centroid's) */
 	AnnFilterColumns filters;	/* index columns after the vector */
-	Size		entry_keysize;	/* bytes of an entry's key, signatures included */
+	Size		entry_keysize;	/* room of an entry's key, signatures included,
+								 * in an array of them (MAXALIGN'ed) */
 	Size		centroid_keysize;	/* bytes of a centroid's key, summary included */
 	Size		filter_offset;	/* where in both the signatures / summary start */
 	Size		long_keysize;	/* keys too large for a tuple (0: none): vector,

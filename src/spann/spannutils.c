@@ -92,7 +92,8 @@ SpannGetIndexInfo(Relation index)
 		info->dimensions = meta.dimensions;
 		info->keysize = AnnKeySize(&info->dist, info->dimensions);
 		AnnFilterColumnsInit(index, &info->filters);
-		info->entry_keysize = AnnFilterKeySize(&info->filters, info->keysize);
+		/* arrays of keys keep each aligned: a bit(n) key can be 10 bytes */
+		info->entry_keysize = MAXALIGN(AnnFilterKeySize(&info->filters, info->keysize));
 		info->centroid_keysize = SpannCentroidKeySize(&info->filters, info->keysize);
 		info->filter_offset = AnnFilterOffset(info->keysize);
 		SpannKeyInfoInit(info);

@@ -60,7 +60,7 @@ void
 SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt)
 {
 	info->signature_size = info->filters.ncolumns > 0 ?
-		info->entry_keysize - info->filter_offset : 0;
+		AnnFilterKeySize(&info->filters, info->keysize) - info->filter_offset : 0;
 	info->entry_holds_key = info->dist.keytype == ANN_KEY_BIT;
 	if (info->entry_holds_key)
 	{
