@@ -86,6 +86,7 @@ typedef struct SpannBuildState
 	char	   *group_elements;
 	char	   *member_elements;
 
+	int			nsearched;		/* groups a row's assignment searches */
 	float	   *group_distances;	/* scratch: the groups' distances to one row */
 	SpannListRef *candidates;	/* scratch: the lists near one row */
 	int			most_candidates;	/* lists in the largest groups a row searches */
@@ -104,7 +105,6 @@ typedef struct SpannBuildState
 	char	   *batch_elements; /* element_stride apart */
 	int		   *batch_group_start;	/* [row][group] */
 	int		   *batch_groups;	/* [row][searched group] */
-	int			batch_nsearched[SPANN_ASSIGN_BATCH];
 	float		batch_nearest[SPANN_ASSIGN_BATCH];	/* distance to the nearest list */
 	float	   *batch_distances;	/* [row][most_candidates] */
 	const void **candidate_keys;
@@ -445,33 +445,31 @@ farthest_group(const int *groups, int n, const float *distances)
 }
 
 /*
- * The groups a row's assignment looks into, into groups: the
- * SPANN_ASSIGN_GROUPS nearest (by distance, then number), or every
+ * The bs->nsearched groups a row's assignment looks into, into groups:
+ * the SPANN_ASSIGN_GROUPS nearest (by distance, then number), or every
  * group when there are no more, as an insert does.  They are in no
  * order, which does not change the lists a row is assigned to
- * (SpannClosureCandidates orders its candidates).  Returns how many.
+ * (SpannClosureCandidates orders its candidates).
  */
-static int
+static void
 near_groups(SpannBuildState *bs, const void *x, int *groups)
 {
-	int			wanted = Min(bs->ngroups, SPANN_ASSIGN_GROUPS);
 	const float *distances = bs->group_distances;
 	int			far;
 
-	for (int g = 0; g < wanted; g++)
+	for (int g = 0; g < bs->nsearched; g++)
 		groups[g] = g;
-	if (bs->ngroups == wanted)
-		return wanted;
+	if (bs->ngroups == bs->nsearched)
+		return;
 	AnnDistancesTo(&bs->dist, x, bs->group_elements, bs->element_stride, bs->ngroups,
 				   bs->dimensions, bs->group_distances);
-	far = farthest_group(groups, wanted, distances);
-	for (int g = wanted; g < bs->ngroups; g++)
+	far = farthest_group(groups, bs->nsearched, distances);
+	for (int g = bs->nsearched; g < bs->ngroups; g++)
 		if (distances[g] < distances[groups[far]])
 		{
 			groups[far] = g;
-			far = farthest_group(groups, wanted, distances);
+			far = farthest_group(groups, bs->nsearched, distances);
 		}
-	return wanted;
 }
 
 /* Room for n keys' elements, element_stride apart from a cache line's start */
@@ -500,20 +498,19 @@ static void
 plan_row(SpannBuildState *bs, int r, const void *x)
 {
 	int		   *group_start = bs->batch_group_start + (Size) bs->ngroups * r;
-	int		   *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_ASSIGN_GROUPS) * r;
-	int			nsearched = near_groups(bs, x, groups);
+	int		   *groups = bs->batch_groups + (Size) bs->nsearched * r;
 	int			n = 0;
 
+	near_groups(bs, x, groups);
 	for (int g = 0; g < bs->ngroups; g++)
 		group_start[g] = -1;
-	for (int o = 0; o < nsearched; o++)
+	for (int o = 0; o < bs->nsearched; o++)
 	{
 		int			g = groups[o];
 
 		group_start[g] = n;
 		n += bs->group_start[g + 1] - bs->group_start[g];
 	}
-	bs->batch_nsearched[r] = nsearched;
 	bs->batch_nearest[r] = FLT_MAX;
 }
 
@@ -574,12 +571,12 @@ measure_batch(SpannBuildState *bs)
 static int
 near_lists(SpannBuildState *bs, int r)
 {
-	const int  *groups = bs->batch_groups + (Size) Min(bs->ngroups, SPANN_ASSIGN_GROUPS) * r;
+	const int  *groups = bs->batch_groups + (Size) bs->nsearched * r;
 	const float *distance = bs->batch_distances + (Size) bs->most_candidates * r;
 	float		bound = SpannClosureBound(bs->dist.metric, bs->batch_nearest[r], bs->opts.epsilon);
 	int			n = 0;
 
-	for (int o = 0; o < bs->batch_nsearched[r]; o++)
+	for (int o = 0; o < bs->nsearched; o++)
 	{
 		int			g = groups[o];
 
@@ -686,13 +683,12 @@ static int
 most_candidates(const SpannBuildState *bs)
 {
 	int		   *sizes = palloc(sizeof(int) * Max(bs->ngroups, 1));
-	int			searched = Min(bs->ngroups, SPANN_ASSIGN_GROUPS);
 	int			most = 0;
 
 	for (int g = 0; g < bs->ngroups; g++)
 		sizes[g] = bs->group_start[g + 1] - bs->group_start[g];
 	qsort(sizes, bs->ngroups, sizeof(int), compare_sizes_descending);
-	for (int i = 0; i < searched; i++)
+	for (int i = 0; i < bs->nsearched; i++)
 		most += sizes[i];
 	pfree(sizes);
 	return Max(most, 1);
@@ -702,6 +698,7 @@ most_candidates(const SpannBuildState *bs)
 static void
 assign_init(SpannBuildState *bs)
 {
+	bs->nsearched = Min(bs->ngroups, SPANN_ASSIGN_GROUPS);
 	bs->group_distances = palloc(sizeof(float) * Max(bs->ngroups, 1));
 	bs->candidates = palloc(sizeof(SpannListRef) * bs->nlists);
 	bs->candidate_keys = palloc(sizeof(void *) * bs->nlists);
@@ -736,8 +733,7 @@ assign_init(SpannBuildState *bs)
 	bs->batch_keys = palloc_extended(bs->batch_keysize * SPANN_ASSIGN_BATCH, MCXT_ALLOC_HUGE);
 	bs->batch_elements = palloc_elements(bs, SPANN_ASSIGN_BATCH);
 	bs->batch_group_start = palloc(sizeof(int) * SPANN_ASSIGN_BATCH * Max(bs->ngroups, 1));
-	bs->batch_groups = palloc(sizeof(int) * SPANN_ASSIGN_BATCH *
-							  Max(Min(bs->ngroups, SPANN_ASSIGN_GROUPS), 1));
+	bs->batch_groups = palloc(sizeof(int) * SPANN_ASSIGN_BATCH * Max(bs->nsearched, 1));
 	bs->most_candidates = most_candidates(bs);
 	bs->batch_distances = palloc_extended(sizeof(float) * SPANN_ASSIGN_BATCH *
 										  (Size) bs->most_candidates, MCXT_ALLOC_HUGE);
