@@ -292,13 +292,32 @@ AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblock
 /*
  * Prefetch block blkno, a block number an index page holds, if it is
  * known to exist (a prefetch past the end would fail before
- * AnnReadLinkedBuffer could say why).
+ * AnnReadLinkedBuffer could say why).  Returns the shared buffer that
+ * held it, for AnnReadRecentLinkedBuffer, or InvalidBuffer.
  */
-void
+Buffer
 AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks)
 {
-	if (blkno < *known_nblocks)
-		PrefetchBuffer(index, MAIN_FORKNUM, blkno);
+	Buffer		recent;
+
+	if (blkno >= *known_nblocks)
+		return InvalidBuffer;
+	recent = PrefetchBuffer(index, MAIN_FORKNUM, blkno).recent_buffer;
+	/* ReadRecentBuffer takes shared buffers only */
+	return RelationUsesLocalBuffers(index) ? InvalidBuffer : recent;
+}
+
+/*
+ * AnnReadLinkedBuffer, through recent (AnnPrefetchLinked's answer) when it
+ * still holds the block: that pins it without a second lookup.
+ */
+Buffer
+AnnReadRecentLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
+						  Buffer recent)
+{
+	if (BufferIsValid(recent) && ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, recent))
+		return recent;
+	return AnnReadLinkedBuffer(index, blkno, known_nblocks, NULL);
 }
 
 /*

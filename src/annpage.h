@@ -102,7 +102,10 @@ extern void *AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page,
 extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left);
 extern Buffer AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 								  BufferAccessStrategy strategy);
-extern void AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nblocks);
+extern Buffer AnnPrefetchLinked(Relation index, BlockNumber blkno,
+								const BlockNumber *known_nblocks);
+extern Buffer AnnReadRecentLinkedBuffer(Relation index, BlockNumber blkno,
+										BlockNumber *known_nblocks, Buffer recent);
 extern void AnnPrefetchItemHead(Page page, OffsetNumber off);
 extern void AnnPrefetchItem(Page page, OffsetNumber off, Size size);
 extern int	AnnKeyPageCount(Size size);

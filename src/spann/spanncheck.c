@@ -123,10 +123,8 @@ static float
 check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTuple e,
 			const void *centroid, const float *rotated_centroid)
 {
-	const SpannIndexInfo *info = check->info;
 	/* room for the signatures after the key (check_vector_entry) */
-	char	   *key = palloc(info->signature_size > 0 ?
-							 info->filter_offset + info->signature_size : info->keysize);
+	char	   *key = palloc(AnnFilterKeySize(&check->info->filters, check->info->keysize));
 	float		distance;
 
 	if (!ItemPointerIsValid(&e->heaptid))

@@ -360,23 +360,14 @@ pin_vector_pages(Relation index, const SpannRow *rows, int n, Buffer *pins)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		prefetch_size = Min(info->vector_tuple_size, 256);
-	bool		shared = !RelationUsesLocalBuffers(index);
 
 	for (int i = 0; i < n; i++)
-	{
-		BlockNumber blkno = ItemPointerGetBlockNumber(&rows[i].vector);
-
-		pins[i] = InvalidBuffer;
-		if (shared && blkno < *info->known_nblocks)
-			pins[i] = PrefetchBuffer(index, MAIN_FORKNUM, blkno).recent_buffer;
-	}
+		pins[i] = AnnPrefetchLinked(index, ItemPointerGetBlockNumber(&rows[i].vector),
+									info->known_nblocks);
 	for (int i = 0; i < n; i++)
 	{
-		BlockNumber blkno = ItemPointerGetBlockNumber(&rows[i].vector);
-
-		if (!BufferIsValid(pins[i]) ||
-			!ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, pins[i]))
-			pins[i] = AnnReadLinkedBuffer(index, blkno, info->known_nblocks, NULL);
+		pins[i] = AnnReadRecentLinkedBuffer(index, ItemPointerGetBlockNumber(&rows[i].vector),
+											info->known_nblocks, pins[i]);
 		AnnPrefetchItemHead(BufferGetPage(pins[i]), ItemPointerGetOffsetNumber(&rows[i].vector));
 	}
 	for (int i = 0; i < n; i++)
