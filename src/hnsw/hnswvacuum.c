@@ -548,6 +548,8 @@ reconnect_orphans(HnswVacuumState *vs)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw vacuum reconnect context",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContext orphan_cxt = AllocSetContextCreate(cxt, "Hnsw reconnect orphan context",
+													 ALLOCSET_DEFAULT_SIZES);
 	HnswMetaPageData meta;
 	HnswReconnect rc;
 
@@ -590,7 +592,17 @@ reconnect_orphans(HnswVacuumState *vs)
 		LockBuffer(rc.walk.buffer, BUFFER_LOCK_UNLOCK);
 		for (int i = 0; i < norphans; i++)
 			if (!reach_entry(&rc, orphans[i])->reached)
+			{
+				/*
+				 * a search's keys and lists go with it (thousands of
+				 * orphans are possible); the graph must forget the keys
+				 */
+				MemoryContextSwitchTo(orphan_cxt);
 				reconnect(&rc, orphans[i], &meta);
+				MemoryContextSwitchTo(cxt);
+				HnswDiskGraphReset(&vs->graph, NULL);
+				MemoryContextReset(orphan_cxt);
+			}
 		pfree(orphans);
 		vacuum_delay_point();
 	}
