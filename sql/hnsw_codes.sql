@@ -66,6 +66,52 @@ SELECT count(*) / 200.0 >= 0.95 AS halfvec_codes FROM cq,
 SELECT ann_check_index('cc_half');
 DROP INDEX cc_half;
 
+-- more bits per dimension (reloption code_bits): larger codes, and
+-- estimates close enough for the same recall at every opclass
+CREATE INDEX cc_l2_b4 ON cc USING hnsw (v vector_l2_ops) WITH (code_bits = 4);
+CREATE INDEX cc_l2_b1 ON cc USING hnsw (v vector_l2_ops) WITH (code_bits = 1);
+SELECT pg_relation_size('cc_l2_b4') > pg_relation_size('cc_l2_b1') AS four_bits_take_room;
+DROP INDEX cc_l2_b1;
+SELECT recall('<->') >= 0.95 AS l2_four_bits;
+SELECT ann_check_index('cc_l2_b4');
+DROP INDEX cc_l2_b4;
+CREATE INDEX cc_ip_b2 ON cc USING hnsw (v vector_ip_ops) WITH (code_bits = 2);
+SELECT recall('<#>') >= 0.95 AS ip_two_bits;
+SELECT ann_check_index('cc_ip_b2');
+DROP INDEX cc_ip_b2;
+CREATE INDEX cc_cos_b3 ON cc USING hnsw (v vector_cosine_ops) WITH (code_bits = 3);
+SELECT recall('<=>') >= 0.95 AS cosine_three_bits;
+SELECT ann_check_index('cc_cos_b3');
+DROP INDEX cc_cos_b3;
+CREATE INDEX cc_half_b4 ON cc USING hnsw ((v::halfvec(300)) halfvec_l2_ops)
+	WITH (quantization = rabitq, code_bits = 4);
+SELECT count(*) / 200.0 >= 0.95 AS halfvec_four_bits FROM cq,
+	LATERAL (SELECT id FROM cc ORDER BY v::halfvec(300) <-> cq.v::halfvec(300) LIMIT 10) a
+	WHERE a.id IN (SELECT id FROM cc ORDER BY (v::halfvec(300) <-> cq.v::halfvec(300)) + 0 LIMIT 10);
+SELECT ann_check_index('cc_half_b4');
+DROP INDEX cc_half_b4;
+-- the signatures of filter columns follow a many-bit code's length
+CREATE INDEX cc_grp_b4 ON cc USING hnsw (v vector_l2_ops, grp) WITH (code_bits = 4);
+SELECT count(*) = 10 AS ten, bool_and(grp = 3) AS all_match
+FROM (SELECT id, grp FROM cc WHERE grp = 3 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 10) s;
+SELECT array_agg(id) = (SELECT array_agg(id) FROM (SELECT id FROM cc WHERE grp = 3
+		ORDER BY (v <-> (SELECT v FROM cq WHERE qid = 1)) + 0 LIMIT 100) e) AS filtered_exact
+FROM (SELECT id FROM cc WHERE grp = 3 ORDER BY v <-> (SELECT v FROM cq WHERE qid = 1) LIMIT 100) s;
+INSERT INTO cc SELECT id + 20000, grp, (SELECT array_agg(x * 1.03) FROM unnest(v::real[]) x) FROM cc WHERE id <= 300;
+DELETE FROM cc WHERE id > 20000 AND id % 2 = 0;
+VACUUM cc;
+SELECT ann_check_index('cc_grp_b4', true);
+DELETE FROM cc WHERE id > 20000;
+DROP INDEX cc_grp_b4;
+-- eight bits of 300 dimensions: 32 codes do not fit a page (rabitq
+-- refuses them, auto leaves them out), 8 (m = 4) do
+CREATE INDEX cc_b8 ON cc USING hnsw (v vector_l2_ops) WITH (quantization = rabitq, code_bits = 8);
+CREATE INDEX cc_b8_auto ON cc USING hnsw (v vector_l2_ops) WITH (m = 4, code_bits = 8);
+SELECT ann_check_index('cc_b8_auto');
+DROP INDEX cc_b8_auto;
+CREATE INDEX ON cc USING hnsw (v vector_l2_ops) WITH (code_bits = 0);
+CREATE INDEX ON cc USING hnsw (v vector_l2_ops) WITH (code_bits = 9);
+
 -- iterative scans: every row once, strict_order in distance order
 CREATE INDEX cc_l2 ON cc USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
 SET hnsw.ef_search = 20;

@@ -44,6 +44,7 @@ typedef struct HnswOptions
 	int			m;
 	int			ef_construction;
 	int			quantization;	/* HnswQuantization */
+	int			code_bits;
 } HnswOptions;
 
 /* Register reloptions and GUCs; called from _PG_init. */
@@ -62,6 +63,9 @@ HnswInit(void)
 					   quantization_options, HNSW_QUANTIZATION_AUTO,
 					   "Valid values are \"auto\", \"none\" and \"rabitq\".",
 					   AccessExclusiveLock);
+	add_int_reloption(hnsw_relopt_kind, "code_bits",
+					  "Bits per dimension of the codes of layer-0 neighbours",
+					  HNSW_DEFAULT_CODE_BITS, 1, ANN_CODE_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search",
 							"Sets the size of the dynamic candidate list for search",
@@ -121,6 +125,14 @@ HnswGetQuantization(Relation index)
 	return opts != NULL ? (HnswQuantization) opts->quantization : HNSW_QUANTIZATION_AUTO;
 }
 
+int
+HnswGetCodeBits(Relation index)
+{
+	HnswOptions *opts = get_options(index);
+
+	return opts != NULL ? opts->code_bits : HNSW_DEFAULT_CODE_BITS;
+}
+
 static bytea *
 hnswoptions(Datum reloptions, bool validate)
 {
@@ -128,6 +140,7 @@ hnswoptions(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, ef_construction)},
 		{"quantization", RELOPT_TYPE_ENUM, offsetof(HnswOptions, quantization)},
+		{"code_bits", RELOPT_TYPE_INT, offsetof(HnswOptions, code_bits)},
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,

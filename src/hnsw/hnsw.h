@@ -33,6 +33,8 @@
 #define HNSW_MAX_NNZ			1000	/* sparsevec: non-zero elements */
 /* quantization auto: codes from this many dimensions (below, keys are small) */
 #define HNSW_AUTO_CODE_DIMS		256
+/* reloption code_bits: bits per dimension of a code */
+#define HNSW_DEFAULT_CODE_BITS	1
 
 #define HNSW_DEFAULT_M			16
 #define HNSW_MIN_M				2
@@ -115,8 +117,9 @@ typedef struct HnswMetaPageData
 	BlockNumber signature_head; /* signature directory, invalid without filter columns */
 	BlockNumber signature_tail; /* its last page, where entries go */
 	uint64		signature_count;	/* its entries, stale ones included */
-	uint16		code_words;		/* 64-bit words of a layer-0 code; 0: no codes */
-	uint16		unused;
+	uint16		code_words;		/* 64-bit words of a plane of a layer-0 code; 0: no codes */
+	uint16		code_bits;		/* bits per dimension of a code (0, in indexes
+								 * made before code_bits: one) */
 	/* with codes, the centre they are relative to follows: dimensions floats */
 } HnswMetaPageData;
 
@@ -154,9 +157,11 @@ typedef struct HnswNeighborTupleData
 /*
  * The code of a layer-0 neighbour: RaBitQ (codes.h) of its rotated key
  * relative to the index's rotated centre, and <x, c> for inner products.
- * The words are followed by the neighbour's filter signatures (one
- * AnnSignature per filter column; HnswSlotSignatures), so that a search
- * knows which neighbours match without reading them.
+ * The words (one plane per bit) are followed, in a code of more than one
+ * bit, by its length |y| (a float in 8 bytes; HnswSlotLength), then by
+ * the neighbour's filter signatures (one AnnSignature per filter column;
+ * HnswSlotSignatures), so that a search knows which neighbours match
+ * without reading them.
  */
 typedef struct HnswSlotCode
 {
@@ -219,8 +224,11 @@ HnswLayerStart(int layer, int m)
 typedef struct HnswCodeInfo
 {
 	int			padded;			/* rotated dimensions */
-	int			words;			/* 64-bit words of a code (one bit per dimension) */
-	float		sign_length;	/* |y| of every code (AnnCodeSignLength) */
+	int			words;			/* 64-bit words of a plane (one bit per dimension) */
+	int			bits;			/* planes: bits per dimension */
+	float		sign_length;	/* |y| of every one-bit code (AnnCodeSignLength) */
+	Size		length_offset;	/* where in a slot its |y| is; 0: one bit */
+	Size		signature_offset;	/* where in a slot the signatures start */
 	Size		slot_size;		/* bytes of an HnswSlotCode, signatures included */
 	AnnRotation *rotation;
 	float	   *centre;			/* rotated, padded floats */
@@ -274,7 +282,16 @@ HnswSlotCodes(const HnswIndexInfo *info, HnswNeighborTuple neighbors, int i)
 static inline const char *
 HnswSlotSignatures(const HnswIndexInfo *info, const HnswSlotCode *code)
 {
-	return (const char *) &code->words[info->codes->words];
+	return (const char *) code + info->codes->signature_offset;
+}
+
+/* |y| of a slot code (codes.h) */
+static inline float
+HnswSlotLength(const HnswCodeInfo *codes, const HnswSlotCode *code)
+{
+	if (codes->length_offset == 0)
+		return codes->sign_length;
+	return *(const float *) ((const char *) code + codes->length_offset);
 }
 
 /* Bytes of the stored key at key: its varlena, then any signatures */
@@ -541,6 +558,7 @@ extern int	hnsw_max_scan_tuples;
 extern double hnsw_scan_mem_multiplier;
 extern bool hnsw_quantized_search;
 extern HnswQuantization HnswGetQuantization(Relation index);
+extern int	HnswGetCodeBits(Relation index);
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
@@ -551,9 +569,9 @@ extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 
 /* hnswcodes.c */
 typedef struct HnswCodeQuery HnswCodeQuery;
-extern void HnswCodeInfoInit(HnswIndexInfo *info, int code_words,
+extern void HnswCodeInfoInit(HnswIndexInfo *info, int code_words, int code_bits,
 							 const float *centre, MemoryContext cxt);
-extern const char *HnswCodesRefusal(const HnswIndexInfo *info);
+extern const char *HnswCodesRefusal(const HnswIndexInfo *info, int code_bits);
 extern Size HnswMetaCentreSize(const HnswIndexInfo *info);
 extern void HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out);
 extern HnswCodeQuery *HnswCodeQueryCreate(const HnswIndexInfo *info, const void *query);
@@ -616,7 +634,7 @@ extern void HnswLinkOrphans(Relation index);
 /* hnswutils.c */
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
-extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info, bool codes);
+extern void HnswInitMetaPage(Page page, const HnswIndexInfo *info);
 extern void HnswWriteCentre(Relation index, const float *centre);
 extern void HnswSetKeySize(Relation index, HnswIndexInfo *info);
 extern bool HnswElementSizeMatches(const HnswIndexInfo *info, const char *key, Size len);

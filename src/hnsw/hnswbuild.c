@@ -45,6 +45,7 @@ static void
 choose_codes(Relation index, HnswIndexInfo *info)
 {
 	HnswQuantization wanted = HnswGetQuantization(index);
+	int			bits = HnswGetCodeBits(index);
 	const char *refusal;
 	float	   *centre;
 
@@ -52,7 +53,7 @@ choose_codes(Relation index, HnswIndexInfo *info)
 	if (wanted == HNSW_QUANTIZATION_NONE ||
 		(wanted == HNSW_QUANTIZATION_AUTO && !auto_codes(info)))
 		return;
-	refusal = HnswCodesRefusal(info);
+	refusal = HnswCodesRefusal(info, bits);
 	if (refusal != NULL)
 	{
 		if (wanted == HNSW_QUANTIZATION_RABITQ)
@@ -64,7 +65,8 @@ choose_codes(Relation index, HnswIndexInfo *info)
 		return;
 	}
 	centre = palloc0(sizeof(float) * info->dimensions);
-	HnswCodeInfoInit(info, AnnCodePadded(info->dimensions) / 64, centre, CurrentMemoryContext);
+	HnswCodeInfoInit(info, AnnCodePadded(info->dimensions) / 64, bits, centre,
+					 CurrentMemoryContext);
 	pfree(centre);
 }
 
@@ -90,7 +92,7 @@ write_empty_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
 {
 	Buffer		buffer = AnnNewBuffer(index, fork);
 
-	HnswInitMetaPage(BufferGetPage(buffer), info, info->codes != NULL);
+	HnswInitMetaPage(BufferGetPage(buffer), info);
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
 }

@@ -3,8 +3,8 @@
  *		Codes of layer-0 neighbours, stored beside the links to them.
  *
  * An index with codes keeps, in every layer-0 slot of a neighbour tuple,
- * a RaBitQ code (codes.h) of the linked element's key: one bit per
- * rotated dimension and a few factors, relative to one centre for the
+ * a RaBitQ code (codes.h) of the linked element's key: code_bits bits per
+ * rotated dimension (reloption, one by default) and a few factors, relative to one centre for the
  * whole index (the mean of the keys at CREATE INDEX, zero for an index
  * built empty), with one fixed rotation (HNSW_ROTATION_SEED).  A search
  * of layer 0 then estimates the distances of all neighbours of the
@@ -38,12 +38,26 @@ struct HnswCodeQuery
 	AnnCodeQuery *code;			/* q against the centre */
 };
 
-/* Bytes of a slot code of words words for an index of ncolumns filter columns */
+/* Where in a slot code of bits planes of words words its |y| is (0: none) */
 static Size
-slot_code_size(int words, int ncolumns)
+slot_length_offset(int words, int bits)
 {
-	return MAXALIGN(offsetof(HnswSlotCode, words) + sizeof(uint64) * words +
-					sizeof(AnnSignature) * ncolumns);
+	return bits > 1 ? offsetof(HnswSlotCode, words) + sizeof(uint64) * words * bits : 0;
+}
+
+/* Where in such a slot code the filter signatures start */
+static Size
+slot_signature_offset(int words, int bits)
+{
+	return offsetof(HnswSlotCode, words) + sizeof(uint64) * words * bits +
+		(bits > 1 ? sizeof(uint64) : 0);
+}
+
+/* Bytes of such a slot code for an index of ncolumns filter columns */
+static Size
+slot_code_size(int words, int bits, int ncolumns)
+{
+	return MAXALIGN(slot_signature_offset(words, bits) + sizeof(AnnSignature) * ncolumns);
 }
 
 /* Bytes of the centre in the metapage of an index that would have codes */
@@ -60,7 +74,7 @@ HnswMetaCentreSize(const HnswIndexInfo *info)
  * with the centre, must fit a page.
  */
 const char *
-HnswCodesRefusal(const HnswIndexInfo *info)
+HnswCodesRefusal(const HnswIndexInfo *info, int code_bits)
 {
 	Size		room = HNSW_MAX_ELEMENT_TUPLE_SIZE;
 	int			words = AnnCodePadded(info->dimensions) / 64;
@@ -71,20 +85,20 @@ HnswCodesRefusal(const HnswIndexInfo *info)
 		info->dist.metric != ANN_METRIC_COSINE)
 		return "Codes are for L2 distance, inner product and cosine distance.";
 	if (HNSW_NEIGHBOR_SLOTS_SIZE(HnswSlotCount(1, info->m)) +
-		2 * info->m * slot_code_size(words, info->filters.ncolumns) > room ||
+		2 * info->m * slot_code_size(words, code_bits, info->filters.ncolumns) > room ||
 		MAXALIGN(sizeof(HnswMetaPageData)) + HnswMetaCentreSize(info) > room)
-		return psprintf("The codes of %d neighbours of %d dimensions do not fit a page.",
-						2 * info->m, info->dimensions);
+		return psprintf("The codes of %d neighbours of %d dimensions do not fit a page with code_bits = %d.",
+						2 * info->m, info->dimensions, code_bits);
 	return NULL;
 }
 
 /*
  * Set info->codes for an index whose metapage says its codes have
- * code_words words (0: none), with the centre (dimensions floats) it
- * holds; allocated in cxt.
+ * code_bits planes of code_words words (0 words: none), with the centre
+ * (dimensions floats) it holds; allocated in cxt.
  */
 void
-HnswCodeInfoInit(HnswIndexInfo *info, int code_words, const float *centre,
+HnswCodeInfoInit(HnswIndexInfo *info, int code_words, int code_bits, const float *centre,
 				 MemoryContext cxt)
 {
 	HnswCodeInfo *codes;
@@ -99,12 +113,15 @@ HnswCodeInfoInit(HnswIndexInfo *info, int code_words, const float *centre,
 	codes->padded = AnnCodePadded(info->dimensions);
 	codes->words = codes->padded / 64;
 	codes->sign_length = AnnCodeSignLength(codes->padded);
-	if (codes->words != code_words)
+	codes->bits = code_bits;
+	if (codes->words != code_words || code_bits < 1 || code_bits > ANN_CODE_MAX_BITS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index has codes of %d words for %d dimensions", code_words,
-						info->dimensions)));
-	codes->slot_size = slot_code_size(codes->words, info->filters.ncolumns);
+				 errmsg("index has codes of %d words and %d bits for %d dimensions", code_words,
+						code_bits, info->dimensions)));
+	codes->length_offset = slot_length_offset(codes->words, code_bits);
+	codes->signature_offset = slot_signature_offset(codes->words, code_bits);
+	codes->slot_size = slot_code_size(codes->words, code_bits, info->filters.ncolumns);
 	codes->rotation = MemoryContextAlloc(cxt, AnnRotationSize(info->dimensions));
 	AnnRotationInit(codes->rotation, info->dimensions, HNSW_ROTATION_SEED);
 	codes->centre = MemoryContextAlloc(cxt, sizeof(float) * codes->padded);
@@ -141,12 +158,16 @@ HnswEncodeKey(const HnswIndexInfo *info, const char *stored, HnswSlotCode *out)
 	float	   *rotated = stored != NULL ?
 		rotate_key(info, stored + offsetof(Vector, x)) : codes->centre;
 	double		inner = 0;
+	float		length;
 
 	memset(out, 0, codes->slot_size);
 	if (stored != NULL)
 		memcpy((char *) HnswSlotSignatures(info, out), HnswKeySignatures(info, stored),
 			   sizeof(AnnSignature) * info->filters.ncolumns);
-	AnnEncode(rotated, codes->centre, codes->padded, 1, out->words, &out->factors);
+	length = AnnEncode(rotated, codes->centre, codes->padded, codes->bits, out->words,
+					   &out->factors);
+	if (codes->length_offset != 0)
+		*(float *) ((char *) out + codes->length_offset) = length;
 	for (int i = 0; i < codes->padded; i++)
 		inner += (double) rotated[i] * codes->centre[i];
 	out->inner = (float) inner;
@@ -203,8 +224,9 @@ HnswCodeDistance(const HnswIndexInfo *info, const HnswCodeQuery *cq, const HnswS
 	const HnswCodeInfo *codes = info->codes;
 	const AnnCodeQuery *q = cq->code;
 	float		error;
-	float		cosine = AnnCodeEstimate(q, &code->factors, codes->sign_length, 1,
-										 codes->kernels->dot(code->words, 1, q->planes,
+	float		cosine = AnnCodeEstimate(q, &code->factors, HnswSlotLength(codes, code),
+										 codes->bits,
+										 codes->kernels->dot(code->words, codes->bits, q->planes,
 															 codes->words),
 										 &error);
 

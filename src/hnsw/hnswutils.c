@@ -110,7 +110,8 @@ HnswGetIndexInfo(Relation index)
 		{
 			float	   *centre = read_centre(index, info->dimensions);
 
-			HnswCodeInfoInit(info, meta.code_words, centre, index->rd_indexcxt);
+			HnswCodeInfoInit(info, meta.code_words, Max(meta.code_bits, 1), centre,
+							 index->rd_indexcxt);
 			pfree(centre);
 		}
 		info->known_nblocks = MemoryContextAllocZero(index->rd_indexcxt, sizeof(BlockNumber));
@@ -153,8 +154,9 @@ HnswReadMeta(Relation index, HnswMetaPageData *meta)
 
 /* A metapage for an empty index, with codes relative to a zero centre or none. */
 void
-HnswInitMetaPage(Page page, const HnswIndexInfo *info, bool codes)
+HnswInitMetaPage(Page page, const HnswIndexInfo *info)
 {
+	bool		codes = info->codes != NULL;
 	HnswMetaPage meta;
 	char	   *end;
 
@@ -171,7 +173,8 @@ HnswInitMetaPage(Page page, const HnswIndexInfo *info, bool codes)
 	meta->signature_head = InvalidBlockNumber;
 	meta->signature_tail = InvalidBlockNumber;
 	meta->signature_count = 0;
-	meta->code_words = codes ? AnnCodePadded(info->dimensions) / 64 : 0;
+	meta->code_words = codes ? info->codes->words : 0;
+	meta->code_bits = codes ? info->codes->bits : 0;
 	end = (char *) (meta + 1);
 	if (codes)
 	{
