@@ -1,10 +1,11 @@
 # An hnsw build that must reconnect thousands of orphans (elements no
 # link leads to) does so in bounded memory.  Under inner product, rows of
 # nearly equal norms whose coordinates are all positive leave most
-# elements out of every neighbour list: the build's last step searches
-# for each of them.  Each search once kept the keys it read until the end
-# of the build (20,000 such rows of 128 dimensions took 24 GB and the OOM
-# killer); now they go with the search.  The backend's peak resident size
+# elements out of every neighbour list: the build's last step links each
+# of them from one of its own links, or from what a search for it finds.
+# Each search once kept the keys it read until the end of the build
+# (20,000 such rows of 128 dimensions took 24 GB and the OOM killer); now
+# they go with the search.  The backend's peak resident size
 # comes from log_statement_stats (getrusage).
 use strict;
 use warnings;
