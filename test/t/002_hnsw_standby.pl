@@ -1,5 +1,5 @@
 # hnsw indexes (on vector, halfvec, bit and sparsevec keys, and with codes
-# of layer-0 neighbours) replicate through generic
+# of layer-0 neighbours of one and of four bits) replicate through generic
 # WAL: a streaming standby replays
 # the build (in memory and spilled to disk), inserts, duplicates, deletes
 # with VACUUM and the reuse of freed space, with wal_consistency_checking
@@ -45,6 +45,8 @@ my @cases = (
 	  key => "ann_test_sparse(%s, $DIMS)" },
 	{ type => 'coded', column => "vector($DIMS)", ops => 'vector_ip_ops', op => '<#>',
 	  key => "ann_test_vec(%s, $DIMS)::vector", options => ', quantization = rabitq' },
+	{ type => 'coded4', column => "vector($DIMS)", ops => 'vector_l2_ops', op => '<->',
+	  key => "ann_test_vec(%s, $DIMS)::vector", options => ', quantization = rabitq, code_bits = 4' },
 	# keys on pages of their own, five each (two WAL records a key)
 	{ type => 'long', column => 'vector(9000)', ops => 'vector_l2_ops', op => '<->',
 	  key => "ann_test_vec(%s, 9000)::vector" },

@@ -1,7 +1,8 @@
 # Crash recovery: an immediate shutdown (no checkpoint) while clients
-# insert into a table with four hnsw indexes (vector keys with codes of
+# insert into a table with five hnsw indexes (vector keys with codes of
 # their layer-0 neighbours, bit keys of binary_quantize, sparse keys of
-# varying size, and keys too large for a page).  Replay must give back an
+# varying size, keys too large for a page, and halfvec keys with codes of
+# four bits a dimension).  Replay must give back an
 # index that
 # holds every committed row once, answers exactly at ef_search 1000, and
 # takes new rows, deletes and VACUUM.
@@ -35,6 +36,8 @@ $node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($
 	CREATE INDEX items_bits ON items USING hnsw ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops);
 	CREATE INDEX items_sparse ON items USING hnsw ((ann_test_sparsify(v)::sparsevec($DIMS)) sparsevec_l2_ops);
 	CREATE INDEX items_long ON items USING hnsw ((ann_test_vec(id, $LONG_DIMS)::vector($LONG_DIMS)) vector_l2_ops);
+	CREATE INDEX items_half4 ON items USING hnsw ((v::halfvec($DIMS)) halfvec_l2_ops)
+		WITH (quantization = rabitq, code_bits = 4);
 	CHECKPOINT;");
 
 my @queries = map { "ann_test_vec($_, $DIMS)::vector" } (-1, 42, 777, 31337);
@@ -51,6 +54,10 @@ my $sparse_query = "ann_test_sparse(42, $DIMS)::sparsevec($DIMS)";
 # The fourth: long keys, on key pages written in WAL records of their own
 my %long = (column => "ann_test_vec(id, $LONG_DIMS)::vector($LONG_DIMS)", op => '<->');
 my $long_query = "ann_test_vec(42, $LONG_DIMS)::vector($LONG_DIMS)";
+
+# The fifth: halfvec keys, their neighbours' codes of four bits
+my %half4 = (column => "v::halfvec($DIMS)", op => '<->');
+my $half4_query = "ann_test_vec(42, $DIMS)::halfvec($DIMS)";
 
 # Clients insert rows, one per transaction, pausing so that they are still
 # busy when, $min_new rows later, the server stops without a checkpoint.
@@ -93,6 +100,9 @@ INSERT INTO items SELECT n, ann_test_vec(n, $DIMS) FROM (SELECT nextval('items_s
 	all_reachable_ok($node, 'postgres', 'items', $long_query,
 		"$round: every row is in the index of long keys, once", %long);
 	index_check_ok($node, 'postgres', 'items_long', "$round: ann_check_index passes on the index of long keys");
+	all_reachable_ok($node, 'postgres', 'items', $half4_query,
+		"$round: every row is in the index with 4-bit codes, once", %half4);
+	index_check_ok($node, 'postgres', 'items_half4', "$round: ann_check_index passes on the index with 4-bit codes");
 	return;
 }
 
