@@ -115,58 +115,59 @@ AnnRotate(const AnnRotation *rotation, const float *in, float *out)
  * ---------------------------------------------------------------------
  */
 
-/*
- * The grid point at scale t for the residual r = x - centre: level
- * k_i = min(floor(t |r_i|), top) on the side of r_i's sign, that is
- * y_i = +-(k_i + 1/2).  Returns <y, |r|> and in *sq |y|^2.
- */
-static double
-grid_point(const float *x, const float *centre, int padded, int top, float t, double *sq)
-{
-	float		dot = 0;
-	uint64		levels = 0;
-	uint64		squares = 0;
-
-	for (int i = 0; i < padded; i++)
-	{
-		float		r = fabsf(x[i] - centre[i]);
-		int			k = Min((int) (t * r), top);
-
-		dot += ((float) k + 0.5f) * r;
-		levels += k;
-		squares += k * k;
-	}
-	/* sum of (k + 1/2)^2 */
-	*sq = (double) squares + (double) levels + padded * 0.25;
-	return dot;
-}
-
 /* Scales tried on a grid, then again between the best's neighbours */
 #define SCALE_STEPS 16
 #define SCALE_REFINE_STEPS 8
 
 /*
- * The best aligned of steps scales from lo by step.  (Only correctly
- * rounded operations: every machine picks the same, as ann_check_index,
- * which codes vectors again, needs.)
+ * The best aligned of steps (at most SCALE_STEPS) scales from lo by step.
+ * At scale t the grid point for the residual r = x - centre has level
+ * k_i = min(floor(t |r_i|), top) on the side of r_i's sign, that is
+ * y_i = +-(k_i + 1/2); its alignment is <y, |r|> / |y|.  One pass over
+ * the coordinates sums for every scale at once (SCALE_STEPS independent
+ * sums, which the compiler keeps in vector registers), each in coordinate
+ * order.  (Only correctly rounded operations, in a fixed order: every
+ * machine picks the same, as ann_check_index, which codes vectors again,
+ * needs.)
  */
 static double
 best_scale_between(const float *x, const float *centre, int padded, int top, double lo,
 				   double step, int steps)
 {
+	float		scale[SCALE_STEPS];
+	float		dot[SCALE_STEPS] = {0};
+	int32		levels[SCALE_STEPS] = {0};
+	int32		squares[SCALE_STEPS] = {0};
+	float		ceiling = (float) top;
 	double		best = lo;
 	double		best_alignment = -1;
 
+	Assert(steps <= SCALE_STEPS);
+	for (int s = 0; s < SCALE_STEPS; s++)
+		scale[s] = (float) (lo + s * step);
+	for (int i = 0; i < padded; i++)
+	{
+		float		r = fabsf(x[i] - centre[i]);
+
+		for (int s = 0; s < SCALE_STEPS; s++)
+		{
+			int32		k = (int32) Min(scale[s] * r, ceiling);
+
+			dot[s] += ((float) k + 0.5f) * r;
+			levels[s] += k;
+			squares[s] += k * k;
+		}
+	}
 	for (int s = 0; s < steps; s++)
 	{
-		double		t = lo + s * step;
-		double		sq;
-		double		alignment = grid_point(x, centre, padded, top, (float) t, &sq) / sqrt(sq);
+		/* |y|^2: the sum of (k + 1/2)^2 */
+		double		sq = (double) squares[s] + (double) levels[s] + padded * 0.25;
+		double		alignment = dot[s] / sqrt(sq);
 
 		if (alignment > best_alignment)
 		{
 			best_alignment = alignment;
-			best = t;
+			best = lo + s * step;
 		}
 	}
 	return best;
