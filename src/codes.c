@@ -217,7 +217,8 @@ AnnEncode(const float *x, const float *centre, int padded, int bits, uint64 *cod
 	double		rmax = 0;
 	double		t = 0;
 	double		dot = 0;
-	double		sq = 0;
+	uint64		squares = 0;	/* sum of k^2 + k */
+	double		sq;
 
 	for (int i = 0; i < padded; i++)
 	{
@@ -228,21 +229,28 @@ AnnEncode(const float *x, const float *centre, int padded, int bits, uint64 *cod
 	}
 	if (top > 0 && rmax > 0)
 		t = best_scale(x, centre, padded, top, rmax);
-	memset(code, 0, sizeof(uint64) * words * bits);
 	factors->level_sum = 0;
-	for (int i = 0; i < padded; i++)
+	for (int w = 0; w < words; w++)
 	{
-		float		r = x[i] - centre[i];
-		int			k = Min((int) ((float) t * fabsf(r)), top);
-		uint32		level = r > 0 ? top + 1 + k : top - k;
+		uint64		planes[ANN_CODE_MAX_BITS] = {0};	/* word w of each plane */
 
+		for (int j = 0; j < 64; j++)
+		{
+			float		r = x[w * 64 + j] - centre[w * 64 + j];
+			int			k = Min((int) ((float) t * fabsf(r)), top);
+			uint32		level = r > 0 ? top + 1 + k : top - k;
+
+			for (int b = 0; b < bits; b++)
+				planes[b] |= (uint64) ((level >> b) & 1) << j;
+			factors->level_sum += level;
+			dot += (k + 0.5) * fabsf(r);
+			squares += (uint64) k * k + k;
+		}
 		for (int b = 0; b < bits; b++)
-			if ((level >> b) & 1)
-				code[b * words + i / 64] |= UINT64CONST(1) << (i % 64);
-		factors->level_sum += level;
-		dot += (k + 0.5) * fabsf(r);
-		sq += (k + 0.5) * (k + 0.5);
+			code[b * words + w] = planes[b];
 	}
+	/* |y|^2: the sum of (k + 1/2)^2 */
+	sq = (double) squares + padded * 0.25;
 	factors->norm = (float) sqrt(norm2);
 	factors->alignment = norm2 > 0 ? (float) (dot / (sqrt(norm2) * sqrt(sq))) : 1.0f;
 	return (float) sqrt(sq);
