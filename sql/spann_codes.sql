@@ -128,8 +128,28 @@ SELECT count(*) AS rows FROM (SELECT id FROM sc ORDER BY v::halfvec(48) <-> (SEL
 SELECT ann_check_index('sc_half', true) IS NOT NULL AS checked;
 DROP INDEX sc_half;
 
+-- the default width (code_bits = 0): 4 bits up to 256 dimensions, 1
+-- above; a build is the same at the same width, so are the sizes (few
+-- long lists, so that wider codes take more pages)
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX sc_auto ON sc USING spann (v) WITH (lists = 2);
+CREATE INDEX sc_4 ON sc USING spann (v) WITH (lists = 2, code_bits = 4);
+CREATE INDEX sc_1 ON sc USING spann (v) WITH (lists = 2, code_bits = 1);
+SELECT pg_relation_size('sc_auto') = pg_relation_size('sc_4') AS four_bits_at_48,
+	   pg_relation_size('sc_auto') > pg_relation_size('sc_1') AS more_than_one;
+DROP INDEX sc_auto, sc_4, sc_1;
+CREATE TABLE sc_wide (v vector(300));
+INSERT INTO sc_wide SELECT (SELECT array_agg(random()) FROM generate_series(1, 300) WHERE i > 0)
+FROM generate_series(1, 500) i;
+CREATE INDEX sc_wide_auto ON sc_wide USING spann (v) WITH (lists = 2);
+CREATE INDEX sc_wide_1 ON sc_wide USING spann (v) WITH (lists = 2, code_bits = 1);
+CREATE INDEX sc_wide_2 ON sc_wide USING spann (v) WITH (lists = 2, code_bits = 2);
+SELECT pg_relation_size('sc_wide_auto') = pg_relation_size('sc_wide_1') AS one_bit_at_300,
+	   pg_relation_size('sc_wide_auto') < pg_relation_size('sc_wide_2') AS less_than_two;
+DROP TABLE sc_wide;
+RESET max_parallel_maintenance_workers;
+
 -- bad widths; ivfflat takes only pgvector's reloption
-CREATE INDEX ON sc USING spann (v) WITH (code_bits = 0);
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = 9);
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = -1);
 CREATE INDEX ON sc USING ivfflat (v) WITH (code_bits = 2);

@@ -76,7 +76,7 @@ ivfflatoptions(Datum reloptions, bool validate)
 
 	options->epsilon = SPANN_DEFAULT_EPSILON;
 	options->replicas = SPANN_DEFAULT_REPLICAS;
-	options->code_bits = SPANN_DEFAULT_CODE_BITS;
+	options->code_bits = SPANN_AUTO_CODE_BITS;
 	return (bytea *) options;
 }
 

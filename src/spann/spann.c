@@ -54,8 +54,8 @@ SpannInit(void)
 					  "Most posting lists one vector is written to",
 					  SPANN_DEFAULT_REPLICAS, 1, SPANN_MAX_REPLICAS, AccessExclusiveLock);
 	add_int_reloption(spann_relopt_kind, "code_bits",
-					  "Bits per dimension of the codes in posting lists",
-					  SPANN_DEFAULT_CODE_BITS, 1, ANN_CODE_MAX_BITS, AccessExclusiveLock);
+					  "Bits per dimension of the codes in posting lists (0: by the dimensions)",
+					  SPANN_AUTO_CODE_BITS, 0, ANN_CODE_MAX_BITS, AccessExclusiveLock);
 
 	DefineCustomIntVariable("spann.probes",
 							"Sets the number of lists a scan probes before it returns rows",
@@ -130,13 +130,20 @@ SpannGetLists(Relation index)
 	return opts != NULL ? opts->lists : SPANN_DEFAULT_LISTS;
 }
 
-/* Bits per dimension of the codes a build of index makes: the code_bits reloption */
+/*
+ * Bits per dimension of the codes a build of index, whose keys have
+ * dimensions, makes: the code_bits reloption, or when it is 0, the rule
+ * of SPANN_AUTO_CODE_BITS
+ */
 int
-SpannCodeBits(Relation index)
+SpannCodeBits(Relation index, int dimensions)
 {
 	SpannOptions *opts = get_options(index);
+	int			bits = opts != NULL ? opts->code_bits : SPANN_AUTO_CODE_BITS;
 
-	return opts != NULL ? opts->code_bits : SPANN_DEFAULT_CODE_BITS;
+	if (bits != SPANN_AUTO_CODE_BITS)
+		return bits;
+	return dimensions <= SPANN_WIDE_CODE_DIMS ? SPANN_WIDE_CODE_BITS : SPANN_NARROW_CODE_BITS;
 }
 
 SpannAssignOptions

@@ -38,11 +38,16 @@
 #define SPANN_DEFAULT_REPLICAS	8
 #define SPANN_MAX_REPLICAS		32
 /*
- * One bit per dimension by default.  Four measured faster at 128
- * dimensions (test/bench/README.md); a streamed 16-dimension index of
- * four bits grows by one step past test/t/018's bound (src/spann/README).
+ * Bits per dimension of the codes when the code_bits reloption is 0 (its
+ * default): four up to SPANN_WIDE_CODE_DIMS dimensions, where a code is
+ * small beside its vector and four bits answer more queries at the same
+ * recall (1M x 128: test/bench/README.md), one above (at 784 dimensions
+ * wider codes make the lists, and the index, larger for little gain).
  */
-#define SPANN_DEFAULT_CODE_BITS	1
+#define SPANN_AUTO_CODE_BITS	0
+#define SPANN_WIDE_CODE_DIMS	256
+#define SPANN_WIDE_CODE_BITS	4
+#define SPANN_NARROW_CODE_BITS	1
 
 #define SPANN_DEFAULT_PROBES	16
 /* Groups of centroids a scan opens at a time */
@@ -364,7 +369,7 @@ extern IndexAmRoutine *SpannMakeAmRoutine(void);
 extern void SpannGetScanSettings(Relation index, SpannScanSettings *settings);
 extern const char *SpannAmName(Relation index);
 extern int	SpannGetLists(Relation index);
-extern int	SpannCodeBits(Relation index);
+extern int	SpannCodeBits(Relation index, int dimensions);
 extern int	SpannDefaultLists(double rows);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
 extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,

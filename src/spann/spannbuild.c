@@ -910,7 +910,7 @@ write_metapage(Relation index, ForkNumber fork, int dimensions)
 {
 	Buffer		buffer = AnnNewBuffer(index, fork);
 
-	SpannInitMetaPage(BufferGetPage(buffer), dimensions, SpannCodeBits(index));
+	SpannInitMetaPage(BufferGetPage(buffer), dimensions, SpannCodeBits(index, dimensions));
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
 }
