@@ -16,9 +16,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use AnnTest;
 
-# shared buffers count in the resident size once touched: keep them small
+# Shared buffers count in the resident size once touched: keep them
+# small.  A backend stays near 35 MB here (300 MB under test/sanitize,
+# whose AddressSanitizer keeps freed memory in quarantine); the old code
+# reached 3.8 GB for the build and 2.2 GB for VACUUM.
 my $SHARED_BUFFERS_MB = 32;
-my $MAX_RESIDENT_MB = 256;
+my $MAX_RESIDENT_MB = 1024;
 
 my $node = PostgreSQL::Test::Cluster->new('orphans');
 $node->init;
