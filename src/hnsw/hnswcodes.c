@@ -4,13 +4,14 @@
  *
  * An index with codes keeps, in every layer-0 slot of a neighbour tuple,
  * a RaBitQ code (codes.h) of the linked element's key: code_bits bits per
- * rotated dimension (reloption, one by default) and a few factors, relative to one centre for the
- * whole index (the mean of the keys at CREATE INDEX, zero for an index
- * built empty), with one fixed rotation (HNSW_ROTATION_SEED).  A search
- * of layer 0 then estimates the distances of all neighbours of the
- * element it expands from the neighbour tuple alone, and reads an
- * element only when it expands it (hnswgraph.c, HnswSearchLayerCoded);
- * under a filter it also learns there which neighbours match.
+ * rotated dimension (a reloption, one by default) and a few factors,
+ * relative to one centre for the whole index (the mean of the keys at
+ * CREATE INDEX, zero for an index built empty), with one fixed rotation
+ * (HNSW_ROTATION_SEED).  A search of layer 0 then estimates the
+ * distances of all neighbours of the element it expands from the
+ * neighbour tuple alone, and reads an element only when it expands it
+ * (hnswgraph.c, HnswSearchLayerCoded); under a filter it also learns
+ * there which neighbours match.
  *
  * The centre is stored in the metapage after HnswMetaPageData; codes are
  * possible for vector and halfvec keys under L2, inner product and cosine
