@@ -124,11 +124,10 @@ AnnRotate(const AnnRotation *rotation, const float *in, float *out)
  * At scale t the grid point for the residual r = x - centre has level
  * k_i = min(floor(t |r_i|), top) on the side of r_i's sign, that is
  * y_i = +-(k_i + 1/2); its alignment is <y, |r|> / |y|.  One pass over
- * the coordinates sums for every scale at once (SCALE_STEPS independent
- * sums, which the compiler keeps in vector registers), each in coordinate
- * order.  (Only correctly rounded operations, in a fixed order: every
- * machine picks the same, as ann_check_index, which codes vectors again,
- * needs.)
+ * the coordinates sums for every scale at once (steps independent sums,
+ * which the compiler vectorizes), each in coordinate order.  (Only
+ * correctly rounded operations, in a fixed order: every machine picks
+ * the same, as ann_check_index, which codes vectors again, needs.)
  */
 static double
 best_scale_between(const float *x, const float *centre, int padded, int top, double lo,
@@ -143,13 +142,13 @@ best_scale_between(const float *x, const float *centre, int padded, int top, dou
 	double		best_alignment = -1;
 
 	Assert(steps <= SCALE_STEPS);
-	for (int s = 0; s < SCALE_STEPS; s++)
+	for (int s = 0; s < steps; s++)
 		scale[s] = (float) (lo + s * step);
 	for (int i = 0; i < padded; i++)
 	{
 		float		r = fabsf(x[i] - centre[i]);
 
-		for (int s = 0; s < SCALE_STEPS; s++)
+		for (int s = 0; s < steps; s++)
 		{
 			int32		k = (int32) Min(scale[s] * r, ceiling);
 
