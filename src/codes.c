@@ -268,13 +268,12 @@ AnnCodeQuerySize(int padded)
 void
 AnnCodeQueryPrepare(AnnCodeQuery *query, const float *q, const float *centre, int padded)
 {
-	int			words = padded / 64;
 	double		norm2 = 0;
-	float		rmin = 0,
-				rmax = 0;
+	float		rmin = q[0] - centre[0];
+	float		rmax = rmin;
 	float		inverse;
 	float		to_level;
-	uint32		levels = 0;
+	uint32		levels;
 
 	/* min and max of the residual: scaled by 1 / |r| > 0, they bound q_n */
 	for (int i = 0; i < padded; i++)
@@ -282,36 +281,18 @@ AnnCodeQueryPrepare(AnnCodeQuery *query, const float *q, const float *centre, in
 		float		r = q[i] - centre[i];
 
 		norm2 += (double) r * r;
-		rmin = i == 0 ? r : Min(rmin, r);
-		rmax = i == 0 ? r : Max(rmax, r);
+		rmin = Min(rmin, r);
+		rmax = Max(rmax, r);
 	}
 	query->padded = padded;
-	query->words = words;
+	query->words = padded / 64;
 	query->norm = (float) sqrt(norm2);
 	inverse = query->norm > 0 ? 1.0f / query->norm : 0.0f;
 	query->lo = rmin * inverse;
 	query->delta = (rmax - rmin) * inverse / 15.0f;
 	to_level = query->delta > 0 ? 1.0f / query->delta : 0.0f;
-
-	/* u = round((q_n - lo) / delta), 64 coordinates to a word of each plane */
-	for (int w = 0; w < words; w++)
-	{
-		uint64		plane[4] = {0, 0, 0, 0};
-
-		for (int b = 0; b < 64; b++)
-		{
-			int			i = w * 64 + b;
-			float		v = (q[i] - centre[i]) * inverse;
-			int			u = (int) ((v - query->lo) * to_level + 0.5f);
-
-			u = Max(0, Min(15, u));
-			levels += u;
-			for (int j = 0; j < 4; j++)
-				plane[j] |= (uint64) ((u >> j) & 1) << b;
-		}
-		for (int j = 0; j < 4; j++)
-			query->planes[j * words + w] = plane[j];
-	}
+	levels = AnnBestCodeKernels()->quantize(q, centre, padded, inverse, query->lo, to_level,
+											query->planes);
 	query->sum = query->lo * padded + query->delta * levels;
 }
 
@@ -337,7 +318,43 @@ scalar_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 	return total;
 }
 
-static const AnnCodeKernels scalar_code_kernels = {ANN_SIMD_SCALAR, "scalar", scalar_dot};
+/* One level (AnnCodeQuantizeFn): rounded by adding 1/2 and truncating */
+static inline uint32
+query_level(float q, float centre, float inverse, float lo, float to_level)
+{
+	float		level = ((q - centre) * inverse - lo) * to_level + 0.5f;
+
+	return (uint32) Min(Max(level, 0.0f), 15.0f);
+}
+
+static uint32
+scalar_quantize(const float *q, const float *centre, int padded, float inverse, float lo,
+				float to_level, uint64 *planes)
+{
+	int			words = padded / 64;
+	uint32		sum = 0;
+
+	for (int w = 0; w < words; w++)
+	{
+		uint64		plane[4] = {0, 0, 0, 0};
+
+		for (int b = 0; b < 64; b++)
+		{
+			int			i = w * 64 + b;
+			uint32		u = query_level(q[i], centre[i], inverse, lo, to_level);
+
+			sum += u;
+			for (int j = 0; j < 4; j++)
+				plane[j] |= (uint64) ((u >> j) & 1) << b;
+		}
+		for (int j = 0; j < 4; j++)
+			planes[j * words + w] = plane[j];
+	}
+	return sum;
+}
+
+static const AnnCodeKernels scalar_code_kernels = {ANN_SIMD_SCALAR, "scalar", scalar_dot,
+scalar_quantize};
 
 #ifdef ANN_X86_SIMD
 
@@ -374,7 +391,59 @@ avx2_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 	return total + (uint32) AnnAvx2Sum64(sums);
 }
 
-static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot};
+/*
+ * 32 levels at a time: four vectors of eight, packed into 32 bytes (in
+ * coordinate order after the lane fix-up); bit j of every byte is moved
+ * to its top and gathered by VPMOVMSKB, and VPSADBW sums the bytes.
+ */
+AVX2_CODE_TARGET static uint32
+avx2_quantize(const float *q, const float *centre, int padded, float inverse, float lo,
+			  float to_level, uint64 *planes)
+{
+	int			words = padded / 64;
+	__m256		v_inverse = _mm256_set1_ps(inverse);
+	__m256		v_lo = _mm256_set1_ps(lo);
+	__m256		v_to_level = _mm256_set1_ps(to_level);
+	__m256		half = _mm256_set1_ps(0.5f);
+	__m256		zero = _mm256_setzero_ps();
+	__m256		top = _mm256_set1_ps(15.0f);
+	__m256i		sums = _mm256_setzero_si256();
+
+	for (int w = 0; w < words; w++)
+	{
+		uint32		bits[4][2];
+
+		for (int h = 0; h < 2; h++)
+		{
+			__m256i		ints[4];
+			__m256i		bytes;
+
+			for (int k = 0; k < 4; k++)
+			{
+				int			i = w * 64 + h * 32 + k * 8;
+				__m256		r = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(centre + i));
+				__m256		level = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(r, v_inverse),
+																		   v_lo),
+															 v_to_level),
+												  half);
+
+				ints[k] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(level, zero), top));
+			}
+			/* packs work within 128-bit lanes; the permute restores the order */
+			bytes = _mm256_packus_epi16(_mm256_packs_epi32(ints[0], ints[1]),
+										_mm256_packs_epi32(ints[2], ints[3]));
+			bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+			sums = _mm256_add_epi64(sums, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+			for (int j = 0; j < 4; j++)
+				bits[j][h] = (uint32) _mm256_movemask_epi8(_mm256_slli_epi16(bytes, 7 - j));
+		}
+		for (int j = 0; j < 4; j++)
+			planes[j * words + w] = (uint64) bits[j][0] | (uint64) bits[j][1] << 32;
+	}
+	return (uint32) AnnAvx2Sum64(sums);
+}
+
+static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot, avx2_quantize};
 
 #define AVX512_CODE_TARGET __attribute__((target("avx512f,avx512vpopcntdq")))
 
@@ -400,7 +469,9 @@ avx512_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 	return (uint32) _mm512_reduce_add_epi64(sums);
 }
 
-static const AnnCodeKernels avx512_code_kernels = {ANN_SIMD_AVX512, "avx512", avx512_dot};
+/* VPOPCNTQ for the estimates; the query's levels are AVX2's */
+static const AnnCodeKernels avx512_code_kernels = {ANN_SIMD_AVX512, "avx512", avx512_dot,
+avx2_quantize};
 
 #endif							/* ANN_X86_SIMD */
 

@@ -100,11 +100,22 @@ typedef struct AnnCodeQuery
  */
 typedef uint32 (*AnnCodeDotFn) (const uint64 *code, int bits, const uint64 *planes, int words);
 
+/*
+ * The levels u_i = round(((q_i - c_i) * inverse - lo) * to_level),
+ * clamped to 0..15, of padded coordinates as four bit planes (plane j
+ * holds bit j of every level); returns the sum of the levels.  Every
+ * level computes each u_i with the same float operations in the same
+ * order, so all give the same planes.
+ */
+typedef uint32 (*AnnCodeQuantizeFn) (const float *q, const float *centre, int padded,
+									 float inverse, float lo, float to_level, uint64 *planes);
+
 typedef struct AnnCodeKernels
 {
 	AnnSimdLevel level;
 	const char *name;
 	AnnCodeDotFn dot;
+	AnnCodeQuantizeFn quantize;
 } AnnCodeKernels;
 
 extern const AnnCodeKernels *AnnCodeKernelsForLevel(AnnSimdLevel level);

@@ -407,6 +407,60 @@ check_bits(const AnnKernels *k, char *detail)
 }
 
 /*
+ * The query's levels at every word count up to 40, one float off
+ * alignment, from a residual spread over the levels with coordinates on
+ * and past both ends: the kernel's planes and sum against the scalar
+ * one's, and the scalar one's against the levels computed here.
+ */
+static bool
+check_code_quantize(const AnnCodeKernels *k, const AnnCodeKernels *scalar, char *detail)
+{
+	static float q[64 * 40 + 1],
+				centre[64 * 40 + 1];
+	static uint64 want[4 * 40],
+				got[4 * 40];
+
+	for (int i = 0; i < 64 * 40 + 1; i++)
+	{
+		q[i] = (float) (next_uniform() * 2.4 - 1.2);
+		centre[i] = (float) (next_uniform() * 0.2 - 0.1);
+	}
+	for (int words = 1; words <= 40; words++)
+	{
+		int			padded = 64 * words;
+		float		inverse = 1.0f / (float) words;
+		float		lo = -1.0f / (float) words;
+		float		to_level = 7.5f * (float) words;
+		uint32		want_sum = scalar->quantize(q + 1, centre + 1, padded, inverse, lo, to_level, want);
+		uint32		got_sum = k->quantize(q + 1, centre + 1, padded, inverse, lo, to_level, got);
+		uint32		counted = 0;
+
+		for (int i = 0; i < padded; i++)
+		{
+			float		level = ((q[1 + i] - centre[1 + i]) * inverse - lo) * to_level + 0.5f;
+			uint32		u = level <= 0 ? 0 : level >= 15 ? 15 : (uint32) level;
+
+			for (int j = 0; j < 4; j++)
+				if (((want[j * words + i / 64] >> (i % 64)) & 1) != ((u >> j) & 1))
+				{
+					sprintf(detail, "%d words: scalar level of coordinate %d is not %u", words, i, u);
+					return false;
+				}
+			counted += u;
+		}
+		if (want_sum != counted || got_sum != want_sum ||
+			memcmp(want, got, sizeof(uint64) * 4 * words) != 0)
+		{
+			sprintf(detail, "%d words: sums %u (kernel), %u (scalar), %u (counted), planes %s",
+					words, got_sum, want_sum, counted,
+					memcmp(want, got, sizeof(uint64) * 4 * words) == 0 ? "equal" : "differ");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * every word count up to 40 and every number of bits, code and planes one
  * word off alignment; the scalar kernel against a count bit by bit
  */
@@ -671,6 +725,9 @@ main(void)
 		detail[0] = '\0';
 		report(check_code_dot(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
 			   "code popcount kernel equals scalar", name, detail);
+		detail[0] = '\0';
+		report(check_code_quantize(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
+			   "query levels kernel equals scalar", name, detail);
 		for (int d = 0; d < 3; d++)
 			for (int bits = 1; bits <= ANN_CODE_MAX_BITS; bits *= 2)
 			{

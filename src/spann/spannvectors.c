@@ -542,18 +542,22 @@ void
 SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const float *query,
 					  const float *centroid)
 {
-	double		qc = 0,
-				cc = 0;
-
 	if (info->entry_holds_key)
 		return;
-	for (int i = 0; i < info->padded; i++)
+	/* only the inner-product bounds use these */
+	if (info->dist.metric == ANN_METRIC_IP || info->dist.metric == ANN_METRIC_COSINE)
 	{
-		qc += (double) query[i] * centroid[i];
-		cc += (double) centroid[i] * centroid[i];
+		double		qc = 0,
+					cc = 0;
+
+		for (int i = 0; i < info->padded; i++)
+		{
+			qc += (double) query[i] * centroid[i];
+			cc += (double) centroid[i] * centroid[i];
+		}
+		lq->query_centroid = (float) qc;
+		lq->centroid_norm2 = (float) cc;
 	}
-	lq->query_centroid = (float) qc;
-	lq->centroid_norm2 = (float) cc;
 	if (lq->code == NULL)
 		lq->code = palloc(AnnCodeQuerySize(info->padded));
 	AnnCodeQueryPrepare(lq->code, query, centroid, info->padded);
