@@ -143,8 +143,23 @@ hnswoptions(Datum reloptions, bool validate)
 		{"code_bits", RELOPT_TYPE_INT, offsetof(HnswOptions, code_bits)},
 	};
 
-	return (bytea *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
-									  sizeof(HnswOptions), tab, lengthof(tab));
+	HnswOptions *opts = (HnswOptions *) build_reloptions(reloptions, validate, hnsw_relopt_kind,
+														 sizeof(HnswOptions), tab, lengthof(tab));
+
+	/* ALTER INDEX SET validates the options it would store, as CREATE INDEX does */
+	if (validate && opts != NULL)
+		HnswCheckEfConstruction(opts->m, opts->ef_construction);
+	return (bytea *) opts;
+}
+
+/* Refuse an ef_construction below 2 * m: an insert must find as many candidates as layer 0 has slots */
+void
+HnswCheckEfConstruction(int m, int ef_construction)
+{
+	if (ef_construction < 2 * m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction must be greater than or equal to 2 * m")));
 }
 
 static char *

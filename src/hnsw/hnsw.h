@@ -562,6 +562,7 @@ extern int	HnswGetCodeBits(Relation index);
 extern void HnswInit(void);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
+extern void HnswCheckEfConstruction(int m, int ef_construction);
 extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 							 Cost *indexStartupCost, Cost *indexTotalCost,
 							 Selectivity *indexSelectivity, double *indexCorrelation,

@@ -77,10 +77,8 @@ build_index_info(Relation index, HnswIndexInfo *info)
 	AnnResolveDistance(index, &info->dist);
 	info->m = HnswGetM(index);
 	info->ef_construction = HnswGetEfConstruction(index);
-	if (info->ef_construction < 2 * info->m)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ef_construction must be greater than or equal to 2 * m")));
+	/* options stored before ALTER INDEX SET checked them */
+	HnswCheckEfConstruction(info->m, info->ef_construction);
 	info->dimensions = AnnIndexDimensions(index, &info->dist, "hnsw", HNSW_MAX_DIM,
 										  HNSW_MAX_HALF_DIM, HNSW_MAX_BITS);
 	HnswSetKeySize(index, info);

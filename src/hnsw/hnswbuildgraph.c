@@ -373,7 +373,10 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 	unlock_element(g, from);
 }
 
-/* Is element id's key bytewise equal to key (a full varlena key)? */
+/*
+ * Is element id's key bytewise equal to key (a full varlena key, filter
+ * signatures included), so that key's row may join it?
+ */
 static bool
 same_key(HnswBuildGraph *g, int32 id, const char *key)
 {
@@ -408,12 +411,17 @@ graph_join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const
 	return false;
 }
 
-/* The edge of list leading to an element whose key is key, or -1. */
+/*
+ * The edge of list leading to a twin of its owner, or -1: at distance 0,
+ * which the heuristic counts as the same vector whatever the filter
+ * columns hold (HnswSelectNeighbors), so that twins are what it keeps
+ * one link to at most.
+ */
 static int
-twin_edge(HnswBuildGraph *g, const HnswBuildList *list, const char *key)
+twin_edge(const HnswBuildList *list)
 {
 	for (int i = 0; i < list->count; i++)
-		if (list->edges[i].distance == 0 && same_key(g, list->edges[i].element, key))
+		if (list->edges[i].distance == 0)
 			return i;
 	return -1;
 }
@@ -427,41 +435,52 @@ twin_edge(HnswBuildGraph *g, const HnswBuildList *list, const char *key)
  * point_twin_at makes point at the new element once it is linked, or -1.
  */
 static int32
-graph_chain_twin(HnswBuildGraph *g, const char *key, const HnswCandidate *found, int nfound,
-		   HnswBuildList *list)
+graph_chain_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, HnswBuildList *list)
 {
 	int32		anchor;
 	int32		next;
 	int			at;
 
-	if (!HnswNearestMayBeTwin(g->info, found, nfound) || !same_key(g, (int32) found[0].ref, key))
+	if (!HnswNearestMayBeTwin(g->info, found, nfound))
 		return -1;
 	anchor = (int32) found[0].ref;
 	lock_element(g, anchor, LW_SHARED);
-	at = twin_edge(g, element_list(g, anchor, 0), key);
+	at = twin_edge(element_list(g, anchor, 0));
 	next = at >= 0 ? element_list(g, anchor, 0)->edges[at].element : anchor;
 	unlock_element(g, anchor);
 
-	at = twin_edge(g, list, key);
+	at = twin_edge(list);
 	if (at >= 0)
 		list->edges[at].element = next;
 	return anchor;
 }
 
 /*
- * Every twin link of the anchor now leads to the new element: a second
- * twin link could win a later re-selection (which keeps one twin, the
- * lowest id) over the chain's.
+ * The anchor's twin link now leads to the new element, and it keeps no
+ * other: a second twin link (one its list took while not full, to the
+ * new element or another twin) could win a later re-selection (which
+ * keeps one twin) over the chain's.
  */
 static void
-point_twin_at(HnswBuildGraph *g, int32 anchor, const char *key, int32 id)
+point_twin_at(HnswBuildGraph *g, int32 anchor, int32 id)
 {
 	HnswBuildList *list = element_list(g, anchor, 0);
+	bool		pointed = false;
+	int			n = 0;
 
 	lock_element(g, anchor, LW_EXCLUSIVE);
 	for (int i = 0; i < list->count; i++)
-		if (list->edges[i].distance == 0 && same_key(g, list->edges[i].element, key))
+	{
+		if (list->edges[i].distance == 0)
+		{
+			if (pointed)
+				continue;
 			list->edges[i].element = id;
+			pointed = true;
+		}
+		list->edges[n++] = list->edges[i];
+	}
+	list->count = n;
 	unlock_element(g, anchor);
 }
 
@@ -518,7 +537,7 @@ choose_neighbors(HnswBuildState *bs, int32 id, const char *key, ItemPointer heap
 											   &ndiverse);
 		store_sorted(list, bs->selected[layer], bs->nselected[layer], ndiverse);
 		if (layer == 0)
-			*anchor = graph_chain_twin(g, key, bs->found, nfound, list);
+			*anchor = graph_chain_twin(g, bs->found, nfound, list);
 	}
 	return true;
 }
@@ -560,7 +579,7 @@ HnswBuildGraphInsert(HnswBuildState *bs, const char *key, ItemPointer heaptid)
 			graph_link(g, (int32) bs->selected[layer][i].ref, id,
 					   bs->selected[layer][i].distance, layer, bs->found, bs->kept);
 	if (anchor >= 0)
-		point_twin_at(g, anchor, key, id);
+		point_twin_at(g, anchor, id);
 	swap_entry(g->shared, id, level, true, &entry_level);
 	return true;
 }

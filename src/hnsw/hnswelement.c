@@ -103,8 +103,11 @@ HnswSelectLayer(const HnswIndexInfo *info, int layer, const HnswCandidate *sorte
 /*
  * A full list on layer takes a link to new_ref at distance: the heuristic
  * chooses again among its links, candidates[0..n) with their distances
- * (room for one more), and the new one.  Leaves the n + 1 candidates
- * sorted and returns how many links kept holds.
+ * (room for one more), and the new one.  The new one goes after the links
+ * at its distance, so that a tie keeps what the list has: the heuristic
+ * keeps the first of twins, and the twin a list links to is on the twin
+ * chain (README), which a new twin joins by other means.  Leaves the n + 1
+ * candidates sorted and returns how many links kept holds.
  */
 int
 HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates, int n,
@@ -112,9 +115,14 @@ HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates
 				 float (*pair_distance) (void *graph, HnswRef a, HnswRef b), void *graph,
 				 HnswCandidate *kept, int *ndiverse)
 {
-	candidates[n].ref = new_ref;
-	candidates[n].distance = distance;
-	qsort(candidates, n + 1, sizeof(HnswCandidate), HnswCompareCandidates);
+	int			at = n;
+
+	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
+	while (at > 0 && candidates[at - 1].distance > distance)
+		at--;
+	memmove(&candidates[at + 1], &candidates[at], sizeof(HnswCandidate) * (n - at));
+	candidates[at].ref = new_ref;
+	candidates[at].distance = distance;
 	return HnswSelectLayer(info, layer, candidates, n + 1, pair_distance, graph, kept, ndiverse);
 }
 

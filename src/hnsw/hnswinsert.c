@@ -728,26 +728,32 @@ link_new_element(HnswInsertState *is, HnswRef new_ref, int layer)
 						 is->selected[layer][0].distance, layer, true);
 }
 
-/* Is ref's key the new element's? */
+/*
+ * Is ref a twin of the new element: at distance 0, which the heuristic
+ * counts as the same vector whatever the filter columns hold
+ * (HnswSelectNeighbors), so that twins are what it keeps one link to at
+ * most?  (Only where distance 0 means the same vector.)
+ */
 static bool
 is_twin(HnswInsertState *is, HnswRef ref)
 {
 	const void *key = HnswDiskGraphKey(&is->graph, ref);
 
 	return key != NULL &&
-		HnswSameStoredKey(is->info, (const char *) key - offsetof(Vector, x),
-						  DatumGetPointer(is->key));
+		AnnDistance(&is->info->dist, DatumGetPointer(is->key) + offsetof(Vector, x), key,
+					is->info->dimensions) == 0;
 }
 
 /*
- * In owner's layer-0 list, make every link to from (HNSW_NO_REF: to any
- * twin of the new element other than to) lead to to instead: a list must
- * not keep a second twin link that a later re-selection (which keeps one
- * twin, the lowest reference) could prefer to the chain's.  Returns where
- * the first such link led before, or HNSW_NO_REF if there was none.
+ * In owner's layer-0 list, make the first link to a twin of the new
+ * element other than to lead to to instead, and drop any other twin
+ * link (all of them if the list links to already): a list must not keep
+ * a second twin link that a later re-selection (which keeps one twin)
+ * could prefer to the chain's.  Returns where the first such link led
+ * before, or HNSW_NO_REF if there was none.
  */
 static HnswRef
-retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
+retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef to)
 {
 	int			m = is->info->m;
 	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * m);
@@ -761,23 +767,28 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef from, HnswRef to)
 	for (;;)
 	{
 		int			n = HnswDiskGraphNeighbors(&is->graph, owner, 0, current);
+		bool		links_to = HnswHoldsRef(current, n, to);
 		HnswRef		first = HNSW_NO_REF;
+		int			nwanted = 0;
 
 		for (int i = 0; i < n; i++)
 		{
-			wanted[i] = current[i];
-			if (current[i] != to &&
-				(from == HNSW_NO_REF ? is_twin(is, current[i]) : current[i] == from))
+			if (current[i] != to && is_twin(is, current[i]))
 			{
 				if (first == HNSW_NO_REF)
 					first = current[i];
-				wanted[i] = to;
+				if (links_to)
+					continue;
+				wanted[nwanted++] = to;
+				links_to = true;
 			}
+			else
+				wanted[nwanted++] = current[i];
 		}
 		if (first == HNSW_NO_REF)
 			return HNSW_NO_REF;
 		switch (HnswWriteLayerIfUnchanged(&is->graph, is->building, &neighbortid, 0,
-										  current, n, wanted, n))
+										  current, n, wanted, nwanted))
 		{
 			case HNSW_LIST_WRITTEN:
 				return first;
@@ -807,10 +818,10 @@ chain_twin(HnswInsertState *is, HnswRef new_ref)
 	if (!HnswNearestMayBeTwin(is->info, is->found, is->nfound) || !is_twin(is, is->found[0].ref))
 		return;
 	anchor = is->found[0].ref;
-	successor = retarget_twin_link(is, anchor, HNSW_NO_REF, new_ref);
+	successor = retarget_twin_link(is, anchor, new_ref);
 	/* a dead successor is VACUUM's to unlink (see drop_dead) */
 	if (successor != HNSW_NO_REF && !HnswDiskGraphEntry(&is->graph, successor)->dead)
-		retarget_twin_link(is, new_ref, HNSW_NO_REF, successor);
+		retarget_twin_link(is, new_ref, successor);
 }
 
 /* Point the metapage at the new element if it is above the entry point. */
