@@ -313,32 +313,3 @@ WHERE a.id <= 300 AND (SELECT b.id FROM twf b ORDER BY b.v <-> a.v LIMIT 1) <> a
 SELECT ann_check_index('twf_idx');
 DROP TABLE twf;
 RESET enable_seqscan;
-
--- A strict_order scan sweeps the index for what the graph did not lead to
--- only if holding every element fits work_mem times
--- hnsw.scan_mem_multiplier; otherwise the frontier goes on within that
--- budget and the scan says when it ends short (the sweep used to hold
--- 2.4 MB here against a 64 kB budget)
-SELECT setseed(0.3);
-CREATE TABLE hm (id int, v vector(2));
-INSERT INTO hm SELECT i, ARRAY[random(), random()] FROM generate_series(1, 20000) i;
-CREATE INDEX hm_idx ON hm USING hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 16);
-ANALYZE hm;
-SET enable_seqscan = off;
-SET work_mem = '64kB';
-SET hnsw.max_scan_tuples = 1000000;
-BEGIN;
-DECLARE c CURSOR FOR SELECT id FROM hm ORDER BY v <-> '[0.5,0.5]';
-MOVE 5000 FROM c;
-SELECT sum(total_bytes) < 256 * 1024 AS within_budget
-FROM pg_backend_memory_contexts WHERE name LIKE 'Hnsw scan%';
-COMMIT;
--- with the default budget the sweep fits: every row, in order
-RESET work_mem;
-SELECT count(*) AS every_row, bool_and(d >= prev) AS ordered
-FROM (SELECT d, lag(d, 1, 0::float8) OVER (ORDER BY n) AS prev
-	  FROM (SELECT row_number() OVER () AS n, v <-> '[0.5,0.5]' AS d
-			FROM (SELECT v FROM hm ORDER BY v <-> '[0.5,0.5]' LIMIT 20000) s) t) u;
-RESET hnsw.max_scan_tuples;
-RESET enable_seqscan;
-DROP TABLE hm;

@@ -496,7 +496,6 @@ typedef struct HnswDiskGraph
 } HnswDiskGraph;
 
 extern const HnswGraphOps hnsw_disk_graph_ops;
-extern uint64 HnswDiskGraphMet(const HnswDiskGraph *graph);
 
 /*
  * The graph as a filtered or iterative scan searches it: the disk graph,

@@ -520,33 +520,12 @@ sweep_unvisited(HnswScanOpaque so)
 }
 
 /*
- * Would a sweep fit the scan's memory?  It meets every element the scan
- * has not (about HNSW_MET_BYTES each, as the budget counts them), by the
- * index's row count, or its block count when that is not known yet.
- */
-static bool
-sweep_fits(HnswScanOpaque so)
-{
-	Relation	index = so->graph.index;
-	double		elements = index->rd_rel->reltuples;
-	double		unmet;
-
-	if (elements <= 0)
-		elements = RelationGetNumberOfBlocks(index);
-	unmet = Max(elements - (double) HnswDiskGraphMet(&so->graph), 0);
-	return (double) MemoryContextMemAllocated(so->search_cxt, true) + unmet * HNSW_MET_BYTES <=
-		scan_memory_limit();
-}
-
-/*
  * One expansion of the frontier; stops expanding when done or over budget.
  * A strict_order scan that has met enough elements (sweep_threshold)
- * sweeps the index instead, if that fits its memory: with every element
- * pending, the rest comes out in exact order and no late find can cut the
- * answer short, and the sweep costs a small multiple of what the scan has
- * spent, or of its budget.  (A sweep that does not fit would hold every
- * element of the index whatever work_mem says; the frontier goes on
- * instead, within the budget.)
+ * sweeps the index instead: with every element pending, the rest comes
+ * out in exact order and no late find can cut the answer short, and the
+ * sweep costs a small multiple of what the scan has spent, or of its
+ * budget.
  */
 static void
 expand_frontier(HnswScanOpaque so)
@@ -562,7 +541,7 @@ expand_frontier(HnswScanOpaque so)
 
 	pending_take(&so->pending, &so->fresh);
 	if (met < 0 || (so->iterative == HNSW_ITERATIVE_STRICT &&
-					so->visited_after + met >= so->sweep_after && sweep_fits(so)))
+					so->visited_after + met >= so->sweep_after))
 	{
 		so->expanding = false;
 		sweep_unvisited(so);

@@ -501,13 +501,6 @@ disk_visit(void *arg, HnswRef ref, int layer)
 	return visit_entry(graph, HnswDiskGraphEntry(graph, ref), layer);
 }
 
-/* How many elements the graph has met: each has an entry, visited or not */
-uint64
-HnswDiskGraphMet(const HnswDiskGraph *graph)
-{
-	return graph->visited->members;
-}
-
 /*
  * Every live element of the index not yet visited on layer 0, now marked
  * visited there: a palloc'd array of *n references.  Reads every page,
