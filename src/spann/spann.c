@@ -71,7 +71,7 @@ SpannInit(void)
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("spann.group_probes",
 							"Sets how many groups of centroids a scan searches at a time",
-							"The lists' centroids are grouped by nearness, about 2 sqrt(lists) "
+							"The lists' centroids are grouped by nearness, about sqrt(lists) "
 							"groups; 0 means all groups.",
 							&spann_group_probes, SPANN_DEFAULT_GROUP_PROBES, 0, SPANN_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
@@ -200,13 +200,13 @@ SpannDefaultLists(double rows)
 }
 
 /*
- * Centroid distances a scan computes: one per group (SpannGroupsFor),
- * then one per list of the groups it opens.
+ * Centroid distances a scan computes: one per group (about sqrt(lists)
+ * of them), then one per list of the groups it opens.
  */
 static double
 centroid_distances(double lists)
 {
-	double		groups = SpannGroupsFor(lists);
+	double		groups = ceil(sqrt(lists));
 
 	if (spann_group_probes == 0 || spann_group_probes >= groups)
 		return groups + lists;

@@ -8,8 +8,6 @@
 #ifndef SPANN_H
 #define SPANN_H
 
-#include <math.h>
-
 #include "access/amapi.h"
 #include "nodes/execnodes.h"
 #include "storage/itemptr.h"
@@ -57,24 +55,9 @@
 /*
  * Groups of centroids an assignment (a build's or an insert's) looks into
  * for a vector's lists: the lists within the closure bound of the nearest
- * lie in the nearest few groups (16 of SpannGroupsFor's groups hold as
- * many lists as 8 did of sqrt(lists) groups)
+ * lie in the nearest few groups
  */
-#define SPANN_ASSIGN_GROUPS		16
-
-/*
- * Groups of centroids a build makes for lists lists: 2 sqrt(lists) groups
- * of about sqrt(lists) / 2 lists.  A scan that opens g groups computes
- * 2 sqrt(L) + g sqrt(L) / 2 centroid distances, fewer than with sqrt(L)
- * groups (sqrt(L) + g sqrt(L)) for any g above 2; the finer groups hold
- * a query's nearest lists just as well (the same recall at 16 groups on
- * fashion-mnist and at 200,000 x 128, src/spann/README).
- */
-static inline int
-SpannGroupsFor(double lists)
-{
-	return (int) ceil(2.0 * sqrt(lists));
-}
+#define SPANN_ASSIGN_GROUPS		8
 /* kB of centroid directory a backend keeps a copy of */
 #define SPANN_DEFAULT_DIRECTORY_CACHE (64 * 1024)
 #define SPANN_MAX_PROBES		65536

@@ -9,7 +9,7 @@
  * 2. Balanced hierarchical k-means of the sample gives the centroids
  *    (spanncluster.c); the number of lists is the `lists` option, or
  *    4 * sqrt(rows) when it is 0, and never more than the sample.
- * 3. The centroids are grouped (a k-means of them into about 2 sqrt(lists)
+ * 3. The centroids are grouped (a k-means of them into about sqrt(lists)
  *    groups, spanndirectory.c); the group pages, each group's centroid
  *    pages and one empty posting page per list are written.
  * 4. A second heap scan assigns each row by the closure rule (among the
@@ -223,7 +223,7 @@ new_build_page(Relation index, uint16 kind)
 
 /*
  * Group the lists: a balanced k-means of their centroids (ncentres
- * points) into about SpannGroupsFor(ncentres) groups, each list then in the group
+ * points) into about sqrt(ncentres) groups, each list then in the group
  * whose centre is nearest to its centroid.  Returns the group centres,
  * their number in *ngroups, each list's group in group_of.
  */
@@ -231,7 +231,7 @@ static float *
 group_lists(const float *centres, int ncentres, int dim, int *ngroups, int *group_of)
 {
 	float	   *groups = SpannHierarchicalKMeans(centres, ncentres, dim,
-												 SpannGroupsFor(ncentres),
+												 (int) ceil(sqrt((double) ncentres)),
 												 SPANN_SEED, ngroups);
 
 	for (int i = 0; i < ncentres; i++)

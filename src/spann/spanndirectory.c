@@ -12,9 +12,9 @@
  * A search (SpannNavigate) computes the query's distance to every group
  * and sorts the groups; SpannOpenGroups then opens the nearest ones a few
  * at a time, computing the distances to their lists only.  With L lists
- * in 2 sqrt(L) groups (SpannGroupsFor), opening g groups costs about
- * (2 + g / 2) sqrt(L) distances instead of L: this is what keeps scans of
- * indexes with very many lists cheap.  When g reaches the number of groups, the search is
+ * in sqrt(L) groups, opening g groups costs about (g + 1) * sqrt(L)
+ * distances instead of L: this is what keeps scans of indexes with very
+ * many lists cheap.  When g reaches the number of groups, the search is
  * exhaustive.
  *
  * A backend keeps a copy of an index's directory (every group and list
