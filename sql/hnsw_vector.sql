@@ -313,3 +313,40 @@ WHERE a.id <= 300 AND (SELECT b.id FROM twf b ORDER BY b.v <-> a.v LIMIT 1) <> a
 SELECT ann_check_index('twf_idx');
 DROP TABLE twf;
 RESET enable_seqscan;
+
+-- A strict_order scan's sweep (what the graph did not lead to, once the
+-- scan has met enough of the index) keeps only the nearest elements that
+-- work_mem times hnsw.scan_mem_multiplier has room for, and the scan ends
+-- with the farthest of them, saying so; the rows it returns are the
+-- exact nearest, in order (the sweep used to hold every element: 2.4 MB
+-- here against a 64 kB budget)
+SELECT setseed(0.3);
+CREATE TABLE hm (id int, v vector(2));
+INSERT INTO hm SELECT i, ARRAY[random(), random()] FROM generate_series(1, 20000) i;
+CREATE INDEX hm_idx ON hm USING hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 16);
+ANALYZE hm;
+CREATE TABLE hm_exact AS
+SELECT row_number() OVER (ORDER BY v <-> '[0.5,0.5]', id) AS n, v <-> '[0.5,0.5]' AS d FROM hm;
+SET enable_seqscan = off;
+SET work_mem = '64kB';
+SET hnsw.max_scan_tuples = 1000000;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id FROM hm ORDER BY v <-> '[0.5,0.5]';
+MOVE 5000 FROM c;
+SELECT sum(total_bytes) < 256 * 1024 AS within_budget
+FROM pg_backend_memory_contexts WHERE name LIKE 'Hnsw scan%';
+COMMIT;
+CREATE TABLE hm_got AS
+SELECT row_number() OVER () AS n, d FROM (SELECT v <-> '[0.5,0.5]' AS d FROM hm ORDER BY v <-> '[0.5,0.5]') s;
+SELECT count(*) BETWEEN 100 AND 19999 AS some_not_all, count(*) FILTER (WHERE g.d <> e.d) AS not_exact
+FROM hm_got g JOIN hm_exact e USING (n);
+DROP TABLE hm_got;
+-- with the default budget the sweep keeps every element: every row, in order
+RESET work_mem;
+CREATE TABLE hm_got AS
+SELECT row_number() OVER () AS n, d FROM (SELECT v <-> '[0.5,0.5]' AS d FROM hm ORDER BY v <-> '[0.5,0.5]') s;
+SELECT count(*) AS every_row, count(*) FILTER (WHERE g.d <> e.d) AS not_exact
+FROM hm_got g JOIN hm_exact e USING (n);
+RESET hnsw.max_scan_tuples;
+RESET enable_seqscan;
+DROP TABLE hm, hm_exact, hm_got;

@@ -657,7 +657,7 @@ extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_ke
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
 extern void HnswDiskGraphRelease(HnswDiskGraph *graph);
 extern Page HnswDiskGraphLockPage(HnswDiskGraph *graph, BlockNumber blkno);
-extern HnswRef *HnswUnvisitedElements(HnswDiskGraph *graph, int *n);
+extern int64 HnswSweepUnvisited(HnswDiskGraph *graph, int keep, HnswHeap *nearest);
 extern HnswVisitEntry *HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref);
 extern const char *HnswDiskGraphStoredKey(HnswDiskGraph *graph, HnswRef ref);
 extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);

@@ -82,6 +82,8 @@ typedef struct HnswScanOpaqueData
 	int64		visited_after;	/* elements met past the first search */
 	double		sweep_after;	/* strict_order: sweep once this many are met */
 	HnswScanStop stop;			/* the budget that stopped expansion */
+	bool		swept_short;	/* the sweep kept fewer elements than it found */
+	float		sweep_cut;		/* then, the farthest it kept */
 	HnswHeap	late;			/* strict_order: found too late, returned last */
 	bool		returning_late; /* the others are all returned */
 	bool		reported;		/* the scan said it ended short */
@@ -396,6 +398,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	so->first_left = 0;
 	so->visited_after = 0;
 	so->sweep_after = sweep_threshold(scan->indexRelation);
+	so->swept_short = false;
 	so->stop = HNSW_STOP_NONE;
 	HnswHeapInit(&so->late, 16, false);
 	so->returning_late = false;
@@ -502,21 +505,44 @@ merge_discarded(HnswScanOpaque so)
 }
 
 /*
- * The frontier has run out: every element the graph leads to has been
- * met.  Elements it does not lead to (links lost to concurrent changes or
- * VACUUM, or a graph in pieces) are found by reading the whole index;
- * they join the pending elements.
+ * How many elements a sweep may keep: as many as the scan's memory has
+ * room for (each costs a candidate in the sweep's heap and one in the
+ * pending ones, heaps that may be twice their size), and at least
+ * hnsw.ef_search.
+ */
+static int
+sweep_room(HnswScanOpaque so)
+{
+	double		left = scan_memory_limit() - (double) MemoryContextMemAllocated(so->search_cxt, true);
+	double		room = left / (4 * sizeof(HnswCandidate));
+
+	return (int) Min(Max(room, (double) hnsw_ef_search), (double) (INT_MAX / 4));
+}
+
+/*
+ * The frontier has run out, or a strict_order scan has met enough of the
+ * index (sweep_threshold): the elements the graph did not lead to (links
+ * lost to concurrent changes or VACUUM, a graph in pieces, or simply not
+ * met yet) are found by reading the whole index and join the pending
+ * elements, as many of the nearest as the scan's memory holds.  If there
+ * were more, the scan ends with the farthest kept (sweep_cut): one left
+ * out may be nearer than any pending element past it.
  */
 static void
 sweep_unvisited(HnswScanOpaque so)
 {
-	int			n;
-	HnswRef    *refs = HnswUnvisitedElements(&so->graph, &n);
+	HnswHeap	swept;
 
 	refine_estimates(so, get_float4_infinity());
-	HnswExactSearch(&so->graph, refs, n, &so->fresh, true);
-	pending_take(&so->pending, &so->fresh);
-	pfree(refs);
+	HnswHeapInit(&swept, 64, true);
+	if (HnswSweepUnvisited(&so->graph, sweep_room(so), &swept) > 0)
+	{
+		so->swept_short = true;
+		so->sweep_cut = swept.count > 0 ? swept.items[0].distance : -get_float4_infinity();
+		so->stop = HNSW_STOP_MEMORY;
+	}
+	pending_take(&so->pending, &swept);
+	pfree(swept.items);
 }
 
 /*
@@ -641,6 +667,12 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 		{
 			HnswCandidate c = pending_pop(&so->pending);
 
+			if (so->swept_short && c.distance > so->sweep_cut)
+			{
+				/* a row the sweep had no room for may be nearer: no more */
+				so->pending.near.count = so->pending.far.count = 0;
+				continue;
+			}
 			if (so->first_left > 0)
 				so->first_left--;
 			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any &&

@@ -501,19 +501,29 @@ disk_visit(void *arg, HnswRef ref, int layer)
 	return visit_entry(graph, HnswDiskGraphEntry(graph, ref), layer);
 }
 
+/* Has ref been visited on layer 0?  (Looks only: no entry is made.) */
+static bool
+visited_on_layer0(HnswDiskGraph *graph, HnswRef ref)
+{
+	HnswVisitEntry *entry = hnswvisit_lookup(graph->visited, ref);
+
+	return entry != NULL && entry->layer <= 0;
+}
+
 /*
- * Every live element of the index not yet visited on layer 0, now marked
- * visited there: a palloc'd array of *n references.  Reads every page,
- * one share lock at a time.
+ * Into nearest (farthest on top), the keep nearest of the live elements
+ * with rows that were not visited on layer 0 and meet the graph's filter,
+ * with their distances; each is read in place, one share lock a page at
+ * a time, and gets no visit entry, so that the sweep's memory is that of
+ * the elements it keeps.  Returns how many more there were.
  */
-HnswRef *
-HnswUnvisitedElements(HnswDiskGraph *graph, int *n)
+int64
+HnswSweepUnvisited(HnswDiskGraph *graph, int keep, HnswHeap *nearest)
 {
 	BlockNumber nblocks = RelationGetNumberOfBlocks(graph->index);
-	int			capacity = 64;
-	HnswRef    *refs = palloc(sizeof(HnswRef) * capacity);
+	int64		left_out = 0;
 
-	*n = 0;
+	Assert(nearest->max_on_top);
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Page		page = HnswDiskGraphLockPage(graph, blkno);
@@ -524,24 +534,37 @@ HnswUnvisitedElements(HnswDiskGraph *graph, int *n)
 			HnswElementTuple element = HnswPageGetElement(graph->index, blkno, page, off);
 			ItemPointerData tid;
 			HnswRef		ref;
+			const char *stored;
+			float		distance;
 
-			if (element == NULL || element->deleted)
+			if (element == NULL || element->deleted || !ItemPointerIsValid(&element->heaptids[0]))
 				continue;
 			ItemPointerSet(&tid, blkno, off);
 			ref = HnswTidToRef(&tid);
-			if (!disk_visit(graph, ref, 0))
+			if (visited_on_layer0(graph, ref) ||
+				(graph->skip != NULL && graph->skip(graph->skip_arg, ref)) ||
+				(graph->filter != NULL &&
+				 !AnnFilterMatches(graph->filter, HnswElementSignatures(graph->info, element))))
 				continue;
-			if (*n == capacity)
+			stored = HnswElementStoredKey(graph->index, graph->info, element, graph->scratch);
+			distance = AnnDistance(&graph->info->dist, graph->query, stored + offsetof(Vector, x),
+								   graph->info->dimensions);
+			if (nearest->count < keep)
+				HnswHeapPush(nearest, ref, distance);
+			else
 			{
-				capacity *= 2;
-				refs = repalloc_huge(refs, sizeof(HnswRef) * capacity);
+				left_out++;
+				if (keep > 0 && distance < nearest->items[0].distance)
+				{
+					HnswHeapPop(nearest);
+					HnswHeapPush(nearest, ref, distance);
+				}
 			}
-			refs[(*n)++] = ref;
 		}
 		unlock_page(graph);
 		CHECK_FOR_INTERRUPTS();
 	}
-	return refs;
+	return left_out;
 }
 
 /*
