@@ -29,11 +29,16 @@
  * or holding another row, and skips the entry: that row was dead to its
  * snapshot anyway.
  *
- * Inserts go to the first vector page with room from the one the
- * metapage names (vector_page) on, or to a new one; the page used becomes
- * vector_page.  VACUUM moves it back to the first page where it freed a
- * slot.  Lock order: a vector page, then the
- * metapage; nothing locks a vector page while holding another page.
+ * Inserts go to the vector page the metapage names (vector_page, the one
+ * being filled), else to one the free space map says has a free slot
+ * (VACUUM records the pages where it freed slots, and an insert records
+ * what is left on the page it used), else to a new page, which becomes
+ * vector_page.  The map's values for vector pages stay below half a page,
+ * so that GetFreeIndexPage (pages to recycle) never offers one; it offers
+ * pages that are free to recycle, which an insert then takes as a new
+ * page.  The map is a hint: every page it offers is checked under its
+ * lock.  Lock order: a vector page, then the metapage; nothing locks a
+ * vector page while holding another page.
  */
 #include "postgres.h"
 
@@ -42,6 +47,7 @@
 #include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/freespace.h"
 #include "utils/memutils.h"
 
 #include "spann.h"
@@ -179,7 +185,7 @@ is_vector_page(Page page)
 		(AnnPageGetOpaque(page)->flags & SPANN_PAGE_VECTORS);
 }
 
-/* Point the metapage at a vector page with room (vector page locked first) */
+/* Point the metapage at the vector page being filled */
 static void
 set_vector_page(Relation index, bool building, BlockNumber blkno)
 {
@@ -192,57 +198,71 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
 }
 
 /*
- * Point the metapage at blkno, a vector page just added because every
- * page from full on was full.  If another backend moved the metapage's
- * page meanwhile, it moved it to a page with room (one it added, or one
- * VACUUM freed a slot on): the earlier of that page and blkno stays, as
- * inserts walk forward from it and so reach both.  (Moving past a page
- * another backend had just added would leave it almost empty for good.)
+ * What the free space map is told of a vector page: 0 when it has no
+ * free slot and no room for one, else its room capped below half a page
+ * (see the head of this file); at least one category (BLCKSZ / 256) so
+ * that a request of 1 byte finds it.
  */
-static void
-set_added_vector_page(Relation index, bool building, BlockNumber full, BlockNumber blkno)
+static Size
+vector_page_room(Relation index, BlockNumber blkno, Page page)
 {
-	AnnEdit		edit;
-	SpannMetaPage meta;
+	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
+	Size		room = PageGetFreeSpace(page) >= size ? PageGetFreeSpace(page) : 0;
 
-	AnnEditBegin(&edit, index, building);
-	meta = SpannEditMeta(&edit, index);
-	if (meta->vector_page == full || !BlockNumberIsValid(meta->vector_page))
-		meta->vector_page = blkno;
-	else
-		meta->vector_page = Min(meta->vector_page, blkno);
-	AnnEditFinish(&edit);
-	AnnEditUnlockRelease(&edit);
+	if (free_slot(index, blkno, page) != InvalidOffsetNumber)
+		room += size;
+	if (room == 0)
+		return 0;
+	return Max(Min(room, BLCKSZ / 2 - 1), BLCKSZ / 256);
 }
+
+/* What store_on_page found */
+typedef enum SpannVectorPageState
+{
+	SPANN_VECTOR_STORED,		/* a vector page, which took the tuple */
+	SPANN_VECTOR_FULL,			/* a vector page with no room, or another page in use */
+	SPANN_VECTOR_FREE			/* never used, or free to recycle */
+} SpannVectorPageState;
 
 /*
  * Put the vector tuple on vector page blkno if it has a free slot or
- * room; false, changing nothing, if it is full or not a vector page.
+ * room (changing nothing otherwise), and tell the free space map what
+ * is left there; a page in use for something else is recorded as full.
  */
-static bool
+static SpannVectorPageState
 store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const char *key,
 			  bool building, ItemPointer where)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
+	Page		page;
 	AnnEdit		edit;
-	bool		stored = false;
+	bool		stored;
+	Size		room;
 
 	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
-	if (!is_vector_page(BufferGetPage(buffer)))
+	page = BufferGetPage(buffer);
+	if (!is_vector_page(page))
 	{
+		bool		free = PageIsNew(page) || (AnnPageGetOpaque(page)->flags & ANN_PAGE_FREE);
+
 		UnlockReleaseBuffer(buffer);
-		return false;
+		if (free)
+			return SPANN_VECTOR_FREE;
+		RecordPageWithFreeSpace(index, blkno, 0);
+		return SPANN_VECTOR_FULL;
 	}
 	AnnEditBegin(&edit, index, building);
 	/* put_vector changes nothing when it fails */
-	stored = put_vector(index, building, blkno, AnnEditRegister(&edit, buffer, false), tuple, key,
-						where);
+	page = AnnEditRegister(&edit, buffer, false);
+	stored = put_vector(index, building, blkno, page, tuple, key, where);
+	room = vector_page_room(index, blkno, page);
 	if (stored)
 		AnnEditFinish(&edit);
 	else
 		AnnEditAbort(&edit);
 	AnnEditUnlockRelease(&edit);
-	return stored;
+	RecordPageWithFreeSpace(index, blkno, room);
+	return stored ? SPANN_VECTOR_STORED : SPANN_VECTOR_FULL;
 }
 
 /*
@@ -264,6 +284,8 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	AnnEdit		edit;
 	Page		page;
 	Buffer		buffer;
+	BlockNumber blkno;
+	Size		room;
 
 	if (info->entry_holds_key)
 	{
@@ -274,31 +296,53 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	nblocks = RelationGetNumberOfBlocks(index);
 	tuple->heaptid = row->heaptid;
 	SpannReadMeta(index, &meta);
-	if (BlockNumberIsValid(meta.vector_page))
+	if (BlockNumberIsValid(meta.vector_page) && meta.vector_page < nblocks &&
+		store_on_page(index, meta.vector_page, tuple, key, building,
+					  &row->vector) == SPANN_VECTOR_STORED)
 	{
-		for (BlockNumber blkno = meta.vector_page; blkno < nblocks; blkno++)
+		pfree(tuple);
+		return;
+	}
+	/* a page with a free slot, as the map says; a free page is taken below */
+	for (;;)
+	{
+		SpannVectorPageState state;
+
+		blkno = GetPageWithFreeSpace(index, 1);
+		if (!BlockNumberIsValid(blkno) || blkno >= nblocks)
+			break;
+		state = store_on_page(index, blkno, tuple, key, building, &row->vector);
+		if (state == SPANN_VECTOR_STORED)
 		{
-			if (store_on_page(index, blkno, tuple, key, building, &row->vector))
-			{
-				if (blkno != meta.vector_page)
-					set_vector_page(index, building, blkno);
-				pfree(tuple);
-				return;
-			}
-			CHECK_FOR_INTERRUPTS();
+			pfree(tuple);
+			return;
 		}
+		if (state == SPANN_VECTOR_FREE)
+			break;
+		CHECK_FOR_INTERRUPTS();
 	}
 
 	AnnEditBegin(&edit, index, building);
 	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+	blkno = BufferGetBlockNumber(buffer);
 	page = AnnEditRegister(&edit, buffer, true);
 	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	if (!put_vector(index, building, BufferGetBlockNumber(buffer), page, tuple, key, &row->vector))
+	if (!put_vector(index, building, blkno, page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+	room = vector_page_room(index, blkno, page);
 	AnnEditFinish(&edit);
-	set_added_vector_page(index, building, meta.vector_page, BufferGetBlockNumber(buffer));
+	set_vector_page(index, building, blkno);
 	AnnEditUnlockRelease(&edit);
 	pfree(tuple);
+
+	/*
+	 * Should another backend's new page take the metapage's place (a
+	 * parallel build's participants add pages side by side), the map still
+	 * leads to this one: its upper levels learn it now, not at the next
+	 * VACUUM.
+	 */
+	RecordPageWithFreeSpace(index, blkno, room);
+	FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
 }
 
 /*
@@ -407,9 +451,10 @@ SpannRowDistances(Relation index, const SpannRow *rows, int n, const void *query
 }
 
 /*
- * VACUUM: free the vector tuples of dead rows, and point the metapage at
- * the first page where a slot was freed.  Returns how many were freed
- * (none in an index of bit keys, which has no vector page).
+ * VACUUM: free the vector tuples of dead rows, and record each page where
+ * it freed a slot in the free space map (the cleanup makes the map's
+ * upper levels see them).  Returns how many were freed (none in an index
+ * of bit keys, which has no vector page).
  */
 double
 SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
@@ -419,7 +464,6 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = info->vector_tuple_size;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
-	BlockNumber first_freed = InvalidBlockNumber;
 	double		freed = 0;
 
 	if (info->entry_holds_key)
@@ -453,17 +497,19 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 		}
 		if (any)
 		{
+			Size		room = vector_page_room(index, blkno, page);
+
 			AnnEditFinish(&edit);
-			if (!BlockNumberIsValid(first_freed))
-				first_freed = blkno;
+			UnlockReleaseBuffer(buffer);
+			RecordPageWithFreeSpace(index, blkno, room);
 		}
 		else
+		{
 			AnnEditAbort(&edit);
-		UnlockReleaseBuffer(buffer);
+			UnlockReleaseBuffer(buffer);
+		}
 		vacuum_delay_point();
 	}
-	if (BlockNumberIsValid(first_freed))
-		set_vector_page(index, false, first_freed);
 	return freed;
 }
 
