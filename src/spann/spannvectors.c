@@ -34,10 +34,8 @@
  * (VACUUM records the pages where it freed slots, and an insert records
  * what is left on the page it used), else to a new page, which becomes
  * vector_page.  The map's values for vector pages stay below half a page,
- * so that GetFreeIndexPage (pages to recycle) never offers one; it offers
- * pages that are free to recycle, which an insert then takes as a new
- * page.  The map is a hint: every page it offers is checked under its
- * lock.  Lock order: a vector page, then the metapage; nothing locks a
+ * so that GetFreeIndexPage (pages to recycle) never offers one.  The map
+ * is a hint: every page it offers is checked under its lock.  Lock order: a vector page, then the metapage; nothing locks a
  * vector page while holding another page.
  */
 #include "postgres.h"
@@ -216,6 +214,9 @@ vector_page_room(Relation index, BlockNumber blkno, Page page)
 	return Max(Min(room, BLCKSZ / 2 - 1), BLCKSZ / 256);
 }
 
+/* Free pages a vector insert lets the map offer before it takes a new page */
+#define SPANN_VECTOR_FREE_SKIPS 64
+
 /* What store_on_page found */
 typedef enum SpannVectorPageState
 {
@@ -303,8 +304,13 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 		pfree(tuple);
 		return;
 	}
-	/* a page with a free slot, as the map says; a free page is taken below */
-	for (;;)
+	/*
+	 * A page with a free slot, as the map says.  The map offers free pages
+	 * too (pages to recycle, which posting lists need more): each search
+	 * starts after the page the last one found, so a few more searches
+	 * pass them by; after that many, a new page is taken below.
+	 */
+	for (int free_offered = 0; free_offered < SPANN_VECTOR_FREE_SKIPS;)
 	{
 		SpannVectorPageState state;
 
@@ -318,7 +324,7 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 			return;
 		}
 		if (state == SPANN_VECTOR_FREE)
-			break;
+			free_offered++;
 		CHECK_FOR_INTERRUPTS();
 	}
 
