@@ -664,6 +664,8 @@ extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
 extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
+extern bool HnswDiskGraphTwins(HnswDiskGraph *graph, HnswRef a, HnswRef b);
+extern int	HnswTwinLinkAt(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n);
 extern int	HnswFarthestLink(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n,
 							 const HnswRef *refs, int nrefs, bool in_refs);
 extern bool HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref);

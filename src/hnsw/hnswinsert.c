@@ -549,10 +549,8 @@ may_drop(HnswInsertState *is, HnswRef target, HnswRef owner, HnswRef new_ref, in
 static bool
 twin_of_kept(HnswInsertState *is, const HnswCandidate *kept, int n, HnswRef c)
 {
-	if (!AnnZeroMeansEqual(&is->info->dist))
-		return false;
 	for (int i = 0; i < n; i++)
-		if (HnswDiskGraphPairDistance(&is->graph, kept[i].ref, c) == 0)
+		if (HnswDiskGraphTwins(&is->graph, kept[i].ref, c))
 			return true;
 	return false;
 }
@@ -638,8 +636,9 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 /*
  * Free a slot of owner's full list wanted[0..n) on layer for the new
  * element: drop the farthest link it may drop (may_drop), else the
- * farthest, which the new element takes over if it can.  Returns the new
- * count.
+ * farthest, which the new element takes over if it can.  A link to a twin
+ * of owner stays: it is the twin chain's, which no other list replaces
+ * (see chain_twin).  Returns the new count.
  */
 static int
 make_room(HnswInsertState *is, HnswRef owner, HnswRef new_ref, int layer, HnswRef *wanted, int n)
@@ -649,7 +648,7 @@ make_room(HnswInsertState *is, HnswRef owner, HnswRef new_ref, int layer, HnswRe
 	if (n < HnswLayerSlots(layer, is->info->m))
 		return n;
 	for (int i = n - 1; i >= 0 && drop < 0; i--)
-		if (may_drop(is, wanted[i], owner, new_ref, layer))
+		if (!HnswDiskGraphTwins(&is->graph, owner, wanted[i]) && may_drop(is, wanted[i], owner, new_ref, layer))
 			drop = i;
 	if (drop < 0)
 	{
@@ -819,8 +818,17 @@ chain_twin(HnswInsertState *is, HnswRef new_ref)
 		return;
 	anchor = is->found[0].ref;
 	successor = retarget_twin_link(is, anchor, new_ref);
+
+	/*
+	 * An anchor with no twin link yet (the first copy, or one whose full
+	 * list kept its unwitnessed links over the new element) must take one
+	 * to the new element: the chain is then anchor <-> new, and no other
+	 * list takes a twin in place of a link it has at the same distance.
+	 */
+	if (successor == HNSW_NO_REF)
+		add_reverse_link(is, anchor, new_ref, 0, 0, true);
 	/* a dead successor is VACUUM's to unlink (see drop_dead) */
-	if (successor != HNSW_NO_REF && !HnswDiskGraphEntry(&is->graph, successor)->dead)
+	else if (!HnswDiskGraphEntry(&is->graph, successor)->dead)
 		retarget_twin_link(is, new_ref, successor);
 }
 

@@ -815,6 +815,26 @@ HnswDiskGraphPairDistance(void *arg, HnswRef a, HnswRef b)
 	return AnnDistance(&graph->info->dist, ka, kb, graph->info->dimensions);
 }
 
+/*
+ * Are a and b twins: at distance 0, where that means the same vector (L2,
+ * L1)?  Twins keep a chain of twin links (README).
+ */
+bool
+HnswDiskGraphTwins(HnswDiskGraph *graph, HnswRef a, HnswRef b)
+{
+	return AnnZeroMeansEqual(&graph->info->dist) && HnswDiskGraphPairDistance(graph, a, b) == 0;
+}
+
+/* Which of owner's links[0..n) leads to a twin of owner (its chain's), or -1 */
+int
+HnswTwinLinkAt(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (HnswDiskGraphTwins(graph, owner, links[i]))
+			return i;
+	return -1;
+}
+
 /* Copy the live heap TIDs of element ref into tids; returns how many. */
 int
 HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids)

@@ -205,6 +205,50 @@ add_candidate(HnswVacuumState *vs, HnswRef self, HnswRef ref, HnswCandidate *can
 }
 
 /*
+ * The first live twin on self's twin chain after dead, a dead twin that
+ * self's layer-0 list links to: a run of dead twins is passed by whole
+ * (two hops pass by one).  HNSW_NO_REF if the chain comes back to self
+ * or breaks.
+ */
+static HnswRef
+next_live_twin(HnswVacuumState *vs, HnswRef self, HnswRef dead, HnswRef *scratch)
+{
+	HnswRef		at = dead;
+
+	/* a chain passes by each dead element once */
+	for (int steps = 0; steps <= vs->ndead; steps++)
+	{
+		int			n = HnswDiskGraphNeighbors(&vs->graph, at, 0, scratch);
+		int			next = HnswTwinLinkAt(&vs->graph, self, scratch, n);
+
+		if (next < 0 || scratch[next] == self)
+			return HNSW_NO_REF;
+		if (!is_dead(vs, scratch[next]))
+			return scratch[next];
+		at = scratch[next];
+	}
+	return HNSW_NO_REF;
+}
+
+/*
+ * Leave of candidates[0..n) no twin of their owner but chain, the twin its
+ * chain goes on to: the heuristic keeps one twin, and it must be that one
+ * (see README).  Returns the new count.
+ */
+static int
+keep_chain_twin(const HnswIndexInfo *info, HnswCandidate *candidates, int n, HnswRef chain)
+{
+	int			out = 0;
+
+	if (!AnnZeroMeansEqual(&info->dist))
+		return n;
+	for (int i = 0; i < n; i++)
+		if (candidates[i].distance != 0 || candidates[i].ref == chain)
+			candidates[out++] = candidates[i];
+	return out;
+}
+
+/*
  * New links of self on layer, replacing the dead ones among its current
  * links by their live neighbours; returns how many, or -1 when the layer
  * links no dead element and needs no change.
@@ -215,15 +259,18 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 {
 	int			m = vs->info->m;
 	HnswRef    *hop = palloc(sizeof(HnswRef) * 2 * m);
-	HnswCandidate *candidates = palloc(sizeof(HnswCandidate) * (2 * m * (2 * m + 1)));
+	HnswCandidate *candidates = palloc(sizeof(HnswCandidate) * (2 * m * (2 * m + 1) + 1));
 	HnswCandidate *kept = palloc(sizeof(HnswCandidate) * 2 * m);
 	int			n = 0;
 	bool		any_dead = false;
+	int			twin;
+	HnswRef		chain = HNSW_NO_REF;
 
 	for (int i = 0; i < nlinks; i++)
 		any_dead |= is_dead(vs, links[i]);
 	if (!any_dead)
 		return -1;
+	twin = layer == 0 ? HnswTwinLinkAt(&vs->graph, self, links, nlinks) : -1;
 
 	for (int i = 0; i < nlinks; i++)
 	{
@@ -237,6 +284,14 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 		else
 			add_candidate(vs, self, links[i], candidates, &n);
 	}
+	if (twin >= 0)
+	{
+		chain = is_dead(vs, links[twin]) ? next_live_twin(vs, self, links[twin], hop) : links[twin];
+		if (chain != HNSW_NO_REF)
+			add_candidate(vs, self, chain, candidates, &n);
+	}
+	if (layer == 0)
+		n = keep_chain_twin(vs->info, candidates, n, chain);
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
 	/* the heuristic's cost grows with candidates; the nearest few decide */
 	n = HnswSelectNeighbors(candidates, Min(n, vs->info->ef_construction),
@@ -357,7 +412,11 @@ reach_entry(HnswReconnect *rc, HnswRef ref)
 	return r;
 }
 
-/* Mark start and every live element its links lead to reached */
+/*
+ * Mark start and every live element its layer-0 links lead to reached.
+ * Layer 0 only: a scan goes on through layer 0 from where its descent
+ * ends, so an element that only upper layers lead to is lost to it.
+ */
 static void
 walk_from(HnswReconnect *rc, HnswRef start)
 {
@@ -366,31 +425,24 @@ walk_from(HnswReconnect *rc, HnswRef start)
 	while (rc->nstack > 0)
 	{
 		HnswRef		ref = rc->stack[--rc->nstack];
+		int			n = HnswDiskGraphNeighbors(&rc->walk, ref, 0, rc->links);
 
-		for (int layer = 0;; layer++)
+		for (int i = 0; i < n; i++)
 		{
-			int			n = HnswDiskGraphNeighbors(&rc->walk, ref, layer, rc->links);
-			HnswVisitEntry *entry = HnswDiskGraphEntry(&rc->walk, ref);
+			HnswWalkEntry *target;
 
-			for (int i = 0; i < n; i++)
+			if (is_dead(rc->vs, rc->links[i]))
+				continue;
+			target = reach_entry(rc, rc->links[i]);
+			if (target->reached)
+				continue;
+			target->reached = true;
+			if (rc->nstack == rc->capacity)
 			{
-				HnswWalkEntry *target;
-
-				if (is_dead(rc->vs, rc->links[i]))
-					continue;
-				target = reach_entry(rc, rc->links[i]);
-				if (target->reached)
-					continue;
-				target->reached = true;
-				if (rc->nstack == rc->capacity)
-				{
-					rc->capacity *= 2;
-					rc->stack = repalloc_huge(rc->stack, sizeof(HnswRef) * rc->capacity);
-				}
-				rc->stack[rc->nstack++] = rc->links[i];
+				rc->capacity *= 2;
+				rc->stack = repalloc_huge(rc->stack, sizeof(HnswRef) * rc->capacity);
 			}
-			if (!entry->read || layer >= entry->level)
-				break;
+			rc->stack[rc->nstack++] = rc->links[i];
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -426,21 +478,28 @@ write_slot(HnswReconnect *rc, HnswRef owner, const HnswRef *current, int n, int 
 }
 
 /*
- * Give the orphan a layer-0 link to target: in a free slot, else in place
- * of its farthest link (nothing reached depends on the links of an
+ * Give the orphan a layer-0 link to target: in place of its twin link if
+ * target is its twin (a list keeps one), else in a free slot, else in
+ * place of its farthest link (nothing reached depends on the links of an
  * orphan).  False if the orphan is gone.
  */
 static bool
 hand_over(HnswReconnect *rc, HnswRef orphan, HnswRef target)
 {
+	HnswDiskGraph *graph = &rc->vs->graph;
 	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * rc->vs->info->m);
 
 	for (;;)
 	{
-		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, orphan, 0, current);
-		int			slot = n < HnswLayerSlots(0, rc->vs->info->m) ? n :
-			farthest_link(rc, orphan, current, n, false);
-		HnswListWrite result = write_slot(rc, orphan, current, n, slot, target);
+		int			n = HnswDiskGraphNeighbors(graph, orphan, 0, current);
+		int			slot = HnswDiskGraphTwins(graph, orphan, target) ?
+			HnswTwinLinkAt(graph, orphan, current, n) : -1;
+		HnswListWrite result;
+
+		if (slot < 0)
+			slot = n < HnswLayerSlots(0, rc->vs->info->m) ? n :
+				farthest_link(rc, orphan, current, n, false);
+		result = write_slot(rc, orphan, current, n, slot, target);
 
 		if (result != HNSW_LIST_CHANGED)
 		{
@@ -460,21 +519,29 @@ hand_over(HnswReconnect *rc, HnswRef orphan, HnswRef target)
  * if need be.  (Dropping a link whose target has other in-links is not
  * safe: two elements that only link to each other have one each.  Data
  * where norms dominate distances, such as sparse vectors under L2, make
- * hubs whose full lists hold many such links.)  False if near is gone.
+ * hubs whose full lists hold many such links.)  An orphan that is near's
+ * twin goes on near's twin chain instead: near -> orphan -> near's
+ * successor on it (or near), as an insert puts a twin.  False if near is
+ * gone.
  */
 static bool
 link_orphan(HnswReconnect *rc, HnswRef near, HnswRef orphan)
 {
+	HnswDiskGraph *graph = &rc->vs->graph;
 	HnswRef    *current = palloc(sizeof(HnswRef) * 2 * rc->vs->info->m);
+	bool		twins = HnswDiskGraphTwins(graph, near, orphan);
 
 	for (;;)
 	{
-		int			n = HnswDiskGraphNeighbors(&rc->vs->graph, near, 0, current);
-		int			slot = n;
+		int			n = HnswDiskGraphNeighbors(graph, near, 0, current);
+		int			slot = twins ? HnswTwinLinkAt(graph, near, current, n) : -1;
 		HnswListWrite result;
 
-		if (n == HnswLayerSlots(0, rc->vs->info->m))
-			slot = farthest_link(rc, near, current, n, true);
+		if (twins && !hand_over(rc, orphan, slot >= 0 ? current[slot] : near))
+			return false;
+		if (slot < 0)
+			slot = n < HnswLayerSlots(0, rc->vs->info->m) ? n :
+				farthest_link(rc, near, current, n, true);
 		if (slot < 0)
 		{
 			slot = farthest_link(rc, near, current, n, false);
