@@ -234,12 +234,14 @@ code_matches(HnswCheck *check, HnswRef ref, const HnswSlotCode *code)
 }
 
 /*
- * The links of an element, as searches follow them, into out (room for
- * (level + 2) * m); returns how many.  Reads the neighbour tuple now, and
- * checks the codes of layer 0 against the linked elements.
+ * The links of an element, layer 0 first, into out (room for (level + 2)
+ * * m); returns how many, and in *nzero how many are layer 0's.  Reads
+ * the neighbour tuple now, and checks the codes of layer 0 against the
+ * linked elements.
  */
 static int
-element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswRef *out)
+element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswRef *out,
+			  int *nzero_out)
 {
 	int			m = check->info->m;
 	ItemPointerData ntid;
@@ -282,6 +284,7 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 			fail_at(check, &ntid, psprintf("The code of layer-0 link %d is not the code of the element it links to.", i));
 	if (codes != NULL)
 		pfree(codes);
+	*nzero_out = nzero;
 	return n;
 }
 
@@ -304,7 +307,7 @@ has_visible_row(HnswCheck *check, HnswRef ref)
 }
 
 /*
- * Pass 2: walk the graph from the entry point; returns how many elements
+ * Pass 2: walk layer 0 from the entry point; returns how many elements
  * with rows visible to the snapshot it did not reach, and the first of
  * them in *first.
  */
@@ -333,16 +336,18 @@ walk_graph(HnswCheck *check, HnswRef entry_ref, ItemPointer first)
 		HnswWalkEntry element = *hnswwalk_lookup(check->seen, ref);
 		ItemPointerData from;
 		int			n;
+		int			nzero;
 
 		if (element.deleted)
 			continue;
-		n = element_links(check, ref, &element, links);
+		n = element_links(check, ref, &element, links, &nzero);
 		HnswRefToTid(element.neighbors, &from);
 		for (int i = 0; i < n; i++)
 		{
 			HnswWalkEntry *target = element_at(check, links[i], &from);
 
-			if (target->reached || target->deleted)
+			/* reached through layer 0, as a scan goes on after its descent */
+			if (i >= nzero || target->reached || target->deleted)
 				continue;
 			target->reached = true;
 			if (top == capacity)

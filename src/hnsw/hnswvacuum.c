@@ -263,6 +263,7 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 	HnswCandidate *kept = palloc(sizeof(HnswCandidate) * 2 * m);
 	int			n = 0;
 	bool		any_dead = false;
+	int			nown;
 	int			twin;
 	HnswRef		chain = HNSW_NO_REF;
 
@@ -273,7 +274,10 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 	twin = layer == 0 ? HnswTwinLinkAt(&vs->graph, self, links, nlinks) : -1;
 
 	for (int i = 0; i < nlinks; i++)
-	{
+		if (!is_dead(vs, links[i]))
+			add_candidate(vs, self, links[i], candidates, &n);
+	nown = n;
+	for (int i = 0; i < nlinks; i++)
 		if (is_dead(vs, links[i]))
 		{
 			int			nhop = HnswDiskGraphNeighbors(&vs->graph, links[i], layer, hop);
@@ -281,9 +285,15 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 			for (int j = 0; j < nhop; j++)
 				add_candidate(vs, self, hop[j], candidates, &n);
 		}
-		else
-			add_candidate(vs, self, links[i], candidates, &n);
-	}
+
+	/*
+	 * The heuristic's cost grows with candidates: the list's own links and
+	 * the ef_construction nearest of the dead ones' links.  Its own links
+	 * all compete: the long ones join clusters on layer 0 (cut to the
+	 * nearest, 40 inserts after a VACUUM cut most of layer 0 off).
+	 */
+	qsort(candidates + nown, n - nown, sizeof(HnswCandidate), HnswCompareCandidates);
+	n = nown + Min(n - nown, vs->info->ef_construction);
 	if (twin >= 0)
 	{
 		chain = is_dead(vs, links[twin]) ? next_live_twin(vs, self, links[twin], hop) : links[twin];
@@ -293,9 +303,7 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 	if (layer == 0)
 		n = keep_chain_twin(vs->info, candidates, n, chain);
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
-	/* the heuristic's cost grows with candidates; the nearest few decide */
-	n = HnswSelectNeighbors(candidates, Min(n, vs->info->ef_construction),
-							HnswLayerSlots(layer, m), HnswDiskGraphPairDistance, &vs->graph,
+	n = HnswSelectNeighbors(candidates, n, HnswLayerSlots(layer, m), HnswDiskGraphPairDistance, &vs->graph,
 							AnnZeroMeansEqual(&vs->info->dist), kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
