@@ -510,6 +510,29 @@ visited_on_layer0(HnswDiskGraph *graph, HnswRef ref)
 	return entry != NULL && entry->layer <= 0;
 }
 
+/* Does the graph's caller want ref passed by (HnswDiskGraphSetSkip)? */
+static bool
+skipped(HnswDiskGraph *graph, HnswRef ref)
+{
+	return graph->skip != NULL && graph->skip(graph->skip_arg, ref);
+}
+
+/* Does element meet the graph's filter (every one does without a filter)? */
+static bool
+element_matches(HnswDiskGraph *graph, HnswElementTuple element)
+{
+	return graph->filter == NULL ||
+		AnnFilterMatches(graph->filter, HnswElementSignatures(graph->info, element));
+}
+
+/* The distance from the graph's query to a stored key */
+static float
+query_distance(HnswDiskGraph *graph, const char *stored)
+{
+	return AnnDistance(&graph->info->dist, graph->query, stored + offsetof(Vector, x),
+					   graph->info->dimensions);
+}
+
 /*
  * Into nearest (farthest on top), the keep nearest of the live elements
  * with rows that were not visited on layer 0 and meet the graph's filter,
@@ -534,21 +557,16 @@ HnswSweepUnvisited(HnswDiskGraph *graph, int keep, HnswHeap *nearest)
 			HnswElementTuple element = HnswPageGetElement(graph->index, blkno, page, off);
 			ItemPointerData tid;
 			HnswRef		ref;
-			const char *stored;
 			float		distance;
 
 			if (element == NULL || element->deleted || !ItemPointerIsValid(&element->heaptids[0]))
 				continue;
 			ItemPointerSet(&tid, blkno, off);
 			ref = HnswTidToRef(&tid);
-			if (visited_on_layer0(graph, ref) ||
-				(graph->skip != NULL && graph->skip(graph->skip_arg, ref)) ||
-				(graph->filter != NULL &&
-				 !AnnFilterMatches(graph->filter, HnswElementSignatures(graph->info, element))))
+			if (visited_on_layer0(graph, ref) || skipped(graph, ref) || !element_matches(graph, element))
 				continue;
-			stored = HnswElementStoredKey(graph->index, graph->info, element, graph->scratch);
-			distance = AnnDistance(&graph->info->dist, graph->query, stored + offsetof(Vector, x),
-								   graph->info->dimensions);
+			distance = query_distance(graph, HnswElementStoredKey(graph->index, graph->info,
+																  element, graph->scratch));
 			if (nearest->count < keep)
 				HnswHeapPush(nearest, ref, distance);
 			else
@@ -581,7 +599,7 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 	bool		usable;
 	const char *stored = NULL;
 
-	if (graph->skip != NULL && graph->skip(graph->skip_arg, entry->ref))
+	if (skipped(graph, entry->ref))
 		return false;
 	HnswRefToTid(entry->ref, &tid);
 	page = HnswDiskGraphLockPage(graph, ItemPointerGetBlockNumber(&tid));
@@ -604,11 +622,8 @@ read_element(HnswDiskGraph *graph, HnswVisitEntry *entry, float *distance)
 			memcpy(entry->key, stored, keysize);
 		}
 		if (distance != NULL)
-			*distance = AnnDistance(&graph->info->dist, graph->query,
-									stored + offsetof(Vector, x), graph->info->dimensions);
-		if (graph->filter != NULL)
-			entry->matches = AnnFilterMatches(graph->filter,
-											  HnswElementSignatures(graph->info, element));
+			*distance = query_distance(graph, stored);
+		entry->matches = element_matches(graph, element);
 	}
 	unlock_page(graph);
 	return usable;

@@ -31,12 +31,13 @@
  *
  * Inserts go to the vector page the metapage names (vector_page, the one
  * being filled), else to one the free space map says has a free slot
- * (VACUUM records the pages where it freed slots, and an insert records
- * what is left on the page it used), else to a new page, which becomes
- * vector_page.  The map's values for vector pages stay below half a page,
- * so that GetFreeIndexPage (pages to recycle) never offers one.  The map
- * is a hint: every page it offers is checked under its lock.  Lock order: a vector page, then the metapage; nothing locks a
- * vector page while holding another page.
+ * (VACUUM records the pages where it freed slots, a new page is recorded,
+ * and an insert records a page it filled), else to a new page, which
+ * becomes vector_page.  The map's values for vector pages stay below half
+ * a page, so that GetFreeIndexPage (pages to recycle) never offers one.
+ * The map is a hint: every page it offers is checked under its lock.
+ * Lock order: a vector page, then the metapage; nothing locks a vector
+ * page while holding another page.
  */
 #include "postgres.h"
 
@@ -127,13 +128,13 @@ SpannRotatedCentroid(Relation index, const SpannListRef *list)
  * ---------------------------------------------------------------------
  */
 
-/* A free slot of a vector page, or InvalidOffsetNumber */
+/* A free slot of a vector page from offset first on, or InvalidOffsetNumber */
 static OffsetNumber
-free_slot(Relation index, BlockNumber blkno, Page page)
+free_slot(Relation index, BlockNumber blkno, Page page, OffsetNumber first)
 {
 	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
 
-	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+	for (OffsetNumber off = first; off <= PageGetMaxOffsetNumber(page); off++)
 	{
 		SpannVectorTuple v = AnnPageGetItemChecked(index, blkno, page, off, size);
 
@@ -154,7 +155,7 @@ put_vector(Relation index, bool building, BlockNumber blkno, Page page,
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = info->vector_tuple_size;
-	OffsetNumber off = free_slot(index, blkno, page);
+	OffsetNumber off = free_slot(index, blkno, page, FirstOffsetNumber);
 
 	if (off != InvalidOffsetNumber)
 	{
@@ -199,15 +200,16 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
  * What the free space map is told of a vector page: 0 when it has no
  * free slot and no room for one, else its room capped below half a page
  * (see the head of this file); at least one category (BLCKSZ / 256) so
- * that a request of 1 byte finds it.
+ * that a request of 1 byte finds it.  Free slots are looked for from
+ * offset first on (the caller knows there are none before).
  */
 static Size
-vector_page_room(Relation index, BlockNumber blkno, Page page)
+vector_page_room(Relation index, BlockNumber blkno, Page page, OffsetNumber first)
 {
 	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
 	Size		room = PageGetFreeSpace(page) >= size ? PageGetFreeSpace(page) : 0;
 
-	if (free_slot(index, blkno, page) != InvalidOffsetNumber)
+	if (free_slot(index, blkno, page, first) != InvalidOffsetNumber)
 		room += size;
 	if (room == 0)
 		return 0;
@@ -227,8 +229,10 @@ typedef enum SpannVectorPageState
 
 /*
  * Put the vector tuple on vector page blkno if it has a free slot or
- * room (changing nothing otherwise), and tell the free space map what
- * is left there; a page in use for something else is recorded as full.
+ * room (changing nothing otherwise), and tell the free space map when
+ * the page is full; a page in use for something else is recorded as
+ * full.  A page with room left keeps what the map says of it, which is
+ * enough for a request of one byte (and saves a map write an insert).
  */
 static SpannVectorPageState
 store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const char *key,
@@ -256,13 +260,16 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const c
 	/* put_vector changes nothing when it fails */
 	page = AnnEditRegister(&edit, buffer, false);
 	stored = put_vector(index, building, blkno, page, tuple, key, where);
-	room = vector_page_room(index, blkno, page);
+	/* put_vector took the first free slot: none is before it */
+	room = vector_page_room(index, blkno, page,
+							stored ? OffsetNumberNext(ItemPointerGetOffsetNumber(where)) : FirstOffsetNumber);
 	if (stored)
 		AnnEditFinish(&edit);
 	else
 		AnnEditAbort(&edit);
 	AnnEditUnlockRelease(&edit);
-	RecordPageWithFreeSpace(index, blkno, room);
+	if (room == 0)
+		RecordPageWithFreeSpace(index, blkno, 0);
 	return stored ? SPANN_VECTOR_STORED : SPANN_VECTOR_FULL;
 }
 
@@ -335,7 +342,8 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
 	if (!put_vector(index, building, blkno, page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
-	room = vector_page_room(index, blkno, page);
+	room = vector_page_room(index, blkno, page,
+							OffsetNumberNext(ItemPointerGetOffsetNumber(&row->vector)));
 	AnnEditFinish(&edit);
 	set_vector_page(index, building, blkno);
 	AnnEditUnlockRelease(&edit);
@@ -503,7 +511,7 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 		}
 		if (any)
 		{
-			Size		room = vector_page_room(index, blkno, page);
+			Size		room = vector_page_room(index, blkno, page, FirstOffsetNumber);
 
 			AnnEditFinish(&edit);
 			UnlockReleaseBuffer(buffer);
