@@ -16,6 +16,7 @@
 #include "access/amapi.h"
 #include "access/amvalidate.h"
 #include "access/genam.h"
+#include "access/relscan.h"
 #include "access/table.h"
 #include "catalog/index.h"
 #include "catalog/objectaddress.h"
@@ -804,6 +805,57 @@ void
 AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
 {
 	AnnReportScan(index, "ended before returning every row the query asked for", detail, hint);
+}
+
+/*
+ * How far the distance a scan computes for a row may lie from what the
+ * ORDER BY operator computes on the row itself: 0 where the index keeps
+ * the rows' own keys.  A cosine index keeps them scaled to unit length (in
+ * float32, then rounded to half precision for halfvec), and both sides
+ * sum in float32 (relative error 2^-24 a term, over at most 16,000 terms:
+ * dimensions, or a sparsevec's nonzeros); the bound allows 8 times that,
+ * and 2^-9 for the half-precision rounding of a unit vector (2^-11).
+ */
+double
+AnnOrderSlack(const AnnDistanceInfo *info, int dimensions)
+{
+	double		slack;
+
+	if (info->metric != ANN_METRIC_COSINE)
+		return 0;
+	slack = 8 * (Min(dimensions, 16000) + 16) * ldexp(1.0, -24);
+	if (info->keytype == ANN_KEY_HALFVEC)
+		slack += ldexp(1.0, -9);
+	return slack;
+}
+
+/* Room for the ORDER BY values AnnSetOrderBy gives (the AM allocates it) */
+void
+AnnInitOrderBy(IndexScanDesc scan)
+{
+	if (scan->numberOfOrderBys == 0)
+		return;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * scan->numberOfOrderBys);
+	scan->xs_orderbynulls = palloc(sizeof(bool) * scan->numberOfOrderBys);
+	memset(scan->xs_orderbynulls, true, sizeof(bool) * scan->numberOfOrderBys);
+}
+
+/*
+ * The row a scan returns is at distance from the query, as the scan
+ * computes it.  Where that may differ from the ORDER BY operator's value
+ * (slack, AnnOrderSlack), give the executor a lower bound of it and have
+ * it compute the operator on the row and put rows back in its exact order
+ * (an index scan's reorder queue, as for GiST's lossy distances).
+ */
+void
+AnnSetOrderBy(IndexScanDesc scan, double slack, float distance)
+{
+	scan->xs_recheckorderby = slack > 0 && scan->numberOfOrderBys > 0;
+	if (!scan->xs_recheckorderby)
+		return;
+	/* the cosine distance is 1 minus the inner product of unit vectors */
+	scan->xs_orderbyvals[0] = Float8GetDatum(1.0 + (double) distance - slack);
+	scan->xs_orderbynulls[0] = false;
 }
 
 /* ---------------------------------------------------------------------

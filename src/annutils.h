@@ -110,6 +110,9 @@ extern void AnnScanInit(void);
 extern void AnnReportScan(Relation index, const char *problem, const char *detail,
 						  const char *hint);
 extern void AnnReportIncompleteScan(Relation index, const char *detail, const char *hint);
+extern double AnnOrderSlack(const AnnDistanceInfo *info, int dimensions);
+extern void AnnInitOrderBy(IndexScanDesc scan);
+extern void AnnSetOrderBy(IndexScanDesc scan, double slack, float distance);
 
 extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);
 extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable);

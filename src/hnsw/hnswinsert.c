@@ -648,7 +648,8 @@ make_room(HnswInsertState *is, HnswRef owner, HnswRef new_ref, int layer, HnswRe
 	if (n < HnswLayerSlots(layer, is->info->m))
 		return n;
 	for (int i = n - 1; i >= 0 && drop < 0; i--)
-		if (!HnswDiskGraphTwins(&is->graph, owner, wanted[i]) && may_drop(is, wanted[i], owner, new_ref, layer))
+		if (!HnswDiskGraphTwins(&is->graph, owner, wanted[i]) &&
+			may_drop(is, wanted[i], owner, new_ref, layer))
 			drop = i;
 	if (drop < 0)
 	{

@@ -92,6 +92,8 @@ typedef struct HnswScanOpaqueData
 	ItemPointerData tids[HNSW_HEAPTIDS];	/* heap TIDs of the current result */
 	int			ntids;
 	int			next_tid;
+	float		tids_distance;	/* its distance */
+	double		order_slack;	/* AnnOrderSlack */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -165,6 +167,8 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
 
 	so->info = HnswGetIndexInfo(index);
+	so->order_slack = AnnOrderSlack(&so->info->dist, so->info->dimensions);
+	AnnInitOrderBy(scan);
 	so->search_cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw scan context",
 										   ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
@@ -744,10 +748,11 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 		so->ntids = HnswDiskGraphHeapTids(&so->graph, c.ref, so->tids);
 		so->next_tid = 0;
+		so->tids_distance = c.distance;
 	}
 	scan->xs_heaptid = so->tids[so->next_tid++];
 	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
-	scan->xs_recheckorderby = false;
+	AnnSetOrderBy(scan, so->order_slack, so->tids_distance);
 	return true;
 }
 

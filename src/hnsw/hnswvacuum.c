@@ -303,8 +303,8 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 	if (layer == 0)
 		n = keep_chain_twin(vs->info, candidates, n, chain);
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
-	n = HnswSelectNeighbors(candidates, n, HnswLayerSlots(layer, m), HnswDiskGraphPairDistance, &vs->graph,
-							AnnZeroMeansEqual(&vs->info->dist), kept, NULL);
+	n = HnswSelectNeighbors(candidates, n, HnswLayerSlots(layer, m), HnswDiskGraphPairDistance,
+							&vs->graph, AnnZeroMeansEqual(&vs->info->dist), kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
@@ -588,7 +588,8 @@ link_from_first(HnswReconnect *rc, HnswRef orphan, const HnswRef *candidates, in
 /*
  * Give orphan a link from a reached element near it: one it links to
  * itself, or else the nearest reached element a search from the entry
- * point finds for its vector; then mark what it leads to reached.  Its
+ * point finds for its vector, else the entry point; then mark what it
+ * leads to reached.  Its
  * own links come first because they cost no search, and an orphan
  * usually has them: under inner product most elements of some data are
  * nobody's neighbour (thousands in 20,000 rows), while their own lists
@@ -636,7 +637,15 @@ reconnect(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
 	n = HnswSortedResults(&search, found);
 	for (int i = 0; i < n; i++)
 		refs[i] = found[i].ref;
-	link_from_first(rc, orphan, refs, n);
+	if (link_from_first(rc, orphan, refs, n))
+		return;
+
+	/*
+	 * The descent led to the orphan's own part of layer 0, none of which
+	 * the walk reached: the entry point, which it did, takes the link.
+	 */
+	refs[0] = HnswTidToRef((ItemPointer) &meta->entry);
+	link_from_first(rc, orphan, refs, 1);
 }
 
 /*

@@ -119,6 +119,7 @@ typedef struct SpannScanOpaqueData
 	AnnTidSet  *reranked;		/* heap TIDs reranked */
 	bool		out_of_memory;	/* found and returned reached the memory limit */
 	bool		reported;		/* the scan said it ended short */
+	double		order_slack;	/* AnnOrderSlack */
 } SpannScanOpaqueData;
 
 typedef SpannScanOpaqueData *SpannScanOpaque;
@@ -130,6 +131,8 @@ spannbeginscan(Relation index, int nkeys, int norderbys)
 	SpannScanOpaque so = palloc0(sizeof(SpannScanOpaqueData));
 
 	so->info = SpannGetIndexInfo(index);
+	so->order_slack = AnnOrderSlack(&so->info->dist, so->info->dimensions);
+	AnnInitOrderBy(scan);
 	so->scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann scan context",
 										 ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
@@ -524,9 +527,9 @@ rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 			heap_push(&so->ranked, distances[i], &rows[i]);
 }
 
-/* The next row to return, or false when the scan is over. */
+/* The next row to return and its distance, or false when the scan is over. */
 static bool
-next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
+next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid, float *distance)
 {
 	for (;;)
 	{
@@ -553,6 +556,7 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid)
 			probe_lists(scan, so, nearer);
 			continue;
 		}
+		*distance = best->distance;
 		*tid = heap_pop(&so->ranked).row.heaptid;
 		return true;
 	}
@@ -588,6 +592,7 @@ spanngettuple(IndexScanDesc scan, ScanDirection dir)
 	SpannScanOpaque so = (SpannScanOpaque) scan->opaque;
 	MemoryContext old = MemoryContextSwitchTo(so->scan_cxt);
 	bool		more;
+	float		distance = 0;
 
 	if (!so->searched)
 	{
@@ -595,12 +600,12 @@ spanngettuple(IndexScanDesc scan, ScanDirection dir)
 		start_scan(scan, so);
 		pgstat_count_index_scan(scan->indexRelation);
 	}
-	more = next_row(scan, so, &scan->xs_heaptid);
+	more = next_row(scan, so, &scan->xs_heaptid, &distance);
 	if (!more)
 		report_if_short(scan, so);
 	MemoryContextSwitchTo(old);
 	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
-	scan->xs_recheckorderby = false;
+	AnnSetOrderBy(scan, more ? so->order_slack : 0, distance);
 	return more;
 }
 
