@@ -809,24 +809,22 @@ AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
 
 /*
  * How far the distance a scan computes for a row may lie from what the
- * ORDER BY operator computes on the row itself: 0 where the index keeps
- * the rows' own keys.  A cosine index keeps them scaled to unit length (in
- * float32, then rounded to half precision for halfvec), and both sides
- * sum in float32 (relative error 2^-24 a term, over at most 16,000 terms:
- * dimensions, or a sparsevec's nonzeros); the bound allows 8 times that,
- * and 2^-9 for the half-precision rounding of a unit vector (2^-11).
+ * ORDER BY operator computes on the row itself, where the executor must
+ * recheck the order (AnnSetOrderBy); else 0.  A halfvec cosine index
+ * keeps unit vectors rounded to half precision (an error of 2^-11 of a
+ * unit vector, up to 2e-4 in distance seen), and both sides sum in
+ * float32 (2^-24 a term, up to 16,000 terms); the bound allows 4 and 8
+ * times those.  Other cosine indexes keep unit vectors in float32: their
+ * distances differ from <=> by about 1e-8, which swaps only rows that
+ * near-tie, and a recheck (a detoasted row and a distance per row) cost
+ * 12% of fashion-mnist's queries, so they go without.
  */
 double
 AnnOrderSlack(const AnnDistanceInfo *info, int dimensions)
 {
-	double		slack;
-
-	if (info->metric != ANN_METRIC_COSINE)
+	if (info->metric != ANN_METRIC_COSINE || info->keytype != ANN_KEY_HALFVEC)
 		return 0;
-	slack = 8 * (Min(dimensions, 16000) + 16) * ldexp(1.0, -24);
-	if (info->keytype == ANN_KEY_HALFVEC)
-		slack += ldexp(1.0, -9);
-	return slack;
+	return ldexp(1.0, -9) + 8 * (Min(dimensions, 16000) + 16) * ldexp(1.0, -24);
 }
 
 /* Room for the ORDER BY values AnnSetOrderBy gives (the AM allocates it) */
