@@ -729,22 +729,6 @@ link_new_element(HnswInsertState *is, HnswRef new_ref, int layer)
 }
 
 /*
- * Is ref a twin of the new element: at distance 0, which the heuristic
- * counts as the same vector whatever the filter columns hold
- * (HnswSelectNeighbors), so that twins are what it keeps one link to at
- * most?  (Only where distance 0 means the same vector.)
- */
-static bool
-is_twin(HnswInsertState *is, HnswRef ref)
-{
-	const void *key = HnswDiskGraphKey(&is->graph, ref);
-
-	return key != NULL &&
-		AnnDistance(&is->info->dist, DatumGetPointer(is->key) + offsetof(Vector, x), key,
-					is->info->dimensions) == 0;
-}
-
-/*
  * In owner's layer-0 list, make the first link to a twin of the new
  * element other than to lead to to instead, and drop any other twin
  * link (all of them if the list links to already): a list must not keep
@@ -773,7 +757,7 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef to)
 
 		for (int i = 0; i < n; i++)
 		{
-			if (current[i] != to && is_twin(is, current[i]))
+			if (current[i] != to && HnswDiskGraphTwins(&is->graph, owner, current[i]))
 			{
 				if (first == HNSW_NO_REF)
 					first = current[i];
@@ -815,7 +799,8 @@ chain_twin(HnswInsertState *is, HnswRef new_ref)
 	HnswRef		anchor;
 	HnswRef		successor;
 
-	if (!HnswNearestMayBeTwin(is->info, is->found, is->nfound) || !is_twin(is, is->found[0].ref))
+	if (!HnswNearestMayBeTwin(is->info, is->found, is->nfound) ||
+		!HnswDiskGraphTwins(&is->graph, new_ref, is->found[0].ref))
 		return;
 	anchor = is->found[0].ref;
 	successor = retarget_twin_link(is, anchor, new_ref);
