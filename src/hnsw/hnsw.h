@@ -372,6 +372,17 @@ typedef struct HnswCandidate
 	float		bound;
 } HnswCandidate;
 
+/*
+ * What choosing links asks of a graph that keeps keys (the build's in
+ * memory, or the disk graph): the distance between two elements' keys,
+ * and an element's stored key, NULL when it is gone
+ */
+typedef struct HnswPairOps
+{
+	float		(*distance) (void *graph, HnswRef a, HnswRef b);
+	const char *(*stored_key) (void *graph, HnswRef ref);
+} HnswPairOps;
+
 /* A binary heap of candidates, nearest or farthest on top */
 typedef struct HnswHeap
 {
@@ -596,15 +607,17 @@ extern Datum HnswFormKey(const HnswIndexInfo *info, Datum *values, bool *isnull,
 extern bool HnswSearchDescend(HnswSearch *search, HnswRef entry, int entry_level, int top);
 extern int	HnswSearchCandidates(HnswSearch *search, int ef, int layer, HnswCandidate *found);
 extern int	HnswSelectLayer(const HnswIndexInfo *info, int layer, const HnswCandidate *sorted,
-							int n, float (*pair_distance) (void *graph, HnswRef a, HnswRef b),
-							void *graph, HnswCandidate *selected, int *ndiverse);
+							int n, const HnswPairOps *ops, void *graph,
+							HnswCandidate *selected, int *ndiverse);
 extern int	HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates,
-							 int n, HnswRef new_ref, float distance,
-							 float (*pair_distance) (void *graph, HnswRef a, HnswRef b),
+							 int n, HnswRef new_ref, float distance, const HnswPairOps *ops,
 							 void *graph, HnswCandidate *kept, int *ndiverse);
-extern int	HnswNearestTies(const HnswCandidate *found, int nfound);
-extern bool HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found,
-								 int nfound);
+extern bool HnswTwins(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
+					  HnswRef a, HnswRef b, float distance);
+extern int	HnswFindCopy(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
+						 const char *key, const HnswCandidate *found, int nfound, int from);
+extern int	HnswFindTwin(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
+						 const char *key, const HnswCandidate *found, int nfound);
 extern void HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
 								 const char *key, BlockNumber key_page,
 								 const ItemPointerData *heaptids, int n);
@@ -664,6 +677,7 @@ extern const void *HnswDiskGraphKey(HnswDiskGraph *graph, HnswRef ref);
 extern int	HnswDiskGraphHeapTids(HnswDiskGraph *graph, HnswRef ref, ItemPointerData *tids);
 extern int	HnswDiskGraphNeighbors(HnswDiskGraph *graph, HnswRef ref, int layer, HnswRef *out);
 extern float HnswDiskGraphPairDistance(void *graph, HnswRef a, HnswRef b);
+extern const HnswPairOps hnsw_disk_pair_ops;
 extern bool HnswDiskGraphTwins(HnswDiskGraph *graph, HnswRef a, HnswRef b);
 extern int	HnswTwinLinkAt(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n);
 extern int	HnswFarthestLink(HnswDiskGraph *graph, HnswRef owner, const HnswRef *links, int n,
@@ -701,8 +715,7 @@ extern void HnswSearchLayerCoded(HnswSearch *search, int ef);
 extern int	HnswSortedResults(HnswSearch *search, HnswCandidate *out);
 extern int	HnswCompareCandidates(const void *a, const void *b);
 extern int	HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
-								float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-								void *context, bool zero_means_equal,
+								const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
 								HnswCandidate *selected, int *ndiverse);
 
 #endif							/* HNSW_H */

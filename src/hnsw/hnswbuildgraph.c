@@ -259,6 +259,21 @@ graph_pair_distance(void *arg, HnswRef a, HnswRef b)
 					   g->info->dimensions);
 }
 
+static const char *
+graph_stored_key(void *arg, HnswRef ref)
+{
+	return element_stored_key((HnswBuildGraph *) arg, (int32) ref);
+}
+
+static const HnswPairOps graph_pair_ops = {graph_pair_distance, graph_stored_key};
+
+/* Are a and b, at distance, twins (HnswTwins)? */
+static bool
+graph_twins(HnswBuildGraph *g, int32 a, int32 b, float distance)
+{
+	return HnswTwins(g->info, &graph_pair_ops, g, a, b, distance);
+}
+
 /* Store selected (diverse ones first, as HnswSelectNeighbors leaves them) sorted. */
 static void
 store_sorted(HnswBuildList *list, const HnswCandidate *selected, int n, int ndiverse)
@@ -302,8 +317,8 @@ link_sorted(HnswBuildGraph *g, HnswBuildList *list, int32 to, float distance)
 		{
 			float		between = graph_pair_distance(g, to, list->edges[at].element);
 
-			if (between == 0 && AnnZeroMeansEqual(&g->info->dist))
-				return;			/* a duplicate of a kept link adds nothing */
+			if (graph_twins(g, to, list->edges[at].element, between))
+				return;			/* a twin of a kept link adds nothing */
 			diverse = between >= distance;
 		}
 		at++;
@@ -367,7 +382,7 @@ graph_link(HnswBuildGraph *g, int32 from, int32 to, float distance, int layer,
 			scratch[i].distance = list->edges[i].distance;
 		}
 		n = HnswReselectFull(g->info, layer, scratch, list->count, to, distance,
-							 graph_pair_distance, g, kept, &ndiverse);
+							 &graph_pair_ops, g, kept, &ndiverse);
 		store_sorted(list, kept, n, ndiverse);
 	}
 	unlock_element(g, from);
@@ -388,9 +403,8 @@ static bool
 graph_join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const char *key,
 		  ItemPointer heaptid)
 {
-	int			nties = HnswNearestTies(found, nfound);
-
-	for (int i = 0; i < nties; i++)
+	for (int i = HnswFindCopy(g->info, &graph_pair_ops, g, key, found, nfound, 0); i >= 0;
+		 i = HnswFindCopy(g->info, &graph_pair_ops, g, key, found, nfound, i + 1))
 	{
 		int32		twin_id = (int32) found[i].ref;
 		HnswBuildElement *twin = element_at(g, twin_id);
@@ -412,16 +426,16 @@ graph_join_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, const
 }
 
 /*
- * The edge of list leading to a twin of its owner, or -1: at distance 0,
- * which the heuristic counts as the same vector whatever the filter
- * columns hold (HnswSelectNeighbors), so that twins are what it keeps
- * one link to at most.
+ * The edge of owner's layer-0 list leading to a twin of owner, or -1:
+ * the heuristic keeps one link to twins at most (HnswSelectNeighbors).
  */
 static int
-twin_edge(const HnswBuildList *list)
+twin_edge(HnswBuildGraph *g, int32 owner)
 {
+	HnswBuildList *list = element_list(g, owner, 0);
+
 	for (int i = 0; i < list->count; i++)
-		if (list->edges[i].distance == 0)
+		if (graph_twins(g, owner, list->edges[i].element, list->edges[i].distance))
 			return i;
 	return -1;
 }
@@ -435,23 +449,24 @@ twin_edge(const HnswBuildList *list)
  * point_twin_at makes point at the new element once it is linked, or -1.
  */
 static int32
-graph_chain_twin(HnswBuildGraph *g, const HnswCandidate *found, int nfound, HnswBuildList *list)
+graph_chain_twin(HnswBuildGraph *g, int32 id, const HnswCandidate *found, int nfound)
 {
+	int			at = HnswFindTwin(g->info, &graph_pair_ops, g, element_stored_key(g, id), found,
+								  nfound);
 	int32		anchor;
 	int32		next;
-	int			at;
 
-	if (!HnswNearestMayBeTwin(g->info, found, nfound))
+	if (at < 0)
 		return -1;
-	anchor = (int32) found[0].ref;
+	anchor = (int32) found[at].ref;
 	lock_element(g, anchor, LW_SHARED);
-	at = twin_edge(element_list(g, anchor, 0));
+	at = twin_edge(g, anchor);
 	next = at >= 0 ? element_list(g, anchor, 0)->edges[at].element : anchor;
 	unlock_element(g, anchor);
 
-	at = twin_edge(list);
+	at = twin_edge(g, id);
 	if (at >= 0)
-		list->edges[at].element = next;
+		element_list(g, id, 0)->edges[at].element = next;
 	return anchor;
 }
 
@@ -471,7 +486,7 @@ point_twin_at(HnswBuildGraph *g, int32 anchor, int32 id)
 	lock_element(g, anchor, LW_EXCLUSIVE);
 	for (int i = 0; i < list->count; i++)
 	{
-		if (list->edges[i].distance == 0)
+		if (graph_twins(g, anchor, list->edges[i].element, list->edges[i].distance))
 		{
 			if (pointed)
 				continue;
@@ -533,11 +548,11 @@ choose_neighbors(HnswBuildState *bs, int32 id, const char *key, ItemPointer heap
 		if (layer == 0 && graph_join_twin(g, bs->found, nfound, key, heaptid))
 			return false;
 		bs->nselected[layer] = HnswSelectLayer(&bs->info, layer, bs->found, nfound,
-											   graph_pair_distance, g, bs->selected[layer],
+											   &graph_pair_ops, g, bs->selected[layer],
 											   &ndiverse);
 		store_sorted(list, bs->selected[layer], bs->nselected[layer], ndiverse);
 		if (layer == 0)
-			*anchor = graph_chain_twin(g, bs->found, nfound, list);
+			*anchor = graph_chain_twin(g, id, bs->found, nfound);
 	}
 	return true;
 }

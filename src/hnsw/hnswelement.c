@@ -6,10 +6,12 @@
  *
  * Its key, the search for its neighbours, how a full list takes a link
  * to it, where its twins are, and its two tuples.  Either graph is
- * reached through a search or a pair-distance callback, so nothing here
- * reads a page or takes a lock.
+ * reached through a search or its pair callbacks (HnswPairOps), so
+ * nothing here reads a page or takes a lock itself.
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "hnsw.h"
 
@@ -88,16 +90,14 @@ HnswSearchCandidates(HnswSearch *search, int ef, int layer, HnswCandidate *found
 
 /*
  * Choose the links of a list on layer from sorted candidates: as many as
- * the layer has slots, one twin at most where distance 0 means the same
- * vector (HnswSelectNeighbors).
+ * the layer has slots, one twin at most (HnswSelectNeighbors).
  */
 int
 HnswSelectLayer(const HnswIndexInfo *info, int layer, const HnswCandidate *sorted, int n,
-				float (*pair_distance) (void *graph, HnswRef a, HnswRef b), void *graph,
-				HnswCandidate *selected, int *ndiverse)
+				const HnswPairOps *ops, void *graph, HnswCandidate *selected, int *ndiverse)
 {
-	return HnswSelectNeighbors(sorted, n, HnswLayerSlots(layer, info->m), pair_distance, graph,
-							   AnnZeroMeansEqual(&info->dist), selected, ndiverse);
+	return HnswSelectNeighbors(sorted, n, HnswLayerSlots(layer, info->m), info, ops, graph,
+							   selected, ndiverse);
 }
 
 /*
@@ -105,14 +105,14 @@ HnswSelectLayer(const HnswIndexInfo *info, int layer, const HnswCandidate *sorte
  * chooses again among its links, candidates[0..n) with their distances
  * (room for one more), and the new one.  The new one goes after the links
  * at its distance, so that a tie keeps what the list has: the heuristic
- * keeps the first of twins, and the twin a list links to is on the twin
- * chain (README), which a new twin joins by other means.  Leaves the n + 1
- * candidates sorted and returns how many links kept holds.
+ * keeps the first of twins (which lie at one distance from the owner),
+ * and the twin a list links to is on the twin chain (README), which a new
+ * twin joins by other means.  Leaves the n + 1 candidates sorted and
+ * returns how many links kept holds.
  */
 int
 HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates, int n,
-				 HnswRef new_ref, float distance,
-				 float (*pair_distance) (void *graph, HnswRef a, HnswRef b), void *graph,
+				 HnswRef new_ref, float distance, const HnswPairOps *ops, void *graph,
 				 HnswCandidate *kept, int *ndiverse)
 {
 	int			at = n;
@@ -123,33 +123,80 @@ HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates
 	memmove(&candidates[at + 1], &candidates[at], sizeof(HnswCandidate) * (n - at));
 	candidates[at].ref = new_ref;
 	candidates[at].distance = distance;
-	return HnswSelectLayer(info, layer, candidates, n + 1, pair_distance, graph, kept, ndiverse);
+	return HnswSelectLayer(info, layer, candidates, n + 1, ops, graph, kept, ndiverse);
 }
 
 /*
- * How many of found (nearest first) are tied with the nearest: an
- * element with the new one's key, if found, is among them (distance 0
- * for L2, -|x|^2 for inner product).
+ * Does ref, at distance from an element with the stored key key, hold
+ * the same vector (whatever the filter columns hold)?  Where distance 0
+ * means the same vector (L2, L1, bits) it says so; otherwise the bytes
+ * of the vectors do (cosine distances of unit vectors are -1 only up to
+ * rounding, and inner products of a vector with itself vary).
  */
-int
-HnswNearestTies(const HnswCandidate *found, int nfound)
+static bool
+same_vector(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, const char *key,
+			HnswRef ref, float distance)
 {
-	int			n = 0;
+	const char *other;
 
-	while (n < nfound && found[n].distance == found[0].distance)
-		n++;
-	return n;
+	if (AnnZeroMeansEqual(&info->dist))
+		return distance == 0;
+	other = ops->stored_key(graph, ref);
+	return key != NULL && other != NULL && VARSIZE(key) == VARSIZE(other) &&
+		memcmp(key, other, VARSIZE(key)) == 0;
 }
 
 /*
- * May the nearest found be a twin that anchors the new element on the
- * twin chain (see README)?  Only where distance 0 means the same vector;
- * the caller compares the keys.
+ * Elements holding the same vector are twins (README), except under inner
+ * product: there a vector's nearest are longer vectors, not its copies, so
+ * an insert's search would not find its twins to chain to.
+ */
+static bool
+has_twins(const HnswIndexInfo *info)
+{
+	return info->dist.metric != ANN_METRIC_IP;
+}
+
+/*
+ * Are elements a and b twins?  distance is theirs, or NAN when the caller
+ * has not computed it (only L2 and the like need it).
  */
 bool
-HnswNearestMayBeTwin(const HnswIndexInfo *info, const HnswCandidate *found, int nfound)
+HnswTwins(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, HnswRef a, HnswRef b,
+		  float distance)
 {
-	return AnnZeroMeansEqual(&info->dist) && nfound > 0 && found[0].distance == 0;
+	const char *key = NULL;
+
+	if (!has_twins(info))
+		return false;
+	if (!AnnZeroMeansEqual(&info->dist))
+		key = ops->stored_key(graph, a);
+	else if (isnan(distance))
+		distance = ops->distance(graph, a, b);
+	return same_vector(info, ops, graph, key, b, distance);
+}
+
+/*
+ * The first of found[from..nfound), with their distances to the stored
+ * key key, that holds the same vector as key; -1 if none.  A new row may
+ * join such an element (if the filter columns match too).
+ */
+int
+HnswFindCopy(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, const char *key,
+			 const HnswCandidate *found, int nfound, int from)
+{
+	for (int i = from; i < nfound; i++)
+		if (same_vector(info, ops, graph, key, found[i].ref, found[i].distance))
+			return i;
+	return -1;
+}
+
+/* The first twin of an element with the stored key key in found, or -1 */
+int
+HnswFindTwin(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, const char *key,
+			 const HnswCandidate *found, int nfound)
+{
+	return has_twins(info) ? HnswFindCopy(info, ops, graph, key, found, nfound, 0) : -1;
 }
 
 /*

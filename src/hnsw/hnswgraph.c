@@ -476,11 +476,12 @@ HnswCompareCandidates(const void *a, const void *b)
  * keepPrunedConnections option does, fill the remaining slots with the
  * nearest candidates it passed over: without them elements that are
  * pruned from every list become unreachable, which inner-product spaces
- * (where long vectors are everyone's nearest) do all the time.  Where
- * distance 0 means the same vector (zero_means_equal: L2, L1), a
- * candidate identical to a kept one is neither kept nor used as fill:
- * many elements holding one repeated vector would otherwise fill each
- * other's lists and wall the rest of the graph off.
+ * (where long vectors are everyone's nearest) do all the time.  A
+ * candidate that is a twin of a kept one (the same vector, HnswTwins) is
+ * neither kept nor used as fill: many elements holding one repeated
+ * vector would otherwise fill each other's lists and wall the rest of
+ * the graph off (under cosine the rule's distances tie between twins, so
+ * it alone would keep them all).
  *
  * sorted is ascending by distance to the base and is not changed.  The
  * kept ("diverse") candidates come first in selected, in order, then the
@@ -491,9 +492,8 @@ HnswCompareCandidates(const void *a, const void *b)
  */
 int
 HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighbors,
-					float (*pair_distance) (void *context, HnswRef a, HnswRef b),
-					void *context, bool zero_means_equal, HnswCandidate *selected,
-					int *ndiverse)
+					const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
+					HnswCandidate *selected, int *ndiverse)
 {
 	int			nkept = 0;
 	int			nparked = 0;
@@ -505,12 +505,12 @@ HnswSelectNeighbors(const HnswCandidate *sorted, int ncandidates, int max_neighb
 
 		for (int j = 0; j < nkept; j++)
 		{
-			float		between = pair_distance(context, sorted[i].ref, selected[j].ref);
+			float		between = ops->distance(graph, sorted[i].ref, selected[j].ref);
 
-			if (between < sorted[i].distance || (zero_means_equal && between == 0))
+			duplicate = HnswTwins(info, ops, graph, sorted[i].ref, selected[j].ref, between);
+			if (duplicate || between < sorted[i].distance)
 			{
 				diverse = false;
-				duplicate = zero_means_equal && between == 0;
 				break;
 			}
 		}

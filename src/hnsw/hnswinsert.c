@@ -91,7 +91,7 @@ find_neighbors(HnswInsertState *is, const HnswMetaPageData *meta, int ef)
 		nfound = drop_dead(is, nfound);
 		is->nfound = nfound;
 		is->nselected[layer] = HnswSelectLayer(is->info, layer, is->found, nfound,
-											   HnswDiskGraphPairDistance, &is->graph,
+											   &hnsw_disk_pair_ops, &is->graph,
 											   is->selected[layer], NULL);
 	}
 	return true;
@@ -143,13 +143,19 @@ add_heaptid(HnswInsertState *is, HnswRef ref)
 	return added;
 }
 
-/* Join an element with the same vector that has room (add_heaptid compares the keys). */
+/* The first of found[from..) with the new element's vector, or -1 */
+static int
+find_copy(HnswInsertState *is, int from)
+{
+	return HnswFindCopy(is->info, &hnsw_disk_pair_ops, &is->graph, DatumGetPointer(is->key),
+						is->found, is->nfound, from);
+}
+
+/* Join an element with the same key that has room (add_heaptid compares the keys). */
 static bool
 join_twin(HnswInsertState *is)
 {
-	int			nties = HnswNearestTies(is->found, is->nfound);
-
-	for (int i = 0; i < nties; i++)
+	for (int i = find_copy(is, 0); i >= 0; i = find_copy(is, i + 1))
 		if (add_heaptid(is, is->found[i].ref))
 			return true;
 	return false;
@@ -626,7 +632,7 @@ relink(HnswInsertState *is, HnswRef ref, HnswRef *current, int ncurrent, HnswRef
 		n++;
 	}
 	nkept = HnswReselectFull(is->info, layer, candidates, n, new_ref, distance,
-							 HnswDiskGraphPairDistance, &is->graph, kept, NULL);
+							 &hnsw_disk_pair_ops, &is->graph, kept, NULL);
 	nkept = keep_unwitnessed(is, ref, layer, candidates, n + 1, kept, nkept, new_ref);
 	for (int i = 0; i < nkept; i++)
 		out[i] = kept[i].ref;
@@ -791,18 +797,19 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef to)
  * chain, anchor -> new -> the anchor's old successor, so none becomes
  * unreachable.  The anchor is the nearest twin found; the new element's
  * own twin link, to whichever twin its heuristic chose, is what moves to
- * the successor (L2 and L1 only, where distance 0 means the same vector).
+ * the successor.
  */
 static void
 chain_twin(HnswInsertState *is, HnswRef new_ref)
 {
+	int			at = HnswFindTwin(is->info, &hnsw_disk_pair_ops, &is->graph,
+								  DatumGetPointer(is->key), is->found, is->nfound);
 	HnswRef		anchor;
 	HnswRef		successor;
 
-	if (!HnswNearestMayBeTwin(is->info, is->found, is->nfound) ||
-		!HnswDiskGraphTwins(&is->graph, new_ref, is->found[0].ref))
+	if (at < 0)
 		return;
-	anchor = is->found[0].ref;
+	anchor = is->found[at].ref;
 	successor = retarget_twin_link(is, anchor, new_ref);
 
 	/*

@@ -830,14 +830,19 @@ HnswDiskGraphPairDistance(void *arg, HnswRef a, HnswRef b)
 	return AnnDistance(&graph->info->dist, ka, kb, graph->info->dimensions);
 }
 
-/*
- * Are a and b twins: at distance 0, where that means the same vector (L2,
- * L1)?  Twins keep a chain of twin links (README).
- */
+static const char *
+disk_stored_key(void *graph, HnswRef ref)
+{
+	return HnswDiskGraphStoredKey((HnswDiskGraph *) graph, ref);
+}
+
+const HnswPairOps hnsw_disk_pair_ops = {HnswDiskGraphPairDistance, disk_stored_key};
+
+/* Are a and b twins (HnswTwins)?  Twins keep a chain of twin links (README). */
 bool
 HnswDiskGraphTwins(HnswDiskGraph *graph, HnswRef a, HnswRef b)
 {
-	return AnnZeroMeansEqual(&graph->info->dist) && HnswDiskGraphPairDistance(graph, a, b) == 0;
+	return HnswTwins(graph->info, &hnsw_disk_pair_ops, graph, a, b, NAN);
 }
 
 /* Which of owner's links[0..n) leads to a twin of owner (its chain's), or -1 */

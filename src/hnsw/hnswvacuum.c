@@ -231,19 +231,20 @@ next_live_twin(HnswVacuumState *vs, HnswRef self, HnswRef dead, HnswRef *scratch
 }
 
 /*
- * Leave of candidates[0..n) no twin of their owner but chain, the twin its
- * chain goes on to: the heuristic keeps one twin, and it must be that one
- * (see README).  Returns the new count.
+ * Leave of candidates[0..n) (with their distances to owner) no twin of
+ * owner but chain, the twin its chain goes on to: the heuristic keeps one
+ * twin, and it must be that one (see README).  Returns the new count.
  */
 static int
-keep_chain_twin(const HnswIndexInfo *info, HnswCandidate *candidates, int n, HnswRef chain)
+keep_chain_twin(HnswVacuumState *vs, HnswRef owner, HnswCandidate *candidates, int n,
+				HnswRef chain)
 {
 	int			out = 0;
 
-	if (!AnnZeroMeansEqual(&info->dist))
-		return n;
 	for (int i = 0; i < n; i++)
-		if (candidates[i].distance != 0 || candidates[i].ref == chain)
+		if (candidates[i].ref == chain ||
+			!HnswTwins(vs->info, &hnsw_disk_pair_ops, &vs->graph, owner, candidates[i].ref,
+					   candidates[i].distance))
 			candidates[out++] = candidates[i];
 	return out;
 }
@@ -301,10 +302,10 @@ repair_layer(HnswVacuumState *vs, HnswRef self, int layer, const HnswRef *links,
 			add_candidate(vs, self, chain, candidates, &n);
 	}
 	if (layer == 0)
-		n = keep_chain_twin(vs->info, candidates, n, chain);
+		n = keep_chain_twin(vs, self, candidates, n, chain);
 	qsort(candidates, n, sizeof(HnswCandidate), HnswCompareCandidates);
-	n = HnswSelectNeighbors(candidates, n, HnswLayerSlots(layer, m), HnswDiskGraphPairDistance,
-							&vs->graph, AnnZeroMeansEqual(&vs->info->dist), kept, NULL);
+	n = HnswSelectNeighbors(candidates, n, HnswLayerSlots(layer, m), vs->info,
+							&hnsw_disk_pair_ops, &vs->graph, kept, NULL);
 	for (int i = 0; i < n; i++)
 		out[i] = kept[i].ref;
 	return n;
