@@ -147,33 +147,32 @@ same_vector(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, cons
 }
 
 /*
- * Elements holding the same vector are twins (README), except under inner
- * product: there a vector's nearest are longer vectors, not its copies, so
- * an insert's search would not find its twins to chain to.
+ * Elements holding the same vector are twins (README) where nothing else
+ * can be as near: at distance 0 under L2, L1 and the bit metrics.  Under
+ * inner product a vector's nearest are longer vectors, and under cosine
+ * other unit vectors of its direction (a rounding apart) can be nearer
+ * than its copies, so an insert's search may not find its twins to chain
+ * to, and the one-link rule would leave it unreachable.
  */
 static bool
 has_twins(const HnswIndexInfo *info)
 {
-	return info->dist.metric != ANN_METRIC_IP;
+	return AnnZeroMeansEqual(&info->dist);
 }
 
 /*
  * Are elements a and b twins?  distance is theirs, or NAN when the caller
- * has not computed it (only L2 and the like need it).
+ * has not computed it.
  */
 bool
 HnswTwins(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, HnswRef a, HnswRef b,
 		  float distance)
 {
-	const char *key = NULL;
-
 	if (!has_twins(info))
 		return false;
-	if (!AnnZeroMeansEqual(&info->dist))
-		key = ops->stored_key(graph, a);
-	else if (isnan(distance))
+	if (isnan(distance))
 		distance = ops->distance(graph, a, b);
-	return same_vector(info, ops, graph, key, b, distance);
+	return distance == 0;
 }
 
 /*

@@ -480,8 +480,7 @@ HnswCompareCandidates(const void *a, const void *b)
  * candidate that is a twin of a kept one (the same vector, HnswTwins) is
  * neither kept nor used as fill: many elements holding one repeated
  * vector would otherwise fill each other's lists and wall the rest of
- * the graph off (under cosine the rule's distances tie between twins, so
- * it alone would keep them all).
+ * the graph off.
  *
  * sorted is ascending by distance to the base and is not changed.  The
  * kept ("diverse") candidates come first in selected, in order, then the
