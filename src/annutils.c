@@ -91,6 +91,7 @@ AnnResolveDistance(Relation index, AnnDistanceInfo *info)
 	fn = proc->fn_addr;
 
 	info->kernel_many = NULL;
+	info->units_by_l2 = false;
 	if (fn == hamming_distance || fn == jaccard_distance)
 		resolve_bit_distance(fn == hamming_distance, info);
 	else if (fn == sparsevec_l2_squared_distance || fn == sparsevec_negative_inner_product ||
@@ -808,13 +809,47 @@ AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
 }
 
 /*
+ * Compare cosine keys, unit vectors, by squared L2, 2 - 2 cos: the order of
+ * the negative inner product, but 0 exactly between copies of a vector and
+ * above 0 between any two others, where rounding can put the inner
+ * product of other unit vectors of a direction above a vector's with
+ * itself.  hnsw needs copies to be each other's nearest (its twins).
+ */
+void
+AnnCompareUnitsByL2(AnnDistanceInfo *info)
+{
+	if (info->metric != ANN_METRIC_COSINE)
+		return;
+	info->units_by_l2 = true;
+	info->sign = 1.0f;
+	switch (info->keytype)
+	{
+		case ANN_KEY_VECTOR:
+			info->kernel = (AnnElemDistanceFn) ann_kernels->l2_squared;
+			info->kernel_many = (AnnElemDistancesFn) ann_kernels->l2_squared_many;
+			break;
+		case ANN_KEY_HALFVEC:
+			info->kernel = (AnnElemDistanceFn) ann_kernels->half_l2_squared;
+			info->kernel_many = (AnnElemDistancesFn) ann_kernels->half_l2_squared_many;
+			break;
+		case ANN_KEY_SPARSE:
+			info->kernel = sparse_l2_squared;
+			info->kernel_many = NULL;
+			break;
+		case ANN_KEY_BIT:
+			Assert(false);		/* bits have no cosine */
+			break;
+	}
+}
+
+/*
  * How far the distance a scan computes for a row may lie from what the
  * ORDER BY operator computes on the row itself, where the executor must
  * recheck the order (AnnSetOrderBy); else 0.  A halfvec cosine index
  * keeps unit vectors rounded to half precision (an error of 2^-11 of a
- * unit vector, up to 2e-4 in distance seen), and both sides sum in
- * float32 (2^-24 a term, up to 16,000 terms); the bound allows 4 and 8
- * times those.  Other cosine indexes keep unit vectors in float32: their
+ * unit vector, up to 2e-4 in distance seen; compared by squared L2, one
+ * of 2^-11 more from |x|^2 - 1), and both sides sum in float32 (2^-24 a
+ * term, up to 16,000 terms); the bound allows 2 and 8 times those.  Other cosine indexes keep unit vectors in float32: their
  * distances differ from <=> by about 1e-8, which swaps only rows that
  * near-tie, and a recheck (a detoasted row and a distance per row) cost
  * 12% of fashion-mnist's queries, so they go without.
@@ -846,13 +881,16 @@ AnnInitOrderBy(IndexScanDesc scan)
  * (an index scan's reorder queue, as for GiST's lossy distances).
  */
 void
-AnnSetOrderBy(IndexScanDesc scan, double slack, float distance)
+AnnSetOrderBy(IndexScanDesc scan, const AnnDistanceInfo *info, double slack, float distance)
 {
+	double		cosine;
+
 	scan->xs_recheckorderby = slack > 0 && scan->numberOfOrderBys > 0;
 	if (!scan->xs_recheckorderby)
 		return;
-	/* the cosine distance is 1 minus the inner product of unit vectors */
-	scan->xs_orderbyvals[0] = Float8GetDatum(1.0 + (double) distance - slack);
+	/* the cosine distance, 1 - <a, b> for unit vectors, is |a - b|^2 / 2 */
+	cosine = info->units_by_l2 ? (double) distance / 2 : 1.0 + (double) distance;
+	scan->xs_orderbyvals[0] = Float8GetDatum(cosine - slack);
 	scan->xs_orderbynulls[0] = false;
 }
 

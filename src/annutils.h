@@ -54,6 +54,8 @@ typedef struct AnnDistanceInfo
 	AnnMetric	metric;
 	AnnKeyType	keytype;
 	float		sign;			/* -1 turns an inner product into a distance */
+	bool		units_by_l2;	/* cosine keys compared by squared L2
+								 * (AnnCompareUnitsByL2) */
 	AnnElemDistanceFn kernel;	/* from ann_kernels */
 	AnnElemDistancesFn kernel_many; /* the same for many keys, or NULL */
 } AnnDistanceInfo;
@@ -88,7 +90,8 @@ AnnDistancesTo(const AnnDistanceInfo *info, const void *x, const char *first, Si
 static inline bool
 AnnZeroMeansEqual(const AnnDistanceInfo *info)
 {
-	return info->metric != ANN_METRIC_IP && info->metric != ANN_METRIC_COSINE;
+	return info->metric != ANN_METRIC_IP &&
+		(info->metric != ANN_METRIC_COSINE || info->units_by_l2);
 }
 
 /* A set of heap TIDs (annutils.c) */
@@ -110,9 +113,11 @@ extern void AnnScanInit(void);
 extern void AnnReportScan(Relation index, const char *problem, const char *detail,
 						  const char *hint);
 extern void AnnReportIncompleteScan(Relation index, const char *detail, const char *hint);
+extern void AnnCompareUnitsByL2(AnnDistanceInfo *info);
 extern double AnnOrderSlack(const AnnDistanceInfo *info, int dimensions);
 extern void AnnInitOrderBy(IndexScanDesc scan);
-extern void AnnSetOrderBy(IndexScanDesc scan, double slack, float distance);
+extern void AnnSetOrderBy(IndexScanDesc scan, const AnnDistanceInfo *info, double slack,
+						  float distance);
 
 extern void AnnResolveDistance(Relation index, AnnDistanceInfo *info);
 extern Datum AnnPrepareKey(const AnnDistanceInfo *info, Datum value, bool *usable);

@@ -77,7 +77,7 @@
  * ---------------------------------------------------------------------
  */
 #define HNSW_MAGIC				0xA7A50001
-#define HNSW_VERSION			4
+#define HNSW_VERSION			5
 
 /* The rotation of keys before they are coded (hnswcodes.c) */
 #define HNSW_ROTATION_SEED		UINT64CONST(0x9e3779b97f4a7c15)
@@ -666,6 +666,7 @@ extern HnswListWrite HnswWriteLayerIfUnchanged(HnswDiskGraph *graph, bool buildi
 extern const char *HnswElementStoredKey(Relation index, const HnswIndexInfo *info,
 										HnswElementTuple element, char *scratch);
 extern const char *HnswElementSignatures(const HnswIndexInfo *info, HnswElementTuple element);
+extern void HnswResolveDistance(Relation index, AnnDistanceInfo *dist);
 extern void HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys);
 extern void HnswDiskGraphReset(HnswDiskGraph *graph, const void *query);
 extern void HnswDiskGraphRelease(HnswDiskGraph *graph);

@@ -74,7 +74,7 @@ choose_codes(Relation index, HnswIndexInfo *info)
 static void
 build_index_info(Relation index, HnswIndexInfo *info)
 {
-	AnnResolveDistance(index, &info->dist);
+	HnswResolveDistance(index, &info->dist);
 	info->m = HnswGetM(index);
 	info->ef_construction = HnswGetEfConstruction(index);
 	/* options stored before ALTER INDEX SET checked them */

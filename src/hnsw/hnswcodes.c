@@ -207,7 +207,7 @@ distance_at(const HnswIndexInfo *info, const HnswCodeQuery *cq, const HnswSlotCo
 {
 	float		cross = code->factors.norm * cq->code->norm;
 
-	if (info->dist.metric == ANN_METRIC_L2)
+	if (info->dist.metric == ANN_METRIC_L2 || info->dist.units_by_l2)
 		return Max(code->factors.norm * code->factors.norm + cq->code->norm * cq->code->norm -
 				   2.0f * cross * cosine, 0.0f);
 	return -(cq->query_centre + code->inner - info->codes->centre_norm2 + cross * cosine);

@@ -129,9 +129,9 @@ HnswReselectFull(const HnswIndexInfo *info, int layer, HnswCandidate *candidates
 /*
  * Does ref, at distance from an element with the stored key key, hold
  * the same vector (whatever the filter columns hold)?  Where distance 0
- * means the same vector (L2, L1, bits) it says so; otherwise the bytes
- * of the vectors do (cosine distances of unit vectors are -1 only up to
- * rounding, and inner products of a vector with itself vary).
+ * means the same vector (AnnZeroMeansEqual) it says so; under inner
+ * product, where a vector is at no fixed distance from itself, the bytes
+ * of the vectors do.
  */
 static bool
 same_vector(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, const char *key,
@@ -148,11 +148,10 @@ same_vector(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, cons
 
 /*
  * Elements holding the same vector are twins (README) where nothing else
- * can be as near: at distance 0 under L2, L1 and the bit metrics.  Under
- * inner product a vector's nearest are longer vectors, and under cosine
- * other unit vectors of its direction (a rounding apart) can be nearer
- * than its copies, so an insert's search may not find its twins to chain
- * to, and the one-link rule would leave it unreachable.
+ * can be as near, at distance 0: L2, L1, the bit metrics and cosine (unit
+ * vectors compared by squared L2).  Under inner product a vector's
+ * nearest are longer vectors, so an insert's search may not find its
+ * twins to chain to, and the one-link rule would leave it unreachable.
  */
 static bool
 has_twins(const HnswIndexInfo *info)

@@ -752,7 +752,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	scan->xs_heaptid = so->tids[so->next_tid++];
 	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
-	AnnSetOrderBy(scan, so->order_slack, so->tids_distance);
+	AnnSetOrderBy(scan, &so->info->dist, so->order_slack, so->tids_distance);
 	return true;
 }
 

@@ -87,6 +87,18 @@ HnswWriteCentre(Relation index, const float *centre)
 }
 
 /*
+ * The distance of an index, with cosine keys compared by squared L2: copies
+ * of a vector must be each other's nearest, at distance 0, for the twin
+ * rules (README).
+ */
+void
+HnswResolveDistance(Relation index, AnnDistanceInfo *dist)
+{
+	AnnResolveDistance(index, dist);
+	AnnCompareUnitsByL2(dist);
+}
+
+/*
  * Dimensions, m, ef_construction, the distance and the codes of an index,
  * read from its metapage once and cached in rd_amcache (they never
  * change once the index is built).
@@ -101,7 +113,7 @@ HnswGetIndexInfo(Relation index)
 													 sizeof(HnswIndexInfo));
 
 		HnswReadMeta(index, &meta);
-		AnnResolveDistance(index, &info->dist);
+		HnswResolveDistance(index, &info->dist);
 		info->dimensions = meta.dimensions;
 		info->m = meta.m;
 		info->ef_construction = meta.ef_construction;

@@ -605,7 +605,7 @@ spanngettuple(IndexScanDesc scan, ScanDirection dir)
 		report_if_short(scan, so);
 	MemoryContextSwitchTo(old);
 	scan->xs_recheck = so->filter != NULL;	/* signatures can collide */
-	AnnSetOrderBy(scan, more ? so->order_slack : 0, distance);
+	AnnSetOrderBy(scan, &so->info->dist, more ? so->order_slack : 0, distance);
 	return more;
 }
 
