@@ -166,3 +166,22 @@ DROP TABLE ft_wide;
 DROP FUNCTION check_filters();
 DROP FUNCTION filtered_misses(text, int);
 DROP TABLE conds, fq, ft;
+
+-- A filtered search that goes over its budget (half the cost of the
+-- exact search of the matches) after finding ef_search matches was taken
+-- as finished: its frontier could still improve them, and a filter
+-- matching 28% of 2,000 random vector(100) rows returned 0.57 of the 10
+-- nearest at any ef_search up to 100.  Now the exact search answers.
+SELECT setseed(0.5);
+CREATE TABLE fb (id int, tenant int, v vector(100));
+INSERT INTO fb SELECT g, g % 7, ARRAY(SELECT random() - 0.5 FROM generate_series(1, 100) WHERE g > 0)
+FROM generate_series(1, 2000) g;
+CREATE INDEX fb_idx ON fb USING hnsw (v vector_l2_ops, tenant);
+CREATE TABLE fbq AS SELECT i, ARRAY(SELECT random() - 0.5 FROM generate_series(1, 100) WHERE i > 0)::vector(100) AS q
+FROM generate_series(1, 20) i;
+SET enable_seqscan = off;
+SELECT sum(10 - h) AS missed FROM fbq, LATERAL (SELECT count(*) AS h FROM
+	(SELECT id FROM fb WHERE tenant IN (2, 3) ORDER BY v <-> fbq.q LIMIT 10) a
+	WHERE id IN (SELECT id FROM fb WHERE tenant IN (2, 3) ORDER BY (v <-> fbq.q) + 0 LIMIT 10)) s;
+RESET enable_seqscan;
+DROP TABLE fb, fbq;

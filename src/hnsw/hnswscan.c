@@ -453,13 +453,13 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	}
 	search_layer0(so);
 	/*
-	 * Over budget before it had ef_search matches, the search would cost
-	 * more to finish than the exact search.  With them, it was refining
-	 * them: it stops there, as an unfiltered search with its results does
-	 * (an iterative scan goes on from the frontier).
+	 * Over budget, the search would cost more to finish than the exact
+	 * search.  It may have ef_search matches by then, but its frontier can
+	 * still improve them: taken as they are, they were the nearest of a
+	 * search cut short (a filter matching 28% of 4,000 random rows: 0.57 of
+	 * the 10 nearest, at any ef_search up to 100).
 	 */
-	if (so->scan_graph.over_budget && so->search.results.count < hnsw_ef_search &&
-		search_over_budget(scan, so))
+	if (so->scan_graph.over_budget && search_over_budget(scan, so))
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
