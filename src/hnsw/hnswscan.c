@@ -88,6 +88,7 @@ typedef struct HnswScanOpaqueData
 	bool		returning_late; /* the others are all returned */
 	bool		reported;		/* the scan said it ended short */
 	bool		returned_any;
+	bool		unordered;		/* the query orders nothing (zero, under cosine) */
 	float		last_distance;	/* of the last element returned */
 	ItemPointerData tids[HNSW_HEAPTIDS];	/* heap TIDs of the current result */
 	int			ntids;
@@ -193,7 +194,9 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 /*
  * The query as a prepared key.  A NULL query orders nothing: search from
  * a zero vector, which returns rows in some order, as a sequential scan
- * sorting NULL distances would.
+ * sorting NULL distances would.  Nor does a zero vector under cosine,
+ * whose <=> is NaN for every row.  Either way no row is late
+ * (so->unordered).
  */
 static Datum
 query_key(IndexScanDesc scan, HnswScanOpaque so)
@@ -203,9 +206,11 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 	int			dim;
 	Datum		key;
 
+	so->unordered = true;
 	if (scan->numberOfOrderBys == 0 || (scan->orderByData[0].sk_flags & SK_ISNULL))
 		return AnnZeroKey(dist, so->info->dimensions);
 	key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
+	so->unordered = !usable;
 	AnnKeyElements(dist, key, &dim);
 	AnnCheckDimensions(so->info->dimensions, dim);
 	return key;
@@ -649,8 +654,8 @@ next_late(HnswScanOpaque so, HnswCandidate *out)
 	{
 		so->returning_late = true;
 		AnnReportScan(so->graph.index, "returns rows found too late for their place in distance order",
-					  psprintf("%d rows were found after farther rows had been returned; strict_order returns them after all others, where those that pass the query's conditions are out of order.",
-							   so->late.count),
+					  psprintf("%d index elements (each one row, or up to %d with the same vector) were found after farther rows had been returned; strict_order returns their rows after all others, where those that pass the query's conditions are out of order.",
+							   so->late.count, HNSW_HEAPTIDS),
 					  "Raise hnsw.ef_search, or sort the rows again.");
 	}
 	*out = HnswHeapPop(&so->late);
@@ -679,7 +684,7 @@ next_element(HnswScanOpaque so, HnswCandidate *out)
 			}
 			if (so->first_left > 0)
 				so->first_left--;
-			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any &&
+			if (so->iterative == HNSW_ITERATIVE_STRICT && so->returned_any && !so->unordered &&
 				c.distance < so->last_distance)
 			{
 				/* found too late to keep the order: it comes last */
