@@ -811,9 +811,10 @@ AnnReportIncompleteScan(Relation index, const char *detail, const char *hint)
 /*
  * Compare cosine keys, unit vectors, by squared L2, 2 - 2 cos: the order of
  * the negative inner product, but 0 exactly between copies of a vector and
- * above 0 between any two others, where rounding can put the inner
- * product of other unit vectors of a direction above a vector's with
- * itself.  hnsw needs copies to be each other's nearest (its twins).
+ * above 0 between any two others (unless their differences underflow when
+ * squared), where rounding can put the inner product of other unit vectors
+ * of a direction above a vector's with itself.  hnsw needs copies to be
+ * each other's nearest (its twins).
  */
 void
 AnnCompareUnitsByL2(AnnDistanceInfo *info)
@@ -845,14 +846,19 @@ AnnCompareUnitsByL2(AnnDistanceInfo *info)
 /*
  * How far the distance a scan computes for a row may lie from what the
  * ORDER BY operator computes on the row itself, where the executor must
- * recheck the order (AnnSetOrderBy); else 0.  A halfvec cosine index
- * keeps unit vectors rounded to half precision (an error of 2^-11 of a
- * unit vector, up to 2e-4 in distance seen; compared by squared L2, one
- * of 2^-11 more from |x|^2 - 1), and both sides sum in float32 (2^-24 a
- * term, up to 16,000 terms); the bound allows 2 and 8 times those.  Other cosine indexes keep unit vectors in float32: their
- * distances differ from <=> by about 1e-8, which swaps only rows that
- * near-tie, and a recheck (a detoasted row and a distance per row) cost
- * 12% of fashion-mnist's queries, so they go without.
+ * recheck the order (AnnSetOrderBy); else 0.  A halfvec cosine index keeps
+ * unit vectors rounded to half precision, each off by up to 2^-11: compared
+ * by squared L2 (hnsw), half the index distance is off the cosine distance
+ * by <a - b, da - db> + |da - db|^2 / 2, at most 2^-9 + 2^-21 (opposite
+ * vectors, every element rounded the same way), and by inner product
+ * (spann) at most 2^-10 (2e-4 seen).  Both sides sum in float32 (2^-24 a
+ * term, up to 16,000 terms).  The bound is 2^-9 plus 8 times the sums'
+ * error, which is never less than 2^-17: a wider one, 2^-8, read 8% more
+ * buffers on fashion-mnist's halfvec queries.  Other cosine indexes keep
+ * unit vectors in float32: their distances differ from <=> by about 1e-8,
+ * which swaps only rows that near-tie, and a recheck (a detoasted row and a
+ * distance per row) cost 12% of fashion-mnist's queries, so they go
+ * without.
  */
 double
 AnnOrderSlack(const AnnDistanceInfo *info, int dimensions)

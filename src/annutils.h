@@ -20,7 +20,8 @@ typedef enum AnnMetric
 {
 	ANN_METRIC_L2,				/* squared Euclidean */
 	ANN_METRIC_IP,				/* negative inner product */
-	ANN_METRIC_COSINE,			/* negative inner product of unit vectors */
+	ANN_METRIC_COSINE,			/* negative inner product of unit vectors, or
+								 * their squared L2 (units_by_l2) */
 	ANN_METRIC_L1,
 	ANN_METRIC_HAMMING,			/* bits that differ */
 	ANN_METRIC_JACCARD			/* 1 - |a AND b| / |a OR b| */
@@ -86,7 +87,7 @@ AnnDistancesTo(const AnnDistanceInfo *info, const void *x, const char *first, Si
 			out[i] *= info->sign;
 }
 
-/* Does distance 0 mean the same key?  (Not for inner products.) */
+/* Does distance 0 mean the same key?  (Not for inner products of any kind.) */
 static inline bool
 AnnZeroMeansEqual(const AnnDistanceInfo *info)
 {

@@ -616,8 +616,7 @@ extern bool HnswTwins(const HnswIndexInfo *info, const HnswPairOps *ops, void *g
 					  HnswRef a, HnswRef b, float distance);
 extern int	HnswFindCopy(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
 						 const char *key, const HnswCandidate *found, int nfound, int from);
-extern int	HnswFindTwin(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph,
-						 const char *key, const HnswCandidate *found, int nfound);
+extern int	HnswFindTwin(const HnswIndexInfo *info, const HnswCandidate *found, int nfound);
 extern void HnswFormElementTuple(const HnswIndexInfo *info, HnswElementTuple out, int level,
 								 const char *key, BlockNumber key_page,
 								 const ItemPointerData *heaptids, int n);

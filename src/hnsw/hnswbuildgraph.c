@@ -265,7 +265,10 @@ graph_stored_key(void *arg, HnswRef ref)
 	return element_stored_key((HnswBuildGraph *) arg, (int32) ref);
 }
 
-static const HnswPairOps graph_pair_ops = {graph_pair_distance, graph_stored_key};
+static const HnswPairOps graph_pair_ops = {
+	.distance = graph_pair_distance,
+	.stored_key = graph_stored_key,
+};
 
 /* Are a and b, at distance, twins (HnswTwins)? */
 static bool
@@ -451,8 +454,7 @@ twin_edge(HnswBuildGraph *g, int32 owner)
 static int32
 graph_chain_twin(HnswBuildGraph *g, int32 id, const HnswCandidate *found, int nfound)
 {
-	int			at = HnswFindTwin(g->info, &graph_pair_ops, g, element_stored_key(g, id), found,
-								  nfound);
+	int			at = HnswFindTwin(g->info, found, nfound);
 	int32		anchor;
 	int32		next;
 

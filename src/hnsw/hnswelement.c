@@ -189,12 +189,19 @@ HnswFindCopy(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, con
 	return -1;
 }
 
-/* The first twin of an element with the stored key key in found, or -1 */
+/*
+ * The first of found (with their distances to a new element) that is a
+ * twin of the new element, or -1: twins are at distance 0.
+ */
 int
-HnswFindTwin(const HnswIndexInfo *info, const HnswPairOps *ops, void *graph, const char *key,
-			 const HnswCandidate *found, int nfound)
+HnswFindTwin(const HnswIndexInfo *info, const HnswCandidate *found, int nfound)
 {
-	return has_twins(info) ? HnswFindCopy(info, ops, graph, key, found, nfound, 0) : -1;
+	if (!has_twins(info))
+		return -1;
+	for (int i = 0; i < nfound; i++)
+		if (found[i].distance == 0)
+			return i;
+	return -1;
 }
 
 /*

@@ -802,8 +802,7 @@ retarget_twin_link(HnswInsertState *is, HnswRef owner, HnswRef to)
 static void
 chain_twin(HnswInsertState *is, HnswRef new_ref)
 {
-	int			at = HnswFindTwin(is->info, &hnsw_disk_pair_ops, &is->graph,
-								  DatumGetPointer(is->key), is->found, is->nfound);
+	int			at = HnswFindTwin(is->info, is->found, is->nfound);
 	HnswRef		anchor;
 	HnswRef		successor;
 

@@ -461,7 +461,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	 * Over budget, the search would cost more to finish than the exact
 	 * search.  It may have ef_search matches by then, but its frontier can
 	 * still improve them: taken as they are, they were the nearest of a
-	 * search cut short (a filter matching 28% of 4,000 random rows: 0.57 of
+	 * search cut short (a filter matching 28% of 2,000 random rows: 0.57 of
 	 * the 10 nearest, at any ef_search up to 100).
 	 */
 	if (so->scan_graph.over_budget && search_over_budget(scan, so))

@@ -848,7 +848,10 @@ disk_stored_key(void *graph, HnswRef ref)
 	return HnswDiskGraphStoredKey((HnswDiskGraph *) graph, ref);
 }
 
-const HnswPairOps hnsw_disk_pair_ops = {HnswDiskGraphPairDistance, disk_stored_key};
+const HnswPairOps hnsw_disk_pair_ops = {
+	.distance = HnswDiskGraphPairDistance,
+	.stored_key = disk_stored_key,
+};
 
 /* Are a and b twins (HnswTwins)?  Twins keep a chain of twin links (README). */
 bool

@@ -438,7 +438,8 @@ SpannNavigate(Relation index, const void *query, bool bounds, SpannNavigation *n
 	nav->query = query;
 	nav->bounds = bounds && query != NULL;
 	/* the inner-product bounds need the query's length: the kernel's <q, q> */
-	nav->query_norm = nav->bounds && !AnnZeroMeansEqual(&info->dist) ?
+	nav->query_norm = nav->bounds && (info->dist.metric == ANN_METRIC_IP ||
+									  info->dist.metric == ANN_METRIC_COSINE) ?
 		sqrtf(Max(info->dist.kernel(query, query, info->dimensions), 0.0f)) : 0;
 	nav->next_group = 0;
 }
