@@ -354,16 +354,34 @@ AnnPrefetchItem(Page page, OffsetNumber off, Size size)
 }
 
 /*
+ * Start the bound of a walk along a chain of pages from nblocks, the
+ * index's size as the caller last knew it (a backend's cached size): a
+ * walk checks the true size, a system call, only once it has taken that
+ * many steps.
+ */
+AnnChainBound
+AnnChainStart(BlockNumber nblocks)
+{
+	AnnChainBound bound = {.steps = 0,.limit = nblocks};
+
+	return bound;
+}
+
+/*
  * Count one more step of a walk along a chain of pages; a walk longer
  * than the index has blocks has met a cycle.  Also lets the walk be
  * cancelled.
  */
 void
-AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left)
+AnnChainStep(Relation index, BlockNumber blkno, AnnChainBound *bound)
 {
-	if (*steps_left == 0)
-		page_corrupted(index, blkno, "A chain of pages loops back on itself.");
-	(*steps_left)--;
+	if (bound->steps >= bound->limit)
+	{
+		bound->limit = RelationGetNumberOfBlocks(index);
+		if (bound->steps >= bound->limit)
+			page_corrupted(index, blkno, "A chain of pages loops back on itself.");
+	}
+	bound->steps++;
 	CHECK_FOR_INTERRUPTS();
 }
 

@@ -84,6 +84,16 @@ typedef struct AnnEdit
 	Buffer		buffers[MAX_GENERIC_XLOG_PAGES];
 } AnnEdit;
 
+/*
+ * How far a walk along a chain of pages has gone, against the most pages
+ * a chain can have (AnnChainStep)
+ */
+typedef struct AnnChainBound
+{
+	BlockNumber steps;			/* pages read */
+	BlockNumber limit;			/* the index's size when last looked at */
+} AnnChainBound;
+
 extern void AnnInitPage(Page page, uint16 page_id, uint16 flags);
 extern Buffer AnnNewBuffer(Relation index, ForkNumber fork);
 
@@ -99,7 +109,8 @@ extern void AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 pa
 						 uint16 kinds);
 extern void *AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page,
 								   OffsetNumber off, Size len);
-extern void AnnChainStep(Relation index, BlockNumber blkno, BlockNumber *steps_left);
+extern AnnChainBound AnnChainStart(BlockNumber nblocks);
+extern void AnnChainStep(Relation index, BlockNumber blkno, AnnChainBound *bound);
 extern Buffer AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 								  BufferAccessStrategy strategy);
 extern Buffer AnnPrefetchLinked(Relation index, BlockNumber blkno,

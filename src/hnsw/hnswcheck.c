@@ -376,7 +376,7 @@ check_directory(HnswCheck *check, BlockNumber head)
 {
 	Size		size = MAXALIGN(offsetof(HnswSignatureTupleData, signatures) +
 								sizeof(AnnSignature) * check->info->filters.ncolumns);
-	BlockNumber steps_left = check->nblocks;
+	AnnChainBound bound = AnnChainStart(check->nblocks);
 
 	for (BlockNumber blkno = head; BlockNumberIsValid(blkno);)
 	{
@@ -386,7 +386,7 @@ check_directory(HnswCheck *check, BlockNumber head)
 		int			n;
 		HnswRef    *refs;
 
-		AnnChainStep(check->index, blkno, &steps_left);
+		AnnChainStep(check->index, blkno, &bound);
 		buffer = ReadBuffer(check->index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);

@@ -182,7 +182,7 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 	int			capacity = 256;
 	int			kept = 0;
 	uint64		read = 0;
-	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	AnnChainBound bound = AnnChainStart(*info->known_nblocks);
 
 	HnswReadMeta(index, &meta);
 	if (!BlockNumberIsValid(meta.signature_head))
@@ -194,7 +194,7 @@ HnswMatchingElements(Relation index, const AnnFilter *filter, int64 limit, HnswR
 		Buffer		buffer;
 		Page		page;
 
-		AnnChainStep(index, blkno, &steps_left);
+		AnnChainStep(index, blkno, &bound);
 		buffer = ReadBuffer(index, blkno);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);

@@ -274,7 +274,7 @@ typedef struct SpannChainWalk
 {
 	Relation	index;
 	uint16		kinds;			/* page flags the chain's pages may have */
-	BlockNumber steps_left;		/* more steps than blocks: a cycle */
+	AnnChainBound bound;		/* more steps than blocks: a cycle */
 	BlockNumber next;			/* the page to read next */
 	BlockNumber blkno;			/* the page returned last */
 	Buffer		buffer;			/* its buffer, share-locked, or InvalidBuffer */
@@ -429,7 +429,7 @@ extern void SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber he
 extern SpannEntryTuple SpannPageGetEntry(Relation index, BlockNumber blkno, Page page,
 										 OffsetNumber off);
 extern Buffer SpannReadChainPage(Relation index, BlockNumber blkno, uint16 kinds, int mode,
-								 BlockNumber *steps_left, BufferAccessStrategy strategy);
+								 AnnChainBound *bound, BufferAccessStrategy strategy);
 extern Page SpannChainNext(SpannChainWalk *walk);
 extern void SpannChainEnd(SpannChainWalk *walk);
 extern void *SpannReadCentroidKey(Relation index, BlockNumber cblkno, OffsetNumber coffset,

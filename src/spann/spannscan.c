@@ -274,7 +274,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 	const SpannIndexInfo *info = so->info;
 	Relation	index = scan->indexRelation;
 	BlockNumber blkno = list->head;
-	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	AnnChainBound bound = AnnChainStart(*info->known_nblocks);
 	float	   *centroid = palloc(sizeof(float) * info->padded);
 	bool		known = info->entry_holds_key ||
 		SpannListRotatedCentroid(index, list, centroid);
@@ -286,7 +286,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING, BUFFER_LOCK_SHARE,
-												&steps_left, NULL);
+												&bound, NULL);
 		Page		page = BufferGetPage(buffer);
 		OffsetNumber maxoff;
 		BlockNumber this_block = blkno;

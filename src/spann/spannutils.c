@@ -241,16 +241,16 @@ SpannPageGetEntry(Relation index, BlockNumber blkno, Page page, OffsetNumber off
 /*
  * Read block blkno, the next page of a chain whose pages must be of one
  * of kinds (SPANN_PAGE_* flags), and lock it in mode: one more step of a
- * walk that *steps_left bounds (AnnChainStep).  Returns the buffer, pinned
+ * walk that bound bounds (AnnChainStep).  Returns the buffer, pinned
  * and locked; a page of another kind, or a cycle, raises INDEX_CORRUPTED.
  */
 Buffer
 SpannReadChainPage(Relation index, BlockNumber blkno, uint16 kinds, int mode,
-				   BlockNumber *steps_left, BufferAccessStrategy strategy)
+				   AnnChainBound *bound, BufferAccessStrategy strategy)
 {
 	Buffer		buffer;
 
-	AnnChainStep(index, blkno, steps_left);
+	AnnChainStep(index, blkno, bound);
 	buffer = AnnReadLinkedBuffer(index, blkno, SpannGetIndexInfo(index)->known_nblocks, strategy);
 	LockBuffer(buffer, mode);
 	AnnCheckPage(index, blkno, BufferGetPage(buffer), ANN_SPANN_PAGE_ID, kinds);
@@ -267,7 +267,7 @@ SpannChainBegin(SpannChainWalk *walk, Relation index, BlockNumber head, uint16 k
 {
 	walk->index = index;
 	walk->kinds = kinds;
-	walk->steps_left = RelationGetNumberOfBlocks(index);
+	walk->bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 	walk->next = head;
 	walk->blkno = InvalidBlockNumber;
 	walk->buffer = InvalidBuffer;
@@ -284,7 +284,7 @@ SpannChainNext(SpannChainWalk *walk)
 		return NULL;
 	walk->blkno = walk->next;
 	walk->buffer = SpannReadChainPage(walk->index, walk->blkno, walk->kinds, BUFFER_LOCK_SHARE,
-									  &walk->steps_left, NULL);
+									  &walk->bound, NULL);
 	page = BufferGetPage(walk->buffer);
 	walk->next = AnnPageGetOpaque(page)->nextblkno;
 	return page;
@@ -360,12 +360,12 @@ SpannEditLockedList(AnnEdit *edit, Relation index, const SpannListRef *list)
 static Buffer
 lock_chain_end(Relation index, BlockNumber blkno)
 {
-	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 
 	for (;;)
 	{
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
-												BUFFER_LOCK_EXCLUSIVE, &steps_left, NULL);
+												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
 		BlockNumber next;
 
 		next = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
@@ -525,12 +525,12 @@ SpannRetireChain(Relation index, BlockNumber head)
 {
 	TransactionId xid = ReadNextTransactionId();
 	BlockNumber blkno = head;
-	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
-												BUFFER_LOCK_EXCLUSIVE, &steps_left, NULL);
+												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
 		AnnEdit		edit;
 		Page		page;
 

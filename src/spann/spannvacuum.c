@@ -47,13 +47,13 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 {
 	Relation	index = vinfo->index;
 	BlockNumber blkno = list->head;
-	BlockNumber steps_left = RelationGetNumberOfBlocks(index);
+	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 	int			removed = 0;
 
 	while (BlockNumberIsValid(blkno))
 	{
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
-												BUFFER_LOCK_EXCLUSIVE, &steps_left,
+												BUFFER_LOCK_EXCLUSIVE, &bound,
 												vinfo->strategy);
 		Page		page = BufferGetPage(buffer);
 		OffsetNumber dead[MaxOffsetNumber];
