@@ -15,8 +15,10 @@
 #include "access/xact.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
+#include "utils/memutils.h"
 
 #include "annpage.h"
 
@@ -267,15 +269,77 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 }
 
 /*
+ * The shared buffers that last held index pages this backend read, in a
+ * direct-mapped table.  A read of a page found there pins its buffer with
+ * ReadRecentBuffer, which checks that the buffer still holds the page,
+ * and so skips the shared buffer mapping table: its hash, its partition
+ * lock and the cache misses of its lookup, the largest cost of a search's
+ * page reads when the index is in shared buffers.  A stale entry costs
+ * only that check.
+ */
+#define RECENT_SLOTS	65536
+
+typedef struct RecentBuffer
+{
+	Oid			relnode;
+	BlockNumber blkno;
+	Buffer		buffer;
+} RecentBuffer;
+
+static RecentBuffer *recent_buffers;
+
+/* The slot of index's block blkno: consecutive blocks take consecutive slots */
+static RecentBuffer *
+recent_slot(Relation index, BlockNumber blkno)
+{
+	if (recent_buffers == NULL)
+		recent_buffers = MemoryContextAllocZero(TopMemoryContext,
+												sizeof(RecentBuffer) * RECENT_SLOTS);
+	return &recent_buffers[(blkno + index->rd_node.relNode * 2654435761u) % RECENT_SLOTS];
+}
+
+/* Whether slot remembers block blkno of index */
+static bool
+slot_holds(const RecentBuffer *slot, Relation index, BlockNumber blkno)
+{
+	return slot->relnode == index->rd_node.relNode && slot->blkno == blkno &&
+		BufferIsValid(slot->buffer);
+}
+
+/*
+ * Pin buffer if it still holds block blkno of index, counting the read as
+ * ReadBufferExtended would
+ */
+static bool
+pin_recent(Relation index, BlockNumber blkno, Buffer buffer)
+{
+	if (!ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, buffer))
+		return false;
+	pgstat_count_buffer_read(index);
+	pgstat_count_buffer_hit(index);
+	return true;
+}
+
+/*
  * Read block blkno, a block number an index page holds: one past the
  * index's end is corruption, not a read error.  *known_nblocks counts
  * blocks known to exist (0 at first); indexes never shrink, so it is
- * refreshed only when blkno is not below it.
+ * refreshed only when blkno is not below it.  Reads with the default
+ * strategy of shared buffers go through the backend's recent buffers.
  */
 Buffer
 AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 					BufferAccessStrategy strategy)
 {
+	RecentBuffer *slot = NULL;
+	Buffer		buffer;
+
+	if (strategy == NULL && !RelationUsesLocalBuffers(index))
+	{
+		slot = recent_slot(index, blkno);
+		if (slot_holds(slot, index, blkno) && pin_recent(index, blkno, slot->buffer))
+			return slot->buffer;
+	}
 	if (blkno >= *known_nblocks)
 	{
 		*known_nblocks = RelationGetNumberOfBlocks(index);
@@ -286,7 +350,14 @@ AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblock
 							RelationGetRelationName(index), blkno, *known_nblocks),
 					 errhint("REINDEX the index.")));
 	}
-	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+	if (slot != NULL)
+	{
+		slot->relnode = index->rd_node.relNode;
+		slot->blkno = blkno;
+		slot->buffer = buffer;
+	}
+	return buffer;
 }
 
 /*
@@ -315,7 +386,7 @@ Buffer
 AnnReadRecentLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblocks,
 						  Buffer recent)
 {
-	if (BufferIsValid(recent) && ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, recent))
+	if (BufferIsValid(recent) && pin_recent(index, blkno, recent))
 		return recent;
 	return AnnReadLinkedBuffer(index, blkno, known_nblocks, NULL);
 }
