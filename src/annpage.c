@@ -16,6 +16,7 @@
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/buf_internals.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
@@ -389,6 +390,27 @@ AnnReadRecentLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_
 	if (BufferIsValid(recent) && pin_recent(index, blkno, recent))
 		return recent;
 	return AnnReadLinkedBuffer(index, blkno, known_nblocks, NULL);
+}
+
+/*
+ * Prefetch what a read of item off of block blkno touches first (the
+ * buffer's descriptor, the page's header and special space, the item's
+ * line pointer) if the block is among the backend's recent buffers,
+ * without pinning it: a hint, harmless if the buffer holds another page
+ * by now.
+ */
+void
+AnnPrefetchRecentItem(Relation index, BlockNumber blkno, OffsetNumber off)
+{
+	const RecentBuffer *slot;
+
+	if (recent_buffers == NULL || RelationUsesLocalBuffers(index))
+		return;
+	slot = recent_slot(index, blkno);
+	if (!slot_holds(slot, index, blkno))
+		return;
+	__builtin_prefetch(GetBufferDescriptor(slot->buffer - 1));
+	AnnPrefetchItemHead(BufferGetPage(slot->buffer), off);
 }
 
 /*

@@ -118,6 +118,7 @@ extern Buffer AnnPrefetchLinked(Relation index, BlockNumber blkno,
 extern Buffer AnnReadRecentLinkedBuffer(Relation index, BlockNumber blkno,
 										BlockNumber *known_nblocks, Buffer recent);
 extern void AnnPrefetchItemHead(Page page, OffsetNumber off);
+extern void AnnPrefetchRecentItem(Relation index, BlockNumber blkno, OffsetNumber off);
 extern void AnnPrefetchItem(Page page, OffsetNumber off, Size size);
 extern int	AnnKeyPageCount(Size size);
 extern BlockNumber AnnWriteLongKey(Relation index, bool building, uint16 page_id, uint16 kind,

@@ -367,6 +367,12 @@ scan_leftover(void *arg, const HnswCandidate *c, bool evicted)
 		HnswHeapAppendBounded(pile, c->ref, c->distance, c->bound);
 }
 
+static void
+scan_prefetch(void *arg, HnswRef ref, int layer)
+{
+	hnsw_disk_graph_ops.prefetch(((HnswScanGraph *) arg)->disk, ref, layer);
+}
+
 const HnswGraphOps hnsw_scan_graph_ops = {
 	.visit = scan_visit,
 	.distances = scan_distances,
@@ -374,5 +380,6 @@ const HnswGraphOps hnsw_scan_graph_ops = {
 	.is_result = scan_is_result,
 	.stop = scan_stop,
 	.leftover = scan_leftover,
-	.coded_neighbors = scan_coded_neighbors
+	.coded_neighbors = scan_coded_neighbors,
+	.prefetch = scan_prefetch
 };

@@ -395,6 +395,8 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 			HnswHeapPushBounded(candidates, nearest.ref, nearest.distance, nearest.bound);
 			break;
 		}
+		if (search->ops->prefetch != NULL && candidates->count > 0)
+			search->ops->prefetch(search->graph, candidates->items[0].ref, 0);
 		n = search->ops->coded_neighbors(search->graph, nearest.ref, search->coded);
 		if (n < 0)
 			continue;			/* the element is gone */

@@ -656,6 +656,9 @@ disk_distances(void *arg, const HnswRef *refs, int n, float *distances, bool *ok
 		Min(HNSW_ELEMENT_TUPLE_SIZE(graph->info->keysize), 256) : 256;
 
 	for (int i = 0; i < n; i++)
+		AnnPrefetchRecentItem(graph->index, (BlockNumber) (refs[i] >> 16),
+							  (OffsetNumber) (refs[i] & 0xFFFF));
+	for (int i = 0; i < n; i++)
 	{
 		pins[i] = AnnReadLinkedBuffer(graph->index, (BlockNumber) (refs[i] >> 16),
 									  graph->info->known_nblocks, NULL);
@@ -767,11 +770,21 @@ HnswDiskGraphMatches(HnswDiskGraph *graph, HnswRef ref)
 	return graph->filter == NULL || HnswDiskGraphEntry(graph, ref)->matches;
 }
 
+/* The search will likely expand ref next: start loading its page's head */
+static void
+disk_prefetch(void *arg, HnswRef ref, int layer)
+{
+	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
+
+	AnnPrefetchRecentItem(graph->index, (BlockNumber) (ref >> 16), (OffsetNumber) (ref & 0xFFFF));
+}
+
 const HnswGraphOps hnsw_disk_graph_ops = {
 	.visit = disk_visit,
 	.distances = disk_distances,
 	.neighbors = disk_neighbors,
-	.coded_neighbors = disk_coded_neighbors
+	.coded_neighbors = disk_coded_neighbors,
+	.prefetch = disk_prefetch
 };
 
 /*
