@@ -71,9 +71,9 @@ AnnRotationInit(AnnRotation *rotation, int dims, uint64 seed)
 	}
 }
 
-/* The Walsh-Hadamard transform of v[0..n), n a power of two, normalised */
+/* AnnCodeHadamardFn */
 static void
-walsh_hadamard(float *v, int n)
+scalar_hadamard(float *v, int n)
 {
 	float		scale = 1.0f / sqrtf((float) n);
 
@@ -106,7 +106,7 @@ AnnRotate(const AnnRotation *rotation, const float *in, float *out)
 
 		for (int i = 0; i < padded; i++)
 			out[i] *= signs[i];
-		walsh_hadamard(round % 2 == 0 ? out : out + padded - block, block);
+		AnnBestCodeKernels()->hadamard(round % 2 == 0 ? out : out + padded - block, block);
 	}
 }
 
@@ -354,7 +354,7 @@ scalar_quantize(const float *q, const float *centre, int padded, float inverse, 
 }
 
 static const AnnCodeKernels scalar_code_kernels = {ANN_SIMD_SCALAR, "scalar", scalar_dot,
-scalar_quantize};
+scalar_quantize, scalar_hadamard};
 
 #ifdef ANN_X86_SIMD
 
@@ -443,7 +443,45 @@ avx2_quantize(const float *q, const float *centre, int padded, float inverse, fl
 	return (uint32) AnnAvx2Sum64(sums);
 }
 
-static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot, avx2_quantize};
+/*
+ * Eight floats a register: the butterflies of spans 1, 2 and 4 within
+ * each register (the partner's lanes brought by a permute; a + b and
+ * b + a are the same float), then spans of 8 and up between registers.
+ */
+AVX2_CODE_TARGET static void
+avx2_hadamard(float *v, int n)
+{
+	__m256		scale = _mm256_set1_ps(1.0f / sqrtf((float) n));
+
+	for (int i = 0; i < n; i += 8)
+	{
+		__m256		x = _mm256_loadu_ps(v + i);
+		__m256		s;
+
+		s = _mm256_permute_ps(x, 0xB1);
+		x = _mm256_blend_ps(_mm256_add_ps(x, s), _mm256_sub_ps(s, x), 0xAA);
+		s = _mm256_permute_ps(x, 0x4E);
+		x = _mm256_blend_ps(_mm256_add_ps(x, s), _mm256_sub_ps(s, x), 0xCC);
+		s = _mm256_permute2f128_ps(x, x, 0x01);
+		x = _mm256_blend_ps(_mm256_add_ps(x, s), _mm256_sub_ps(s, x), 0xF0);
+		_mm256_storeu_ps(v + i, x);
+	}
+	for (int half = 8; half < n; half *= 2)
+		for (int i = 0; i < n; i += 2 * half)
+			for (int j = i; j < i + half; j += 8)
+			{
+				__m256		a = _mm256_loadu_ps(v + j);
+				__m256		b = _mm256_loadu_ps(v + j + half);
+
+				_mm256_storeu_ps(v + j, _mm256_add_ps(a, b));
+				_mm256_storeu_ps(v + j + half, _mm256_sub_ps(a, b));
+			}
+	for (int i = 0; i < n; i += 8)
+		_mm256_storeu_ps(v + i, _mm256_mul_ps(_mm256_loadu_ps(v + i), scale));
+}
+
+static const AnnCodeKernels avx2_code_kernels = {ANN_SIMD_AVX2, "avx2", avx2_dot, avx2_quantize,
+avx2_hadamard};
 
 #define AVX512_CODE_TARGET __attribute__((target("avx512f,avx512vpopcntdq")))
 
@@ -469,9 +507,9 @@ avx512_dot(const uint64 *code, int bits, const uint64 *planes, int words)
 	return (uint32) _mm512_reduce_add_epi64(sums);
 }
 
-/* VPOPCNTQ for the estimates; the query's levels are AVX2's */
+/* VPOPCNTQ for the estimates; the query's levels and the transform are AVX2's */
 static const AnnCodeKernels avx512_code_kernels = {ANN_SIMD_AVX512, "avx512", avx512_dot,
-avx2_quantize};
+avx2_quantize, avx2_hadamard};
 
 #endif							/* ANN_X86_SIMD */
 

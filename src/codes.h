@@ -110,12 +110,20 @@ typedef uint32 (*AnnCodeDotFn) (const uint64 *code, int bits, const uint64 *plan
 typedef uint32 (*AnnCodeQuantizeFn) (const float *q, const float *centre, int padded,
 									 float inverse, float lo, float to_level, uint64 *planes);
 
+/*
+ * The normalised Walsh-Hadamard transform of v[0..n) in place, n a power
+ * of two and at least 64.  Every level does the same butterflies and the
+ * same final scaling, so all give the same floats.
+ */
+typedef void (*AnnCodeHadamardFn) (float *v, int n);
+
 typedef struct AnnCodeKernels
 {
 	AnnSimdLevel level;
 	const char *name;
 	AnnCodeDotFn dot;
 	AnnCodeQuantizeFn quantize;
+	AnnCodeHadamardFn hadamard;
 } AnnCodeKernels;
 
 extern const AnnCodeKernels *AnnCodeKernelsForLevel(AnnSimdLevel level);

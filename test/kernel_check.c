@@ -407,6 +407,31 @@ check_bits(const AnnKernels *k, char *detail)
 }
 
 /*
+ * The transform of rotations, at every power of two from 64 to 8,192 (the
+ * block of 16,000 dimensions): bit for bit the scalar one's.
+ */
+static bool
+check_code_hadamard(const AnnCodeKernels *k, const AnnCodeKernels *scalar, char *detail)
+{
+	static float want[8192],
+				got[8192];
+
+	for (int n = 64; n <= 8192; n *= 2)
+	{
+		for (int i = 0; i < n; i++)
+			want[i] = got[i] = (float) (next_uniform() * 2 - 1);
+		scalar->hadamard(want, n);
+		k->hadamard(got, n);
+		if (memcmp(want, got, sizeof(float) * n) != 0)
+		{
+			sprintf(detail, "%d floats: the transforms differ", n);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * The query's levels at every word count up to 40, one float off
  * alignment, from a residual spread over the levels with coordinates on
  * and past both ends: the kernel's planes and sum against the scalar
@@ -728,6 +753,9 @@ main(void)
 		detail[0] = '\0';
 		report(check_code_quantize(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
 			   "query levels kernel equals scalar", name, detail);
+		detail[0] = '\0';
+		report(check_code_hadamard(k, AnnCodeKernelsForLevel(ANN_SIMD_SCALAR), detail),
+			   "rotation transform kernel equals scalar", name, detail);
 		for (int d = 0; d < 3; d++)
 			for (int bits = 1; bits <= ANN_CODE_MAX_BITS; bits *= 2)
 			{
