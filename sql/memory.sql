@@ -73,7 +73,32 @@ SELECT count(DISTINCT id) AS all_rows
 FROM (SELECT id FROM mem ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 20000) s;
 SET spann.scan_mem_multiplier = 0.5;
 RESET spann.scan_mem_multiplier;
+-- strict_order under the same budget: every row it returns is one of the
+-- exact nearest (it used to go on returning the rows it had found, as if
+-- no list left could hold a nearer one: 49 of 200 wrong), and it stops
+-- short and says so; spann.max_probes likewise.  far counts rows farther
+-- than the exact 2000th.
+SET spann.iterative_scan = strict_order;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TEMP TABLE mem_kth AS
+SELECT max(d) AS kth FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem ORDER BY 1 LIMIT 2000) s;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+SELECT count(*) < 2000 AS stopped_short, count(*) FILTER (WHERE d > (SELECT kth FROM mem_kth)) AS far
+FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem
+	  ORDER BY v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' LIMIT 2000) s;
 RESET work_mem;
+SET spann.max_probes = 3;
+SELECT count(*) < 2000 AS stopped_short, count(*) FILTER (WHERE d > (SELECT kth FROM mem_kth)) AS far
+FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem
+	  ORDER BY v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' LIMIT 2000) s;
+RESET spann.max_probes;
+-- without a budget: all 2000, none far
+SELECT count(*) AS all_rows, count(*) FILTER (WHERE d > (SELECT kth FROM mem_kth)) AS far
+FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem
+	  ORDER BY v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' LIMIT 2000) s;
+DROP TABLE mem_kth;
 RESET spann.iterative_scan;
 
 DROP TABLE mem;

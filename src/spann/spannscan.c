@@ -471,9 +471,7 @@ start_scan(IndexScanDesc scan, SpannScanOpaque so)
 
 /*
  * strict_order: how many of the next lists (at most spann.probes) may
- * hold a row nearer than distance, by their bounds; 0 when none may or
- * when spann.max_probes stops the scan (the rows found are then returned
- * in their order, as the best the budget allows).
+ * hold a row nearer than distance, by their bounds; 0 when none may
  */
 static int
 lists_below(SpannScanOpaque so, float distance)
@@ -483,7 +481,7 @@ lists_below(SpannScanOpaque so, float distance)
 	while (so->next_list + n < so->nlists && n < so->settings.probes &&
 		   so->lists[so->next_list + n].bound < distance)
 		n++;
-	return lists_left(so) ? n : 0;
+	return n;
 }
 
 /*
@@ -553,6 +551,13 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid, float *distanc
 		if (so->settings.iterative == SPANN_ITERATIVE_STRICT &&
 			(nearer = lists_below(so, best->distance)) > 0)
 		{
+			/*
+			 * A list left may hold a nearer row: a budget that forbids
+			 * probing it ends the scan here, short (and reported), rather
+			 * than return rows it cannot prove are the nearest
+			 */
+			if (!lists_left(so))
+				return false;
 			probe_lists(scan, so, nearer);
 			continue;
 		}
