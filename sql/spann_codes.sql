@@ -153,6 +153,15 @@ RESET max_parallel_maintenance_workers;
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = 9);
 CREATE INDEX ON sc USING spann (v) WITH (code_bits = -1);
 CREATE INDEX ON sc USING ivfflat (v) WITH (code_bits = 2);
+-- codes too wide for a page: an error at CREATE INDEX, even on an empty
+-- table (it used to be accepted there, and every INSERT failed with an
+-- internal error); 7 bits fit at 9,000 dimensions
+CREATE TABLE sc_huge (v vector(9000));
+CREATE INDEX ON sc_huge USING spann (v) WITH (code_bits = 8);
+CREATE INDEX sc_huge_7 ON sc_huge USING spann (v) WITH (code_bits = 7);
+INSERT INTO sc_huge SELECT array_fill(0.5::real, ARRAY[9000])::vector;
+SELECT count(*) FROM (SELECT FROM sc_huge ORDER BY v <-> array_fill(0.5::real, ARRAY[9000])::vector LIMIT 5) s;
+DROP TABLE sc_huge;
 
 DROP TABLE sc, sc_q, sc_rows;
 DROP FUNCTION compare_widths, record_rows, code_answers;

@@ -950,6 +950,7 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 	build_state_init(&bs, heap, index);
 	write_metapage(index, MAIN_FORKNUM, bs.dimensions);
+	SpannCheckEntrySize(index);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, SPANN_PHASE_SAMPLE);
 	sample_init(&bs);

@@ -91,6 +91,32 @@ SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt)
 }
 
 /*
+ * Raise an error if the entries of index, just created, would not fit a
+ * page: codes of many bits on many dimensions, with the filter
+ * signatures, can be too large (8 bits past about 8,100 dimensions).
+ */
+void
+SpannCheckEntrySize(Relation index)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	int			fitting = info->code_bits;
+
+	if (info->entry_size <= SPANN_MAX_TUPLE_SIZE)
+		return;
+	while (fitting > 0 &&
+		   SPANN_ENTRY_TUPLE_SIZE(fitting * info->padded / 64, info->signature_size) >
+		   SPANN_MAX_TUPLE_SIZE)
+		fitting--;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("spann codes of %d bits on %d dimensions do not fit an index page",
+					info->code_bits, info->dimensions),
+			 fitting > 0 ?
+			 errhint("Set code_bits to %d or less.", fitting) :
+			 errhint("Use fewer filter columns.")));
+}
+
+/*
  * The rotated elements of a key (padded floats, palloc'd).  Bit keys are
  * not rotated: padded is 0, and the result holds nothing.
  */
