@@ -45,12 +45,19 @@ fail_at(HnswCheck *check, ItemPointer tid, const char *problem)
 				   problem);
 }
 
-/* Is tid a place a tuple of this index can be? */
+/*
+ * Is tid a place a tuple of this index can be?  Inserts beside the check
+ * extend the index: a block past the size seen so far makes the check
+ * look at the size again.
+ */
 static bool
 tid_in_index(HnswCheck *check, ItemPointer tid)
 {
-	return ItemPointerIsValid(tid) && ItemPointerGetBlockNumber(tid) != ANN_METAPAGE_BLKNO &&
-		ItemPointerGetBlockNumber(tid) < check->nblocks;
+	if (!ItemPointerIsValid(tid) || ItemPointerGetBlockNumber(tid) == ANN_METAPAGE_BLKNO)
+		return false;
+	if (ItemPointerGetBlockNumber(tid) >= check->nblocks)
+		check->nblocks = RelationGetNumberOfBlocks(check->index);
+	return ItemPointerGetBlockNumber(tid) < check->nblocks;
 }
 
 /*
@@ -161,11 +168,11 @@ check_pages(HnswCheck *check)
 }
 
 /*
- * The element at ref as pass 1 saw it, or as it is now if an insert
- * added it since; fails if ref is not an element.
+ * The tuple at ref as pass 1 saw it, or as it is now if an insert added
+ * it since; NULL if there is none.
  */
 static HnswWalkEntry *
-element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
+seen_tuple(HnswCheck *check, HnswRef ref)
 {
 	HnswWalkEntry *entry = hnswwalk_lookup(check->seen, ref);
 	ItemPointerData tid;
@@ -187,10 +194,23 @@ element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
 
 			if (*tuple == HNSW_ELEMENT_TUPLE)
 				note_element(check, &tid, (HnswElementTuple) tuple, len);
+			else if (*tuple == HNSW_NEIGHBOR_TUPLE)
+				note_neighbors(check, &tid, (HnswNeighborTuple) tuple, len);
 		}
 		UnlockReleaseBuffer(buffer);
 		entry = hnswwalk_lookup(check->seen, ref);
 	}
+	return entry;
+}
+
+/* The element at ref, as seen_tuple gives it; fails if ref is not an element */
+static HnswWalkEntry *
+element_at(HnswCheck *check, HnswRef ref, ItemPointer from)
+{
+	HnswWalkEntry *entry = seen_tuple(check, ref);
+	ItemPointerData tid;
+
+	HnswRefToTid(ref, &tid);
 	if (entry == NULL || entry->type != HNSW_ELEMENT_TUPLE)
 		fail_at(check, from, psprintf("A link points at (%u,%u), which is not an element.",
 									  ItemPointerGetBlockNumber(&tid),
@@ -249,7 +269,7 @@ element_links(HnswCheck *check, HnswRef ref, const HnswWalkEntry *element, HnswR
 	Buffer		buffer;
 	Page		page;
 	HnswNeighborTuple neighbors;
-	HnswWalkEntry *nentry = hnswwalk_lookup(check->seen, element->neighbors);
+	HnswWalkEntry *nentry = seen_tuple(check, element->neighbors);
 	int			n = 0;
 	int			nzero = 0;
 	char	   *codes = NULL;

@@ -42,9 +42,25 @@ typedef struct CheckedList
 	char	   *key;			/* its key (read from its key pages if long) */
 } CheckedList;
 
+/*
+ * Is blkno a block of the index, other than the metapage?  Inserts beside
+ * the check extend the index: a block past the size seen so far makes the
+ * check look at the size again.
+ */
 static bool
 block_in_index(SpannCheck *check, BlockNumber blkno)
 {
+	if (blkno >= check->nblocks)
+	{
+		BlockNumber nblocks = RelationGetNumberOfBlocks(check->index);
+
+		if (nblocks > check->nblocks)
+		{
+			check->in_a_list = repalloc(check->in_a_list, sizeof(bool) * nblocks);
+			memset(check->in_a_list + check->nblocks, 0, sizeof(bool) * (nblocks - check->nblocks));
+			check->nblocks = nblocks;
+		}
+	}
 	return blkno != ANN_METAPAGE_BLKNO && blkno < check->nblocks;
 }
 
@@ -158,7 +174,7 @@ check_list(SpannCheck *check, const CheckedList *list)
 	SpannChainBegin(&walk, check->index, list->tuple->head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		if (check->in_a_list[walk.blkno])
+		if (!block_in_index(check, walk.blkno) || check->in_a_list[walk.blkno])
 			AnnCheckFailed(check->index, walk.blkno, InvalidOffsetNumber,
 						   "A posting page is in two lists.");
 		check->in_a_list[walk.blkno] = true;
