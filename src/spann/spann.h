@@ -468,6 +468,7 @@ extern void SpannFreeKeyPages(Relation index, BlockNumber first);
 /* spannvectors.c */
 extern void SpannCodeInfoInit(SpannIndexInfo *info, int code_bits, MemoryContext cxt);
 extern void SpannCheckEntrySize(Relation index);
+extern float SpannLeastDistance(const SpannIndexInfo *info);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
 extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);

@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
@@ -42,7 +44,7 @@ typedef struct SplitInput
 	int			n;
 	SpannRow   *rows;
 	char	   *keys;			/* whole keys */
-	float	   *old_distances;	/* to the old centroid, or -1 if not moved away */
+	float	   *old_distances;	/* to the old centroid, or NaN if not moved away */
 } SplitInput;
 
 /* One of the two lists a split makes */
@@ -259,7 +261,7 @@ reassign_entries(Relation index, const SplitInput *in, BlockNumber head1, BlockN
 		SpannListRef *lists;
 		int			nearest = 0;
 
-		if (in->old_distances[i] < 0)
+		if (isnan(in->old_distances[i]))
 			continue;
 		lists = SpannNearLists(index, SpannKeyElements(key), &nlists);
 		for (int l = 1; l < nlists; l++)
@@ -352,7 +354,7 @@ split_list(Relation index, const SpannListRef *list, uint32 limit)
 		float		old = AnnDistance(&info->dist, x, SpannKeyElements(old_key), info->dimensions);
 
 		/* only entries that moved away from their centroid may belong elsewhere */
-		in.old_distances[i] = Min(d1, d2) > old ? old : -1;
+		in.old_distances[i] = Min(d1, d2) > old ? old : NAN;
 	}
 	reassign_entries(index, &in, half1.head, half2.head);
 }

@@ -264,8 +264,9 @@ heap_pop(SpannHeap *heap)
  * codes are relative to the list's centroid (SpannListRotatedCentroid).
  * If its slot holds another list by now (a split, merge or compaction
  * replaced ours after the scan opened it; its chain stays readable), the
- * centroid is unknown and every bound is 0: each entry is reranked.  Bit
- * entries need no centroid.
+ * centroid is unknown and every bound is the least distance the metric
+ * has (SpannLeastDistance): each entry is reranked before any row is
+ * returned.  Bit entries need no centroid.
  */
 static void
 scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
@@ -305,7 +306,7 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 				!AnnFilterMatches(so->filter, SpannEntrySignatures(info, e)))
 				continue;
 			f = &found->items[found->count++];
-			f->distance = !known ? 0 :
+			f->distance = !known ? SpannLeastDistance(info) :
 				SpannEntryLowerBound(info, &so->list_query, e, so->sure_bounds);
 			f->row.heaptid = e->heaptid;
 			f->row.vector = e->vector;

@@ -649,6 +649,18 @@ SpannListQueryPrepare(const SpannIndexInfo *info, SpannListQuery *lq, const floa
 	AnnCodeQueryPrepare(lq->code, query, centroid, info->padded);
 }
 
+/*
+ * A distance no entry is nearer than: 0, but for inner products (cosine
+ * included: the index compares unit vectors by their negative inner
+ * product), whose distances go below 0.
+ */
+float
+SpannLeastDistance(const SpannIndexInfo *info)
+{
+	return info->dist.metric == ANN_METRIC_IP || info->dist.metric == ANN_METRIC_COSINE ?
+		-INFINITY : 0;
+}
+
 /* Room for float rounding in bounds that must always hold */
 #define ROUNDING_MARGIN 1e-3f
 
