@@ -162,6 +162,11 @@ CREATE TABLE ft_wide (v vector(2000), c int);
 CREATE INDEX ON ft_wide USING spann (v, c);
 CREATE INDEX ON ft_wide USING hnsw (v, c, c, c, c, c, c, c, c);
 DROP TABLE ft_wide;
+-- just short of keys on pages of their own, not even one fits (it said
+-- "at most -1")
+CREATE TABLE ft_wide (v vector(2032), c int);
+CREATE INDEX ON ft_wide USING spann (v, c);
+DROP TABLE ft_wide;
 
 DROP FUNCTION check_filters();
 DROP FUNCTION filtered_misses(text, int);

@@ -890,15 +890,21 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	/* a long key leaves a centroid tuple the reference and the summary */
 	if (!SpannKeysAreLong(bs->keysize) &&
 		SPANN_CENTROID_TUPLE_SIZE(bs->centroid_keysize) > SPANN_MAX_TUPLE_SIZE)
+	{
+		long		room = (long) SPANN_MAX_TUPLE_SIZE -
+			(long) SPANN_CENTROID_TUPLE_SIZE(AnnFilterOffset(bs->keysize));
+		int			most = room > 0 ? (int) (room / ANN_SUMMARY_BYTES) : 0;
+
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 most > 0 ?
 				 errmsg("a spann index on %d dimensions can have at most %d filter columns",
-						bs->dimensions,
-						(int) ((SPANN_MAX_TUPLE_SIZE -
-								SPANN_CENTROID_TUPLE_SIZE(AnnFilterOffset(bs->keysize))) /
-							   ANN_SUMMARY_BYTES)),
+						bs->dimensions, most) :
+				 errmsg("a spann index on %d dimensions cannot have filter columns",
+						bs->dimensions),
 				 errdetail("Each filter column adds %d bytes to a centroid, which must fit a page.",
 						   ANN_SUMMARY_BYTES)));
+	}
 	bs->opts = SpannGetAssignOptions(index);
 	bs->tuple_cxt = AllocSetContextCreate(CurrentMemoryContext, "Spann build tuple context",
 										  ALLOCSET_DEFAULT_SIZES);
