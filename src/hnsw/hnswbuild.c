@@ -99,8 +99,8 @@ write_empty_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
  * Say how much memory the whole graph would need, from what it used so
  * far, when the table's estimated rows are a guide to how many are left.
  */
-static void
-report_spill(HnswBuildState *bs)
+void
+HnswReportSpill(HnswBuildState *bs)
 {
 	HnswGraphShared *shared = bs->graph.shared;
 	double		per_element = (double) (shared->nelements * bs->graph.stride +
@@ -133,7 +133,7 @@ add_row(HnswBuildState *bs, ItemPointer tid, Datum key)
 	{
 		MemoryContext old = MemoryContextSwitchTo(bs->build_cxt);
 
-		report_spill(bs);
+		HnswReportSpill(bs);
 		HnswBuildGraphWrite(bs->index, &bs->graph);
 		MemoryContextSwitchTo(old);
 		bs->on_disk = true;

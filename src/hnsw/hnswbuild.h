@@ -102,6 +102,7 @@ typedef struct HnswBuildState
 	BufFile    *spill;			/* parallel: rows that found the graph full */
 	FileSet    *spill_set;
 	char		spill_name[MAXPGPATH];
+	double		nspilled;		/* rows written to spill */
 	double		indtuples;
 	double		rows_expected;	/* the heap's estimated rows */
 	MemoryContext tuple_cxt;
@@ -167,6 +168,7 @@ extern void HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bo
 /* hnswbuildparallel.c */
 extern PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 extern void HnswSpillRow(HnswBuildState *bs, ItemPointer tid, Datum key);
+extern void HnswReportSpill(HnswBuildState *bs);
 extern int	HnswPlanBuildWorkers(HnswBuildState *bs, Size arena_size);
 extern bool HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 							  Size arena_size, double *heap_tuples);

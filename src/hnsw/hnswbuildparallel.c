@@ -29,6 +29,7 @@ typedef struct HnswParallelShared
 	Size		arena_size;
 	HnswGraphShared graph;
 	SharedFileSet fileset;		/* spill files */
+	pg_atomic_uint64 nspilled;	/* rows in them */
 	/* the arena follows, at BUFFERALIGN(sizeof(this)) */
 } HnswParallelShared;
 
@@ -57,6 +58,7 @@ HnswSpillRow(HnswBuildState *bs, ItemPointer tid, Datum key)
 	}
 	BufFileWrite(bs->spill, tid, sizeof(ItemPointerData));
 	BufFileWrite(bs->spill, DatumGetPointer(key), HnswStoredKeySize(&bs->info, DatumGetPointer(key)));
+	bs->nspilled++;
 }
 
 /* One participant's share of the build: scan, insert, count. */
@@ -75,6 +77,7 @@ participate(AnnBuildShared *shared, HnswParallelShared *ps, Relation heap, Relat
 	heap_tuples = AnnParallelBuildScan(shared, heap, index, progress, HnswBuildCallback, &bs);
 	if (bs.spill != NULL)
 		BufFileClose(bs.spill);
+	pg_atomic_fetch_add_u64(&ps->nspilled, (uint64) bs.nspilled);
 	AnnBuildAddCounts(shared, heap_tuples, bs.indtuples);
 }
 
@@ -163,6 +166,7 @@ HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size a
 	ps->arena_size = arena_size;
 	HnswBuildGraphSharedInit(&ps->graph, LWLockNewTrancheId());
 	SharedFileSetInit(&ps->fileset, pb.pcxt->seg);
+	pg_atomic_init_u64(&ps->nspilled, 0);
 	LWLockRegisterTranche(ps->graph.lock_tranche, "hnsw build");
 	launched = AnnLaunchParallelBuild(&pb);
 	ereport(DEBUG1,
@@ -175,6 +179,10 @@ HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size a
 	HnswBuildGraphInit(&bs->graph, &bs->info, ArenaFromHnswShared(ps), arena_size, &ps->graph,
 					   false);
 	HnswBuildGraphWrite(bs->index, &bs->graph);
+	/* say so once, as a serial build does, if rows did not fit */
+	bs->indtuples = pb.shared->index_tuples - (double) pg_atomic_read_u64(&ps->nspilled);
+	if (bs->indtuples < pb.shared->index_tuples)
+		HnswReportSpill(bs);
 	bs->indtuples = pb.shared->index_tuples;
 	insert_spilled(bs, ps, launched + 1);
 	*heap_tuples = pb.shared->heap_tuples;

@@ -82,6 +82,15 @@ is($ret, 0, 'build in 1MB of maintenance_work_mem succeeds') or diag($err);
 like($err, qr/NOTICE:  hnsw graph no longer fits into maintenance_work_mem after \d+ tuples/,
 	'the build reports that it outgrew maintenance_work_mem');
 like($err, qr/HINT:  Increase maintenance_work_mem to about \d+ MB/, 'and says how much would do');
+# The same build in parallel says so once too (it used to say nothing)
+($ret, $out, $err) = $node->psql('postgres', "SET maintenance_work_mem = '1MB';
+	SET max_parallel_maintenance_workers = 2; ALTER TABLE spill SET (parallel_workers = 2);
+	CREATE INDEX spill_par ON spill USING hnsw (v vector_l2_ops);");
+is($ret, 0, 'a parallel build in 1MB succeeds') or diag($err);
+is(scalar(() = $err =~ /NOTICE:  hnsw graph no longer fits into maintenance_work_mem after \d+ tuples/g), 1,
+	'a parallel build that outgrew maintenance_work_mem says so, once');
+index_check_ok($node, 'postgres', 'spill_par', 'the parallel build that spilled passes ann_check_index');
+$node->safe_psql('postgres', 'DROP INDEX spill_par');
 index_used_ok($node, 'postgres', 'spill', 'SELECT q FROM queries WHERE qid = 1', 'spill_idx');
 recall_ok('exact_spill', 'after a build that spilled to disk', 'spill');
 
