@@ -96,11 +96,12 @@ write_empty_metapage(Relation index, ForkNumber fork, const HnswIndexInfo *info)
 }
 
 /*
- * Say how much memory the whole graph would need, from what it used so
- * far, when the table's estimated rows are a guide to how many are left.
+ * Say that the graph filled up after fitted rows, and how much memory the
+ * whole graph would need, from what it used so far, when the table's
+ * estimated rows are a guide to how many are left.
  */
 void
-HnswReportSpill(HnswBuildState *bs)
+HnswReportSpill(HnswBuildState *bs, double fitted)
 {
 	HnswGraphShared *shared = bs->graph.shared;
 	double		per_element = (double) (shared->nelements * bs->graph.stride +
@@ -109,9 +110,9 @@ HnswReportSpill(HnswBuildState *bs)
 
 	ereport(NOTICE,
 			(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
-					bs->indtuples),
+					fitted),
 			 errdetail("Building will take significantly more time."),
-			 bs->rows_expected > bs->indtuples ?
+			 bs->rows_expected > fitted ?
 			 errhint("Increase maintenance_work_mem to about %.0f MB to build this index in memory.",
 					 ceil(needed / (1024.0 * 1024.0))) :
 			 errhint("Increase maintenance_work_mem to build this index in memory; "
@@ -133,7 +134,7 @@ add_row(HnswBuildState *bs, ItemPointer tid, Datum key)
 	{
 		MemoryContext old = MemoryContextSwitchTo(bs->build_cxt);
 
-		HnswReportSpill(bs);
+		HnswReportSpill(bs, bs->indtuples);
 		HnswBuildGraphWrite(bs->index, &bs->graph);
 		MemoryContextSwitchTo(old);
 		bs->on_disk = true;

@@ -168,7 +168,7 @@ extern void HnswBuildCallback(Relation index, ItemPointer tid, Datum *values, bo
 /* hnswbuildparallel.c */
 extern PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 extern void HnswSpillRow(HnswBuildState *bs, ItemPointer tid, Datum key);
-extern void HnswReportSpill(HnswBuildState *bs);
+extern void HnswReportSpill(HnswBuildState *bs, double fitted);
 extern int	HnswPlanBuildWorkers(HnswBuildState *bs, Size arena_size);
 extern bool HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers,
 							  Size arena_size, double *heap_tuples);

@@ -180,9 +180,8 @@ HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size a
 					   false);
 	HnswBuildGraphWrite(bs->index, &bs->graph);
 	/* say so once, as a serial build does, if rows did not fit */
-	bs->indtuples = pb.shared->index_tuples - (double) pg_atomic_read_u64(&ps->nspilled);
-	if (bs->indtuples < pb.shared->index_tuples)
-		HnswReportSpill(bs);
+	if (pg_atomic_read_u64(&ps->nspilled) > 0)
+		HnswReportSpill(bs, pb.shared->index_tuples - (double) pg_atomic_read_u64(&ps->nspilled));
 	bs->indtuples = pb.shared->index_tuples;
 	insert_spilled(bs, ps, launched + 1);
 	*heap_tuples = pb.shared->heap_tuples;

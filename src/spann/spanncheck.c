@@ -43,24 +43,30 @@ typedef struct CheckedList
 } CheckedList;
 
 /*
- * Is blkno a block of the index, other than the metapage?  Inserts beside
- * the check extend the index: a block past the size seen so far makes the
- * check look at the size again.
+ * Inserts beside the check extend the index: a block past the size seen
+ * so far makes the check look at the size again, and widen its array of
+ * posting pages met.
  */
+static void
+see_block(SpannCheck *check, BlockNumber blkno)
+{
+	BlockNumber nblocks;
+
+	if (blkno < check->nblocks)
+		return;
+	nblocks = RelationGetNumberOfBlocks(check->index);
+	if (nblocks <= check->nblocks)
+		return;
+	check->in_a_list = repalloc(check->in_a_list, sizeof(bool) * nblocks);
+	memset(check->in_a_list + check->nblocks, 0, sizeof(bool) * (nblocks - check->nblocks));
+	check->nblocks = nblocks;
+}
+
+/* Is blkno a block of the index, other than the metapage? */
 static bool
 block_in_index(SpannCheck *check, BlockNumber blkno)
 {
-	if (blkno >= check->nblocks)
-	{
-		BlockNumber nblocks = RelationGetNumberOfBlocks(check->index);
-
-		if (nblocks > check->nblocks)
-		{
-			check->in_a_list = repalloc(check->in_a_list, sizeof(bool) * nblocks);
-			memset(check->in_a_list + check->nblocks, 0, sizeof(bool) * (nblocks - check->nblocks));
-			check->nblocks = nblocks;
-		}
-	}
+	see_block(check, blkno);
 	return blkno != ANN_METAPAGE_BLKNO && blkno < check->nblocks;
 }
 
@@ -174,7 +180,9 @@ check_list(SpannCheck *check, const CheckedList *list)
 	SpannChainBegin(&walk, check->index, list->tuple->head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
-		if (!block_in_index(check, walk.blkno) || check->in_a_list[walk.blkno])
+		/* the walk read the page, so the index holds it */
+		see_block(check, walk.blkno);
+		if (check->in_a_list[walk.blkno])
 			AnnCheckFailed(check->index, walk.blkno, InvalidOffsetNumber,
 						   "A posting page is in two lists.");
 		check->in_a_list[walk.blkno] = true;
