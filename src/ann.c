@@ -4,7 +4,8 @@
  *
  * _PG_init picks the distance kernels for this CPU before anything can
  * call them.  The index access methods add their GUCs here as they come,
- * and the planner hook for IN (...) on filter columns is installed.
+ * and the planner hooks are installed: IN (...) on filter columns, and
+ * no distance recomputed for rows when no one reads it.
  */
 #include "postgres.h"
 
@@ -12,6 +13,7 @@
 #include "utils/builtins.h"
 
 #include "annplanner.h"
+#include "annunread.h"
 #include "annutils.h"
 #include "distance.h"
 #include "hnsw.h"
@@ -30,6 +32,7 @@ _PG_init(void)
 	SpannInit();
 	IvfflatInit();
 	AnnPlannerInit();
+	AnnUnreadInit();
 }
 
 /* ann_simd_level(): the name of the kernel set in use. */
