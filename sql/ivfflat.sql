@@ -65,6 +65,24 @@ CREATE INDEX ON ih USING ivfflat (v halfvec_ip_ops) WITH (lists = 5);
 SELECT misses('ih', '<#>', 10) AS half_ip_misses;
 RESET ivfflat.probes;
 
+-- built on an empty table, then loaded (a common pgvector recipe): the
+-- index grows to about the lists asked for, not into lists of a few rows,
+-- so pgvector's defaults (probes 1, no iterative scan) still fill a LIMIT
+CREATE TABLE ie (id int, v vector(8));
+CREATE INDEX ie_v ON ie USING ivfflat (v) WITH (lists = 20);
+SELECT lists, list_limit FROM spann_index_stats('ie_v');
+INSERT INTO ie SELECT i, ARRAY[(i * 7) % 31, (i * 11) % 37, (i * 13) % 41, (i * 17) % 43,
+  (i * 19) % 47, (i * 23) % 53, (i * 29) % 59, (i * 31) % 61] FROM generate_series(1, 5000) i;
+SELECT lists BETWEEN 20 AND 40 AS about_20_lists FROM spann_index_stats('ie_v');
+RESET ivfflat.probes;
+RESET ivfflat.iterative_scan;
+SELECT count(*) AS limit_100 FROM (SELECT id FROM ie ORDER BY v <-> '[15,18,20,21,23,26,29,30]' LIMIT 100) s;
+DELETE FROM ie WHERE id % 100 <> 0;
+VACUUM ie;
+SELECT lists < 20 AS merged_lists FROM spann_index_stats('ie_v');
+SELECT ann_check_index('ie_v', true);
+DROP TABLE ie;
+
 -- bad input
 \set VERBOSITY sqlstate
 CREATE INDEX ON iv USING ivfflat (v) WITH (lists = 0);

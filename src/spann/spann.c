@@ -199,6 +199,48 @@ SpannDefaultLists(double rows)
 	return (int) Min(SPANN_MAX_LISTS, Max(1.0, 4.0 * sqrt(rows)));
 }
 
+/* Lists wanted for a table of rows: the lists option, else the default */
+int
+SpannListsWanted(Relation index, double rows)
+{
+	int			lists = SpannGetLists(index);
+
+	return lists > 0 ? lists : SpannDefaultLists(rows);
+}
+
+/*
+ * The split limit a build of entries would set (twice its mean list), at
+ * least SPANN_MIN_LIST_LIMIT
+ */
+uint32
+SpannLimitForEntries(Relation index, double entries)
+{
+	double		limit = SPANN_SPLIT_FACTOR * entries / SpannListsWanted(index, entries);
+
+	return (uint32) Max(SPANN_MIN_LIST_LIMIT, Min(limit, (double) PG_UINT32_MAX));
+}
+
+/*
+ * The entries past which a list splits, for a list that has count and
+ * its own limit split_at (0: none).  A build sets the metapage's limit
+ * from the mean list it made; a build on too few rows to say (an empty
+ * table, typically, loaded afterwards) leaves it 0, and the limit then
+ * follows the index as it grows: what a build of its present size would
+ * set, counting the entries as the lists times half this count (a list
+ * that reaches the limit holds about twice the mean).  Such an index
+ * keeps about as many lists as a build would make, instead of splitting
+ * into lists of a few entries each.
+ */
+uint32
+SpannSplitLimit(Relation index, const SpannMetaPageData *meta, uint32 count, uint32 split_at)
+{
+	uint32		limit = meta->list_limit;
+
+	if (limit == 0)
+		limit = SpannLimitForEntries(index, (double) meta->nlists * count / SPANN_SPLIT_FACTOR);
+	return Max(limit, split_at);
+}
+
 /*
  * Centroid distances a scan computes: one per group (about sqrt(lists)
  * of them), then one per list of the groups it opens.
@@ -239,7 +281,7 @@ spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 						 indexCorrelation, indexPages))
 		return;
 	rel = index_open(index->indexoid, NoLock);
-	lists = SpannGetLists(rel) > 0 ? SpannGetLists(rel) : SpannDefaultLists(rows);
+	lists = SpannListsWanted(rel, rows);
 	SpannGetScanSettings(rel, &settings);
 	probes = settings.probes;
 	index_close(rel, NoLock);

@@ -371,6 +371,10 @@ extern const char *SpannAmName(Relation index);
 extern int	SpannGetLists(Relation index);
 extern int	SpannCodeBits(Relation index, int dimensions);
 extern int	SpannDefaultLists(double rows);
+extern int	SpannListsWanted(Relation index, double rows);
+extern uint32 SpannLimitForEntries(Relation index, double entries);
+extern uint32 SpannSplitLimit(Relation index, const SpannMetaPageData *meta, uint32 count,
+							  uint32 split_at);
 extern SpannAssignOptions SpannGetAssignOptions(Relation index);
 extern void spanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 							  Cost *indexStartupCost, Cost *indexTotalCost,

@@ -176,15 +176,6 @@ sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Lists wanted for a table of rows: the option, else 4 * sqrt(rows) */
-static int
-lists_wanted(Relation index, double rows)
-{
-	int			lists = SpannGetLists(index);
-
-	return lists > 0 ? lists : SpannDefaultLists(rows);
-}
-
 /*
  * Size the reservoir: SPANN_SAMPLE_PER_LIST rows per list expected from
  * the planner's row estimate, at least SPANN_MIN_SAMPLE, and at most half
@@ -195,7 +186,7 @@ sample_init(SpannBuildState *bs)
 {
 	double		rows = AnnEstimateHeapRows(bs->heap);
 	double		wanted = Max(SPANN_MIN_SAMPLE,
-							 (double) SPANN_SAMPLE_PER_LIST * lists_wanted(bs->index, rows));
+							 (double) SPANN_SAMPLE_PER_LIST * SpannListsWanted(bs->index, rows));
 	double		fits = (double) maintenance_work_mem * 1024.0 / 2 /
 		(sizeof(float) * bs->dimensions);
 
@@ -393,7 +384,7 @@ write_centroids(SpannBuildState *bs, SpannMetaPage meta)
 	SpannGroupRef *groups;
 
 	centres = SpannHierarchicalKMeans(bs->sample, bs->nsample, bs->dimensions,
-									  lists_wanted(bs->index, bs->rows), SPANN_SEED, &ncentres);
+									  SpannListsWanted(bs->index, bs->rows), SPANN_SEED, &ncentres);
 	bs->nlists = ncentres;
 	bs->centroid_keys = centre_keys(bs, centres, ncentres);
 	bs->lists = palloc0(sizeof(SpannListRef) * Max(ncentres, 1));
@@ -921,7 +912,10 @@ write_metapage(Relation index, ForkNumber fork, int dimensions)
 	UnlockReleaseBuffer(buffer);
 }
 
-/* Copy the build's lists and split limit into the metapage */
+/*
+ * Copy the build's lists and split limit into the metapage: twice the
+ * mean list, or 0 (SpannSplitLimit) when that is below the least limit
+ */
 static void
 update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
 {
@@ -936,7 +930,8 @@ update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
 	meta->ngroups = lists->ngroups;
 	meta->group_head = lists->group_head;
 	meta->group_tail = lists->group_tail;
-	meta->list_limit = (uint32) Max(SPANN_MIN_LIST_LIMIT, ceil(SPANN_SPLIT_FACTOR * mean));
+	meta->list_limit = SPANN_SPLIT_FACTOR * mean >= SPANN_MIN_LIST_LIMIT ?
+		(uint32) ceil(SPANN_SPLIT_FACTOR * mean) : 0;
 	MarkBufferDirty(buffer);
 	UnlockReleaseBuffer(buffer);
 }

@@ -447,13 +447,14 @@ assign_and_append(Relation index, const SpannMetaPageData *meta, const char *key
 		SpannEntryTuple entry = SpannMakeEntry(info, row, key, rotated, centroid);
 		uint32		split_at;
 		int			count = append_locked(index, list, entry, key, &split_at);
-		uint32		limit = Max(meta->list_limit, split_at);
+		uint32		limit;
 
 		pfree(entry);
 		pfree(centroid);
 		if (count < 0)
 			continue;
 		appended++;
+		limit = SpannSplitLimit(index, meta, (uint32) count, split_at);
 		if ((uint32) count > limit)
 		{
 			to_split[*nsplit].list = *list;

@@ -168,7 +168,7 @@ SpannInitMetaPage(Page page, int dimensions, int code_bits)
 	meta->stamp = (uint64) GetCurrentTimestamp();
 	meta->dimensions = dimensions;
 	meta->code_bits = code_bits;
-	meta->list_limit = SPANN_MIN_LIST_LIMIT;
+	meta->list_limit = 0;		/* sized as the index grows (SpannSplitLimit) */
 	meta->group_head = InvalidBlockNumber;
 	meta->group_tail = InvalidBlockNumber;
 	meta->vector_page = InvalidBlockNumber;

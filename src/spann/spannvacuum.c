@@ -357,6 +357,7 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	SpannMetaPageData meta;
 	SpannListRef *lists;
 	int			nlists;
+	uint32		limit;
 
 	if (info->analyze_only)
 		return stats;
@@ -369,9 +370,12 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	SpannLock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	SpannReadMeta(index, &meta);
+	/* an index that sizes its lists as it grows: as for the table's rows */
+	limit = meta.list_limit > 0 ? meta.list_limit :
+		SpannLimitForEntries(index, Max(info->num_heap_tuples, 0));
 	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
-		tidy_list(index, &lists[i], meta.list_limit, &meta.nlists);
+		tidy_list(index, &lists[i], limit, &meta.nlists);
 	free_unreachable(info);
 	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 
