@@ -167,5 +167,26 @@ INSERT INTO filtered SELECT sparse_row(i, 2000), i, 2, 3, 4, 5, 6, 7, 8 FROM gen
 SELECT ann_check_index('filtered_s', true);
 SELECT a, h FROM filtered WHERE a = 1 AND h = 8 ORDER BY s <-> '{1:2}/2000' LIMIT 5;
 
-DROP TABLE sv, svins, svbig, items, crowded, filtered, untyped;
+-- Inserts of vectors with 1 to 3 of 5,000 dimensions set (nearly all
+-- pairs share none, so a distance is mostly the two norms) can leave an
+-- element no link leads to.  A search whose graph runs out before
+-- ef_search elements reads the whole index for such elements before it
+-- returns a row: every row finds itself first.
+CREATE TABLE sparse_ties (id int, v sparsevec(5000));
+CREATE INDEX sparse_ties_v ON sparse_ties USING hnsw (v);
+SELECT setseed(0.6);
+INSERT INTO sparse_ties SELECT i, (SELECT ('{' || string_agg(k || ':' ||
+    round((random() + 0.01)::numeric, 3), ',') || '}/5000')::sparsevec
+  FROM (SELECT DISTINCT (1 + floor(random() * 5000))::int + 0 * i AS k
+        FROM generate_series(1, 1 + (i % 3))) s)
+  FROM generate_series(1, 300) i;
+SET hnsw.ef_search = 1000;
+SET enable_seqscan = off;
+SELECT count(*) AS rows_not_first_for_their_own_vector FROM sparse_ties s
+  WHERE (SELECT t.id FROM sparse_ties t ORDER BY t.v <-> s.v LIMIT 1) <> s.id
+    AND s.v <> (SELECT t.v FROM sparse_ties t ORDER BY t.v <-> s.v LIMIT 1);
+RESET hnsw.ef_search;
+RESET enable_seqscan;
+
+DROP TABLE sv, svins, svbig, items, crowded, filtered, untyped, sparse_ties;
 DROP FUNCTION sparse_hits, sparse_row;

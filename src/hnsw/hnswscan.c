@@ -391,6 +391,9 @@ search_over_budget(IndexScanDesc scan, HnswScanOpaque so)
 	return false;
 }
 
+static void merge_discarded(HnswScanOpaque so);
+static void sweep_unvisited(HnswScanOpaque so);
+
 static void
 run_search(IndexScanDesc scan, HnswScanOpaque so)
 {
@@ -401,6 +404,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 	int			nmatches;
 	int64		few = 0;
 	double		estimate;
+	bool		ran_out;
 
 	so->iterative = hnsw_iterative_scan;
 	so->expanding = false;
@@ -468,12 +472,27 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
+	ran_out = so->search.candidates.count == 0 && so->search.results.count < hnsw_ef_search;
 	so->first_left = so->search.results.count;
 	pending_take(&so->pending, &so->search.results);
 	if (so->coded && so->scan_graph.keep_leftovers)
 		hold_estimates(so);
 	so->expanding = so->iterative != HNSW_ITERATIVE_OFF;
 	so->merged_discarded = false;
+	/*
+	 * The graph ran out before the search found hnsw.ef_search elements:
+	 * every element it leads to has been met, and any other (no link
+	 * leads to it: inserts of data full of equal distances can leave a
+	 * few so) would only be found after every row had been returned.  An
+	 * iterative scan reads the whole index for them now, and returns its
+	 * rows in order from all it holds.
+	 */
+	if (ran_out && so->expanding)
+	{
+		merge_discarded(so);
+		so->expanding = false;
+		sweep_unvisited(so);
+	}
 }
 
 /* Which budget, if any, the iterative part of the scan has used up */
