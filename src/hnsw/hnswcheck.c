@@ -12,16 +12,20 @@
  * whose heap rows include one visible to the check's snapshot that the
  * walk does not reach is a row no search can find (an element of an
  * insert that a crash cut short, or that has not committed yet, may be
- * unlinked: its row is not visible, and VACUUM removes it).  A check running beside inserts reads pages as they change: an
- * element an insert links after pass 1 read its neighbours' pages may
- * look unreachable, so the walk is repeated on current pages before an
- * element is reported.  The signature directory, when there is one, must
+ * unlinked: its row is not visible, and VACUUM removes it).  A check
+ * running beside inserts reads pages as they change: an element an
+ * insert links after pass 1 read its neighbours' pages may look
+ * unreachable, so the walk is repeated on current pages before an
+ * element is reported, and once more after waiting out any VACUUM of the
+ * table (its repairs can leave an element unlinked for a while).  The signature directory, when there is one, must
  * point at elements only.
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 
 #include "anncheck.h"
 #include "hnsw.h"
@@ -444,6 +448,7 @@ HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot
 	HnswCheck	check;
 	HnswMetaPageData meta;
 	ItemPointerData first;
+	bool		locked = false;
 
 	HnswReadMeta(index, &meta);
 	check.index = index;
@@ -472,17 +477,31 @@ HnswCheckIndex(Relation index, AnnTidSet *tids, Relation heap, Snapshot snapshot
 			}
 		return;
 	}
-	/* a second walk on current pages before an element is called unreachable */
-	for (int walk = 1; walk <= 2; walk++)
+	/*
+	 * A second walk on current pages before an element is called
+	 * unreachable, and a third once no VACUUM runs on the table: while
+	 * VACUUM repairs the lists that led to dead elements, a live element
+	 * can be left without links until it relinks the orphans, at its end.
+	 * (A standby can neither take the lock nor hold off its primary's
+	 * VACUUM.)
+	 */
+	for (int walk = 1;; walk++)
 	{
 		int64		unreached = walk_graph(&check, HnswTidToRef(&meta.entry), &first);
 
 		if (unreached == 0)
-			return;
-		if (walk == 2)
+			break;
+		if (walk == 2 && !RecoveryInProgress())
+		{
+			LockRelation(heap, ShareUpdateExclusiveLock);
+			locked = true;
+		}
+		else if (walk > 1)
 			fail_at(&check, &first,
 					psprintf("%lld elements with visible rows cannot be reached from the entry point.",
 							 (long long) unreached));
 		HnswReadMeta(index, &meta);
 	}
+	if (locked)
+		UnlockRelation(heap, ShareUpdateExclusiveLock);
 }
