@@ -580,8 +580,10 @@ report_if_short(IndexScanDesc scan, SpannScanOpaque so)
 		return;
 	if (at_max_probes(so))
 		AnnReportIncompleteScan(scan->indexRelation,
-								psprintf("%s.max_probes (%d) lists were probed.",
-										 so->settings.prefix, so->settings.max_probes),
+								psprintf("%d %s probed (%s.max_probes is %d, %s.probes %d).",
+										 so->next_list, so->next_list == 1 ? "list was" : "lists were",
+										 so->settings.prefix, so->settings.max_probes,
+										 so->settings.prefix, so->settings.probes),
 								so->settings.max_probes_hint);
 	else if (so->out_of_memory)
 		AnnReportIncompleteScan(scan->indexRelation,
