@@ -165,12 +165,6 @@ walk_plan(Plan *plan, Bitmapset *read)
 		case T_MergeAppend:
 			walk_plans(((MergeAppend *) plan)->mergeplans);
 			break;
-		case T_BitmapAnd:
-			walk_plans(((BitmapAnd *) plan)->bitmapplans);
-			break;
-		case T_BitmapOr:
-			walk_plans(((BitmapOr *) plan)->bitmapplans);
-			break;
 		case T_CustomScan:
 			walk_plans(((CustomScan *) plan)->custom_plans);
 			break;
