@@ -168,18 +168,24 @@ SELECT ann_check_index('filtered_s', true);
 SELECT a, h FROM filtered WHERE a = 1 AND h = 8 ORDER BY s <-> '{1:2}/2000' LIMIT 5;
 
 -- Inserts of vectors with 1 to 3 of 5,000 dimensions set (nearly all
--- pairs share none, so a distance is mostly the two norms) can leave an
--- element no link leads to.  A search whose graph runs out before
--- ef_search elements reads the whole index for such elements before it
--- returns a row: every row finds itself first.
+-- pairs share none, so a distance is mostly the two norms) left elements
+-- no layer-0 link led to: an element the insert's search met where it
+-- started layer 0 was taken for proof that a link could be dropped.  Now
+-- the checker finds every element reachable, and a search whose graph
+-- runs out before ef_search elements also reads the whole index before
+-- it returns a row: every row finds itself first.
 CREATE TABLE sparse_ties (id int, v sparsevec(5000));
 CREATE INDEX sparse_ties_v ON sparse_ties USING hnsw (v);
+CREATE INDEX sparse_ties_ip ON sparse_ties USING hnsw (v sparsevec_ip_ops);
 SELECT setseed(0.6);
 INSERT INTO sparse_ties SELECT i, (SELECT ('{' || string_agg(k || ':' ||
     round((random() + 0.01)::numeric, 3), ',') || '}/5000')::sparsevec
   FROM (SELECT DISTINCT (1 + floor(random() * 5000))::int + 0 * i AS k
         FROM generate_series(1, 1 + (i % 3))) s)
   FROM generate_series(1, 300) i;
+SELECT ann_check_index('sparse_ties_v', true);
+SELECT ann_check_index('sparse_ties_ip', true);
+DROP INDEX sparse_ties_ip;
 SET hnsw.ef_search = 1000;
 SET enable_seqscan = off;
 SELECT count(*) AS rows_not_first_for_their_own_vector FROM sparse_ties s

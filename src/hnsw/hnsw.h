@@ -473,8 +473,9 @@ typedef struct HnswVisitEntry
 	bool		dead;			/* had no heap TID left when read (VACUUM pass 1) */
 	ItemPointerData neighbortid;
 	void	   *key;			/* copy of the key, when the graph keeps keys */
-	HnswRef		parent;			/* whose neighbours the search first visited it
-								 * among; HNSW_NO_REF for the search's start */
+	HnswRef		parent;			/* whose neighbours on its lowest layer visited
+								 * the search first met it among; HNSW_NO_REF
+								 * where it started that layer's search */
 } HnswVisitEntry;
 
 #define HNSW_UNVISITED			INT8_MAX
@@ -494,6 +495,7 @@ typedef struct HnswDiskGraph
 	bool		keep_keys;		/* copy keys into visit entries */
 	struct hnswvisit_hash *visited;
 	HnswRef		expanding;		/* whose neighbours a search visits now */
+	int			expanding_layer;	/* and on which layer */
 	Buffer		buffer;			/* pinned page, or InvalidBuffer */
 	Buffer	   *pins;			/* scratch for a batch of distances */
 	char	   *scratch;		/* a long key read from its pages, or NULL */

@@ -424,16 +424,25 @@ note_dropped(HnswInsertState *is, HnswRef owner, const HnswRef *current, int n,
 }
 
 /*
- * Did this insert's search reach w from the entry point by a path that
- * goes through neither target nor owner, and uses no link the insert has
- * given up since?  Then w stays reachable whatever owner's list drops.
- * The path is the chain of parents the search recorded; an element the
- * search did not visit has none.
+ * Did this insert's search reach w on layer by a path on that layer (or
+ * lower ones) that goes through neither target nor owner, and uses no
+ * link the insert has given up since?  Then w stays reachable whatever
+ * owner's list drops.  The path is the chain of parents the search
+ * recorded, back to where it started the layer; an element the search did
+ * not visit on the layer has none.  (A path through upper layers proves
+ * nothing on layer 0, where scans search: on rows whose distances are
+ * mostly their norms such witnesses left elements unreachable.)
  */
 static bool
-reached_without(HnswInsertState *is, HnswRef w, HnswRef target, HnswRef owner)
+reached_without(HnswInsertState *is, HnswRef w, HnswRef target, HnswRef owner, int layer)
 {
-	if (HnswDiskGraphEntry(&is->graph, w)->layer == HNSW_UNVISITED)
+	/*
+	 * Where the search started the layer proves nothing by itself: it came
+	 * down from the layer above, and on this layer it may be reachable only
+	 * through target (two elements that link only to each other).
+	 */
+	if (HnswDiskGraphEntry(&is->graph, w)->layer > layer ||
+		HnswDiskGraphEntry(&is->graph, w)->parent == HNSW_NO_REF)
 		return false;
 	while (w != HNSW_NO_REF)
 	{
@@ -471,7 +480,7 @@ has_witness(HnswInsertState *is, HnswRef target, HnswRef owner, int layer)
 		int			ntheirs;
 
 		if (links[i] == owner || HnswDiskGraphEntry(&is->graph, links[i])->dead ||
-			!reached_without(is, links[i], target, owner))
+			!reached_without(is, links[i], target, owner, layer))
 			continue;
 		asked++;
 		ntheirs = HnswDiskGraphNeighbors(&is->graph, links[i], layer, theirs);

@@ -428,6 +428,7 @@ HnswDiskGraphInit(HnswDiskGraph *graph, Relation index, bool keep_keys)
 	graph->keep_keys = keep_keys;
 	graph->visited = hnswvisit_create(CurrentMemoryContext, 256, NULL);
 	graph->expanding = HNSW_NO_REF;
+	graph->expanding_layer = -1;
 	graph->buffer = InvalidBuffer;
 	graph->skip = NULL;
 	graph->skip_arg = NULL;
@@ -443,6 +444,7 @@ HnswDiskGraphReset(HnswDiskGraph *graph, const void *query)
 {
 	hnswvisit_reset(graph->visited);
 	graph->expanding = HNSW_NO_REF;
+	graph->expanding_layer = -1;
 	graph->query = query;
 }
 
@@ -493,14 +495,16 @@ HnswDiskGraphEntry(HnswDiskGraph *graph, HnswRef ref)
 	return entry;
 }
 
-/* First visit of entry on layer?  (Marks it visited.) */
+/*
+ * First visit of entry on layer?  (Marks it visited.)  Its parent is the
+ * element whose links on this layer led to it: a path on one layer.
+ */
 static bool
 visit_entry(HnswDiskGraph *graph, HnswVisitEntry *entry, int layer)
 {
 	if (entry->layer <= layer)
 		return false;
-	if (entry->layer == HNSW_UNVISITED)
-		entry->parent = graph->expanding;
+	entry->parent = graph->expanding_layer == layer ? graph->expanding : HNSW_NO_REF;
 	entry->layer = layer;
 	return true;
 }
@@ -749,6 +753,7 @@ disk_neighbors(void *arg, HnswRef ref, int layer, HnswRef *out)
 	HnswDiskGraph *graph = (HnswDiskGraph *) arg;
 
 	graph->expanding = ref;
+	graph->expanding_layer = layer;
 	return HnswDiskGraphNeighbors(graph, ref, layer, out);
 }
 
@@ -760,6 +765,7 @@ disk_coded_neighbors(void *arg, HnswRef ref, HnswCandidate *out)
 
 	Assert(graph->code_query != NULL);
 	graph->expanding = ref;
+	graph->expanding_layer = 0;
 	return read_neighbors(graph, ref, 0, NULL, out);
 }
 
