@@ -25,11 +25,17 @@
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist = NULL;
 
+/* Is the access method with this cost estimate function one of ann's? */
+bool
+AnnIsAnnAccessMethod(amcostestimate_function costestimate)
+{
+	return costestimate == hnswcostestimate || costestimate == spanncostestimate;
+}
+
 static bool
 is_ann_index(IndexOptInfo *index)
 {
-	return index->amcostestimate == (void (*) ()) hnswcostestimate ||
-		index->amcostestimate == (void (*) ()) spanncostestimate;
+	return AnnIsAnnAccessMethod((amcostestimate_function) index->amcostestimate);
 }
 
 /*

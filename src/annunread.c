@@ -27,9 +27,8 @@
 #include "optimizer/planner.h"
 #include "utils/syscache.h"
 
+#include "annplanner.h"
 #include "annunread.h"
-#include "hnsw.h"
-#include "spann.h"
 
 static planner_hook_type prev_planner = NULL;
 
@@ -46,8 +45,7 @@ is_ann_index_oid(Oid indexid)
 	ReleaseSysCache(tuple);
 	if (am == NULL)
 		return false;
-	result = am->amcostestimate == hnswcostestimate ||
-		am->amcostestimate == spanncostestimate;
+	result = AnnIsAnnAccessMethod(am->amcostestimate);
 	pfree(am);
 	return result;
 }

@@ -17,8 +17,8 @@
  * insert links after pass 1 read its neighbours' pages may look
  * unreachable, so the walk is repeated on current pages before an
  * element is reported, and once more after waiting out any VACUUM of the
- * table (its repairs can leave an element unlinked for a while).  The signature directory, when there is one, must
- * point at elements only.
+ * table (its repairs can leave an element unlinked for a while).  The
+ * signature directory, when there is one, must point at elements only.
  */
 #include "postgres.h"
 

@@ -437,9 +437,9 @@ static bool
 reached_without(HnswInsertState *is, HnswRef w, HnswRef target, HnswRef owner, int layer)
 {
 	/*
-	 * Where the search started the layer proves nothing by itself: it came
-	 * down from the layer above, and on this layer it may be reachable only
-	 * through target (two elements that link only to each other).
+	 * w where the search started the layer proves nothing by itself: it
+	 * came down from the layer above, and on this layer it may be reachable
+	 * only through target (two elements that link only to each other).
 	 */
 	if (HnswDiskGraphEntry(&is->graph, w)->layer > layer ||
 		HnswDiskGraphEntry(&is->graph, w)->parent == HNSW_NO_REF)
