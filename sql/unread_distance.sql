@@ -41,6 +41,28 @@ SELECT count(*) FROM (SELECT s.id, d FROM (SELECT id, e <-> '[1,0,0]' AS d FROM 
 -- a query of the wrong dimension still fails
 SELECT id FROM ud ORDER BY e <-> '[1,0]' LIMIT 5;
 
+-- the whole row of a subquery reads every column: its distance stays
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT s FROM (SELECT id, e <-> '[1,0,0]' AS d FROM ud ORDER BY e <-> '[1,0,0]' LIMIT 3) s;
+SELECT count(*) AS null_distances
+  FROM (SELECT s FROM (SELECT id, e <-> '[1,0,0]' AS d FROM ud ORDER BY e <-> '[1,0,0]' LIMIT 5) s) r
+  WHERE (r.s).d IS NULL;
+-- ordered by the whole row, (d, id): the ten nearest, farthest first
+SELECT (SELECT array_agg(id) FROM (SELECT s.id FROM (SELECT e <-> '[1,0,0]' AS d, id FROM ud
+                                                     ORDER BY e <-> '[1,0,0]' LIMIT 10) s
+                                   ORDER BY s DESC) a) =
+       (SELECT array_agg(id) FROM (SELECT id, d FROM (SELECT id, (e <-> '[1,0,0]') + 0 AS d FROM ud
+                                                      ORDER BY 2 LIMIT 10) x
+                                   ORDER BY d DESC) b) AS whole_row_order;
+-- a distance that overflows fails as the operator does, through hnsw
+-- and spann, though the executor does not compute it
+INSERT INTO ud VALUES (504, '[1e30,1e30,1e30]', 0);
+SELECT id FROM ud ORDER BY e <-> '[-1e30,-1e30,-1e30]' LIMIT 1;
+CREATE INDEX ud_spann ON ud USING spann (e vector_l2_ops) WITH (lists = 4);
+SELECT id FROM ud ORDER BY e <-> '[-1e30,-1e30,-1e30]' LIMIT 1;
+DROP INDEX ud_spann;
+DELETE FROM ud WHERE id = 504;
+
 -- partitions: Merge Append orders by the column, which stays
 CREATE TABLE udp (id int, e vector(3), part int) PARTITION BY LIST (part);
 CREATE TABLE udp0 PARTITION OF udp FOR VALUES IN (0);

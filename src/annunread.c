@@ -71,6 +71,7 @@ typedef struct ColumnsRead
 {
 	int			varno;
 	Bitmapset  *columns;
+	bool		whole_row;		/* a Var reads the whole row (varattno 0) */
 } ColumnsRead;
 
 static bool
@@ -81,20 +82,28 @@ columns_read_walker(Node *node, ColumnsRead *context)
 	if (IsA(node, Var) && ((Var *) node)->varno == context->varno &&
 		((Var *) node)->varlevelsup == 0)
 	{
-		context->columns = bms_add_member(context->columns, ((Var *) node)->varattno);
+		Var		   *var = (Var *) node;
+
+		if (var->varattno <= 0)
+			context->whole_row = true;
+		else
+			context->columns = bms_add_member(context->columns, var->varattno);
 		return false;
 	}
 	return expression_tree_walker(node, columns_read_walker, (void *) context);
 }
 
-/* The columns of the input varno that node's Vars read */
+/*
+ * The columns of the input varno that node's Vars read; NULL (unknown)
+ * when one reads the whole row, as SELECT s FROM (...) s does.
+ */
 static Bitmapset *
 columns_read(Node *node, int varno)
 {
-	ColumnsRead context = {varno, NULL};
+	ColumnsRead context = {varno, NULL, false};
 
 	columns_read_walker(node, &context);
-	return context.columns;
+	return context.whole_row ? NULL : context.columns;
 }
 
 /*

@@ -891,6 +891,13 @@ AnnSetOrderBy(IndexScanDesc scan, const AnnDistanceInfo *info, double slack, flo
 {
 	double		cosine;
 
+	/*
+	 * An overflowed distance raises the error the ORDER BY operator would
+	 * raise on the row, which the executor does not compute when nothing
+	 * reads it (annunread.c).
+	 */
+	if (isinf(distance))
+		float_overflow_error();
 	scan->xs_recheckorderby = slack > 0 && scan->numberOfOrderBys > 0;
 	if (!scan->xs_recheckorderby)
 		return;
