@@ -50,7 +50,7 @@ DATA = sql/ann--$(EXTVERSION).sql
 
 REGRESS = vector_type halfvec_type cast copy btree distance functions aggregate bad_input bit sparsevec hnsw_bit \
 	hnsw_sparsevec \
-	fuzz hnsw_vector hnsw_halfvec hnsw_codes hnsw_long_keys spann_long_keys spann_vector spann_codes ivfflat ivfflat_bit spann_halfvec filter opclass cosine_order unread_distance check memory \
+	fuzz hnsw_vector hnsw_halfvec hnsw_codes hnsw_long_keys spann_long_keys spann_vector spann_codes ivfflat ivfflat_bit spann_halfvec spann_split filter opclass cosine_order unread_distance check memory \
 	pgvector_examples
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/hnsw -I$(srcdir)/src/spann

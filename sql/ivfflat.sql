@@ -68,7 +68,9 @@ RESET ivfflat.probes;
 -- built on an empty table, then loaded (a common pgvector recipe): the
 -- index grows to about the lists asked for, not into lists of a few rows,
 -- so pgvector's defaults (probes 1, no iterative scan) still fill a LIMIT
-CREATE TABLE ie (id int, v vector(8));
+-- (a temporary table: VACUUM removes the deleted rows whatever other
+-- sessions see, and autovacuum leaves it alone)
+CREATE TEMP TABLE ie (id int, v vector(8));
 CREATE INDEX ie_v ON ie USING ivfflat (v) WITH (lists = 20);
 SELECT lists, list_limit FROM spann_index_stats('ie_v');
 INSERT INTO ie SELECT i, ARRAY[(i * 7) % 31, (i * 11) % 37, (i * 13) % 41, (i * 17) % 43,

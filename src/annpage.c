@@ -210,8 +210,9 @@ AnnLogRelation(Relation index, ForkNumber fork)
  * ---------------------------------------------------------------------
  */
 
-static void
-page_corrupted(Relation index, BlockNumber blkno, const char *what)
+/* Raise INDEX_CORRUPTED for block blkno of index; what says what is wrong */
+void
+AnnPageCorrupted(Relation index, BlockNumber blkno, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -236,10 +237,10 @@ AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id, uint1
 		header->pd_special != BLCKSZ - MAXALIGN(sizeof(AnnPageOpaqueData)) ||
 		header->pd_lower < SizeOfPageHeaderData || header->pd_lower > header->pd_upper ||
 		header->pd_upper > header->pd_special)
-		page_corrupted(index, blkno, "The page header or special space is invalid.");
+		AnnPageCorrupted(index, blkno, "The page header or special space is invalid.");
 	opaque = AnnPageGetOpaque(page);
 	if (opaque->page_id != page_id || (opaque->flags & kinds) == 0)
-		page_corrupted(index, blkno, psprintf("The page has ID 0x%04X and flags 0x%04X.",
+		AnnPageCorrupted(index, blkno, psprintf("The page has ID 0x%04X and flags 0x%04X.",
 											  opaque->page_id, opaque->flags));
 }
 
@@ -257,7 +258,7 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 	ItemId		id;
 
 	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
-		page_corrupted(index, blkno, psprintf("Offset %u is past the page's last item.", off));
+		AnnPageCorrupted(index, blkno, psprintf("Offset %u is past the page's last item.", off));
 	id = PageGetItemId(page, off);
 	if (len == 0)
 		len = Max(ItemIdGetLength(id), 1);
@@ -265,7 +266,7 @@ AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page, OffsetNumber
 		ItemIdGetOffset(id) < header->pd_upper ||
 		ItemIdGetOffset(id) != MAXALIGN(ItemIdGetOffset(id)) ||
 		ItemIdGetOffset(id) + len > header->pd_special)
-		page_corrupted(index, blkno, psprintf("The item at offset %u is invalid.", off));
+		AnnPageCorrupted(index, blkno, psprintf("The item at offset %u is invalid.", off));
 	return PageGetItem(page, id);
 }
 
@@ -476,7 +477,7 @@ AnnChainStep(Relation index, BlockNumber blkno, AnnChainBound *bound)
 	{
 		bound->limit = RelationGetNumberOfBlocks(index);
 		if (bound->steps >= bound->limit)
-			page_corrupted(index, blkno, "A chain of pages loops back on itself.");
+			AnnPageCorrupted(index, blkno, "A chain of pages loops back on itself.");
 	}
 	bound->steps++;
 	CHECK_FOR_INTERRUPTS();
@@ -605,14 +606,14 @@ AnnReadLongKey(Relation index, uint16 page_id, uint16 kind, BlockNumber first,
 		Page		page;
 
 		if (!BlockNumberIsValid(blkno))
-			page_corrupted(index, first, "A long key's chain of pages ends early.");
+			AnnPageCorrupted(index, first, "A long key's chain of pages ends early.");
 		buffer = AnnReadLinkedBuffer(index, blkno, known_nblocks, NULL);
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		AnnCheckPage(index, blkno, page, page_id, kind);
 		if (((PageHeader) page)->pd_special - ((PageHeader) page)->pd_upper != part ||
 			(i + 1 == npages) != !BlockNumberIsValid(AnnPageGetOpaque(page)->nextblkno))
-			page_corrupted(index, blkno, "A long key's page holds a part of another size.");
+			AnnPageCorrupted(index, blkno, "A long key's page holds a part of another size.");
 		memcpy(out + (Size) i * KEY_PAGE_BYTES, (char *) page + ((PageHeader) page)->pd_upper,
 			   part);
 		blkno = AnnPageGetOpaque(page)->nextblkno;

@@ -105,6 +105,7 @@ extern void AnnEditFinish(AnnEdit *edit);
 extern void AnnEditAbort(AnnEdit *edit);
 extern void AnnEditUnlockRelease(AnnEdit *edit);
 extern void AnnLogRelation(Relation index, ForkNumber fork);
+extern void AnnPageCorrupted(Relation index, BlockNumber blkno, const char *what) pg_attribute_noreturn();
 extern void AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id,
 						 uint16 kinds);
 extern void *AnnPageGetItemChecked(Relation index, BlockNumber blkno, Page page,

@@ -185,15 +185,37 @@ typedef struct SpannEntryTupleData
 
 typedef SpannEntryTupleData *SpannEntryTuple;
 
-/* One indexed vector, stored once however many lists it is in (not bit keys) */
+/* What part of its vector's key a vector tuple holds */
+#define SPANN_VECTOR_WHOLE		0	/* all of it */
+#define SPANN_VECTOR_HEAD		1	/* its first bytes (SpannVectorHeadData) */
+#define SPANN_VECTOR_TAIL		2	/* the bytes a head does not hold */
+
+/*
+ * One indexed vector, stored once however many lists it is in (not bit
+ * keys): whole, or split into a head and a tail on two pages
+ * (spannvectors.c).  A tail is this with the rest of the key.
+ */
 typedef struct SpannVectorTupleData
 {
 	ItemPointerData heaptid;	/* the heap row; invalid: a free slot */
-	uint16		unused;			/* the key below is 4-byte aligned */
+	uint16		part;			/* SPANN_VECTOR_WHOLE, _HEAD or _TAIL */
 	char		key[FLEXIBLE_ARRAY_MEMBER]; /* Vector or HalfVector */
 } SpannVectorTupleData;
 
 typedef SpannVectorTupleData *SpannVectorTuple;
+
+/* The head of a vector split across two pages */
+typedef struct SpannVectorHeadData
+{
+	ItemPointerData heaptid;	/* the heap row */
+	uint16		part;			/* SPANN_VECTOR_HEAD */
+	ItemPointerData tail;		/* the tail tuple */
+	uint16		unused;
+	char		key[FLEXIBLE_ARRAY_MEMBER]; /* the key's first bytes: as many
+											 * as the item's length leaves */
+} SpannVectorHeadData;
+
+typedef SpannVectorHeadData *SpannVectorHead;
 
 /* A row as the lists know it: its heap TID and its vector tuple */
 typedef struct SpannRow

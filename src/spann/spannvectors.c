@@ -24,20 +24,21 @@
  * stored, and the distance a scan computes from an entry is exact.
  *
  * Vector tuples are never moved: VACUUM frees the slot of a dead row
- * (its heap TID made invalid), and a later insert reuses it.  A reader
- * holding an entry of a row VACUUM removed meanwhile finds the slot free
- * or holding another row, and skips the entry: that row was dead to its
- * snapshot anyway.
+ * (its heap TID made invalid; the parts of a split one are removed), and
+ * a later insert reuses the space.  A reader holding an entry of a row
+ * VACUUM removed meanwhile finds the slot free, gone or holding another
+ * row, and skips the entry: that row was dead to its snapshot anyway.
  *
- * Inserts go to the vector page the metapage names (vector_page, the one
- * being filled), else to one the free space map says has a free slot
- * (VACUUM records the pages where it freed slots, a new page is recorded,
- * and an insert records a page it filled), else to a new page, which
- * becomes vector_page.  The map's values for vector pages stay below half
- * a page, so that GetFreeIndexPage (pages to recycle) never offers one.
- * The map is a hint: every page it offers is checked under its lock.
- * Lock order: a vector page, then the metapage; nothing locks a vector
- * page while holding another page.
+ * Inserts put a vector whole where it fits: the vector page the metapage
+ * names (vector_page, the one being filled), else one the free space map
+ * says has a free slot or room (VACUUM records the pages where it freed
+ * space, a new page is recorded, and an insert records a page it
+ * filled).  Only then do they split one (below), and last they take a
+ * new page, which becomes vector_page.  The map's values for vector
+ * pages stay below half a page, so that GetFreeIndexPage (pages to
+ * recycle) never offers one.  The map is a hint: every page it offers is
+ * checked under its lock.  Lock order: a vector page, then the page of
+ * its split vectors' tails, then the metapage.
  */
 #include "postgres.h"
 
@@ -151,20 +152,74 @@ SpannRotatedCentroid(Relation index, const SpannListRef *list)
 
 /* ---------------------------------------------------------------------
  * Vector tuples
+ *
+ * A vector tuple too large for the free space of the page being filled,
+ * when that is at least SPANN_VECTOR_SPLIT_MIN, is split: a head there
+ * with the key's first bytes and the TID of a tail, and the tail, with
+ * the rest, on a new page.  (Two whole 784-dimension vectors leave 1.8 kB
+ * of a page unused: a quarter of the index.)  A tail always goes to a
+ * page added for it, so a tail's page became a vector page after its
+ * head's; readers and VACUUM lock a head's page, then its tail's, and
+ * that order has no cycle.  VACUUM removes both parts of a dead split
+ * vector (their space returns to their pages); a dead whole tuple becomes
+ * a free slot.
  * ---------------------------------------------------------------------
  */
+
+/* Free space that takes the head of a vector too large for it */
+#define SPANN_VECTOR_SPLIT_MIN		(BLCKSZ / 8)
+
+/* The bytes of a head and of a tail before their part of the key */
+#define SPANN_VECTOR_HEAD_HEADER	offsetof(SpannVectorHeadData, key)
+#define SPANN_VECTOR_TAIL_HEADER	offsetof(SpannVectorTupleData, key)
+
+/* Can a vector tuple of part hold len bytes, whole ones holding whole? */
+static bool
+vector_length_ok(uint16 part, Size len, Size whole)
+{
+	switch (part)
+	{
+		case SPANN_VECTOR_WHOLE:
+			return len == whole;
+		case SPANN_VECTOR_HEAD:
+			return len > SPANN_VECTOR_HEAD_HEADER && len < whole;
+		case SPANN_VECTOR_TAIL:
+			return len > SPANN_VECTOR_TAIL_HEADER && len < whole;
+		default:
+			return false;
+	}
+}
+
+/*
+ * The vector tuple at off of vector page blkno, whole or part of a split
+ * one; NULL when off is past the page's last item or unused (VACUUM
+ * removed the parts of a split vector there, and a stale entry may name
+ * them).
+ */
+static SpannVectorTuple
+vector_item(Relation index, BlockNumber blkno, Page page, OffsetNumber off)
+{
+	SpannVectorTuple v;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page) ||
+		!ItemIdIsUsed(PageGetItemId(page, off)))
+		return NULL;
+	v = AnnPageGetItemChecked(index, blkno, page, off, 0);
+	if (!vector_length_ok(v->part, ItemIdGetLength(PageGetItemId(page, off)),
+						  SpannGetIndexInfo(index)->vector_tuple_size))
+		AnnPageCorrupted(index, blkno, psprintf("The vector tuple at offset %u is invalid.", off));
+	return v;
+}
 
 /* A free slot of a vector page from offset first on, or InvalidOffsetNumber */
 static OffsetNumber
 free_slot(Relation index, BlockNumber blkno, Page page, OffsetNumber first)
 {
-	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
-
 	for (OffsetNumber off = first; off <= PageGetMaxOffsetNumber(page); off++)
 	{
-		SpannVectorTuple v = AnnPageGetItemChecked(index, blkno, page, off, size);
+		SpannVectorTuple v = vector_item(index, blkno, page, off);
 
-		if (!ItemPointerIsValid(&v->heaptid))
+		if (v != NULL && v->part == SPANN_VECTOR_WHOLE && !ItemPointerIsValid(&v->heaptid))
 			return off;
 	}
 	return InvalidOffsetNumber;
@@ -210,6 +265,83 @@ is_vector_page(Page page)
 		(AnnPageGetOpaque(page)->flags & SPANN_PAGE_VECTORS);
 }
 
+/*
+ * What the free space map says of a vector page that can take a whole
+ * vector tuple, at least; one that can take only a head has one category
+ * (BLCKSZ / 256, enough for a request of one byte), a full one none.
+ */
+#define SPANN_VECTOR_WHOLE_ROOM		(2 * (BLCKSZ / 256))
+
+/*
+ * What the free space map is told of a vector page: its room for whole
+ * tuples (free space, and a free slot's) capped below half a page (see
+ * the head of this file) and at least SPANN_VECTOR_WHOLE_ROOM; else one
+ * category if a head fits, else 0.  Free slots are looked for from
+ * offset first on (the caller knows there are none before).
+ */
+static Size
+vector_page_room(Relation index, BlockNumber blkno, Page page, OffsetNumber first)
+{
+	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
+	Size		free = PageGetFreeSpace(page);
+	Size		room = free >= size ? free : 0;
+
+	if (free_slot(index, blkno, page, first) != InvalidOffsetNumber)
+		room += size;
+	if (room > 0)
+		return Max(Min(room, BLCKSZ / 2 - 1), SPANN_VECTOR_WHOLE_ROOM);
+	return free >= SPANN_VECTOR_SPLIT_MIN ? BLCKSZ / 256 : 0;
+}
+
+/* Add an item of size bytes to page, which has room for it */
+static OffsetNumber
+add_vector_part(Relation index, Page page, const void *item, Size size)
+{
+	OffsetNumber off = PageAddItem(page, (Item) item, size, InvalidOffsetNumber, false, false);
+
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+	return off;
+}
+
+/*
+ * Split the vector of row heaptid (key: keysize bytes, not a long key)
+ * between page, block blkno registered in edit, whose free space takes
+ * its head, and a new page, registered in edit, which takes its tail;
+ * where is set to the head.  Returns the new page's block number, and in
+ * *tail_room what the free space map is to be told of it.
+ */
+static BlockNumber
+put_split_vector(Relation index, AnnEdit *edit, BlockNumber blkno, Page page,
+				 ItemPointer heaptid, const char *key, ItemPointer where, Size *tail_room)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	Size		head_bytes = MAXALIGN_DOWN(PageGetFreeSpace(page)) - SPANN_VECTOR_HEAD_HEADER;
+	Size		tail_bytes = info->keysize - head_bytes;
+	SpannVectorHead head = palloc0(SPANN_VECTOR_HEAD_HEADER + head_bytes);
+	SpannVectorTuple tail = palloc0(SPANN_VECTOR_TAIL_HEADER + tail_bytes);
+	Buffer		tail_buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+	Page		tail_page = AnnEditRegister(edit, tail_buffer, true);
+
+	Assert(head_bytes > 0 && head_bytes < info->keysize);
+	AnnInitPage(tail_page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	tail->heaptid = *heaptid;
+	tail->part = SPANN_VECTOR_TAIL;
+	memcpy(tail->key, key + head_bytes, tail_bytes);
+	head->heaptid = *heaptid;
+	head->part = SPANN_VECTOR_HEAD;
+	ItemPointerSet(&head->tail, BufferGetBlockNumber(tail_buffer),
+				   add_vector_part(index, tail_page, tail, SPANN_VECTOR_TAIL_HEADER + tail_bytes));
+	memcpy(head->key, key, head_bytes);
+	ItemPointerSet(where, blkno,
+				   add_vector_part(index, page, head, SPANN_VECTOR_HEAD_HEADER + head_bytes));
+	pfree(head);
+	pfree(tail);
+	*tail_room = vector_page_room(index, BufferGetBlockNumber(tail_buffer), tail_page,
+								  FirstOffsetNumber);
+	return BufferGetBlockNumber(tail_buffer);
+}
+
 /* Point the metapage at the vector page being filled */
 static void
 set_vector_page(Relation index, bool building, BlockNumber blkno)
@@ -223,23 +355,21 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
 }
 
 /*
- * What the free space map is told of a vector page: 0 when it has no
- * free slot and no room for one, else its room capped below half a page
- * (see the head of this file); at least one category (BLCKSZ / 256) so
- * that a request of 1 byte finds it.  Free slots are looked for from
- * offset first on (the caller knows there are none before).
+ * Finish edit, which added vector page blkno (room: what the map is to
+ * be told of it), and make that page the metapage's, then unlock and
+ * release the edit's pages.  Should another backend's new page take the
+ * metapage's place (a parallel build's participants add pages side by
+ * side), the map still leads to this one: its upper levels learn it now,
+ * not at the next VACUUM.
  */
-static Size
-vector_page_room(Relation index, BlockNumber blkno, Page page, OffsetNumber first)
+static void
+finish_with_new_page(Relation index, bool building, AnnEdit *edit, BlockNumber blkno, Size room)
 {
-	Size		size = SpannGetIndexInfo(index)->vector_tuple_size;
-	Size		room = PageGetFreeSpace(page) >= size ? PageGetFreeSpace(page) : 0;
-
-	if (free_slot(index, blkno, page, first) != InvalidOffsetNumber)
-		room += size;
-	if (room == 0)
-		return 0;
-	return Max(Min(room, BLCKSZ / 2 - 1), BLCKSZ / 256);
+	AnnEditFinish(edit);
+	set_vector_page(index, building, blkno);
+	AnnEditUnlockRelease(edit);
+	RecordPageWithFreeSpace(index, blkno, room);
+	FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
 }
 
 /* Free pages a vector insert lets the map offer before it takes a new page */
@@ -255,14 +385,16 @@ typedef enum SpannVectorPageState
 
 /*
  * Put the vector tuple on vector page blkno if it has a free slot or
- * room (changing nothing otherwise), and tell the free space map when
- * the page is full; a page in use for something else is recorded as
- * full.  A page with room left keeps what the map says of it, which is
- * enough for a request of one byte (and saves a map write an insert).
+ * room for it, or, when may_split, room for its head (its tail going to
+ * a new page, which becomes the metapage's); change nothing otherwise.
+ * The free space map learns what is left when the page can take no
+ * more whole tuples or did not take this one; a page in use for
+ * something else is recorded as full.  (A page with room left keeps what
+ * the map says of it, which saves a map write an insert.)
  */
 static SpannVectorPageState
 store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const char *key,
-			  bool building, ItemPointer where)
+			  bool building, bool may_split, ItemPointer where)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
 	Page		page;
@@ -286,6 +418,16 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const c
 	/* put_vector changes nothing when it fails */
 	page = AnnEditRegister(&edit, buffer, false);
 	stored = put_vector(index, building, blkno, page, tuple, key, where);
+	if (!stored && may_split && PageGetFreeSpace(page) >= SPANN_VECTOR_SPLIT_MIN)
+	{
+		BlockNumber tail_blkno = put_split_vector(index, &edit, blkno, page, &tuple->heaptid,
+												  key, where, &room);
+
+		/* the head took all the page's room, and it had no free slot */
+		finish_with_new_page(index, building, &edit, tail_blkno, room);
+		RecordPageWithFreeSpace(index, blkno, 0);
+		return SPANN_VECTOR_STORED;
+	}
 	/* put_vector took the first free slot: none is before it */
 	room = vector_page_room(index, blkno, page,
 							stored ? OffsetNumberNext(ItemPointerGetOffsetNumber(where)) : FirstOffsetNumber);
@@ -294,19 +436,49 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const c
 	else
 		AnnEditAbort(&edit);
 	AnnEditUnlockRelease(&edit);
-	if (room == 0)
-		RecordPageWithFreeSpace(index, blkno, 0);
+	if (!stored || room < SPANN_VECTOR_WHOLE_ROOM)
+		RecordPageWithFreeSpace(index, blkno, room);
 	return stored ? SPANN_VECTOR_STORED : SPANN_VECTOR_FULL;
 }
 
 /*
+ * store_on_page on the pages the free space map says have at least
+ * wanted bytes of room.  The map offers free pages too (pages to recycle,
+ * which posting lists need more): each search starts after the page the
+ * last one found, so a few more searches pass them by.  False after that
+ * many, or when the map has no page to offer.
+ */
+static bool
+store_by_map(Relation index, SpannVectorTuple tuple, const char *key, bool building,
+			 Size wanted, bool may_split, BlockNumber nblocks, ItemPointer where)
+{
+	for (int free_offered = 0; free_offered < SPANN_VECTOR_FREE_SKIPS;)
+	{
+		BlockNumber blkno = GetPageWithFreeSpace(index, wanted);
+		SpannVectorPageState state;
+
+		if (!BlockNumberIsValid(blkno) || blkno >= nblocks)
+			return false;
+		state = store_on_page(index, blkno, tuple, key, building, may_split, where);
+		if (state == SPANN_VECTOR_STORED)
+			return true;
+		if (state == SPANN_VECTOR_FREE)
+			free_offered++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/*
  * Store the vector of row->heaptid (key: keysize bytes) and set
- * row->vector to where it went: the first vector page with room from the
- * metapage's vector page on (VACUUM points it at the first page where it
- * freed a slot; the pages between are looked at once per VACUUM), else a
- * new page.  Whichever page takes it becomes the metapage's.  One WAL
- * record per page written.  A bit key is not stored (its entries hold
- * it): row->vector is made invalid.
+ * row->vector to where it went (its head, when it is split).  Whole, if
+ * the metapage's vector page (the one being filled) or a page the free
+ * space map names has a free slot or room; else split, its head where a
+ * head fits; else on a new page, which becomes the metapage's.  (Split
+ * first, and every split's new page would take the inserts that could
+ * have filled the slots VACUUM freed.)  One WAL record per page written,
+ * the two parts of a split vector in one.  A bit key is not stored (its
+ * entries hold it): row->vector is made invalid.
  */
 void
 SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
@@ -319,7 +491,7 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	Page		page;
 	Buffer		buffer;
 	BlockNumber blkno;
-	Size		room;
+	bool		has_page;
 
 	if (info->entry_holds_key)
 	{
@@ -329,36 +501,19 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	tuple = palloc0(info->vector_tuple_size);
 	nblocks = RelationGetNumberOfBlocks(index);
 	tuple->heaptid = row->heaptid;
+	tuple->part = SPANN_VECTOR_WHOLE;
 	SpannReadMeta(index, &meta);
-	if (BlockNumberIsValid(meta.vector_page) && meta.vector_page < nblocks &&
-		store_on_page(index, meta.vector_page, tuple, key, building,
-					  &row->vector) == SPANN_VECTOR_STORED)
+	has_page = BlockNumberIsValid(meta.vector_page) && meta.vector_page < nblocks;
+	for (int may_split = 0; may_split <= 1; may_split++)
 	{
-		pfree(tuple);
-		return;
-	}
-	/*
-	 * A page with a free slot, as the map says.  The map offers free pages
-	 * too (pages to recycle, which posting lists need more): each search
-	 * starts after the page the last one found, so a few more searches
-	 * pass them by; after that many, a new page is taken below.
-	 */
-	for (int free_offered = 0; free_offered < SPANN_VECTOR_FREE_SKIPS;)
-	{
-		SpannVectorPageState state;
-
-		blkno = GetPageWithFreeSpace(index, 1);
-		if (!BlockNumberIsValid(blkno) || blkno >= nblocks)
-			break;
-		state = store_on_page(index, blkno, tuple, key, building, &row->vector);
-		if (state == SPANN_VECTOR_STORED)
+		if ((has_page && store_on_page(index, meta.vector_page, tuple, key, building, may_split,
+									   &row->vector) == SPANN_VECTOR_STORED) ||
+			store_by_map(index, tuple, key, building,
+						 may_split ? 1 : SPANN_VECTOR_WHOLE_ROOM, may_split, nblocks, &row->vector))
 		{
 			pfree(tuple);
 			return;
 		}
-		if (state == SPANN_VECTOR_FREE)
-			free_offered++;
-		CHECK_FOR_INTERRUPTS();
 	}
 
 	AnnEditBegin(&edit, index, building);
@@ -368,65 +523,84 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
 	if (!put_vector(index, building, blkno, page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
-	room = vector_page_room(index, blkno, page,
-							OffsetNumberNext(ItemPointerGetOffsetNumber(&row->vector)));
-	AnnEditFinish(&edit);
-	set_vector_page(index, building, blkno);
-	AnnEditUnlockRelease(&edit);
+	finish_with_new_page(index, building, &edit, blkno,
+						 vector_page_room(index, blkno, page,
+										  OffsetNumberNext(ItemPointerGetOffsetNumber(&row->vector))));
 	pfree(tuple);
-
-	/*
-	 * Should another backend's new page take the metapage's place (a
-	 * parallel build's participants add pages side by side), the map still
-	 * leads to this one: its upper levels learn it now, not at the next
-	 * VACUUM.
-	 */
-	RecordPageWithFreeSpace(index, blkno, room);
-	FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
 }
 
 /*
- * The vector tuple of row, on its page, pinned in buffer, which this
- * share-locks; or NULL, with buffer unlocked and released, when the slot
- * no longer holds that row.
+ * Copy the key of a split vector, whose head is at off of page blkno
+ * (share-locked), to key (keysize bytes): the head's bytes, then the
+ * tail's.  The tail stays while the head's page is locked: VACUUM
+ * removes both under that page's lock.
  */
-static SpannVectorTuple
-lock_pinned_vector(Relation index, const SpannRow *row, Buffer buffer)
+static void
+read_split_key(Relation index, BlockNumber blkno, Page page, OffsetNumber off, char *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannVectorHead head = (SpannVectorHead) PageGetItem(page, PageGetItemId(page, off));
+	Size		head_bytes = ItemIdGetLength(PageGetItemId(page, off)) - SPANN_VECTOR_HEAD_HEADER;
+	BlockNumber tail_blkno = ItemPointerGetBlockNumber(&head->tail);
+	OffsetNumber tail_off = ItemPointerGetOffsetNumber(&head->tail);
+	Buffer		buffer = AnnReadLinkedBuffer(index, tail_blkno, info->known_nblocks, NULL);
+	Page		tail_page = BufferGetPage(buffer);
+	SpannVectorTuple tail;
+
+	memcpy(key, head->key, head_bytes);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	AnnCheckPage(index, tail_blkno, tail_page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	tail = AnnPageGetItemChecked(index, tail_blkno, tail_page, tail_off,
+								 SPANN_VECTOR_TAIL_HEADER + info->keysize - head_bytes);
+	if (tail->part != SPANN_VECTOR_TAIL || !ItemPointerEquals(&tail->heaptid, &head->heaptid))
+		AnnPageCorrupted(index, tail_blkno,
+						 psprintf("The item at offset %u is not the tail of the vector at (%u,%u).",
+								  tail_off, blkno, off));
+	memcpy(key + head_bytes, tail->key, info->keysize - head_bytes);
+	UnlockReleaseBuffer(buffer);
+}
+
+/*
+ * The key of row's vector, whose page is pinned in buffer, which this
+ * share-locks: in place, or in scratch (keysize bytes) when it is long or
+ * split.  NULL, with buffer unlocked and released, when the slot no
+ * longer holds that row.
+ */
+static const char *
+lock_vector_key(Relation index, const SpannRow *row, Buffer buffer, char *scratch)
+{
 	BlockNumber blkno = ItemPointerGetBlockNumber(&row->vector);
+	OffsetNumber off = ItemPointerGetOffsetNumber(&row->vector);
 	Page		page = BufferGetPage(buffer);
 	SpannVectorTuple v;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	AnnCheckPage(index, blkno, page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	v = AnnPageGetItemChecked(index, blkno, page, ItemPointerGetOffsetNumber(&row->vector),
-							  info->vector_tuple_size);
-	if (ItemPointerEquals(&v->heaptid, (ItemPointer) &row->heaptid))
-		return v;
-	UnlockReleaseBuffer(buffer);
-	return NULL;
-}
-
-/* lock_pinned_vector, with the page read into *buffer first */
-static SpannVectorTuple
-lock_vector(Relation index, const SpannRow *row, Buffer *buffer)
-{
-	*buffer = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&row->vector),
-								  SpannGetIndexInfo(index)->known_nblocks, NULL);
-	return lock_pinned_vector(index, row, *buffer);
+	v = vector_item(index, blkno, page, off);
+	if (v == NULL || v->part == SPANN_VECTOR_TAIL ||
+		!ItemPointerEquals(&v->heaptid, (ItemPointer) &row->heaptid))
+	{
+		UnlockReleaseBuffer(buffer);
+		return NULL;
+	}
+	if (v->part == SPANN_VECTOR_WHOLE)
+		return SpannGetKey(index, SpannGetIndexInfo(index), v->key, scratch);
+	read_split_key(index, blkno, page, off, scratch);
+	return scratch;
 }
 
 /* Copy row's vector key (keysize bytes) to key; false if it is gone */
 bool
 SpannReadVector(Relation index, const SpannRow *row, char *key)
 {
-	Buffer		buffer;
-	SpannVectorTuple v = lock_vector(index, row, &buffer);
+	Buffer		buffer = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&row->vector),
+											 SpannGetIndexInfo(index)->known_nblocks, NULL);
+	const char *found = lock_vector_key(index, row, buffer, key);
 
-	if (v == NULL)
+	if (found == NULL)
 		return false;
-	SpannCopyKey(index, SpannGetIndexInfo(index), v->key, key);
+	if (found != key)
+		memcpy(key, found, SpannGetIndexInfo(index)->keysize);
 	UnlockReleaseBuffer(buffer);
 	return true;
 }
@@ -470,31 +644,73 @@ SpannRowDistances(Relation index, const SpannRow *rows, int n, const void *query
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Buffer		pins[SPANN_RERANK_BATCH];
-	char	   *scratch = info->long_keysize > 0 ? palloc(info->keysize) : NULL;
+	char	   *scratch = palloc(info->keysize);
 
 	Assert(n <= SPANN_RERANK_BATCH);
 	pin_vector_pages(index, rows, n, pins);
 	for (int i = 0; i < n; i++)
 	{
-		SpannVectorTuple v = lock_pinned_vector(index, &rows[i], pins[i]);
+		const char *key = lock_vector_key(index, &rows[i], pins[i], scratch);
 
-		ok[i] = v != NULL;
-		if (v == NULL)
+		ok[i] = key != NULL;
+		if (key == NULL)
 			continue;
-		distances[i] = AnnDistance(&info->dist, query,
-								   SpannKeyElements(SpannGetKey(index, info, v->key, scratch)),
-								   info->dimensions);
+		distances[i] = AnnDistance(&info->dist, query, SpannKeyElements(key), info->dimensions);
 		UnlockReleaseBuffer(pins[i]);
 	}
-	if (scratch != NULL)
-		pfree(scratch);
+	pfree(scratch);
 }
 
 /*
- * VACUUM: free the vector tuples of dead rows, and record each page where
- * it freed a slot in the free space map (the cleanup makes the map's
- * upper levels see them).  Returns how many were freed (none in an index
- * of bit keys, which has no vector page).
+ * Remove the split vector whose head is at off of vector page blkno
+ * (pinned and exclusively locked in buffer), and its tail, in one WAL
+ * record.  The tail's page is told to the free space map.
+ */
+static void
+remove_split_vector(Relation index, BufferAccessStrategy strategy, Buffer buffer,
+					BlockNumber blkno, OffsetNumber off)
+{
+	SpannVectorHead head = (SpannVectorHead) PageGetItem(BufferGetPage(buffer),
+														 PageGetItemId(BufferGetPage(buffer), off));
+	BlockNumber tail_blkno = ItemPointerGetBlockNumber(&head->tail);
+	OffsetNumber tail_off = ItemPointerGetOffsetNumber(&head->tail);
+	Buffer		tail_buffer = AnnReadLinkedBuffer(index, tail_blkno,
+												  SpannGetIndexInfo(index)->known_nblocks, strategy);
+	AnnEdit		edit;
+	Page		page;
+	Page		tail_page;
+	SpannVectorTuple tail;
+	Size		tail_room;
+
+	LockBuffer(tail_buffer, BUFFER_LOCK_EXCLUSIVE);
+	AnnCheckPage(index, tail_blkno, BufferGetPage(tail_buffer), ANN_SPANN_PAGE_ID,
+				 SPANN_PAGE_VECTORS);
+	tail = vector_item(index, tail_blkno, BufferGetPage(tail_buffer), tail_off);
+	if (tail == NULL || tail->part != SPANN_VECTOR_TAIL ||
+		!ItemPointerEquals(&tail->heaptid, &head->heaptid))
+		AnnPageCorrupted(index, tail_blkno,
+						 psprintf("The item at offset %u is not the tail of the vector at (%u,%u).",
+								  tail_off, blkno, off));
+	AnnEditBegin(&edit, index, false);
+	page = AnnEditRegister(&edit, buffer, false);
+	tail_page = AnnEditRegister(&edit, tail_buffer, false);
+	PageIndexTupleDeleteNoCompact(tail_page, tail_off);
+	PageSetHasFreeLinePointers(tail_page);
+	PageIndexTupleDeleteNoCompact(page, off);
+	PageSetHasFreeLinePointers(page);
+	tail_room = vector_page_room(index, tail_blkno, tail_page, FirstOffsetNumber);
+	AnnEditFinish(&edit);
+	/* the head's page stays locked for the caller */
+	UnlockReleaseBuffer(tail_buffer);
+	RecordPageWithFreeSpace(index, tail_blkno, tail_room);
+}
+
+/*
+ * VACUUM: free the vector tuples of dead rows (a whole one's slot for
+ * reuse, a split one's parts removed), and record each page where it
+ * freed space in the free space map (the cleanup makes the map's upper
+ * levels see them).  Returns how many were freed (none in an index of
+ * bit keys, which has no vector page).
  */
 double
 SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
@@ -502,7 +718,6 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 {
 	Relation	index = vinfo->index;
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		size = info->vector_tuple_size;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	double		freed = 0;
 
@@ -522,13 +737,27 @@ SpannDeleteDeadVectors(IndexVacuumInfo *vinfo, IndexBulkDeleteCallback callback,
 			UnlockReleaseBuffer(buffer);
 			continue;
 		}
+		/* tails go with their heads */
+		for (OffsetNumber off = FirstOffsetNumber;
+			 off <= PageGetMaxOffsetNumber(BufferGetPage(buffer)); off++)
+		{
+			SpannVectorTuple v = vector_item(index, blkno, BufferGetPage(buffer), off);
+
+			if (v != NULL && v->part == SPANN_VECTOR_HEAD && callback(&v->heaptid, callback_state))
+			{
+				remove_split_vector(index, vinfo->strategy, buffer, blkno, off);
+				any = true;
+				freed++;
+			}
+		}
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			SpannVectorTuple v = AnnPageGetItemChecked(index, blkno, page, off, size);
+			SpannVectorTuple v = vector_item(index, blkno, page, off);
 
-			if (ItemPointerIsValid(&v->heaptid) && callback(&v->heaptid, callback_state))
+			if (v != NULL && v->part == SPANN_VECTOR_WHOLE && ItemPointerIsValid(&v->heaptid) &&
+				callback(&v->heaptid, callback_state))
 			{
 				ItemPointerSetInvalid(&v->heaptid);
 				any = true;

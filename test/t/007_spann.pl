@@ -2,10 +2,12 @@
 # deletes, VACUUM that merges lists and the reuse of freed pages, with
 # wal_consistency_checking comparing every replayed page with the
 # primary's image (vector and halfvec keys in spann indexes, keys too
-# large for a page in another, bit keys in an ivfflat one); crash
+# large for a page in another, vectors split across two pages in
+# another, bit keys in an ivfflat one); crash
 # recovery during inserts that split lists (an immediate shutdown, then a
-# backend killed by SIGKILL; an ivfflat index of bit keys and a spann
-# index of long keys beside the spann one); concurrent inserts
+# backend killed by SIGKILL; an ivfflat index of bit keys, a spann index
+# of long keys and one of vectors split across pages beside the spann
+# one); concurrent inserts
 # and scans through pgbench, also during deletes and VACUUM; and recall@10
 # on clustered data after the build (also built by parallel workers),
 # after doubling the table by inserts, and after deletes and VACUUM.
@@ -93,6 +95,12 @@ sub log_clean_ok
 		{ type => 'long', column => 'vector(2112)', ops => 'vector_l2_ops', op => '<->',
 		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
 		  key => "(SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 132) r,
+			unnest(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)) WITH ORDINALITY u(x, o))::vector" },
+		# vectors split across two pages (two whole ones leave 2.4 kB of a
+		# page): the clustered vector repeated 44 times, under inner product
+		{ type => 'split', column => 'vector(704)', ops => 'vector_ip_ops', op => '<#>',
+		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
+		  key => "(SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 44) r,
 			unnest(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)) WITH ORDINALITY u(x, o))::vector" },
 	);
 	my $key_of = sub {
@@ -208,12 +216,16 @@ sub log_clean_ok
 			WITH (lists = 8);
 		CREATE INDEX items_long ON items USING spann ((ann_test_vec(id, 2100)::vector(2100)) vector_l2_ops)
 			WITH (lists = 8);
+		CREATE INDEX items_split ON items USING spann ((ann_test_vec(id, 704)::vector(704)) vector_l2_ops)
+			WITH (lists = 8);
 		CHECKPOINT;");
 	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 8, $SPREAD)::vector" } (-1, 42, 777, 31337);
 	my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
 	my @bit_queries = map { "binary_quantize($_)::bit($DIMS)" } @queries;
 	# the third index: keys too large for a page, on key pages of their own
 	my %long = (column => 'ann_test_vec(id, 2100)::vector(2100)');
+	# the fourth: vectors split across two pages
+	my %split = (column => 'ann_test_vec(id, 704)::vector(704)');
 
 	# After recovery: every committed row is in the index once, and scans
 	# of every list are exact.
@@ -235,6 +247,12 @@ sub log_clean_ok
 		all_reachable_ok($node, 'postgres', 'items', 'ann_test_vec(42, 2100)::vector(2100)',
 			"$round: every row is in the index of long keys, once", %long, set => $ALL);
 		index_check_ok($node, 'postgres', 'items_long', "$round: ann_check_index passes on the index of long keys");
+		all_reachable_ok($node, 'postgres', 'items', 'ann_test_vec(42, 704)::vector(704)',
+			"$round: every row is in the index of split vectors, once", %split, set => $ALL);
+		matches_exact_ok($node, 'postgres', 'items', ['ann_test_vec(42, 704)::vector(704)'],
+			"$round: the index of split vectors' top-10 are exact with every list probed",
+			%split, set => $ALL, ids => 1);
+		index_check_ok($node, 'postgres', 'items_split', "$round: ann_check_index passes on the index of split vectors");
 	};
 
 	# Two clients insert rows, one per transaction, pausing so that they
