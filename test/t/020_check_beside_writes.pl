@@ -1,6 +1,7 @@
 # ann_check_index beside writes: two pgbench clients insert random rows
-# into a table with an hnsw and a spann index, and delete others, while
-# checks of both and VACUUM run one after the other.  Inserts extend the
+# into a table with an hnsw and two spann indexes (one of vectors split
+# across pages), delete others and query, while checks of all three and
+# VACUUM run one after the other.  Inserts extend the
 # index while a check reads it: a link or an entry may lead to a block
 # past the size the check saw at its start, or to an element whose
 # neighbour tuple was written after the check read that page.  Such a
@@ -27,13 +28,23 @@ $node->safe_psql('postgres', q{
 	INSERT INTO ci (v) SELECT rnd_vec() FROM generate_series(1, 20000);
 	CREATE INDEX ci_spann ON ci USING spann (v vector_l2_ops);
 	CREATE INDEX ci_hnsw ON ci USING hnsw (v vector_l2_ops);
+	-- the vector repeated 44 times: 704 dimensions, whose tuples split
+	-- across two pages
+	CREATE FUNCTION wide(v vector) RETURNS vector IMMUTABLE LANGUAGE sql
+	RETURN (SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 44) r,
+			unnest(v::real[]) WITH ORDINALITY u(x, o))::vector(704);
+	CREATE INDEX ci_split ON ci USING spann ((wide(v)::vector(704)) vector_l2_ops);
 });
 
+# the writers also read split vectors (a scan of every list reranks them)
 my $bench = pgbench_start($node, '-c 2 -j 2 -T 20 --random-seed=46', q{
 INSERT INTO ci (v) SELECT rnd_vec() FROM generate_series(1, 5);
 DELETE FROM ci WHERE id = (random() * (SELECT max(id) FROM ci))::bigint;
+SET enable_seqscan = off;
+SET spann.probes = 1000;
+SELECT count(*) FROM (SELECT id FROM ci ORDER BY wide(v)::vector(704) <-> (SELECT wide(rnd_vec())::vector(704)) LIMIT 20) s;
 }, 'writes');
-my %checks = (ci_spann => 0, ci_hnsw => 0);
+my %checks = (ci_spann => 0, ci_hnsw => 0, ci_split => 0);
 my @failures;
 while (pgbench_running($bench))
 {
@@ -46,11 +57,15 @@ while (pgbench_running($bench))
 	$node->safe_psql('postgres', 'VACUUM ci');
 }
 pgbench_finish_ok($bench, '\\d+', '2 clients insert and delete while the indexes are checked and vacuumed');
-note("checks during the writes: ci_spann $checks{ci_spann}, ci_hnsw $checks{ci_hnsw}");
-ok($checks{ci_spann} >= 2 && $checks{ci_hnsw} >= 2, 'each index was checked during the writes');
+note("checks during the writes: " . join(", ", map { "$_ $checks{$_}" } sort keys %checks));
+ok((grep { $_ >= 2 } values %checks) == keys %checks, 'each index was checked during the writes');
 is(join("\n", @failures), '', 'no check during the writes reports corruption');
 index_check_ok($node, 'postgres', 'ci_spann', 'spann: ann_check_index passes after the writes');
 index_check_ok($node, 'postgres', 'ci_hnsw', 'hnsw: ann_check_index passes after the writes');
+index_check_ok($node, 'postgres', 'ci_split', 'spann of split vectors: ann_check_index passes after the writes');
+all_reachable_ok($node, 'postgres', 'ci', 'SELECT wide(rnd_vec())::vector(704)',
+	'spann of split vectors: every row is in the index, once',
+	column => 'wide(v)::vector(704)', set => 'SET spann.probes = 65536;');
 
 # Checks beside a VACUUM that removes many elements: while it repairs
 # the lists that led to them, a live element can be left without links
