@@ -70,6 +70,8 @@ DELETE FROM bits WHERE id % 7 = 0;
 VACUUM bits;
 SELECT ann_check_index('bits_hamming', true), ann_check_index('bits_jaccard', true);
 SELECT id FROM bits ORDER BY s <~> (SELECT s FROM bits WHERE id = 3333) LIMIT 1;
+-- a query of another length fails as the operator does on a sequential scan
+SELECT id FROM bits ORDER BY s <~> B'101' LIMIT 1;
 
 -- pgvector's idiom: binary quantization in an expression index, then re-rank
 CREATE TABLE items (id int, embedding vector(4));

@@ -18,6 +18,8 @@ SELECT lists, entries >= 3000 AS every_row, splits FROM spann_index_stats('bits_
 SELECT ann_check_index('bits_ivfflat', true);
 
 SET enable_seqscan = off;
+-- a query of another length fails as the operator does on a sequential scan
+SELECT id FROM bits ORDER BY s <~> B'101' LIMIT 1;
 EXPLAIN (COSTS OFF) SELECT id FROM bits ORDER BY s <~> (SELECT s FROM queries WHERE q = 1) LIMIT 5;
 
 -- Recall@10 of the queries (none is a row): a hit is a row no farther

@@ -493,6 +493,26 @@ AnnCheckDimensions(int expected, int dim)
 }
 
 /*
+ * Refuse a scan's query whose dimension count differs from the index's
+ * (expected), with the error the ORDER BY operator raises on such a pair,
+ * as a sequential scan would.
+ */
+void
+AnnCheckQueryDimensions(const AnnDistanceInfo *info, int expected, int dim)
+{
+	if (dim == expected)
+		return;
+	if (info->keytype == ANN_KEY_BIT)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different bit lengths %d and %d", expected, dim)));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("different %s dimensions %d and %d",
+					info->keytype == ANN_KEY_SPARSE ? "sparsevec" : "vector", expected, dim)));
+}
+
+/*
  * Start the cost estimate of an ordered index scan: an index that does
  * not order the path (no ORDER BY) is of no use, and a scan returns rows
  * in no useful physical order.  Returns true when the path is unordered,

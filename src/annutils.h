@@ -129,6 +129,7 @@ extern Datum AnnZeroKey(const AnnDistanceInfo *info, int dim);
 extern int	AnnIndexDimensions(Relation index, const AnnDistanceInfo *info, const char *am_name,
 							   int max_dim, int max_half_dim, int max_bits);
 extern void AnnCheckDimensions(int expected, int dim);
+extern void AnnCheckQueryDimensions(const AnnDistanceInfo *info, int expected, int dim);
 extern void AnnElementsToFloats(const AnnDistanceInfo *info, const void *x, int dim, float *out);
 extern IndexAmRoutine *AnnMakeAmRoutine(void);
 extern bool AnnValidateOpclass(Oid opclassoid, const char *am_name);

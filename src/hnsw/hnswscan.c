@@ -212,7 +212,7 @@ query_key(IndexScanDesc scan, HnswScanOpaque so)
 	key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
 	so->unordered = !usable;
 	AnnKeyElements(dist, key, &dim);
-	AnnCheckDimensions(so->info->dimensions, dim);
+	AnnCheckQueryDimensions(dist, so->info->dimensions, dim);
 	return key;
 }
 

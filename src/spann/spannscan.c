@@ -170,7 +170,7 @@ query_elements(IndexScanDesc scan, SpannScanOpaque so)
 	else
 		key = AnnPrepareKey(dist, scan->orderByData[0].sk_argument, &usable);
 	AnnKeyElements(dist, key, &dim);
-	AnnCheckDimensions(so->info->dimensions, dim);
+	AnnCheckQueryDimensions(dist, so->info->dimensions, dim);
 	return AnnKeyElements(dist, key, &dim);
 }
 
