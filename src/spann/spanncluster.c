@@ -31,13 +31,6 @@
 
 #define KMEANS_MAX_ITERATIONS	10
 #define KMEANS_FANOUT			16
-/*
- * Points per centre Lloyd's iterations use at most: more hardly move the
- * centres, and cost every iteration (the top level of fashion-mnist's
- * build had 2,000 per centre; with 128 it built in 2.9 s instead of 3.5,
- * at the same recall)
- */
-#define KMEANS_POINTS_PER_CENTRE	128
 /* weight of the size penalty, as a share of the mean nearest distance */
 #define KMEANS_BALANCE			0.05
 
@@ -343,41 +336,6 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 }
 
 /*
- * k-means of a point set larger than its centres need: the iterations run
- * on a random sample of KMEANS_POINTS_PER_CENTRE points per centre, then
- * every point goes to its nearest centre.
- */
-static void
-kmeans_sampled(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assignment)
-{
-	int			m = k * KMEANS_POINTS_PER_CENTRE;
-	int		   *picked = palloc(sizeof(int) * set->n);
-	int		   *sample_assignment = palloc(sizeof(int) * m);
-	int		   *no_sizes = palloc0(sizeof(int) * k);
-	PointSet	sample = {set->points, picked, m, set->dim};
-
-	Assert(m < set->n);
-	for (int i = 0; i < set->n; i++)
-		picked[i] = set->idx ? set->idx[i] : i;
-	/* the first m of a partial Fisher-Yates shuffle are a uniform sample */
-	for (int i = 0; i < m; i++)
-	{
-		int			j = i + (int) pg_prng_uint64_range(rng, 0, set->n - 1 - i);
-		int			swap = picked[i];
-
-		picked[i] = picked[j];
-		picked[j] = swap;
-	}
-	kmeans(&sample, k, rng, centres, sample_assignment);
-	for (int i = 0; i < set->n; i++)
-		assignment[i] = -1;
-	assign_points(set, centres, k, no_sizes, 0, assignment);
-	pfree(picked);
-	pfree(sample_assignment);
-	pfree(no_sizes);
-}
-
-/*
  * k-means of npoints contiguous points.  Returns the nclusters centres
  * (palloc'd) and fills assignment (npoints ints).
  */
@@ -476,10 +434,7 @@ cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_
 	assignment = palloc(sizeof(int) * n);
 	sizes = palloc0(sizeof(int) * k);
 	shares = palloc(sizeof(int) * k);
-	if (n > k * KMEANS_POINTS_PER_CENTRE)
-		kmeans_sampled(&set, k, rng, centres, assignment);
-	else
-		kmeans(&set, k, rng, centres, assignment);
+	kmeans(&set, k, rng, centres, assignment);
 	for (int i = 0; i < n; i++)
 		sizes[assignment[i]]++;
 	if (sizes[assignment[0]] == n)
