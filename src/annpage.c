@@ -308,6 +308,15 @@ slot_holds(const RecentBuffer *slot, Relation index, BlockNumber blkno)
 		BufferIsValid(slot->buffer);
 }
 
+/* Have slot remember that buffer holds block blkno of index */
+static void
+remember_buffer(RecentBuffer *slot, Relation index, BlockNumber blkno, Buffer buffer)
+{
+	slot->relnode = index->rd_node.relNode;
+	slot->blkno = blkno;
+	slot->buffer = buffer;
+}
+
 /*
  * Pin buffer if it still holds block blkno of index, counting the read as
  * ReadBufferExtended counts a hit: in the statistics and in the cost of a
@@ -358,11 +367,7 @@ AnnReadLinkedBuffer(Relation index, BlockNumber blkno, BlockNumber *known_nblock
 	}
 	buffer = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 	if (slot != NULL)
-	{
-		slot->relnode = index->rd_node.relNode;
-		slot->blkno = blkno;
-		slot->buffer = buffer;
-	}
+		remember_buffer(slot, index, blkno, buffer);
 	return buffer;
 }
 
@@ -410,11 +415,7 @@ AnnPrefetchLinked(Relation index, BlockNumber blkno, const BlockNumber *known_nb
 		return slot->buffer;
 	recent = PrefetchBuffer(index, MAIN_FORKNUM, blkno).recent_buffer;
 	if (BufferIsValid(recent))
-	{
-		slot->relnode = index->rd_node.relNode;
-		slot->blkno = blkno;
-		slot->buffer = recent;
-	}
+		remember_buffer(slot, index, blkno, recent);
 	return recent;
 }
 

@@ -44,6 +44,7 @@
 #include "utils/rel.h"
 
 #include "annutils.h"
+#include "vector.h"
 #include "sparsevec.h"
 
 /* The SQL-callable distance functions, from vector.c, halfvec.c and bitvec.c */
@@ -506,10 +507,11 @@ AnnCheckQueryDimensions(const AnnDistanceInfo *info, int expected, int dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("different bit lengths %d and %d", expected, dim)));
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("different %s dimensions %d and %d",
-					info->keytype == ANN_KEY_SPARSE ? "sparsevec" : "vector", expected, dim)));
+	if (info->keytype == ANN_KEY_SPARSE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different sparsevec dimensions %d and %d", expected, dim)));
+	AnnCheckDims(expected, dim);
 }
 
 /*

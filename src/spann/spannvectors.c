@@ -530,6 +530,31 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 }
 
 /*
+ * The tail of the split vector whose head is at off of page (block
+ * blkno), on tail_page (locked), checked to be that head's and as long as
+ * the head leaves it.
+ */
+static SpannVectorTuple
+split_tail(Relation index, BlockNumber blkno, Page page, OffsetNumber off, Page tail_page)
+{
+	SpannVectorHead head = (SpannVectorHead) PageGetItem(page, PageGetItemId(page, off));
+	Size		head_bytes = ItemIdGetLength(PageGetItemId(page, off)) - SPANN_VECTOR_HEAD_HEADER;
+	BlockNumber tail_blkno = ItemPointerGetBlockNumber(&head->tail);
+	OffsetNumber tail_off = ItemPointerGetOffsetNumber(&head->tail);
+	SpannVectorTuple tail;
+
+	AnnCheckPage(index, tail_blkno, tail_page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	tail = AnnPageGetItemChecked(index, tail_blkno, tail_page, tail_off,
+								 SPANN_VECTOR_TAIL_HEADER + SpannGetIndexInfo(index)->keysize -
+								 head_bytes);
+	if (tail->part != SPANN_VECTOR_TAIL || !ItemPointerEquals(&tail->heaptid, &head->heaptid))
+		AnnPageCorrupted(index, tail_blkno,
+						 psprintf("The item at offset %u is not the tail of the vector at (%u,%u).",
+								  tail_off, blkno, off));
+	return tail;
+}
+
+/*
  * Copy the key of a split vector, whose head is at off of page blkno
  * (share-locked), to key (keysize bytes): the head's bytes, then the
  * tail's.  The tail stays while the head's page is locked: VACUUM
@@ -541,21 +566,13 @@ read_split_key(Relation index, BlockNumber blkno, Page page, OffsetNumber off, c
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannVectorHead head = (SpannVectorHead) PageGetItem(page, PageGetItemId(page, off));
 	Size		head_bytes = ItemIdGetLength(PageGetItemId(page, off)) - SPANN_VECTOR_HEAD_HEADER;
-	BlockNumber tail_blkno = ItemPointerGetBlockNumber(&head->tail);
-	OffsetNumber tail_off = ItemPointerGetOffsetNumber(&head->tail);
-	Buffer		buffer = AnnReadLinkedBuffer(index, tail_blkno, info->known_nblocks, NULL);
-	Page		tail_page = BufferGetPage(buffer);
+	Buffer		buffer = AnnReadLinkedBuffer(index, ItemPointerGetBlockNumber(&head->tail),
+											 info->known_nblocks, NULL);
 	SpannVectorTuple tail;
 
 	memcpy(key, head->key, head_bytes);
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
-	AnnCheckPage(index, tail_blkno, tail_page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	tail = AnnPageGetItemChecked(index, tail_blkno, tail_page, tail_off,
-								 SPANN_VECTOR_TAIL_HEADER + info->keysize - head_bytes);
-	if (tail->part != SPANN_VECTOR_TAIL || !ItemPointerEquals(&tail->heaptid, &head->heaptid))
-		AnnPageCorrupted(index, tail_blkno,
-						 psprintf("The item at offset %u is not the tail of the vector at (%u,%u).",
-								  tail_off, blkno, off));
+	tail = split_tail(index, blkno, page, off, BufferGetPage(buffer));
 	memcpy(key + head_bytes, tail->key, info->keysize - head_bytes);
 	UnlockReleaseBuffer(buffer);
 }
@@ -679,18 +696,10 @@ remove_split_vector(Relation index, BufferAccessStrategy strategy, Buffer buffer
 	AnnEdit		edit;
 	Page		page;
 	Page		tail_page;
-	SpannVectorTuple tail;
 	Size		tail_room;
 
 	LockBuffer(tail_buffer, BUFFER_LOCK_EXCLUSIVE);
-	AnnCheckPage(index, tail_blkno, BufferGetPage(tail_buffer), ANN_SPANN_PAGE_ID,
-				 SPANN_PAGE_VECTORS);
-	tail = vector_item(index, tail_blkno, BufferGetPage(tail_buffer), tail_off);
-	if (tail == NULL || tail->part != SPANN_VECTOR_TAIL ||
-		!ItemPointerEquals(&tail->heaptid, &head->heaptid))
-		AnnPageCorrupted(index, tail_blkno,
-						 psprintf("The item at offset %u is not the tail of the vector at (%u,%u).",
-								  tail_off, blkno, off));
+	split_tail(index, blkno, BufferGetPage(buffer), off, BufferGetPage(tail_buffer));
 	AnnEditBegin(&edit, index, false);
 	page = AnnEditRegister(&edit, buffer, false);
 	tail_page = AnnEditRegister(&edit, tail_buffer, false);
