@@ -306,3 +306,28 @@ DROP FUNCTION near;
 RESET spann.iterative_scan;
 RESET spann.probes;
 RESET enable_seqscan;
+
+-- Uniform random vectors in many dimensions.  There the mean of a large
+-- cluster is nearer to nearly every row than a single row is, and k-means
+-- started from rows used to end with one list holding almost every row
+-- and the others a row each: a one-list probe read nearly the whole table,
+-- and every insert into the large list split it, cutting off a row or two.
+SELECT setseed(0.7);
+CREATE TABLE su (id int, v vector(256)) WITH (autovacuum_enabled = off);
+INSERT INTO su SELECT i, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 256 + i * 0))::vector
+	FROM generate_series(1, 2000) i;
+CREATE INDEX su_idx ON su USING spann (v vector_l2_ops) WITH (lists = 10, replicas = 1);
+SET spann.probes = 1;
+SET spann.iterative_scan = off;
+SET enable_seqscan = off;
+-- a probe of one list returns that list: about a tenth of the rows
+SELECT max(n) <= 600 AS lists_balanced
+FROM (SELECT (SELECT count(*) FROM (SELECT 1 FROM su ORDER BY v <-> q.v LIMIT 2000) r) AS n
+	  FROM su q WHERE q.id <= 20) s;
+INSERT INTO su SELECT i, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 256 + i * 0))::vector
+	FROM generate_series(2001, 2020) i;
+SELECT splits <= 2 AS few_splits FROM spann_index_stats('su_idx');
+DROP TABLE su;
+RESET spann.probes;
+RESET spann.iterative_scan;
+RESET enable_seqscan;

@@ -33,6 +33,10 @@
 #define KMEANS_FANOUT			16
 /* weight of the size penalty, as a share of the mean nearest distance */
 #define KMEANS_BALANCE			0.05
+/* a cluster below this share of the mean size takes half of the largest */
+#define KMEANS_STARVED			0.03125
+/* how far apart the halves' centres start, as a share of centre to point */
+#define KMEANS_SPLIT_STEP		0.01
 
 /* ---------------------------------------------------------------------
  * Assignment
@@ -219,18 +223,19 @@ static int
 assign_points(const PointSet *set, const float *centres, int k, const int *prev_sizes,
 			  double penalty, int *assignment)
 {
+	float	   *distances = palloc(sizeof(float) * k);
 	int			changed = 0;
 
 	for (int i = 0; i < set->n; i++)
 	{
-		const float *p = point_at(set, i);
 		int			best = 0;
 		double		best_cost = DBL_MAX;
 
+		ann_kernels->l2_squared_many(point_at(set, i), (const char *) centres,
+									 sizeof(float) * set->dim, k, set->dim, distances);
 		for (int c = 0; c < k; c++)
 		{
-			double		cost = l2(p, centres + (Size) c * set->dim, set->dim) +
-				penalty * prev_sizes[c];
+			double		cost = distances[c] + penalty * prev_sizes[c];
 
 			if (cost < best_cost)
 			{
@@ -244,16 +249,13 @@ assign_points(const PointSet *set, const float *centres, int k, const int *prev_
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	pfree(distances);
 	return changed;
 }
 
-/*
- * Move each centre to the mean of its points; an empty cluster takes a
- * random point of the largest one, so k clusters come out when k <= n.
- */
+/* Move each centre to the mean of its points; an empty cluster's stays */
 static void
-update_centres(const PointSet *set, int k, const int *assignment, pg_prng_state *rng,
-			   float *centres, int *sizes)
+update_centres(const PointSet *set, int k, const int *assignment, float *centres, int *sizes)
 {
 	int			dim = set->dim;
 	double	   *sums = palloc0(sizeof(double) * k * dim);
@@ -275,30 +277,76 @@ update_centres(const PointSet *set, int k, const int *assignment, pg_prng_state 
 		for (int d = 0; d < dim; d++)
 			centres[(Size) c * dim + d] = (float) (sums[(Size) c * dim + d] / sizes[c]);
 	}
+	pfree(sums);
+}
+
+/*
+ * Give starved cluster c half of the largest cluster: both centres become
+ * the largest's, moved apart by a small step along the line to one of its
+ * points (chosen at random), so that the next assignment cuts it in two.
+ * Returns false, changing nothing, when the largest is too small to give
+ * least points or the point chosen is its centre (its points are alike).
+ */
+static bool
+split_largest(const PointSet *set, int k, const int *assignment, int c, int least,
+			  pg_prng_state *rng, float *centres, int *sizes)
+{
+	int			dim = set->dim;
+	int			largest = 0;
+	int			pick;
+	const float *p = NULL;
+	float	   *from;
+	float	   *to = centres + (Size) c * dim;
+
+	for (int j = 1; j < k; j++)
+		if (sizes[j] > sizes[largest])
+			largest = j;
+	if (largest == c || sizes[largest] < 2 * least)
+		return false;
+	from = centres + (Size) largest * dim;
+	pick = (int) pg_prng_uint64_range(rng, 0, sizes[largest] - 1);
+	for (int i = 0; i < set->n && p == NULL; i++)
+		if (assignment[i] == largest && pick-- == 0)
+			p = point_at(set, i);
+	if (p == NULL || memcmp(p, from, sizeof(float) * dim) == 0)
+		return false;
+	for (int d = 0; d < dim; d++)
+	{
+		float		step = KMEANS_SPLIT_STEP * (p[d] - from[d]);
+
+		to[d] = from[d] + step;
+		from[d] -= step;
+	}
+	sizes[c] = sizes[largest] / 2;
+	sizes[largest] -= sizes[c];
+	return true;
+}
+
+/*
+ * Split the largest cluster for every cluster left with fewer than
+ * KMEANS_STARVED of the mean size (empty ones included).  Many dimensions
+ * make this necessary: the mean of a large cluster is nearer to nearly
+ * every point than any single point is, so clusters seeded at points lose
+ * their points to it, and plain Lloyd's iterations can end with one
+ * cluster holding almost everything and the others one point each.
+ * Returns how many clusters were given new centres.
+ */
+static int
+split_for_starved(const PointSet *set, int k, const int *assignment, pg_prng_state *rng,
+				  float *centres, int *sizes)
+{
+	int			least = Max(1, (int) (KMEANS_STARVED * set->n / k));
+	int			moved = 0;
+
 	for (int c = 0; c < k; c++)
 	{
-		int			largest = 0;
-		int			pick;
-
-		if (sizes[c] > 0)
+		if (sizes[c] >= least)
 			continue;
-		for (int j = 1; j < k; j++)
-			if (sizes[j] > sizes[largest])
-				largest = j;
-		if (sizes[largest] < 2)
+		if (!split_largest(set, k, assignment, c, least, rng, centres, sizes))
 			break;
-		/* the n-th point of the largest cluster, n random */
-		pick = (int) pg_prng_uint64_range(rng, 0, sizes[largest] - 1);
-		for (int i = 0; i < set->n; i++)
-			if (assignment[i] == largest && pick-- == 0)
-			{
-				memcpy(centres + (Size) c * dim, point_at(set, i), sizeof(float) * dim);
-				break;
-			}
-		sizes[largest]--;
-		sizes[c] = 1;
+		moved++;
 	}
-	pfree(sums);
+	return moved;
 }
 
 /* Mean distance of each point to its centre, the penalty's scale */
@@ -325,9 +373,11 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 	for (int iter = 0; iter < KMEANS_MAX_ITERATIONS; iter++)
 	{
 		int			changed = assign_points(set, centres, k, sizes, penalty, assignment);
+		int			moved;
 
-		update_centres(set, k, assignment, rng, centres, sizes);
-		if (changed <= set->n / 1000 && iter > 0)
+		update_centres(set, k, assignment, centres, sizes);
+		moved = split_for_starved(set, k, assignment, rng, centres, sizes);
+		if (moved == 0 && changed <= set->n / 1000 && iter > 0)
 			break;
 		penalty = KMEANS_BALANCE * mean_distance(set, centres, assignment) /
 			((double) set->n / k);
@@ -424,7 +474,7 @@ cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_
 		int			sizes1[1] = {0};
 		int		   *zero = palloc0(sizeof(int) * n);
 
-		update_centres(&set, 1, zero, rng, out + (Size) *nout * dim, sizes1);
+		update_centres(&set, 1, zero, out + (Size) *nout * dim, sizes1);
 		(*nout)++;
 		pfree(zero);
 		return;
