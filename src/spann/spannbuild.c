@@ -46,7 +46,7 @@
 
 #define SPANN_SEED				UINT64CONST(0x5A9A11)
 #define SPANN_MIN_SAMPLE		20000
-#define SPANN_SAMPLE_PER_LIST	32
+#define SPANN_SAMPLE_PER_LIST	16
 #define SPANN_ASSIGN_BATCH		128	/* rows assigned together */
 
 typedef struct SpannBuildState
@@ -146,34 +146,44 @@ row_key(SpannBuildState *bs, Datum *values, bool *isnull, Datum *key)
 	return usable;
 }
 
+/*
+ * Reservoir sampling: the n-th row takes a slot with probability
+ * capacity / n.  Only a row that takes one is detoasted and checked, so
+ * rows that are not indexed (zero vectors under cosine) are counted as
+ * rows unless they were chosen; the count only sizes the lists.
+ */
 static void
 sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				bool tupleIsAlive, void *state)
 {
 	SpannBuildState *bs = (SpannBuildState *) state;
-	MemoryContext old = MemoryContextSwitchTo(bs->tuple_cxt);
+	MemoryContext old;
+	int64		slot;
 	Datum		key;
 
+	CHECK_FOR_INTERRUPTS();
+	if (isnull[0])
+		return;
+	bs->rows++;
+	slot = bs->nsample < bs->sample_capacity ? bs->nsample :
+		(int64) pg_prng_uint64_range(&bs->rng, 0, (uint64) bs->rows - 1);
+	if (slot >= bs->sample_capacity)
+		return;
+
+	old = MemoryContextSwitchTo(bs->tuple_cxt);
 	if (row_key(bs, values, isnull, &key))
 	{
-		int64		slot = bs->nsample;
+		int			dim;
+		const void *x = AnnKeyElements(&bs->dist, key, &dim);
 
-		bs->rows++;
-		if (bs->nsample >= bs->sample_capacity)
-			slot = (int64) pg_prng_uint64_range(&bs->rng, 0, (uint64) bs->rows - 1);
-		else
+		AnnElementsToFloats(&bs->dist, x, dim, bs->sample + slot * bs->dimensions);
+		if (slot == bs->nsample)
 			bs->nsample++;
-		if (slot < bs->sample_capacity)
-		{
-			int			dim;
-			const void *x = AnnKeyElements(&bs->dist, key, &dim);
-
-			AnnElementsToFloats(&bs->dist, x, dim, bs->sample + slot * bs->dimensions);
-		}
 	}
+	else
+		bs->rows--;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tuple_cxt);
-	CHECK_FOR_INTERRUPTS();
 }
 
 /*
