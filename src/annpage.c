@@ -4,8 +4,8 @@
  *		object shared by both access methods.
  *
  * Locking: AnnNewBuffer takes the relation extension lock (unless the
- * relation is local to this backend) only while it adds a block, and
- * returns the new or recycled buffer pinned and exclusively locked.  AnnEdit callers
+ * relation is local to this backend) only while it adds a block (or a
+ * build pool's blocks), and returns the new or recycled buffer pinned and exclusively locked.  AnnEdit callers
  * lock buffers exclusively, in their AM's documented order, before
  * registering them, and keep them locked until AnnEditFinish or
  * AnnEditAbort, which release nothing: unlocking is the caller's job.
@@ -19,6 +19,7 @@
 #include "storage/buf_internals.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 
 #include "annpage.h"
@@ -65,17 +66,88 @@ recycled_buffer(Relation index)
 }
 
 /*
+ * A parallel build's participants all extend the index, and on two cores
+ * they spent much of their time waiting for the relation extension lock,
+ * taken for every page.  While a build pool is open, AnnNewBuffer adds
+ * ANN_POOL_PAGES blocks to the main fork under one lock and hands them
+ * out one at a time; AnnCloseBuildPool records those left as free pages.
+ * A pool belongs to the transaction that opened it, so an error that
+ * skips AnnCloseBuildPool leaves no pool behind.
+ */
+#define ANN_POOL_PAGES 16
+
+typedef struct AnnBuildPool
+{
+	Oid			relid;			/* the index, or InvalidOid: no pool open */
+	LocalTransactionId lxid;	/* the transaction that opened it */
+	BlockNumber next;			/* the next block to hand out */
+	BlockNumber end;			/* the first block past the pool */
+} AnnBuildPool;
+
+static AnnBuildPool build_pool = {
+	InvalidOid, InvalidLocalTransactionId, InvalidBlockNumber, InvalidBlockNumber
+};
+
+void
+AnnOpenBuildPool(Relation index)
+{
+	build_pool.relid = RelationGetRelid(index);
+	build_pool.lxid = MyProc->lxid;
+	build_pool.next = build_pool.end = InvalidBlockNumber;
+}
+
+static bool
+pool_is_open(Relation index)
+{
+	return build_pool.relid == RelationGetRelid(index) && build_pool.lxid == MyProc->lxid;
+}
+
+void
+AnnCloseBuildPool(Relation index)
+{
+	Assert(pool_is_open(index));
+	for (; build_pool.next < build_pool.end; build_pool.next++)
+		RecordFreeIndexPage(index, build_pool.next);
+	build_pool.relid = InvalidOid;
+}
+
+/* A block of the pool, all zeros, pinned and exclusively locked */
+static Buffer
+pooled_buffer(Relation index)
+{
+	if (build_pool.next >= build_pool.end || !BlockNumberIsValid(build_pool.next))
+	{
+		LockRelationForExtension(index, ExclusiveLock);
+		for (int i = 0; i < ANN_POOL_PAGES; i++)
+		{
+			Buffer		buffer = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+
+			if (i == 0)
+				build_pool.next = BufferGetBlockNumber(buffer);
+			ReleaseBuffer(buffer);
+		}
+		UnlockRelationForExtension(index, ExclusiveLock);
+		build_pool.end = build_pool.next + ANN_POOL_PAGES;
+	}
+	return ReadBufferExtended(index, MAIN_FORKNUM, build_pool.next++, RBM_ZERO_AND_LOCK, NULL);
+}
+
+/*
  * A page for new contents: a recycled one from the free space map (main
- * fork only), else a block added at the end of the fork.  Returns it
- * pinned and exclusively locked; the caller initialises it.
+ * fork only), else a block added at the end of the fork (or taken from
+ * the build pool).  Returns it pinned and exclusively locked; the caller
+ * initialises it.
  */
 Buffer
 AnnNewBuffer(Relation index, ForkNumber fork)
 {
 	/* a parallel build's participants extend the index side by side */
 	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
-	Buffer		buffer = fork == MAIN_FORKNUM ? recycled_buffer(index) : InvalidBuffer;
+	Buffer		buffer;
 
+	if (fork == MAIN_FORKNUM && pool_is_open(index))
+		return pooled_buffer(index);
+	buffer = fork == MAIN_FORKNUM ? recycled_buffer(index) : InvalidBuffer;
 	if (BufferIsValid(buffer))
 		return buffer;
 	if (need_lock)

@@ -96,6 +96,8 @@ typedef struct AnnChainBound
 
 extern void AnnInitPage(Page page, uint16 page_id, uint16 flags);
 extern Buffer AnnNewBuffer(Relation index, ForkNumber fork);
+extern void AnnOpenBuildPool(Relation index);
+extern void AnnCloseBuildPool(Relation index);
 
 extern void AnnReadMeta(Relation index, const char *am_name, uint32 magic, uint32 version,
 						void *meta, Size size);

@@ -497,7 +497,10 @@ extern void SpannCheckEntrySize(Relation index);
 extern float SpannLeastDistance(const SpannIndexInfo *info);
 extern float *SpannRotate(const SpannIndexInfo *info, const void *elements);
 extern float *SpannRotatedCentroid(Relation index, const SpannListRef *list);
-extern void SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building);
+extern void SpannStoreVector(Relation index, SpannRow *row, const char *key);
+extern void SpannStoreBuildVector(Relation index, BlockNumber *filling, SpannRow *row,
+								  const char *key);
+extern void SpannFinishBuildVectors(Relation index, BlockNumber filling);
 extern bool SpannReadVector(Relation index, const SpannRow *row, char *key);
 extern void SpannRowDistances(Relation index, const SpannRow *rows, int n, const void *query,
 							  float *distances, bool *ok);

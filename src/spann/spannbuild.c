@@ -39,6 +39,7 @@
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/freespace.h"
 #include "utils/memutils.h"
 
 #include "annbuild.h"
@@ -64,10 +65,11 @@ typedef struct SpannBuildState
 	float	   *sample;
 	int			sample_capacity;
 	int			nsample;
-	double		rows;			/* usable rows seen */
+	double		rows;			/* rows seen (sample_callback says which) */
 	pg_prng_state rng;
 
 	/* assignment */
+	BlockNumber vector_page;	/* the page this participant fills with vectors */
 	int			nlists;
 	char	   *centroid_keys;	/* nlists whole keys */
 	SpannListRef *lists;		/* nlists: where each list is */
@@ -604,7 +606,7 @@ assign_row(SpannBuildState *bs, int r)
 	float	   *rotated = SpannRotate(bs->info, x);
 
 	row.heaptid = bs->batch_tids[r];
-	SpannStoreVector(bs->index, &row, key, true);
+	SpannStoreBuildVector(bs->index, &bs->vector_page, &row, key);
 	for (int i = 0; i < ncandidates; i++)
 		bs->candidate_keys[i] =
 			SpannKeyElements(bs->centroid_keys + bs->keysize * bs->candidates[i].ordinal);
@@ -786,10 +788,13 @@ static void
 assign_share(AnnBuildShared *shared, SpannParallelShared *sp, SpannBuildState *bs,
 			 bool progress)
 {
-	double		heap_tuples = AnnParallelBuildScan(shared, bs->heap, bs->index, progress,
-												   assign_callback, bs);
+	double		heap_tuples;
 
+	AnnOpenBuildPool(bs->index);
+	heap_tuples = AnnParallelBuildScan(shared, bs->heap, bs->index, progress, assign_callback, bs);
 	assign_batch(bs);
+	SpannFinishBuildVectors(bs->index, bs->vector_page);
+	AnnCloseBuildPool(bs->index);
 	AnnBuildAddCounts(shared, heap_tuples, bs->indtuples);
 	SpinLockAcquire(&sp->mutex);
 	sp->entries += bs->entries;
@@ -883,6 +888,7 @@ build_state_init(SpannBuildState *bs, Relation heap, Relation index)
 	memset(bs, 0, sizeof(*bs));
 	bs->heap = heap;
 	bs->index = index;
+	bs->vector_page = InvalidBlockNumber;
 	AnnResolveDistance(index, &bs->dist);
 	bs->dimensions = index_dimensions(index, &bs->dist);
 	bs->keysize = AnnKeySize(&bs->dist, bs->dimensions);
@@ -923,8 +929,9 @@ write_metapage(Relation index, ForkNumber fork, int dimensions)
 }
 
 /*
- * Copy the build's lists and split limit into the metapage: twice the
- * mean list, or 0 (SpannSplitLimit) when that is below the least limit
+ * Copy the build's lists, split limit and last vector page into the
+ * metapage: the limit is twice the mean list, or 0 (SpannSplitLimit) when
+ * that is below the least limit
  */
 static void
 update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
@@ -940,6 +947,7 @@ update_metapage(SpannBuildState *bs, const SpannMetaPageData *lists)
 	meta->ngroups = lists->ngroups;
 	meta->group_head = lists->group_head;
 	meta->group_tail = lists->group_tail;
+	meta->vector_page = bs->vector_page;
 	meta->list_limit = SPANN_SPLIT_FACTOR * mean >= SPANN_MIN_LIST_LIMIT ?
 		(uint32) ceil(SPANN_SPLIT_FACTOR * mean) : 0;
 	MarkBufferDirty(buffer);
@@ -986,7 +994,9 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs,
 								   NULL);
 			assign_batch(&bs);
+			SpannFinishBuildVectors(index, bs.vector_page);
 		}
+		FreeSpaceMapVacuum(index);
 	}
 	update_metapage(&bs, &lists);
 	AnnLogRelation(index, MAIN_FORKNUM);

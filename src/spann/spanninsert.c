@@ -553,7 +553,7 @@ spanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		AnnCheckDimensions(info->dimensions, dim);
 		key = AnnFilterComposeKey(&info->filters, key, info->keysize, values, isnull);
 		row.heaptid = *heap_tid;
-		SpannStoreVector(index, &row, DatumGetPointer(key), false);
+		SpannStoreVector(index, &row, DatumGetPointer(key));
 		SpannInsertKey(index, DatumGetPointer(key), &row, InvalidBlockNumber);
 	}
 	MemoryContextSwitchTo(old);

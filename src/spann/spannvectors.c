@@ -38,7 +38,8 @@
  * pages stay below half a page, so that GetFreeIndexPage (pages to
  * recycle) never offers one.  The map is a hint: every page it offers is
  * checked under its lock.  Lock order: a vector page, then the page of
- * its split vectors' tails, then the metapage.
+ * its split vectors' tails, then the metapage.  A build's participants
+ * fill pages of their own instead (SpannStoreBuildVector).
  */
 #include "postgres.h"
 
@@ -344,11 +345,11 @@ put_split_vector(Relation index, AnnEdit *edit, BlockNumber blkno, Page page,
 
 /* Point the metapage at the vector page being filled */
 static void
-set_vector_page(Relation index, bool building, BlockNumber blkno)
+set_vector_page(Relation index, BlockNumber blkno)
 {
 	AnnEdit		edit;
 
-	AnnEditBegin(&edit, index, building);
+	AnnEditBegin(&edit, index, false);
 	SpannEditMeta(&edit, index)->vector_page = blkno;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
@@ -358,15 +359,15 @@ set_vector_page(Relation index, bool building, BlockNumber blkno)
  * Finish edit, which added vector page blkno (room: what the map is to
  * be told of it), and make that page the metapage's, then unlock and
  * release the edit's pages.  Should another backend's new page take the
- * metapage's place (a parallel build's participants add pages side by
- * side), the map still leads to this one: its upper levels learn it now,
- * not at the next VACUUM.
+ * metapage's place (concurrent inserts add pages side by side), the map
+ * still leads to this one: its upper levels learn it now, not at the next
+ * VACUUM.
  */
 static void
-finish_with_new_page(Relation index, bool building, AnnEdit *edit, BlockNumber blkno, Size room)
+finish_with_new_page(Relation index, AnnEdit *edit, BlockNumber blkno, Size room)
 {
 	AnnEditFinish(edit);
-	set_vector_page(index, building, blkno);
+	set_vector_page(index, blkno);
 	AnnEditUnlockRelease(edit);
 	RecordPageWithFreeSpace(index, blkno, room);
 	FreeSpaceMapVacuumRange(index, blkno, blkno + 1);
@@ -394,7 +395,7 @@ typedef enum SpannVectorPageState
  */
 static SpannVectorPageState
 store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const char *key,
-			  bool building, bool may_split, ItemPointer where)
+			  bool may_split, ItemPointer where)
 {
 	Buffer		buffer = ReadBuffer(index, blkno);
 	Page		page;
@@ -414,17 +415,17 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const c
 		RecordPageWithFreeSpace(index, blkno, 0);
 		return SPANN_VECTOR_FULL;
 	}
-	AnnEditBegin(&edit, index, building);
+	AnnEditBegin(&edit, index, false);
 	/* put_vector changes nothing when it fails */
 	page = AnnEditRegister(&edit, buffer, false);
-	stored = put_vector(index, building, blkno, page, tuple, key, where);
+	stored = put_vector(index, false, blkno, page, tuple, key, where);
 	if (!stored && may_split && PageGetFreeSpace(page) >= SPANN_VECTOR_SPLIT_MIN)
 	{
 		BlockNumber tail_blkno = put_split_vector(index, &edit, blkno, page, &tuple->heaptid,
 												  key, where, &room);
 
 		/* the head took all the page's room, and it had no free slot */
-		finish_with_new_page(index, building, &edit, tail_blkno, room);
+		finish_with_new_page(index, &edit, tail_blkno, room);
 		RecordPageWithFreeSpace(index, blkno, 0);
 		return SPANN_VECTOR_STORED;
 	}
@@ -449,8 +450,8 @@ store_on_page(Relation index, BlockNumber blkno, SpannVectorTuple tuple, const c
  * many, or when the map has no page to offer.
  */
 static bool
-store_by_map(Relation index, SpannVectorTuple tuple, const char *key, bool building,
-			 Size wanted, bool may_split, BlockNumber nblocks, ItemPointer where)
+store_by_map(Relation index, SpannVectorTuple tuple, const char *key, Size wanted,
+			 bool may_split, BlockNumber nblocks, ItemPointer where)
 {
 	for (int free_offered = 0; free_offered < SPANN_VECTOR_FREE_SKIPS;)
 	{
@@ -459,7 +460,7 @@ store_by_map(Relation index, SpannVectorTuple tuple, const char *key, bool build
 
 		if (!BlockNumberIsValid(blkno) || blkno >= nblocks)
 			return false;
-		state = store_on_page(index, blkno, tuple, key, building, may_split, where);
+		state = store_on_page(index, blkno, tuple, key, may_split, where);
 		if (state == SPANN_VECTOR_STORED)
 			return true;
 		if (state == SPANN_VECTOR_FREE)
@@ -481,7 +482,7 @@ store_by_map(Relation index, SpannVectorTuple tuple, const char *key, bool build
  * entries hold it): row->vector is made invalid.
  */
 void
-SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
+SpannStoreVector(Relation index, SpannRow *row, const char *key)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	SpannVectorTuple tuple;
@@ -506,9 +507,9 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 	has_page = BlockNumberIsValid(meta.vector_page) && meta.vector_page < nblocks;
 	for (int may_split = 0; may_split <= 1; may_split++)
 	{
-		if ((has_page && store_on_page(index, meta.vector_page, tuple, key, building, may_split,
+		if ((has_page && store_on_page(index, meta.vector_page, tuple, key, may_split,
 									   &row->vector) == SPANN_VECTOR_STORED) ||
-			store_by_map(index, tuple, key, building,
+			store_by_map(index, tuple, key,
 						 may_split ? 1 : SPANN_VECTOR_WHOLE_ROOM, may_split, nblocks, &row->vector))
 		{
 			pfree(tuple);
@@ -516,17 +517,109 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key, bool building)
 		}
 	}
 
-	AnnEditBegin(&edit, index, building);
+	AnnEditBegin(&edit, index, false);
 	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
 	blkno = BufferGetBlockNumber(buffer);
 	page = AnnEditRegister(&edit, buffer, true);
 	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	if (!put_vector(index, building, blkno, page, tuple, key, &row->vector))
+	if (!put_vector(index, false, blkno, page, tuple, key, &row->vector))
 		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
-	finish_with_new_page(index, building, &edit, blkno,
+	finish_with_new_page(index, &edit, blkno,
 						 vector_page_room(index, blkno, page,
 										  OffsetNumberNext(ItemPointerGetOffsetNumber(&row->vector))));
 	pfree(tuple);
+}
+
+/*
+ * Put the vector tuple on a build's page *filling, or its head there and
+ * its tail on a new page, which becomes *filling; false, changing
+ * nothing, when not even a head fits.
+ */
+static bool
+store_on_filling(Relation index, BlockNumber *filling, SpannVectorTuple tuple, const char *key,
+				 ItemPointer where)
+{
+	Buffer		buffer = ReadBuffer(index, *filling);
+	AnnEdit		edit;
+	Page		page;
+	bool		stored;
+
+	LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
+	AnnEditBegin(&edit, index, true);
+	page = AnnEditRegister(&edit, buffer, false);
+	stored = put_vector(index, true, *filling, page, tuple, key, where);
+	if (!stored && PageGetFreeSpace(page) >= SPANN_VECTOR_SPLIT_MIN)
+	{
+		Size		unused_room;
+
+		*filling = put_split_vector(index, &edit, *filling, page, &tuple->heaptid, key, where,
+									&unused_room);
+		stored = true;
+	}
+	if (stored)
+		AnnEditFinish(&edit);
+	else
+		AnnEditAbort(&edit);
+	AnnEditUnlockRelease(&edit);
+	return stored;
+}
+
+/*
+ * Store the vector of row->heaptid during a build, as SpannStoreVector
+ * does but on pages of the caller's own: *filling is the page it fills
+ * (InvalidBlockNumber at first).  A vector that does not fit is split if
+ * a head fits, else it goes to a new page; the new page becomes
+ * *filling.  Neither the metapage nor the free space map is read or
+ * written, so a parallel build's participants do not wait on each other;
+ * SpannFinishBuildVectors tells the map what room the last page has left.
+ */
+void
+SpannStoreBuildVector(Relation index, BlockNumber *filling, SpannRow *row, const char *key)
+{
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
+	SpannVectorTuple tuple;
+	AnnEdit		edit;
+	Buffer		buffer;
+	Page		page;
+
+	if (info->entry_holds_key)
+	{
+		ItemPointerSetInvalid(&row->vector);
+		return;
+	}
+	tuple = palloc0(info->vector_tuple_size);
+	tuple->heaptid = row->heaptid;
+	tuple->part = SPANN_VECTOR_WHOLE;
+	if (!BlockNumberIsValid(*filling) ||
+		!store_on_filling(index, filling, tuple, key, &row->vector))
+	{
+		AnnEditBegin(&edit, index, true);
+		buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+		*filling = BufferGetBlockNumber(buffer);
+		page = AnnEditRegister(&edit, buffer, true);
+		AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+		if (!put_vector(index, true, *filling, page, tuple, key, &row->vector))
+			elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+		AnnEditFinish(&edit);
+		AnnEditUnlockRelease(&edit);
+	}
+	pfree(tuple);
+}
+
+/* Record the room left on the last page SpannStoreBuildVector filled */
+void
+SpannFinishBuildVectors(Relation index, BlockNumber filling)
+{
+	Buffer		buffer;
+	Size		room;
+
+	if (!BlockNumberIsValid(filling))
+		return;
+	buffer = ReadBuffer(index, filling);
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	room = vector_page_room(index, filling, BufferGetPage(buffer), FirstOffsetNumber);
+	UnlockReleaseBuffer(buffer);
+	RecordPageWithFreeSpace(index, filling, room);
 }
 
 /*
