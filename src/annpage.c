@@ -20,6 +20,7 @@
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 
 #include "annpage.h"
@@ -159,6 +160,75 @@ AnnNewBuffer(Relation index, ForkNumber fork)
 	return buffer;
 }
 
+/*
+ * A build that lays out its pages in order writes them past shared
+ * buffers, as nbtree's sorted build does: each page is written once, by
+ * smgrextend, instead of being added as a zero page, filled in a buffer,
+ * read back to be logged and written again by a checkpoint.  Pages are
+ * WAL-logged in batches before they are written, when the index needs
+ * WAL, and then the fork is synced at the end, since a checkpoint that
+ * began after the records cannot have written pages it never saw.  The
+ * writer's blocks must be the main fork's next ones: nothing else may
+ * extend it until AnnBulkFinish.
+ */
+void
+AnnBulkBegin(AnnBulkWriter *writer, Relation index)
+{
+	writer->index = index;
+	writer->use_wal = RelationNeedsWAL(index);
+	writer->next = RelationGetNumberOfBlocks(index);
+	writer->npending = 0;
+	writer->space = palloc(sizeof(PGAlignedBlock) * ANN_BULK_BATCH);
+	for (int i = 0; i < ANN_BULK_BATCH; i++)
+		writer->pages[i] = (Page) writer->space[i].data;
+}
+
+static void
+bulk_write_pending(AnnBulkWriter *writer)
+{
+	if (writer->npending == 0)
+		return;
+	if (writer->use_wal)
+		log_newpages(&writer->index->rd_node, MAIN_FORKNUM, writer->npending, writer->blknos,
+					 writer->pages, true);
+	for (int i = 0; i < writer->npending; i++)
+	{
+		PageSetChecksumInplace(writer->pages[i], writer->blknos[i]);
+		smgrextend(RelationGetSmgr(writer->index), MAIN_FORKNUM, writer->blknos[i],
+				   (char *) writer->pages[i], true);
+	}
+	writer->npending = 0;
+}
+
+/*
+ * A zeroed page for the next block (*blkno), for the caller to fill
+ * before its next call: then the pages before may be written.
+ */
+Page
+AnnBulkNewPage(AnnBulkWriter *writer, BlockNumber *blkno)
+{
+	Page		page;
+
+	if (writer->npending == ANN_BULK_BATCH)
+		bulk_write_pending(writer);
+	page = writer->pages[writer->npending];
+	memset(page, 0, BLCKSZ);
+	writer->blknos[writer->npending++] = writer->next;
+	*blkno = writer->next++;
+	return page;
+}
+
+/* Write the pages left; returns the first block past the writer's. */
+BlockNumber
+AnnBulkFinish(AnnBulkWriter *writer)
+{
+	bulk_write_pending(writer);
+	if (writer->use_wal)
+		smgrimmedsync(RelationGetSmgr(writer->index), MAIN_FORKNUM);
+	pfree(writer->space);
+	return writer->next;
+}
+
 /* Refuse, with a clear error, a metapage we must not interpret. */
 static void
 check_meta(Relation index, Page page, const char *am_name, uint32 magic, uint32 version)
@@ -275,6 +345,14 @@ AnnLogRelation(Relation index, ForkNumber fork)
 	if (RelationNeedsWAL(index) || fork == INIT_FORKNUM)
 		log_newpage_range(index, fork, 0, RelationGetNumberOfBlocksInFork(index, fork),
 						  true);
+}
+
+/* Log the main fork's blocks from start up to end, as AnnLogRelation does */
+void
+AnnLogRelationRange(Relation index, BlockNumber start, BlockNumber end)
+{
+	if (RelationNeedsWAL(index) && start < end)
+		log_newpage_range(index, MAIN_FORKNUM, start, end, true);
 }
 
 /* ---------------------------------------------------------------------

@@ -94,10 +94,30 @@ typedef struct AnnChainBound
 	BlockNumber limit;			/* the index's size when last looked at */
 } AnnChainBound;
 
+/*
+ * Writes a new index's pages in block order past shared buffers
+ * (AnnBulkBegin): each page once, logged in batches of ANN_BULK_BATCH
+ */
+#define ANN_BULK_BATCH 32
+
+typedef struct AnnBulkWriter
+{
+	Relation	index;
+	bool		use_wal;
+	BlockNumber next;			/* the block the next new page will be */
+	int			npending;		/* pages handed out, not yet written */
+	BlockNumber blknos[ANN_BULK_BATCH];
+	Page		pages[ANN_BULK_BATCH];
+	PGAlignedBlock *space;
+} AnnBulkWriter;
+
 extern void AnnInitPage(Page page, uint16 page_id, uint16 flags);
 extern Buffer AnnNewBuffer(Relation index, ForkNumber fork);
 extern void AnnOpenBuildPool(Relation index);
 extern void AnnCloseBuildPool(Relation index);
+extern void AnnBulkBegin(AnnBulkWriter *writer, Relation index);
+extern Page AnnBulkNewPage(AnnBulkWriter *writer, BlockNumber *blkno);
+extern BlockNumber AnnBulkFinish(AnnBulkWriter *writer);
 
 extern void AnnReadMeta(Relation index, const char *am_name, uint32 magic, uint32 version,
 						void *meta, Size size);
@@ -107,6 +127,7 @@ extern void AnnEditFinish(AnnEdit *edit);
 extern void AnnEditAbort(AnnEdit *edit);
 extern void AnnEditUnlockRelease(AnnEdit *edit);
 extern void AnnLogRelation(Relation index, ForkNumber fork);
+extern void AnnLogRelationRange(Relation index, BlockNumber start, BlockNumber end);
 extern void AnnPageCorrupted(Relation index, BlockNumber blkno, const char *what) pg_attribute_noreturn();
 extern void AnnCheckPage(Relation index, BlockNumber blkno, Page page, uint16 page_id,
 						 uint16 kinds);

@@ -645,6 +645,8 @@ extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDel
 extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
 extern void HnswLinkOrphans(Relation index);
+extern void HnswLinkKnownOrphans(Relation index, const ItemPointerData *reached, int64 nreached,
+								 const ItemPointerData *orphans, int64 norphans);
 
 /* hnswutils.c */
 extern const HnswIndexInfo *HnswGetIndexInfo(Relation index);

@@ -135,7 +135,7 @@ add_row(HnswBuildState *bs, ItemPointer tid, Datum key)
 		MemoryContext old = MemoryContextSwitchTo(bs->build_cxt);
 
 		HnswReportSpill(bs, bs->indtuples);
-		HnswBuildGraphWrite(bs->index, &bs->graph);
+		bs->graph_end = HnswBuildGraphWrite(bs->index, &bs->graph, &bs->reach);
 		MemoryContextSwitchTo(old);
 		bs->on_disk = true;
 	}
@@ -260,9 +260,26 @@ build_serial(HnswBuildState *bs, IndexInfo *indexInfo, Size arena_size, HnswGrap
 	heap_tuples = table_index_build_scan(bs->heap, bs->index, indexInfo, true, true,
 										 HnswBuildCallback, bs, NULL);
 	if (!bs->on_disk)
-		HnswBuildGraphWrite(bs->index, &bs->graph);
+		bs->graph_end = HnswBuildGraphWrite(bs->index, &bs->graph, &bs->reach);
 	pfree(bs->graph.arena);
 	return heap_tuples;
+}
+
+/*
+ * WAL-log what the build wrote without logging: the pages other than the
+ * graph's, which HnswBuildGraphWrite logged as it wrote them, or every
+ * page when rows went into the graph's pages afterwards.
+ */
+static void
+log_unlogged_pages(HnswBuildState *bs)
+{
+	if (bs->graph_end == 0 || bs->on_disk)
+		AnnLogRelation(bs->index, MAIN_FORKNUM);
+	else
+	{
+		AnnLogRelationRange(bs->index, ANN_METAPAGE_BLKNO, ANN_METAPAGE_BLKNO + 1);
+		AnnLogRelationRange(bs->index, bs->graph_end, RelationGetNumberOfBlocks(bs->index));
+	}
 }
 
 IndexBuildResult *
@@ -294,9 +311,13 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	MemoryContextDelete(bs.tuple_cxt);
 	if (bs.info.filters.ncolumns > 0)
 		HnswBuildSignatureDirectory(index);
-	AnnLogRelation(index, MAIN_FORKNUM);
+	log_unlogged_pages(&bs);
 	/* after the pages are logged: the links it adds are WAL records of their own */
-	HnswLinkOrphans(index);
+	if (bs.graph_end == 0 || bs.on_disk)
+		HnswLinkOrphans(index);
+	else
+		HnswLinkKnownOrphans(index, bs.reach.reached, bs.reach.nreached, bs.reach.orphans,
+							 bs.reach.norphans);
 	result->index_tuples = bs.indtuples;
 	return result;
 }

@@ -86,6 +86,15 @@ typedef struct HnswBuildGraph
 } HnswBuildGraph;
 
 /* One participant of a build (the only one of a serial build) */
+/* What a walk of a built graph's layer 0 from its entry reaches, by TID */
+typedef struct HnswGraphReach
+{
+	ItemPointerData *reached;
+	int64		nreached;
+	ItemPointerData *orphans;	/* the elements it does not reach */
+	int64		norphans;
+} HnswGraphReach;
+
 typedef struct HnswBuildState
 {
 	Relation	heap;
@@ -98,6 +107,8 @@ typedef struct HnswBuildState
 	HnswCandidate *selected[HNSW_MAX_LEVEL + 1];	/* per layer */
 	int			nselected[HNSW_MAX_LEVEL + 1];
 	bool		on_disk;		/* graph written: insert the rest on disk */
+	BlockNumber graph_end;		/* the written graph's pages end here (0: none) */
+	HnswGraphReach reach;		/* of the written graph */
 	bool		progress;		/* report to pg_stat_progress_create_index */
 	BufFile    *spill;			/* parallel: rows that found the graph full */
 	FileSet    *spill_set;
@@ -157,7 +168,7 @@ extern void HnswBuildGraphSharedInit(HnswGraphShared *shared, int lock_tranche);
 extern bool HnswBuildGraphInsert(HnswBuildState *bs, const char *key, ItemPointer heaptid);
 
 /* hnswbuildwrite.c */
-extern void HnswBuildGraphWrite(Relation index, HnswBuildGraph *g);
+extern BlockNumber HnswBuildGraphWrite(Relation index, HnswBuildGraph *g, HnswGraphReach *reach);
 
 /* hnswbuild.c */
 extern void HnswBuildStateInit(HnswBuildState *bs, Relation heap, Relation index, char *arena,

@@ -178,10 +178,13 @@ HnswBuildParallel(HnswBuildState *bs, IndexInfo *indexInfo, int nworkers, Size a
 	/* the leader writes the shared graph, then what did not fit */
 	HnswBuildGraphInit(&bs->graph, &bs->info, ArenaFromHnswShared(ps), arena_size, &ps->graph,
 					   false);
-	HnswBuildGraphWrite(bs->index, &bs->graph);
+	bs->graph_end = HnswBuildGraphWrite(bs->index, &bs->graph, &bs->reach);
 	/* say so once, as a serial build does, if rows did not fit */
 	if (pg_atomic_read_u64(&ps->nspilled) > 0)
+	{
 		HnswReportSpill(bs, pb.shared->index_tuples - (double) pg_atomic_read_u64(&ps->nspilled));
+		bs->on_disk = true;
+	}
 	bs->indtuples = pb.shared->index_tuples;
 	insert_spilled(bs, ps, launched + 1);
 	*heap_tuples = pb.shared->heap_tuples;

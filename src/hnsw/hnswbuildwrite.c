@@ -3,8 +3,11 @@
  *		Write the graph of an hnsw build (hnswbuildgraph.c) to pages.
  *
  * Writing assigns every element and neighbour tuple its final TID first,
- * so each page is written once, complete.  Nothing is WAL-logged while
- * building; AnnLogRelation logs the finished relation in one pass.
+ * so each page is written once, complete, in block order, past shared
+ * buffers (AnnBulkBegin), and logged as it is written.  Pages written
+ * otherwise during a build are not WAL-logged: hnswbuild logs them when
+ * it is done (all of them if rows were inserted into the graph's pages
+ * after it was written).
  *
  * Nobody else can see the index during a build, so no locks are taken
  * beyond the buffer locks bufmgr requires.  In a parallel build only the
@@ -221,26 +224,20 @@ add_tuple(Relation index, Page page, void *tuple, Size size, ItemPointer tid)
 }
 
 /*
- * The locked buffer of tid's page: buffer if it is that page, else a new
- * page (the plan numbers pages in the order they are added), after
- * buffer, if valid, is released.
+ * The page of tid: page (block *blkno) if it is that one, else the
+ * writer's next, which the plan says it is (the plan numbers pages in the
+ * order they are added)
  */
-static Buffer
-page_of(Relation index, Buffer buffer, ItemPointer tid)
+static Page
+page_of(Relation index, AnnBulkWriter *writer, Page page, BlockNumber *blkno, ItemPointer tid)
 {
-	if (BufferIsValid(buffer) && BufferGetBlockNumber(buffer) == ItemPointerGetBlockNumber(tid))
-		return buffer;
-	if (BufferIsValid(buffer))
-	{
-		MarkBufferDirty(buffer);
-		UnlockReleaseBuffer(buffer);
-	}
-	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
-	if (BufferGetBlockNumber(buffer) != ItemPointerGetBlockNumber(tid))
-		elog(ERROR, "unexpected block %u in index \"%s\"",
-			 BufferGetBlockNumber(buffer), RelationGetRelationName(index));
-	AnnInitPage(BufferGetPage(buffer), ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS);
-	return buffer;
+	if (page != NULL && *blkno == ItemPointerGetBlockNumber(tid))
+		return page;
+	page = AnnBulkNewPage(writer, blkno);
+	if (*blkno != ItemPointerGetBlockNumber(tid))
+		elog(ERROR, "unexpected block %u in index \"%s\"", *blkno, RelationGetRelationName(index));
+	AnnInitPage(page, ANN_HNSW_PAGE_ID, HNSW_PAGE_ELEMENTS);
+	return page;
 }
 
 /* Point the metapage at the graph's entry element and its last page of elements. */
@@ -264,11 +261,63 @@ write_entry(Relation index, HnswBuildGraph *g, ItemPointerData *etids, BlockNumb
 }
 
 /*
- * Write every element of g to index (holding only its metapage) in TID
- * order, then point the metapage at the entry.
+ * Walk layer 0 of g from its entry, as HnswLinkOrphans walks the pages,
+ * and sort the written elements' TIDs into reached and orphans
  */
-void
-HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
+static void
+walk_graph(HnswBuildGraph *g, const ItemPointerData *etids, HnswGraphReach *reach)
+{
+	int32		nelements = g->shared->nelements;
+	bool	   *reached = palloc_extended(Max(nelements, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	int32	   *stack = palloc_extended(sizeof(int32) * Max(nelements, 1), MCXT_ALLOC_HUGE);
+	int32		nstack = 0;
+
+	if (g->shared->entry >= 0)
+	{
+		reached[g->shared->entry] = true;
+		stack[nstack++] = g->shared->entry;
+	}
+	while (nstack > 0)
+	{
+		HnswBuildList *list = element_list(g, stack[--nstack], 0);
+
+		for (int i = 0; i < list->count; i++)
+		{
+			int32		target = list->edges[i].element;
+
+			if (!reached[target])
+			{
+				reached[target] = true;
+				stack[nstack++] = target;
+			}
+		}
+	}
+
+	reach->reached = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1), MCXT_ALLOC_HUGE);
+	reach->orphans = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1), MCXT_ALLOC_HUGE);
+	reach->nreached = reach->norphans = 0;
+	for (int32 id = 0; id < nelements; id++)
+	{
+		if (element_at(g, id)->merged)
+			continue;
+		if (reached[id])
+			reach->reached[reach->nreached++] = etids[id];
+		else
+			reach->orphans[reach->norphans++] = etids[id];
+	}
+	pfree(reached);
+	pfree(stack);
+}
+
+/*
+ * Write every element of g to index (holding only its metapage) in TID
+ * order, then point the metapage at the entry.  The element pages are
+ * written past shared buffers, and logged when the index needs WAL
+ * (AnnBulkBegin); returns the first block after them.  Also walks the
+ * graph for the orphans HnswLinkKnownOrphans is to link (into reach).
+ */
+BlockNumber
+HnswBuildGraphWrite(Relation index, HnswBuildGraph *g, HnswGraphReach *reach)
 {
 	int32		nelements = g->shared->nelements;
 	ItemPointerData *etids = palloc_extended(sizeof(ItemPointerData) * Max(nelements, 1),
@@ -278,8 +327,11 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 	HnswElementTuple etup = palloc(HNSW_MAX_ELEMENT_TUPLE_SIZE);
 	HnswNeighborTuple ntup = palloc(HnswNeighborTupleSize(g->info, HNSW_MAX_LEVEL));
 	char	   *codes = NULL;
-	Buffer		buffer = InvalidBuffer;
+	AnnBulkWriter writer;
+	Page		page = NULL;
+	BlockNumber blkno = InvalidBlockNumber;
 	BlockNumber last_page;
+	BlockNumber written_end;
 	int			key_pages = AnnKeyPageCount(g->info->long_keysize);
 	BlockNumber key_page;
 
@@ -292,6 +344,7 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 	last_page = plan_tids(g, etids, ntids);
 	key_page = last_page + 1;
 
+	AnnBulkBegin(&writer, index);
 	for (int32 id = 0; id < nelements; id++)
 	{
 		HnswBuildElement *e = element_at(g, id);
@@ -302,18 +355,15 @@ HnswBuildGraphWrite(Relation index, HnswBuildGraph *g)
 		form_element(g, id, &ntids[id], key_page, etup);
 		key_page += key_pages;
 		form_neighbors(g, id, etids, codes, ntup);
-		buffer = page_of(index, buffer, &etids[id]);
-		add_tuple(index, BufferGetPage(buffer), etup, element_tuple_size(g, id), &etids[id]);
-		buffer = page_of(index, buffer, &ntids[id]);
-		add_tuple(index, BufferGetPage(buffer), ntup, HnswNeighborTupleSize(g->info, e->level),
-				  &ntids[id]);
+		page = page_of(index, &writer, page, &blkno, &etids[id]);
+		add_tuple(index, page, etup, element_tuple_size(g, id), &etids[id]);
+		page = page_of(index, &writer, page, &blkno, &ntids[id]);
+		add_tuple(index, page, ntup, HnswNeighborTupleSize(g->info, e->level), &ntids[id]);
 	}
-	if (BufferIsValid(buffer))
-	{
-		MarkBufferDirty(buffer);
-		UnlockReleaseBuffer(buffer);
-	}
+	written_end = AnnBulkFinish(&writer);
 	if (g->info->long_keysize > 0)
 		write_long_keys(index, g, last_page + 1, key_pages);
 	write_entry(index, g, etids, last_page);
+	walk_graph(g, etids, reach);
+	return written_end;
 }

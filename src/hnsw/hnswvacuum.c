@@ -406,6 +406,9 @@ typedef struct HnswReconnect
 	HnswRef    *links;			/* scratch, 2m slots */
 	HnswRef    *orphan_links;	/* layer 0 of the orphan being reconnected */
 	int			norphan_links;
+	MemoryContext cxt;			/* the pass's */
+	MemoryContext orphan_cxt;	/* one orphan's */
+	MemoryContext caller_cxt;
 } HnswReconnect;
 
 static HnswWalkEntry *
@@ -650,6 +653,61 @@ reconnect(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
 }
 
 /*
+ * Begin a reconnect pass of vs in its own memory context (the caller's
+ * current context is left), with nothing reached yet.  False, having
+ * done nothing, when the index has no entry point.
+ */
+static bool
+reconnect_begin(HnswReconnect *rc, HnswVacuumState *vs, HnswMetaPageData *meta)
+{
+	HnswReadMeta(vs->index, meta);
+	if (!ItemPointerIsValid(&meta->entry))
+		return false;
+	rc->cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw vacuum reconnect context",
+									ALLOCSET_DEFAULT_SIZES);
+	rc->caller_cxt = MemoryContextSwitchTo(rc->cxt);
+	rc->orphan_cxt = AllocSetContextCreate(rc->cxt, "Hnsw reconnect orphan context",
+										   ALLOCSET_DEFAULT_SIZES);
+	rc->vs = vs;
+	HnswDiskGraphInit(&rc->walk, vs->index, false);
+	HnswDiskGraphInit(&vs->graph, vs->index, true);
+	rc->reach = hnswwalk_create(rc->cxt, 1024, NULL);
+	rc->capacity = 1024;
+	rc->nstack = 0;
+	rc->stack = palloc(sizeof(HnswRef) * rc->capacity);
+	rc->links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
+	rc->orphan_links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
+	rc->norphan_links = 0;
+	return true;
+}
+
+/* Reconnect orphan unless an earlier reconnect made it reached */
+static void
+reconnect_if_orphan(HnswReconnect *rc, HnswRef orphan, const HnswMetaPageData *meta)
+{
+	if (reach_entry(rc, orphan)->reached)
+		return;
+	/*
+	 * a search's keys and lists go with it (thousands of orphans are
+	 * possible); the graph must forget the keys
+	 */
+	MemoryContextSwitchTo(rc->orphan_cxt);
+	reconnect(rc, orphan, meta);
+	MemoryContextSwitchTo(rc->cxt);
+	HnswDiskGraphReset(&rc->vs->graph, NULL);
+	MemoryContextReset(rc->orphan_cxt);
+}
+
+static void
+reconnect_end(HnswReconnect *rc)
+{
+	HnswDiskGraphRelease(&rc->walk);
+	HnswDiskGraphRelease(&rc->vs->graph);
+	MemoryContextSwitchTo(rc->caller_cxt);
+	MemoryContextDelete(rc->cxt);
+}
+
+/*
  * Walk the graph from the entry point, then reconnect the live elements
  * the walk did not reach, page by page.
  */
@@ -657,33 +715,12 @@ static void
 reconnect_orphans(HnswVacuumState *vs)
 {
 	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "Hnsw vacuum reconnect context",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	MemoryContext orphan_cxt = AllocSetContextCreate(cxt, "Hnsw reconnect orphan context",
-													 ALLOCSET_DEFAULT_SIZES);
 	HnswMetaPageData meta;
 	HnswReconnect rc;
 
-	HnswReadMeta(vs->index, &meta);
-	if (!ItemPointerIsValid(&meta.entry))
-	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(cxt);
+	if (!reconnect_begin(&rc, vs, &meta))
 		return;
-	}
-	rc.vs = vs;
-	HnswDiskGraphInit(&rc.walk, vs->index, false);
-	HnswDiskGraphInit(&vs->graph, vs->index, true);
-	rc.reach = hnswwalk_create(cxt, 1024, NULL);
-	rc.capacity = 1024;
-	rc.nstack = 0;
-	rc.stack = palloc(sizeof(HnswRef) * rc.capacity);
-	rc.links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
-	rc.orphan_links = palloc(sizeof(HnswRef) * 2 * vs->info->m);
-	rc.norphan_links = 0;
 	walk_from(&rc, HnswTidToRef(&meta.entry));
-
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Page		page = HnswDiskGraphLockPage(&rc.walk, blkno);
@@ -703,25 +740,11 @@ reconnect_orphans(HnswVacuumState *vs)
 		}
 		LockBuffer(rc.walk.buffer, BUFFER_LOCK_UNLOCK);
 		for (int i = 0; i < norphans; i++)
-			if (!reach_entry(&rc, orphans[i])->reached)
-			{
-				/*
-				 * a search's keys and lists go with it (thousands of
-				 * orphans are possible); the graph must forget the keys
-				 */
-				MemoryContextSwitchTo(orphan_cxt);
-				reconnect(&rc, orphans[i], &meta);
-				MemoryContextSwitchTo(cxt);
-				HnswDiskGraphReset(&vs->graph, NULL);
-				MemoryContextReset(orphan_cxt);
-			}
+			reconnect_if_orphan(&rc, orphans[i], &meta);
 		pfree(orphans);
 		vacuum_delay_point();
 	}
-	HnswDiskGraphRelease(&rc.walk);
-	HnswDiskGraphRelease(&vs->graph);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
+	reconnect_end(&rc);
 }
 
 /* Move the entry point to a live element when it is dead. */
@@ -895,4 +918,35 @@ HnswLinkOrphans(Relation index)
 	info.index = index;
 	vacuum_state_init(&vs, &info);
 	reconnect_orphans(&vs);
+}
+
+/*
+ * HnswLinkOrphans for a build that walked its graph in memory before it
+ * wrote it: the walk reached reached[0..nreached) and not
+ * orphans[0..norphans), which alone are read.
+ */
+void
+HnswLinkKnownOrphans(Relation index, const ItemPointerData *reached, int64 nreached,
+					 const ItemPointerData *orphans, int64 norphans)
+{
+	IndexVacuumInfo info;
+	HnswVacuumState vs;
+	HnswMetaPageData meta;
+	HnswReconnect rc;
+
+	if (norphans == 0)
+		return;
+	memset(&info, 0, sizeof(info));
+	info.index = index;
+	vacuum_state_init(&vs, &info);
+	if (!reconnect_begin(&rc, &vs, &meta))
+		return;
+	for (int64 i = 0; i < nreached; i++)
+		reach_entry(&rc, HnswTidToRef((ItemPointer) &reached[i]))->reached = true;
+	for (int64 i = 0; i < norphans; i++)
+	{
+		reconnect_if_orphan(&rc, HnswTidToRef((ItemPointer) &orphans[i]), &meta);
+		CHECK_FOR_INTERRUPTS();
+	}
+	reconnect_end(&rc);
 }
