@@ -471,6 +471,44 @@ store_by_map(Relation index, SpannVectorTuple tuple, const char *key, Size wante
 }
 
 /*
+ * A new vector tuple for row, its key to be put in; or NULL, with
+ * row->vector made invalid, when the index's entries hold the keys
+ */
+static SpannVectorTuple
+new_vector_tuple(Relation index, SpannRow *row)
+{
+	SpannVectorTuple tuple;
+
+	if (SpannGetIndexInfo(index)->entry_holds_key)
+	{
+		ItemPointerSetInvalid(&row->vector);
+		return NULL;
+	}
+	tuple = palloc0(SpannGetIndexInfo(index)->vector_tuple_size);
+	tuple->heaptid = row->heaptid;
+	tuple->part = SPANN_VECTOR_WHOLE;
+	return tuple;
+}
+
+/*
+ * Put the vector tuple on a new vector page, registered in edit (*page);
+ * returns its block number
+ */
+static BlockNumber
+put_on_new_page(Relation index, AnnEdit *edit, bool building, SpannVectorTuple tuple,
+				const char *key, ItemPointer where, Page *page)
+{
+	Buffer		buffer = AnnNewBuffer(index, MAIN_FORKNUM);
+	BlockNumber blkno = BufferGetBlockNumber(buffer);
+
+	*page = AnnEditRegister(edit, buffer, true);
+	AnnInitPage(*page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
+	if (!put_vector(index, building, blkno, *page, tuple, key, where))
+		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+	return blkno;
+}
+
+/*
  * Store the vector of row->heaptid (key: keysize bytes) and set
  * row->vector to where it went (its head, when it is split).  Whole, if
  * the metapage's vector page (the one being filled) or a page the free
@@ -484,25 +522,17 @@ store_by_map(Relation index, SpannVectorTuple tuple, const char *key, Size wante
 void
 SpannStoreVector(Relation index, SpannRow *row, const char *key)
 {
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannVectorTuple tuple;
+	SpannVectorTuple tuple = new_vector_tuple(index, row);
 	SpannMetaPageData meta;
 	BlockNumber nblocks;
 	AnnEdit		edit;
 	Page		page;
-	Buffer		buffer;
 	BlockNumber blkno;
 	bool		has_page;
 
-	if (info->entry_holds_key)
-	{
-		ItemPointerSetInvalid(&row->vector);
+	if (tuple == NULL)
 		return;
-	}
-	tuple = palloc0(info->vector_tuple_size);
 	nblocks = RelationGetNumberOfBlocks(index);
-	tuple->heaptid = row->heaptid;
-	tuple->part = SPANN_VECTOR_WHOLE;
 	SpannReadMeta(index, &meta);
 	has_page = BlockNumberIsValid(meta.vector_page) && meta.vector_page < nblocks;
 	for (int may_split = 0; may_split <= 1; may_split++)
@@ -518,12 +548,7 @@ SpannStoreVector(Relation index, SpannRow *row, const char *key)
 	}
 
 	AnnEditBegin(&edit, index, false);
-	buffer = AnnNewBuffer(index, MAIN_FORKNUM);
-	blkno = BufferGetBlockNumber(buffer);
-	page = AnnEditRegister(&edit, buffer, true);
-	AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-	if (!put_vector(index, false, blkno, page, tuple, key, &row->vector))
-		elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+	blkno = put_on_new_page(index, &edit, false, tuple, key, &row->vector, &page);
 	finish_with_new_page(index, &edit, blkno,
 						 vector_page_room(index, blkno, page,
 										  OffsetNumberNext(ItemPointerGetOffsetNumber(&row->vector))));
@@ -576,30 +601,18 @@ store_on_filling(Relation index, BlockNumber *filling, SpannVectorTuple tuple, c
 void
 SpannStoreBuildVector(Relation index, BlockNumber *filling, SpannRow *row, const char *key)
 {
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	SpannVectorTuple tuple;
-	AnnEdit		edit;
-	Buffer		buffer;
-	Page		page;
+	SpannVectorTuple tuple = new_vector_tuple(index, row);
 
-	if (info->entry_holds_key)
-	{
-		ItemPointerSetInvalid(&row->vector);
+	if (tuple == NULL)
 		return;
-	}
-	tuple = palloc0(info->vector_tuple_size);
-	tuple->heaptid = row->heaptid;
-	tuple->part = SPANN_VECTOR_WHOLE;
 	if (!BlockNumberIsValid(*filling) ||
 		!store_on_filling(index, filling, tuple, key, &row->vector))
 	{
+		AnnEdit		edit;
+		Page		page;
+
 		AnnEditBegin(&edit, index, true);
-		buffer = AnnNewBuffer(index, MAIN_FORKNUM);
-		*filling = BufferGetBlockNumber(buffer);
-		page = AnnEditRegister(&edit, buffer, true);
-		AnnInitPage(page, ANN_SPANN_PAGE_ID, SPANN_PAGE_VECTORS);
-		if (!put_vector(index, true, *filling, page, tuple, key, &row->vector))
-			elog(ERROR, "failed to add vector to spann index \"%s\"", RelationGetRelationName(index));
+		*filling = put_on_new_page(index, &edit, true, tuple, key, &row->vector, &page);
 		AnnEditFinish(&edit);
 		AnnEditUnlockRelease(&edit);
 	}
