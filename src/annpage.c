@@ -5,10 +5,11 @@
  *
  * Locking: AnnNewBuffer takes the relation extension lock (unless the
  * relation is local to this backend) only while it adds a block (or a
- * build pool's blocks), and returns the new or recycled buffer pinned and exclusively locked.  AnnEdit callers
- * lock buffers exclusively, in their AM's documented order, before
- * registering them, and keep them locked until AnnEditFinish or
- * AnnEditAbort, which release nothing: unlocking is the caller's job.
+ * build pool's blocks), and returns the new or recycled buffer pinned and
+ * exclusively locked.  AnnEdit callers lock buffers exclusively, in their
+ * AM's documented order, before registering them, and keep them locked
+ * until AnnEditFinish or AnnEditAbort, which release nothing: unlocking
+ * is the caller's job.
  */
 #include "postgres.h"
 
