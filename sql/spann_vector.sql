@@ -331,3 +331,44 @@ DROP TABLE su;
 RESET spann.probes;
 RESET spann.iterative_scan;
 RESET enable_seqscan;
+
+-- A parallel REINDEX that fails in its assignment phase inside a
+-- savepoint: the leader's pool of new blocks must not outlive it.  It
+-- used to, and the inserts after ROLLBACK TO took blocks of the index's
+-- restored file from it, zeroing them (or waited for ever on a page they
+-- had locked).  The index expression calls nextval() for the last rows
+-- only, which works in the sampling scan and fails in the parallel
+-- assignment scan.
+SELECT setseed(0.5);
+CREATE TABLE sp (id int, v vector(32)) WITH (parallel_workers = 2, autovacuum_enabled = off);
+INSERT INTO sp SELECT i, (SELECT array_agg(random() + d * 0) FROM generate_series(1, 32) d)
+	FROM generate_series(1, 10000) i;
+CREATE SEQUENCE sp_calls;
+CREATE FUNCTION sp_key(id int, v vector) RETURNS vector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$ BEGIN IF id > 9900 THEN PERFORM nextval('sp_calls'); END IF; RETURN v; END $$;
+SET max_parallel_maintenance_workers = 0;
+CREATE INDEX sp_idx ON sp USING spann ((sp_key(id, v)::vector(32)) vector_l2_ops) WITH (lists = 20);
+SET max_parallel_maintenance_workers = 2;
+BEGIN;
+SAVEPOINT before_reindex;
+-- the leader or a worker fails first: the error's context says which
+\set VERBOSITY terse
+REINDEX INDEX sp_idx;
+\set VERBOSITY default
+ROLLBACK TO before_reindex;
+INSERT INTO sp SELECT i, (SELECT array_agg(random() + d * 0) FROM generate_series(1, 32) d)
+	FROM generate_series(10001, 11000) i;
+COMMIT;
+SELECT ann_check_index('sp_idx', true);
+SET enable_seqscan = off;
+SET spann.iterative_scan = strict_order;
+SET spann.max_probes = 1000;
+SELECT count(*) AS all_rows, count(DISTINCT id) AS once
+FROM (SELECT id FROM sp ORDER BY sp_key(id, v)::vector(32) <-> (SELECT v FROM sp WHERE id = 1)) s;
+DROP TABLE sp;
+DROP FUNCTION sp_key;
+DROP SEQUENCE sp_calls;
+RESET max_parallel_maintenance_workers;
+RESET enable_seqscan;
+RESET spann.iterative_scan;
+RESET spann.max_probes;

@@ -73,35 +73,43 @@ recycled_buffer(Relation index)
  * taken for every page.  While a build pool is open, AnnNewBuffer adds
  * ANN_POOL_PAGES blocks to the main fork under one lock and hands them
  * out one at a time; AnnCloseBuildPool records those left as free pages.
- * A pool belongs to the transaction that opened it, so an error that
- * skips AnnCloseBuildPool leaves no pool behind.
+ * An error skips AnnCloseBuildPool, but it also ends the (sub)transaction
+ * that opened the pool, and a pool serves only the relation file and the
+ * subtransaction it was opened for: after ROLLBACK TO a savepoint, the
+ * index's file may be the one a failed REINDEX replaced, whose blocks the
+ * pool must never zero.
  */
 #define ANN_POOL_PAGES 16
 
 typedef struct AnnBuildPool
 {
-	Oid			relid;			/* the index, or InvalidOid: no pool open */
-	LocalTransactionId lxid;	/* the transaction that opened it */
+	RelFileNode node;			/* the index's file */
+	LocalTransactionId lxid;	/* the transaction that opened it, */
+	SubTransactionId subxid;	/* in this subtransaction (0: no pool open) */
 	BlockNumber next;			/* the next block to hand out */
 	BlockNumber end;			/* the first block past the pool */
 } AnnBuildPool;
 
 static AnnBuildPool build_pool = {
-	InvalidOid, InvalidLocalTransactionId, InvalidBlockNumber, InvalidBlockNumber
+	{InvalidOid, InvalidOid, InvalidOid}, InvalidLocalTransactionId, InvalidSubTransactionId,
+	InvalidBlockNumber, InvalidBlockNumber
 };
 
 void
 AnnOpenBuildPool(Relation index)
 {
-	build_pool.relid = RelationGetRelid(index);
+	build_pool.node = index->rd_node;
 	build_pool.lxid = MyProc->lxid;
+	build_pool.subxid = GetCurrentSubTransactionId();
 	build_pool.next = build_pool.end = InvalidBlockNumber;
 }
 
 static bool
 pool_is_open(Relation index)
 {
-	return build_pool.relid == RelationGetRelid(index) && build_pool.lxid == MyProc->lxid;
+	return build_pool.subxid != InvalidSubTransactionId &&
+		build_pool.subxid == GetCurrentSubTransactionId() && build_pool.lxid == MyProc->lxid &&
+		RelFileNodeEquals(build_pool.node, index->rd_node);
 }
 
 void
@@ -110,7 +118,7 @@ AnnCloseBuildPool(Relation index)
 	Assert(pool_is_open(index));
 	for (; build_pool.next < build_pool.end; build_pool.next++)
 		RecordFreeIndexPage(index, build_pool.next);
-	build_pool.relid = InvalidOid;
+	build_pool.subxid = InvalidSubTransactionId;
 }
 
 /* A block of the pool, all zeros, pinned and exclusively locked */
