@@ -125,7 +125,8 @@ AnnCloseBuildPool(Relation index)
 static Buffer
 pooled_buffer(Relation index)
 {
-	if (build_pool.next >= build_pool.end || !BlockNumberIsValid(build_pool.next))
+	/* an open pool starts with next and end both invalid */
+	if (build_pool.next >= build_pool.end)
 	{
 		LockRelationForExtension(index, ExclusiveLock);
 		for (int i = 0; i < ANN_POOL_PAGES; i++)

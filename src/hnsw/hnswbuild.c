@@ -266,6 +266,16 @@ build_serial(HnswBuildState *bs, IndexInfo *indexInfo, Size arena_size, HnswGrap
 }
 
 /*
+ * Are the graph's pages as HnswBuildGraphWrite wrote (and logged) them,
+ * with no row inserted into them afterwards?
+ */
+static bool
+graph_pages_as_written(const HnswBuildState *bs)
+{
+	return bs->graph_end > 0 && !bs->on_disk;
+}
+
+/*
  * WAL-log what the build wrote without logging: the pages other than the
  * graph's, which HnswBuildGraphWrite logged as it wrote them, or every
  * page when rows went into the graph's pages afterwards.
@@ -273,7 +283,7 @@ build_serial(HnswBuildState *bs, IndexInfo *indexInfo, Size arena_size, HnswGrap
 static void
 log_unlogged_pages(HnswBuildState *bs)
 {
-	if (bs->graph_end == 0 || bs->on_disk)
+	if (!graph_pages_as_written(bs))
 		AnnLogRelation(bs->index, MAIN_FORKNUM);
 	else
 	{
@@ -313,11 +323,11 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		HnswBuildSignatureDirectory(index);
 	log_unlogged_pages(&bs);
 	/* after the pages are logged: the links it adds are WAL records of their own */
-	if (bs.graph_end == 0 || bs.on_disk)
-		HnswLinkOrphans(index);
-	else
+	if (graph_pages_as_written(&bs))
 		HnswLinkKnownOrphans(index, bs.reach.reached, bs.reach.nreached, bs.reach.orphans,
 							 bs.reach.norphans);
+	else
+		HnswLinkOrphans(index);
 	result->index_tuples = bs.indtuples;
 	return result;
 }

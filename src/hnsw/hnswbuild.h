@@ -85,7 +85,6 @@ typedef struct HnswBuildGraph
 	const HnswIndexInfo *info;
 } HnswBuildGraph;
 
-/* One participant of a build (the only one of a serial build) */
 /* What a walk of a built graph's layer 0 from its entry reaches, by TID */
 typedef struct HnswGraphReach
 {
@@ -95,6 +94,7 @@ typedef struct HnswGraphReach
 	int64		norphans;
 } HnswGraphReach;
 
+/* One participant of a build (the only one of a serial build) */
 typedef struct HnswBuildState
 {
 	Relation	heap;

@@ -901,6 +901,15 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	return stats;
 }
 
+/* The state of a build's reconnect pass, which has no VACUUM behind it */
+static void
+build_vacuum_state(Relation index, IndexVacuumInfo *info, HnswVacuumState *vs)
+{
+	memset(info, 0, sizeof(*info));
+	info->index = index;
+	vacuum_state_init(vs, info);
+}
+
 /*
  * At the end of a build: give a link to every element that no link leads
  * to, as VACUUM does.  Neighbour selection can prune an element from
@@ -914,9 +923,7 @@ HnswLinkOrphans(Relation index)
 	IndexVacuumInfo info;
 	HnswVacuumState vs;
 
-	memset(&info, 0, sizeof(info));
-	info.index = index;
-	vacuum_state_init(&vs, &info);
+	build_vacuum_state(index, &info, &vs);
 	reconnect_orphans(&vs);
 }
 
@@ -936,9 +943,7 @@ HnswLinkKnownOrphans(Relation index, const ItemPointerData *reached, int64 nreac
 
 	if (norphans == 0)
 		return;
-	memset(&info, 0, sizeof(info));
-	info.index = index;
-	vacuum_state_init(&vs, &info);
+	build_vacuum_state(index, &info, &vs);
 	if (!reconnect_begin(&rc, &vs, &meta))
 		return;
 	for (int64 i = 0; i < nreached; i++)
