@@ -73,22 +73,51 @@ SELECT count(DISTINCT id) AS all_rows
 FROM (SELECT id FROM mem ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 20000) s;
 SET spann.scan_mem_multiplier = 0.5;
 RESET spann.scan_mem_multiplier;
--- strict_order under the same budget: every row it returns is one of the
--- exact nearest (it used to go on returning the rows it had found, as if
--- no list left could hold a nearer one: 49 of 200 wrong), and it stops
--- short and says so; spann.max_probes likewise.  far counts rows farther
--- than the exact 2000th.
+-- strict_order under the same budget returns every row, in exact order,
+-- and says nothing: when the rows it holds reach the limit it keeps the
+-- nearest, drops the others as it meets them, and once it has returned
+-- the rows it kept probes every list again for the rest (it used to stop
+-- short).  wrong counts ranks whose distance is not the exact scan's;
+-- fifty rows copied twenty times each give ties across the passes.
 SET spann.iterative_scan = strict_order;
+INSERT INTO mem SELECT 100000 + id * 100 + i, v, cat FROM mem, generate_series(1, 20) i WHERE id <= 50;
+CREATE FUNCTION strict_order_wrong(q vector, k int, only_cat1 bool)
+RETURNS TABLE (got bigint, distinct_rows bigint, wrong bigint) LANGUAGE plpgsql AS $$
+BEGIN
+	SET LOCAL enable_seqscan = off;
+	CREATE TEMP TABLE by_index AS
+	SELECT row_number() OVER () AS rank, id, d
+	FROM (SELECT id, v <-> q AS d FROM mem WHERE cat = 1 OR NOT only_cat1 ORDER BY v <-> q LIMIT k) s;
+	SET LOCAL enable_indexscan = off;
+	SET LOCAL enable_seqscan = on;
+	SET LOCAL work_mem = '16MB';
+	CREATE TEMP TABLE exact AS
+	SELECT row_number() OVER () AS rank, d
+	FROM (SELECT v <-> q AS d FROM mem WHERE cat = 1 OR NOT only_cat1 ORDER BY v <-> q, id LIMIT k) s;
+	RETURN QUERY SELECT (SELECT count(*) FROM by_index), (SELECT count(DISTINCT id) FROM by_index),
+		(SELECT count(*) FROM by_index i JOIN exact e USING (rank) WHERE abs(i.d - e.d) > 1e-6);
+	DROP TABLE by_index, exact;
+END $$;
+SET work_mem = '64kB';
+SELECT * FROM strict_order_wrong('[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]', 21000, false);
+SELECT * FROM strict_order_wrong('[0,0,0,0,0,0,0,0]', 2000, true);
+SELECT * FROM strict_order_wrong((SELECT v FROM mem WHERE id = 7), 3000, false);
+-- an index of so many lists that they alone take the budget: it stops
+-- short and says so, every row it returned one of the exact nearest
+-- (far counts rows farther than the exact 2000th)
 SET enable_indexscan = off;
 SET enable_seqscan = on;
 CREATE TEMP TABLE mem_kth AS
 SELECT max(d) AS kth FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem ORDER BY 1 LIMIT 2000) s;
 RESET enable_indexscan;
 SET enable_seqscan = off;
+CREATE INDEX mem_spann_many ON mem USING spann (v vector_l2_ops) WITH (lists = 2000);
 SELECT count(*) < 2000 AS stopped_short, count(*) FILTER (WHERE d > (SELECT kth FROM mem_kth)) AS far
 FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem
 	  ORDER BY v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' LIMIT 2000) s;
+DROP INDEX mem_spann_many;
 RESET work_mem;
+-- spann.max_probes ends it short likewise
 SET spann.max_probes = 3;
 SELECT count(*) < 2000 AS stopped_short, count(*) FILTER (WHERE d > (SELECT kth FROM mem_kth)) AS far
 FROM (SELECT v <-> '[0.1,0.9,0.3,0.7,0.5,0.2,0.8,0.4]' AS d FROM mem
@@ -103,3 +132,4 @@ RESET spann.iterative_scan;
 
 DROP TABLE mem;
 DROP FUNCTION exact_misses(int);
+DROP FUNCTION strict_order_wrong(vector, int, bool);

@@ -750,7 +750,7 @@ AnnTidSetCreate(void)
 {
 	AnnTidSet  *set = palloc(sizeof(AnnTidSet));
 
-	set->hash = anntids_create(CurrentMemoryContext, 1024, NULL);
+	set->hash = anntids_create(CurrentMemoryContext, 256, NULL);
 	return set;
 }
 

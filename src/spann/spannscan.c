@@ -42,10 +42,11 @@
  *   centroid (high dimensions, unclustered data) pays by probing many
  *   lists.
  * The rows found and returned take memory in proportion to the entries
- * read: once they take work_mem times spann.scan_mem_multiplier, the scan
- * probes no more lists.  A scan that ends on spann.max_probes or on
- * memory while the executor still wants rows says so
- * (AnnReportIncompleteScan).
+ * read: once they take work_mem times spann.scan_mem_multiplier,
+ * relaxed_order probes no more lists, and strict_order keeps the nearest
+ * rows it holds and reads the lists again later for the others
+ * (SpannWindow).  A scan that ends on spann.max_probes or on memory while
+ * the executor still wants rows says so (AnnReportIncompleteScan).
  *
  * Conditions on filter columns (annfilter.h) are tested on each entry's
  * signatures before its distance is computed: entries that fail cost no
@@ -96,6 +97,35 @@ typedef struct SpannHeap
 	int			capacity;
 } SpannHeap;
 
+/*
+ * strict_order's rows in bounded memory.  Rows come out in the order of
+ * their (distance, heap TID) keys, so every row at or before the last
+ * one returned was returned.  When the rows a scan holds reach the
+ * memory limit, it keeps those of the nearest keys and drops the rest,
+ * and from then on drops every row at or after the ceiling as it finds
+ * it.  Once it has returned every row before the ceiling, a new pass
+ * probes every list again for the rows after it.
+ */
+/*
+ * At the memory limit, strict_order keeps as many rows as half the memory
+ * left beside the lists holds at SPANN_WINDOW_ROW_BYTES a row (its place
+ * in a heap that may double, its heap TID in a hash table), and ends
+ * short if that is fewer than SPANN_WINDOW_MIN_ROWS
+ */
+#define SPANN_WINDOW_ROW_BYTES	80
+#define SPANN_WINDOW_MIN_ROWS	64
+
+typedef struct SpannWindow
+{
+	bool		returned_any;
+	SpannCandidate last;		/* the last row returned */
+	bool		bounded;
+	SpannCandidate ceiling;		/* rows at or after it wait for a later pass */
+	bool		after_pass;
+	SpannCandidate done_before; /* every row before it was returned */
+	int			passes;
+} SpannWindow;
+
 typedef struct SpannScanOpaqueData
 {
 	const SpannIndexInfo *info;
@@ -114,10 +144,14 @@ typedef struct SpannScanOpaqueData
 	int			lists_read;		/* lists whose entries were read */
 	SpannScanSettings settings; /* the GUCs when the scan began */
 	bool		sure_bounds;	/* bound entries by what always holds, not codes */
+	MemoryContext rows_cxt;		/* found, ranked and reranked: what a full
+								 * strict_order scan sheds */
 	SpannHeap	found;			/* found and not reranked yet */
 	SpannHeap	ranked;			/* reranked and not returned yet */
 	AnnTidSet  *reranked;		/* heap TIDs reranked */
-	bool		out_of_memory;	/* found and returned reached the memory limit */
+	SpannWindow window;			/* strict_order only */
+	int			lists_probed;	/* in every pass */
+	bool		out_of_memory;	/* the rows held reached the memory limit */
 	bool		reported;		/* the scan said it ended short */
 	double		order_slack;	/* AnnOrderSlack */
 } SpannScanOpaqueData;
@@ -258,6 +292,21 @@ heap_pop(SpannHeap *heap)
 	return top;
 }
 
+/* strict_order: does the row of this key (or bound) wait for a later pass? */
+static bool
+after_ceiling(const SpannWindow *window, const SpannCandidate *c)
+{
+	return window->bounded && !candidate_before(c, &window->ceiling);
+}
+
+/* strict_order: was the row of this exact key returned already? */
+static bool
+returned_already(const SpannWindow *window, const SpannCandidate *c)
+{
+	return (window->returned_any && !candidate_before(&window->last, c)) ||
+		(window->after_pass && candidate_before(c, &window->done_before));
+}
+
 /*
  * Append every entry of one list to the found entries (not heaped: the
  * caller heaps them), with a lower bound of its distance.  The entries'
@@ -305,11 +354,13 @@ scan_list(IndexScanDesc scan, SpannScanOpaque so, const SpannListRef *list)
 			if (so->filter != NULL &&
 				!AnnFilterMatches(so->filter, SpannEntrySignatures(info, e)))
 				continue;
-			f = &found->items[found->count++];
+			f = &found->items[found->count];
 			f->distance = !known ? SpannLeastDistance(info) :
 				SpannEntryLowerBound(info, &so->list_query, e, so->sure_bounds);
 			f->row.heaptid = e->heaptid;
 			f->row.vector = e->vector;
+			if (!after_ceiling(&so->window, f))
+				found->count++;
 		}
 		UnlockReleaseBuffer(buffer);
 	}
@@ -371,6 +422,7 @@ probe_lists(IndexScanDesc scan, SpannScanOpaque so, int nprobes)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	so->lists_probed += end - so->next_list;
 	so->next_list = end;
 	pfree(wanted);
 	heap_heapify(&so->found);
@@ -387,92 +439,30 @@ all_probed(SpannScanOpaque so)
 static bool
 at_max_probes(SpannScanOpaque so)
 {
-	return so->settings.max_probes >= 0 && so->next_list >= so->settings.max_probes;
+	return so->settings.max_probes >= 0 && so->lists_probed >= so->settings.max_probes;
+}
+
+static bool
+strict_order(SpannScanOpaque so)
+{
+	return so->settings.iterative == SPANN_ITERATIVE_STRICT;
 }
 
 /*
- * Has the scan's memory reached work_mem times spann.scan_mem_multiplier?
- * Once it has, it stays so: the rows already found are still returned.
+ * strict_order: are the lists left all after the ceiling (sorted by
+ * their bounds, none can hold a row before it)?
  */
 static bool
-at_memory_limit(SpannScanOpaque so)
+past_ceiling(SpannScanOpaque so)
 {
-	double		limit = (double) work_mem * 1024.0 * spann_scan_mem_multiplier;
-
-	if (!so->out_of_memory)
-		so->out_of_memory = (double) MemoryContextMemAllocated(so->scan_cxt, true) > limit;
-	return so->out_of_memory;
-}
-
-/* Are lists left that spann.max_probes and the memory limit let the scan read? */
-static bool
-lists_left(SpannScanOpaque so)
-{
-	return !all_probed(so) && !at_max_probes(so) && !at_memory_limit(so);
-}
-
-/* May an iterative scan probe more lists? */
-static bool
-can_probe_more(SpannScanOpaque so)
-{
-	return so->settings.iterative != SPANN_ITERATIVE_OFF && lists_left(so);
-}
-
-/*
- * strict_order, after the first probe: the lists left, in order of their
- * lower bounds (every group was opened at the start).
- */
-static void
-order_by_bounds(SpannScanOpaque so)
-{
-	SpannSortListsByBound(so->lists + so->next_list, so->nlists - so->next_list);
-	so->nsorted = so->nlists;
-}
-
-static void
-start_scan(IndexScanDesc scan, SpannScanOpaque so)
-{
-	bool		strict;
-	SpannMetaPageData meta;
-
-	so->query = query_elements(scan, so);
-	so->rotated_query = SpannRotate(so->info, so->query);
-	so->list_query.query = so->query;
-	so->list_query.code = NULL;
-	SpannGetScanSettings(scan->indexRelation, &so->settings);
-	strict = so->settings.iterative == SPANN_ITERATIVE_STRICT;
-	SpannReadMeta(scan->indexRelation, &meta);
-	/* strict order, and a scan of every list, promise exact order */
-	so->sure_bounds = strict || so->settings.probes >= (int) meta.nlists;
-	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
-	SpannNavigate(scan->indexRelation, so->query, strict, &so->nav);
-	so->lists = palloc(sizeof(SpannListRef));
-	so->nlists = so->nsorted = so->next_list = 0;
-	open_groups(scan, so, strict ? INT_MAX : 1);
-	so->lists_read = 0;
-	heap_init(&so->found, 256);
-	heap_init(&so->ranked, 16);
-	so->reranked = AnnTidSetCreate();
-	so->out_of_memory = false;
-	so->reported = false;
-	if (so->filter != NULL && so->filter->impossible)
-	{
-		so->nlists = 0;
-		return;
-	}
-	probe_lists(scan, so, so->settings.probes);
-	if (so->filter != NULL)
-		while (so->found.count < SPANN_FILTER_FOUND_PER_PROBE * so->settings.probes &&
-			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * so->settings.probes &&
-			   lists_left(so))
-			probe_lists(scan, so, so->settings.probes);
-	if (strict)
-		order_by_bounds(so);
+	return so->window.bounded && so->next_list < so->nlists &&
+		so->lists[so->next_list].bound > so->window.ceiling.distance;
 }
 
 /*
  * strict_order: how many of the next lists (at most spann.probes) may
- * hold a row nearer than distance, by their bounds; 0 when none may
+ * hold a row whose key is before one at distance, by their bounds; 0
+ * when none may
  */
 static int
 lists_below(SpannScanOpaque so, float distance)
@@ -480,9 +470,19 @@ lists_below(SpannScanOpaque so, float distance)
 	int			n = 0;
 
 	while (so->next_list + n < so->nlists && n < so->settings.probes &&
-		   so->lists[so->next_list + n].bound < distance)
+		   so->lists[so->next_list + n].bound <= distance)
 		n++;
 	return n;
+}
+
+/* A reranked row joins the ranked ones, unless strict_order is done with it for now. */
+static void
+rank(SpannScanOpaque so, float distance, const SpannRow *row)
+{
+	SpannCandidate c = {distance, *row};
+
+	if (!returned_already(&so->window, &c) && !after_ceiling(&so->window, &c))
+		heap_push(&so->ranked, distance, row);
 }
 
 /*
@@ -509,7 +509,7 @@ rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 		SpannCandidate f = heap_pop(&so->found);
 
 		if (AnnTidSetAdd(so->reranked, &f.row.heaptid))
-			heap_push(&so->ranked, f.distance, &f.row);
+			rank(so, f.distance, &f.row);
 		return;
 	}
 	do
@@ -523,7 +523,276 @@ rerank_next(IndexScanDesc scan, SpannScanOpaque so)
 	SpannRowDistances(scan->indexRelation, rows, n, so->query, distances, ok);
 	for (int i = 0; i < n; i++)
 		if (ok[i])
-			heap_push(&so->ranked, distances[i], &rows[i]);
+			rank(so, distances[i], &rows[i]);
+}
+
+/* The bytes a scan may hold: work_mem times spann.scan_mem_multiplier */
+static double
+memory_limit(void)
+{
+	return (double) work_mem * 1024.0 * spann_scan_mem_multiplier;
+}
+
+static bool
+over_memory_limit(SpannScanOpaque so)
+{
+	return (double) MemoryContextMemAllocated(so->scan_cxt, true) > memory_limit();
+}
+
+/* A new memory context for the rows held, with empty heaps and TID set */
+static void
+new_rows(SpannScanOpaque so, int found_capacity, int ranked_capacity)
+{
+	MemoryContext caller;
+
+	so->rows_cxt = AllocSetContextCreate(so->scan_cxt, "Spann scan rows", ALLOCSET_SMALL_MINSIZE,
+										 ALLOCSET_SMALL_INITSIZE, ALLOCSET_DEFAULT_MAXSIZE);
+	caller = MemoryContextSwitchTo(so->rows_cxt);
+	heap_init(&so->found, Max(found_capacity, 16));
+	heap_init(&so->ranked, Max(ranked_capacity, 16));
+	so->reranked = AnnTidSetCreate();
+	MemoryContextSwitchTo(caller);
+}
+
+static int
+count_before_ceiling(const SpannWindow *window, const SpannHeap *heap)
+{
+	int			n = 0;
+
+	for (int i = 0; i < heap->count; i++)
+		n += !after_ceiling(window, &heap->items[i]);
+	return n;
+}
+
+static void
+copy_before_ceiling(const SpannWindow *window, const SpannHeap *from, SpannHeap *to)
+{
+	for (int i = 0; i < from->count; i++)
+		if (!after_ceiling(window, &from->items[i]))
+			to->items[to->count++] = from->items[i];
+	heap_heapify(to);
+}
+
+/*
+ * strict_order: move the rows before the ceiling to a new memory
+ * context, with a TID set that holds the ranked ones only (rows reranked
+ * and dropped are reranked again if met again), and free the old one
+ */
+static void
+rebuild_rows(SpannScanOpaque so)
+{
+	MemoryContext old_rows = so->rows_cxt;
+	SpannHeap	found = so->found;
+	SpannHeap	ranked = so->ranked;
+
+	new_rows(so, count_before_ceiling(&so->window, &found),
+			 count_before_ceiling(&so->window, &ranked));
+	copy_before_ceiling(&so->window, &found, &so->found);
+	copy_before_ceiling(&so->window, &ranked, &so->ranked);
+	for (int i = 0; i < so->ranked.count; i++)
+		AnnTidSetAdd(so->reranked, &so->ranked.items[i].row.heaptid);
+	MemoryContextDelete(old_rows);
+}
+
+/*
+ * Reorder items so that items[k] is the one k-th in key order, none
+ * before it after it and none after it before it (quickselect)
+ */
+static void
+select_nth(SpannCandidate *items, int n, int k)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo < hi)
+	{
+		SpannCandidate pivot = items[lo + (hi - lo) / 2];
+		int			i = lo;
+		int			j = hi;
+
+		while (i <= j)
+		{
+			while (candidate_before(&items[i], &pivot))
+				i++;
+			while (candidate_before(&pivot, &items[j]))
+				j--;
+			if (i <= j)
+			{
+				SpannCandidate swap = items[i];
+
+				items[i++] = items[j];
+				items[j--] = swap;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+}
+
+/*
+ * A ceiling that keeps the keep rows of nearest keys (bounds for rows
+ * not reranked) of those held, more if they tie, and at least one: a pass
+ * that kept none would not move on.  False if every row held has the
+ * same key (the replicas of one row).
+ */
+static bool
+choose_ceiling(SpannScanOpaque so, int keep, SpannCandidate *ceiling)
+{
+	int			n = so->found.count + so->ranked.count;
+	SpannCandidate *keys = MemoryContextAlloc(so->rows_cxt, sizeof(SpannCandidate) * n);
+	bool		kept_one = false;
+	SpannCandidate *next = NULL;
+
+	memcpy(keys, so->found.items, sizeof(SpannCandidate) * so->found.count);
+	memcpy(keys + so->found.count, so->ranked.items, sizeof(SpannCandidate) * so->ranked.count);
+	select_nth(keys, n, keep);
+	for (int i = 0; i < keep && !kept_one; i++)
+		kept_one = candidate_before(&keys[i], &keys[keep]);
+	for (int i = keep + 1; i < n && !kept_one; i++)
+		if (candidate_before(&keys[keep], &keys[i]) &&
+			(next == NULL || candidate_before(&keys[i], next)))
+			next = &keys[i];
+	if (kept_one || next != NULL)
+		*ceiling = kept_one ? keys[keep] : *next;
+	pfree(keys);
+	return kept_one || next != NULL;
+}
+
+/*
+ * strict_order at the memory limit: keep the rows of nearest keys, as
+ * many as half the memory the lists leave takes, and drop the others
+ * until a later pass.  Found entries whose bounds say they may have been
+ * returned are reranked first, so that every row kept may still be
+ * returned.  False if the scan stays over the limit.
+ */
+static bool
+shrink_window(IndexScanDesc scan, SpannScanOpaque so)
+{
+	double		held = (double) MemoryContextMemAllocated(so->rows_cxt, true);
+	double		room = memory_limit() -
+		((double) MemoryContextMemAllocated(so->scan_cxt, true) - held);
+	int			keep;
+	SpannCandidate ceiling;
+
+	keep = (int) Min(room / (2 * SPANN_WINDOW_ROW_BYTES), (double) (INT_MAX / 2));
+	if (keep < SPANN_WINDOW_MIN_ROWS)
+		return false;
+	while (so->found.count > 0 && returned_already(&so->window, &so->found.items[0]))
+		rerank_next(scan, so);
+	if (so->found.count + so->ranked.count > keep)
+	{
+		if (!choose_ceiling(so, keep, &ceiling))
+			return false;
+		so->window.bounded = true;
+		so->window.ceiling = ceiling;
+	}
+	rebuild_rows(so);
+	return !over_memory_limit(so);
+}
+
+/*
+ * May the scan take more memory?  strict_order at the limit sheds rows
+ * for a later pass and goes on; the other modes stop probing, and return
+ * the rows they hold.
+ */
+static bool
+memory_left(IndexScanDesc scan, SpannScanOpaque so)
+{
+	if (!so->out_of_memory && over_memory_limit(so) &&
+		!(strict_order(so) && shrink_window(scan, so)))
+		so->out_of_memory = true;
+	return !so->out_of_memory;
+}
+
+/*
+ * Are lists left that spann.max_probes, the memory limit and
+ * strict_order's ceiling let the scan read now?
+ */
+static bool
+lists_left(IndexScanDesc scan, SpannScanOpaque so)
+{
+	return !all_probed(so) && !at_max_probes(so) && memory_left(scan, so) && !past_ceiling(so);
+}
+
+/* May an iterative scan probe more lists? */
+static bool
+can_probe_more(IndexScanDesc scan, SpannScanOpaque so)
+{
+	return so->settings.iterative != SPANN_ITERATIVE_OFF && lists_left(scan, so);
+}
+
+/*
+ * strict_order: the lists left, in order of their lower bounds (every
+ * group was opened at the start)
+ */
+static void
+order_by_bounds(SpannScanOpaque so)
+{
+	SpannSortListsByBound(so->lists + so->next_list, so->nlists - so->next_list);
+	so->nsorted = so->nlists;
+}
+
+/*
+ * strict_order, every row before the ceiling returned: start a new pass
+ * over every list for the rows after it.  False when the scan is over.
+ */
+static bool
+start_next_pass(SpannScanOpaque so)
+{
+	if (!so->window.bounded || so->out_of_memory || at_max_probes(so))
+		return false;
+	so->window.after_pass = true;
+	so->window.done_before = so->window.ceiling;
+	so->window.bounded = false;
+	so->window.passes++;
+	rebuild_rows(so);
+	so->next_list = 0;
+	order_by_bounds(so);
+	return true;
+}
+
+static void
+start_scan(IndexScanDesc scan, SpannScanOpaque so)
+{
+	bool		strict;
+	SpannMetaPageData meta;
+
+	so->query = query_elements(scan, so);
+	so->rotated_query = SpannRotate(so->info, so->query);
+	so->list_query.query = so->query;
+	so->list_query.code = NULL;
+	SpannGetScanSettings(scan->indexRelation, &so->settings);
+	strict = strict_order(so);
+	SpannReadMeta(scan->indexRelation, &meta);
+	/* strict order, and a scan of every list, promise exact order */
+	so->sure_bounds = strict || so->settings.probes >= (int) meta.nlists;
+	so->filter = AnnFilterFromScanKeys(&so->info->filters, scan->keyData, scan->numberOfKeys);
+	SpannNavigate(scan->indexRelation, so->query, strict, &so->nav);
+	so->lists = palloc(sizeof(SpannListRef));
+	so->nlists = so->nsorted = so->next_list = 0;
+	open_groups(scan, so, strict ? INT_MAX : 1);
+	so->lists_read = so->lists_probed = 0;
+	new_rows(so, 256, 16);
+	memset(&so->window, 0, sizeof(SpannWindow));
+	so->out_of_memory = false;
+	so->reported = false;
+	if (so->filter != NULL && so->filter->impossible)
+	{
+		so->nlists = 0;
+		return;
+	}
+	probe_lists(scan, so, so->settings.probes);
+	if (so->filter != NULL)
+		while (so->found.count < SPANN_FILTER_FOUND_PER_PROBE * so->settings.probes &&
+			   so->lists_read < SPANN_FILTER_LISTS_PER_PROBE * so->settings.probes &&
+			   lists_left(scan, so))
+			probe_lists(scan, so, so->settings.probes);
+	if (strict)
+		order_by_bounds(so);
 }
 
 /* The next row to return and its distance, or false when the scan is over. */
@@ -534,36 +803,46 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid, float *distanc
 	{
 		bool		unranked = so->found.count > 0;
 		SpannCandidate *best;
+		SpannCandidate row;
 		int			nearer;
 
 		if (so->ranked.count == 0 && !unranked)
 		{
-			if (!can_probe_more(so))
+			if (can_probe_more(scan, so))
+				probe_lists(scan, so, so->settings.probes);
+			else if (!start_next_pass(so))
 				return false;
-			probe_lists(scan, so, so->settings.probes);
 			continue;
 		}
 		best = so->ranked.count > 0 ? &so->ranked.items[0] : NULL;
-		if (best == NULL || (unranked && so->found.items[0].distance < best->distance))
+		if (best == NULL || (unranked && candidate_before(&so->found.items[0], best)))
 		{
 			rerank_next(scan, so);
 			continue;
 		}
-		if (so->settings.iterative == SPANN_ITERATIVE_STRICT &&
-			(nearer = lists_below(so, best->distance)) > 0)
+		if (strict_order(so) && (nearer = lists_below(so, best->distance)) > 0)
 		{
 			/*
-			 * A list left may hold a nearer row: a budget that forbids
-			 * probing it ends the scan here, short (and reported), rather
-			 * than return rows it cannot prove are the nearest
+			 * A list left may hold a row before this one: a budget that
+			 * forbids probing it ends the scan here, short (and
+			 * reported), rather than return rows it cannot prove come
+			 * first.  Memory only shrinks the window, which may drop
+			 * this row till a later pass.
 			 */
-			if (!lists_left(so))
+			if (lists_left(scan, so))
+				probe_lists(scan, so, nearer);
+			else if (so->out_of_memory || at_max_probes(so))
 				return false;
-			probe_lists(scan, so, nearer);
 			continue;
 		}
-		*distance = best->distance;
-		*tid = heap_pop(&so->ranked).row.heaptid;
+		row = heap_pop(&so->ranked);
+		if (strict_order(so))
+		{
+			so->window.returned_any = true;
+			so->window.last = row;
+		}
+		*distance = row.distance;
+		*tid = row.row.heaptid;
 		return true;
 	}
 }
@@ -576,12 +855,13 @@ next_row(IndexScanDesc scan, SpannScanOpaque so, ItemPointer tid, float *distanc
 static void
 report_if_short(IndexScanDesc scan, SpannScanOpaque so)
 {
-	if (so->reported || so->settings.iterative == SPANN_ITERATIVE_OFF || all_probed(so))
+	if (so->reported || so->settings.iterative == SPANN_ITERATIVE_OFF ||
+		(all_probed(so) && !so->window.bounded))
 		return;
 	if (at_max_probes(so))
 		AnnReportIncompleteScan(scan->indexRelation,
 								psprintf("%d %s probed (%s.max_probes is %d, %s.probes %d).",
-										 so->next_list, so->next_list == 1 ? "list was" : "lists were",
+										 so->lists_probed, so->lists_probed == 1 ? "list was" : "lists were",
 										 so->settings.prefix, so->settings.max_probes,
 										 so->settings.prefix, so->settings.probes),
 								so->settings.max_probes_hint);
