@@ -31,8 +31,12 @@
 
 #define KMEANS_MAX_ITERATIONS	10
 #define KMEANS_FANOUT			16
-/* weight of the size penalty, as a share of the mean nearest distance */
+/*
+ * weight of the size penalty, as a share of the mean nearest distance,
+ * and at most of the mean margin between nearest and second nearest
+ */
 #define KMEANS_BALANCE			0.05
+#define KMEANS_BALANCE_MARGIN	1.0
 /* a cluster below this share of the mean size takes half of the largest */
 #define KMEANS_STARVED			0.03125
 /* how far apart the halves' centres start, as a share of centre to point */
@@ -217,19 +221,24 @@ seed_centres(const PointSet *set, int k, pg_prng_state *rng, float *centres)
 /*
  * Assign every point to the centre with the least distance plus a
  * penalty proportional to the centre's size in the previous round.
- * Returns how many points changed centre.
+ * Returns how many points changed centre, and sets *mean_margin to the
+ * mean of how much nearer each point's nearest centre is than its second
+ * nearest (without the penalty).
  */
 static int
 assign_points(const PointSet *set, const float *centres, int k, const int *prev_sizes,
-			  double penalty, int *assignment)
+			  double penalty, int *assignment, double *mean_margin)
 {
 	float	   *distances = palloc(sizeof(float) * k);
 	int			changed = 0;
+	double		margins = 0;
 
 	for (int i = 0; i < set->n; i++)
 	{
 		int			best = 0;
 		double		best_cost = DBL_MAX;
+		float		nearest = FLT_MAX;
+		float		second = FLT_MAX;
 
 		ann_kernels->l2_squared_many(point_at(set, i), (const char *) centres,
 									 sizeof(float) * set->dim, k, set->dim, distances);
@@ -242,7 +251,16 @@ assign_points(const PointSet *set, const float *centres, int k, const int *prev_
 				best_cost = cost;
 				best = c;
 			}
+			if (distances[c] < nearest)
+			{
+				second = nearest;
+				nearest = distances[c];
+			}
+			else if (distances[c] < second)
+				second = distances[c];
 		}
+		if (k > 1)
+			margins += second - nearest;
 		if (assignment[i] != best)
 			changed++;
 		assignment[i] = best;
@@ -250,6 +268,7 @@ assign_points(const PointSet *set, const float *centres, int k, const int *prev_
 			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(distances);
+	*mean_margin = set->n > 0 ? margins / set->n : 0;
 	return changed;
 }
 
@@ -360,6 +379,26 @@ mean_distance(const PointSet *set, const float *centres, const int *assignment)
 	return set->n > 0 ? total / set->n : 0;
 }
 
+/*
+ * The size penalty of the next assignment, per point of a centre's
+ * cluster: a cluster of the mean size costs its points KMEANS_BALANCE of
+ * the mean distance to their centres, but never more than the mean
+ * margin (how much nearer a point's nearest centre is than its second
+ * nearest).  Where every centre is about equally far from every point
+ * (unclustered data in many dimensions) the margins are a tiny share of
+ * the distances, and a larger penalty would move most points every
+ * round, from the clusters that were large to those that were small.
+ */
+static double
+size_penalty(const PointSet *set, const float *centres, const int *assignment, int k,
+			 double mean_margin)
+{
+	double		weight = Min(KMEANS_BALANCE * mean_distance(set, centres, assignment),
+							 KMEANS_BALANCE_MARGIN * mean_margin);
+
+	return weight / ((double) set->n / k);
+}
+
 /* k-means of a point set into centres (k * dim floats) and assignment */
 static void
 kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assignment)
@@ -372,15 +411,15 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 		assignment[i] = -1;
 	for (int iter = 0; iter < KMEANS_MAX_ITERATIONS; iter++)
 	{
-		int			changed = assign_points(set, centres, k, sizes, penalty, assignment);
+		double		margin;
+		int			changed = assign_points(set, centres, k, sizes, penalty, assignment, &margin);
 		int			moved;
 
 		update_centres(set, k, assignment, centres, sizes);
 		moved = split_for_starved(set, k, assignment, rng, centres, sizes);
 		if (moved == 0 && changed <= set->n / 1000 && iter > 0)
 			break;
-		penalty = KMEANS_BALANCE * mean_distance(set, centres, assignment) /
-			((double) set->n / k);
+		penalty = size_penalty(set, centres, assignment, k, margin);
 	}
 	pfree(sizes);
 }
