@@ -87,8 +87,9 @@ SpannInit(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("spann.scan_mem_multiplier",
 							 "Sets the multiple of work_mem a scan may use",
-							 "An iterative scan probes no more lists once the rows it found "
-							 "and returned take this much memory.",
+							 "Once the rows a scan holds take this much memory, relaxed_order "
+							 "probes no more lists, and strict_order keeps the nearest and "
+							 "reads the lists again later for the others.",
 							 &spann_scan_mem_multiplier, 1.0, 1.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("spann");

@@ -221,7 +221,7 @@ heap_init(SpannHeap *heap, int capacity)
 {
 	heap->count = 0;
 	heap->capacity = capacity;
-	heap->items = palloc(sizeof(SpannCandidate) * capacity);
+	heap->items = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(SpannCandidate) * capacity);
 }
 
 /* Room for n more items (appended unheaped, or pushed) */
@@ -643,7 +643,7 @@ static bool
 choose_ceiling(SpannScanOpaque so, int keep, SpannCandidate *ceiling)
 {
 	int			n = so->found.count + so->ranked.count;
-	SpannCandidate *keys = MemoryContextAlloc(so->rows_cxt, sizeof(SpannCandidate) * n);
+	SpannCandidate *keys = MemoryContextAllocHuge(so->rows_cxt, sizeof(SpannCandidate) * n);
 	bool		kept_one = false;
 	SpannCandidate *next = NULL;
 
