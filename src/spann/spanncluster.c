@@ -409,13 +409,16 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 	seed_centres(set, k, rng, centres);
 	for (int i = 0; i < set->n; i++)
 		assignment[i] = -1;
-	for (int iter = 0; iter < KMEANS_MAX_ITERATIONS; iter++)
+	for (int iter = 0;; iter++)
 	{
 		double		margin;
 		int			changed = assign_points(set, centres, k, sizes, penalty, assignment, &margin);
 		int			moved;
 
 		update_centres(set, k, assignment, centres, sizes);
+		/* the last round splits nothing: the assignment must fit the centres */
+		if (iter == KMEANS_MAX_ITERATIONS - 1)
+			break;
 		moved = split_for_starved(set, k, assignment, rng, centres, sizes);
 		if (moved == 0 && changed <= set->n / 1000 && iter > 0)
 			break;
