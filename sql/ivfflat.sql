@@ -85,6 +85,24 @@ SELECT lists < 20 AS merged_lists FROM spann_index_stats('ie_v');
 SELECT ann_check_index('ie_v', true);
 DROP TABLE ie;
 
+-- Uniform random vectors in many dimensions, 50 lists: two levels of
+-- k-means, whose second level used to leave lists of a few rows (8 to
+-- 80 rows here), so that a one-list probe, ivfflat's default, returned
+-- fewer than 10 rows for LIMIT 10.  Where the centres are all about
+-- equally far from every point, a cluster under a quarter of the mean
+-- size now takes half of the largest.
+SELECT setseed(0.7);
+CREATE TABLE iu (id int, v vector(256)) WITH (autovacuum_enabled = off);
+INSERT INTO iu SELECT i, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 256 + i * 0))::vector
+	FROM generate_series(1, 3000) i;
+CREATE INDEX ON iu USING ivfflat (v vector_l2_ops) WITH (lists = 50);
+SET enable_seqscan = off;
+SELECT min(n) >= 20 AS no_small_list, count(*) FILTER (WHERE n < 10) AS short_answers
+FROM (SELECT (SELECT count(*) FROM (SELECT 1 FROM iu ORDER BY v <-> q.v LIMIT 3000) r) AS n
+	  FROM iu q) s;
+RESET enable_seqscan;
+DROP TABLE iu;
+
 -- bad input
 \set VERBOSITY sqlstate
 CREATE INDEX ON iv USING ivfflat (v) WITH (lists = 0);

@@ -37,8 +37,13 @@
  */
 #define KMEANS_BALANCE			0.05
 #define KMEANS_BALANCE_MARGIN	1.0
-/* a cluster below this share of the mean size takes half of the largest */
+/*
+ * a cluster below this share of the mean size takes half of the largest;
+ * where the margins cap the size penalty (unclustered data), a larger
+ * share, since there no partition is better than another but by balance
+ */
 #define KMEANS_STARVED			0.03125
+#define KMEANS_STARVED_UNCLUSTERED 0.25
 /* how far apart the halves' centres start, as a share of centre to point */
 #define KMEANS_SPLIT_STEP		0.01
 
@@ -343,7 +348,7 @@ split_largest(const PointSet *set, int k, const int *assignment, int c, int leas
 
 /*
  * Split the largest cluster for every cluster left with fewer than
- * KMEANS_STARVED of the mean size (empty ones included).  Many dimensions
+ * the given share of the mean size (empty ones included).  Many dimensions
  * make this necessary: the mean of a large cluster is nearer to nearly
  * every point than any single point is, so clusters seeded at points lose
  * their points to it, and plain Lloyd's iterations can end with one
@@ -351,10 +356,10 @@ split_largest(const PointSet *set, int k, const int *assignment, int c, int leas
  * Returns how many clusters were given new centres.
  */
 static int
-split_for_starved(const PointSet *set, int k, const int *assignment, pg_prng_state *rng,
-				  float *centres, int *sizes)
+split_for_starved(const PointSet *set, int k, const int *assignment, double share,
+				  pg_prng_state *rng, float *centres, int *sizes)
 {
-	int			least = Max(1, (int) (KMEANS_STARVED * set->n / k));
+	int			least = Max(1, (int) (share * set->n / k));
 	int			moved = 0;
 
 	for (int c = 0; c < k; c++)
@@ -391,12 +396,13 @@ mean_distance(const PointSet *set, const float *centres, const int *assignment)
  */
 static double
 size_penalty(const PointSet *set, const float *centres, const int *assignment, int k,
-			 double mean_margin)
+			 double mean_margin, bool *unclustered)
 {
-	double		weight = Min(KMEANS_BALANCE * mean_distance(set, centres, assignment),
-							 KMEANS_BALANCE_MARGIN * mean_margin);
+	double		by_distance = KMEANS_BALANCE * mean_distance(set, centres, assignment);
+	double		by_margin = KMEANS_BALANCE_MARGIN * mean_margin;
 
-	return weight / ((double) set->n / k);
+	*unclustered = by_margin < by_distance;
+	return Min(by_distance, by_margin) / ((double) set->n / k);
 }
 
 /* k-means of a point set into centres (k * dim floats) and assignment */
@@ -405,6 +411,7 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 {
 	int		   *sizes = palloc0(sizeof(int) * k);
 	double		penalty = 0;
+	bool		unclustered = false;
 
 	seed_centres(set, k, rng, centres);
 	for (int i = 0; i < set->n; i++)
@@ -419,10 +426,12 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 		/* the last round splits nothing: the assignment must fit the centres */
 		if (iter == KMEANS_MAX_ITERATIONS - 1)
 			break;
-		moved = split_for_starved(set, k, assignment, rng, centres, sizes);
+		moved = split_for_starved(set, k, assignment,
+								  unclustered ? KMEANS_STARVED_UNCLUSTERED : KMEANS_STARVED,
+								  rng, centres, sizes);
 		if (moved == 0 && changed <= set->n / 1000 && iter > 0)
 			break;
-		penalty = size_penalty(set, centres, assignment, k, margin);
+		penalty = size_penalty(set, centres, assignment, k, margin, &unclustered);
 	}
 	pfree(sizes);
 }
