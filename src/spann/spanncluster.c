@@ -165,6 +165,52 @@ l2(const float *a, const float *b, int dim)
 	return ann_kernels->l2_squared(a, b, dim);
 }
 
+/*
+ * The sum of each cluster's points and their count, kept up to date as
+ * points move, so that a round costs in proportion to the points that
+ * moved, not to all of them
+ */
+typedef struct ClusterSums
+{
+	double	   *sums;			/* k * dim */
+	int		   *counts;
+	int			dim;
+} ClusterSums;
+
+static void
+sums_init(ClusterSums *cs, int k, int dim)
+{
+	cs->sums = palloc0(sizeof(double) * k * dim);
+	cs->counts = palloc0(sizeof(int) * k);
+	cs->dim = dim;
+}
+
+static void
+sums_free(ClusterSums *cs)
+{
+	pfree(cs->sums);
+	pfree(cs->counts);
+}
+
+/* Move point p from cluster from (-1: none) to cluster to. */
+static void
+move_point(ClusterSums *cs, const float *p, int from, int to)
+{
+	double	   *add = cs->sums + (Size) to * cs->dim;
+
+	if (from >= 0)
+	{
+		double	   *sub = cs->sums + (Size) from * cs->dim;
+
+		for (int d = 0; d < cs->dim; d++)
+			sub[d] -= p[d];
+		cs->counts[from]--;
+	}
+	for (int d = 0; d < cs->dim; d++)
+		add[d] += p[d];
+	cs->counts[to]++;
+}
+
 /* The centre (of k) nearest to point, by L2 */
 int
 SpannNearestCentre(const float *point, const float *centres, int k, int dim)
@@ -225,14 +271,15 @@ seed_centres(const PointSet *set, int k, pg_prng_state *rng, float *centres)
 
 /*
  * Assign every point to the centre with the least distance plus a
- * penalty proportional to the centre's size in the previous round.
- * Returns how many points changed centre, and sets *mean_margin to the
+ * penalty proportional to the centre's size in the previous round (the
+ * sums follow).  Returns how many points changed centre, and sets
+ * *mean_margin to the
  * mean of how much nearer each point's nearest centre is than its second
  * nearest (without the penalty).
  */
 static int
 assign_points(const PointSet *set, const float *centres, int k, const int *prev_sizes,
-			  double penalty, int *assignment, double *mean_margin)
+			  double penalty, int *assignment, ClusterSums *cs, double *mean_margin)
 {
 	float	   *distances = palloc(sizeof(float) * k);
 	int			changed = 0;
@@ -267,7 +314,10 @@ assign_points(const PointSet *set, const float *centres, int k, const int *prev_
 		if (k > 1)
 			margins += second - nearest;
 		if (assignment[i] != best)
+		{
+			move_point(cs, point_at(set, i), assignment[i], best);
 			changed++;
+		}
 		assignment[i] = best;
 		if ((i & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -279,29 +329,18 @@ assign_points(const PointSet *set, const float *centres, int k, const int *prev_
 
 /* Move each centre to the mean of its points; an empty cluster's stays */
 static void
-update_centres(const PointSet *set, int k, const int *assignment, float *centres, int *sizes)
+update_centres(const ClusterSums *cs, int k, float *centres, int *sizes)
 {
-	int			dim = set->dim;
-	double	   *sums = palloc0(sizeof(double) * k * dim);
+	int			dim = cs->dim;
 
-	memset(sizes, 0, sizeof(int) * k);
-	for (int i = 0; i < set->n; i++)
-	{
-		const float *p = point_at(set, i);
-		double	   *sum = sums + (Size) assignment[i] * dim;
-
-		for (int d = 0; d < dim; d++)
-			sum[d] += p[d];
-		sizes[assignment[i]]++;
-	}
+	memcpy(sizes, cs->counts, sizeof(int) * k);
 	for (int c = 0; c < k; c++)
 	{
 		if (sizes[c] == 0)
 			continue;
 		for (int d = 0; d < dim; d++)
-			centres[(Size) c * dim + d] = (float) (sums[(Size) c * dim + d] / sizes[c]);
+			centres[(Size) c * dim + d] = (float) (cs->sums[(Size) c * dim + d] / sizes[c]);
 	}
-	pfree(sums);
 }
 
 /*
@@ -412,17 +451,20 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 	int		   *sizes = palloc0(sizeof(int) * k);
 	double		penalty = 0;
 	bool		unclustered = false;
+	ClusterSums cs;
 
+	sums_init(&cs, k, set->dim);
 	seed_centres(set, k, rng, centres);
 	for (int i = 0; i < set->n; i++)
 		assignment[i] = -1;
 	for (int iter = 0;; iter++)
 	{
 		double		margin;
-		int			changed = assign_points(set, centres, k, sizes, penalty, assignment, &margin);
+		int			changed = assign_points(set, centres, k, sizes, penalty, assignment, &cs,
+											&margin);
 		int			moved;
 
-		update_centres(set, k, assignment, centres, sizes);
+		update_centres(&cs, k, centres, sizes);
 		/* the last round splits nothing: the assignment must fit the centres */
 		if (iter == KMEANS_MAX_ITERATIONS - 1)
 			break;
@@ -434,6 +476,7 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 		penalty = size_penalty(set, centres, assignment, k, margin, &unclustered);
 	}
 	pfree(sizes);
+	sums_free(&cs);
 }
 
 /*
@@ -522,12 +565,15 @@ cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_
 
 	if (wanted <= 1 || n <= 1)
 	{
-		int			sizes1[1] = {0};
-		int		   *zero = palloc0(sizeof(int) * n);
+		int			size;
+		ClusterSums cs;
 
-		update_centres(&set, 1, zero, out + (Size) *nout * dim, sizes1);
+		sums_init(&cs, 1, dim);
+		for (int i = 0; i < n; i++)
+			move_point(&cs, point_at(&set, i), -1, 0);
+		update_centres(&cs, 1, out + (Size) *nout * dim, &size);
 		(*nout)++;
-		pfree(zero);
+		sums_free(&cs);
 		return;
 	}
 
