@@ -273,9 +273,8 @@ seed_centres(const PointSet *set, int k, pg_prng_state *rng, float *centres)
  * Assign every point to the centre with the least distance plus a
  * penalty proportional to the centre's size in the previous round (the
  * sums follow).  Returns how many points changed centre, and sets
- * *mean_margin to the
- * mean of how much nearer each point's nearest centre is than its second
- * nearest (without the penalty).
+ * *mean_margin to the mean of how much nearer each point's nearest centre
+ * is than its second nearest (without the penalty).
  */
 static int
 assign_points(const PointSet *set, const float *centres, int k, const int *prev_sizes,

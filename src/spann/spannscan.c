@@ -98,15 +98,6 @@ typedef struct SpannHeap
 } SpannHeap;
 
 /*
- * strict_order's rows in bounded memory.  Rows come out in the order of
- * their (distance, heap TID) keys, so every row at or before the last
- * one returned was returned.  When the rows a scan holds reach the
- * memory limit, it keeps those of the nearest keys and drops the rest,
- * and from then on drops every row at or after the ceiling as it finds
- * it.  Once it has returned every row before the ceiling, a new pass
- * probes every list again for the rows after it.
- */
-/*
  * At the memory limit, strict_order keeps as many rows as half the memory
  * left beside the lists holds at SPANN_WINDOW_ROW_BYTES a row (its place
  * in a heap that may double, its heap TID in a hash table), and ends
@@ -115,6 +106,15 @@ typedef struct SpannHeap
 #define SPANN_WINDOW_ROW_BYTES	80
 #define SPANN_WINDOW_MIN_ROWS	64
 
+/*
+ * strict_order's rows in bounded memory.  Rows come out in the order of
+ * their (distance, heap TID) keys, so every row at or before the last
+ * one returned was returned.  When the rows a scan holds reach the
+ * memory limit, it keeps those of the nearest keys and drops the rest,
+ * and from then on drops every row at or after the ceiling as it finds
+ * it.  Once it has returned every row before the ceiling, a new pass
+ * probes every list again for the rows after it.
+ */
 typedef struct SpannWindow
 {
 	bool		returned_any;
@@ -123,7 +123,6 @@ typedef struct SpannWindow
 	SpannCandidate ceiling;		/* rows at or after it wait for a later pass */
 	bool		after_pass;
 	SpannCandidate done_before; /* every row before it was returned */
-	int			passes;
 } SpannWindow;
 
 typedef struct SpannScanOpaqueData
@@ -748,7 +747,6 @@ start_next_pass(SpannScanOpaque so)
 	so->window.after_pass = true;
 	so->window.done_before = so->window.ceiling;
 	so->window.bounded = false;
-	so->window.passes++;
 	rebuild_rows(so);
 	so->next_list = 0;
 	order_by_bounds(so);
