@@ -80,7 +80,7 @@ prove_as_postgres() {
 	cp -r Makefile ann.control sql src test "$tree"/
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
 	(cd "$tree" && "${AS_PG[@]}" env PATH="$PATH" "$@" \
-		make -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="$tests" PROVE_FLAGS=-v)
+		make -s PG_CONFIG="$PG_CONFIG" prove_installcheck PROVE_TESTS="$tests" PROVE_FLAGS="-v --timer")
 }
 
 stop_cluster() {
