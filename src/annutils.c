@@ -716,17 +716,25 @@ AnnOpenIndexToRead(Oid indexoid, const char *am_name, Relation *heap)
  * ---------------------------------------------------------------------
  */
 
-/* A set of heap TIDs */
-typedef struct AnnTidEntry
+/*
+ * A set of heap TIDs: a hash of runs of 32 line pointers of one heap page,
+ * each run a bitmap.  An entry costs what one TID's did, and rows of the
+ * same pages (a scan that reranks most of a table) share entries, a bit
+ * or so a row instead of an entry each.
+ */
+#define TID_RUN_LENGTH	32
+
+typedef struct AnnTidRun
 {
-	uint64		tid;
+	uint64		run;			/* block number << 16 | offset / TID_RUN_LENGTH */
+	uint32		members;		/* bit offset % TID_RUN_LENGTH */
 	char		status;
-} AnnTidEntry;
+} AnnTidRun;
 
 #define SH_PREFIX		anntids
-#define SH_ELEMENT_TYPE AnnTidEntry
+#define SH_ELEMENT_TYPE AnnTidRun
 #define SH_KEY_TYPE		uint64
-#define SH_KEY			tid
+#define SH_KEY			run
 #define SH_HASH_KEY(tb, key) murmurhash32((uint32) (key) ^ (uint32) ((key) >> 32))
 #define SH_EQUAL(tb, a, b) ((a) == (b))
 #define SH_SCOPE		static inline
@@ -740,9 +748,16 @@ struct AnnTidSet
 };
 
 static uint64
-tid_key(ItemPointer tid)
+tid_run(ItemPointer tid)
 {
-	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) | ItemPointerGetOffsetNumber(tid);
+	return ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
+		(ItemPointerGetOffsetNumber(tid) / TID_RUN_LENGTH);
+}
+
+static uint32
+tid_bit(ItemPointer tid)
+{
+	return (uint32) 1 << (ItemPointerGetOffsetNumber(tid) % TID_RUN_LENGTH);
 }
 
 AnnTidSet *
@@ -759,15 +774,23 @@ bool
 AnnTidSetAdd(AnnTidSet *set, ItemPointer tid)
 {
 	bool		found;
+	AnnTidRun  *run = anntids_insert(set->hash, tid_run(tid), &found);
+	uint32		bit = tid_bit(tid);
 
-	anntids_insert(set->hash, tid_key(tid), &found);
-	return !found;
+	if (!found)
+		run->members = 0;
+	else if (run->members & bit)
+		return false;
+	run->members |= bit;
+	return true;
 }
 
 bool
 AnnTidSetContains(AnnTidSet *set, ItemPointer tid)
 {
-	return anntids_lookup(set->hash, tid_key(tid)) != NULL;
+	AnnTidRun  *run = anntids_lookup(set->hash, tid_run(tid));
+
+	return run != NULL && (run->members & tid_bit(tid)) != 0;
 }
 
 /* ---------------------------------------------------------------------
