@@ -94,14 +94,14 @@ sub log_clean_ok
 		# vector repeated 132 times, which keeps its clusters
 		{ type => 'long', column => 'vector(2112)', ops => 'vector_l2_ops', op => '<->',
 		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
-		  key => "(SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 132) r,
-			unnest(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)) WITH ORDINALITY u(x, o))::vector" },
+		  key => "('[' || rtrim(repeat(array_to_string(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD), ',') || ',',
+			132), ',') || ']')::vector" },
 		# vectors split across two pages (two whole ones leave 2.4 kB of a
 		# page): the clustered vector repeated 44 times, under inner product
 		{ type => 'split', column => 'vector(704)', ops => 'vector_ip_ops', op => '<#>',
 		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
-		  key => "(SELECT array_agg(x ORDER BY r, o) FROM generate_series(1, 44) r,
-			unnest(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)) WITH ORDINALITY u(x, o))::vector" },
+		  key => "('[' || rtrim(repeat(array_to_string(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD), ',') || ',',
+			44), ',') || ']')::vector" },
 	);
 	my $key_of = sub {
 		my ($c, $seed) = @_;
@@ -207,25 +207,27 @@ sub log_clean_ok
 	# splits are frequent and a crash may well interrupt one.  Beside it an
 	# ivfflat index of bit keys (binary_quantize, many rows sharing a key),
 	# whose lists split too.
-	$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
+	$node->safe_psql('postgres', "CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS),
+			vlong vector(2100) GENERATED ALWAYS AS (ann_test_vec(id, 2100)::vector(2100)) STORED,
+			vsplit vector(704) GENERATED ALWAYS AS (ann_test_vec(id, 704)::vector(704)) STORED);
 		CREATE SEQUENCE items_seq;
 		INSERT INTO items SELECT n, ann_test_clustered_vec(n, $DIMS, 8, $SPREAD)
 		FROM (SELECT nextval('items_seq')::int AS n FROM generate_series(1, 160)) s;
 		CREATE INDEX items_idx ON items USING spann (v vector_l2_ops) WITH (lists = 8, epsilon = 0.5);
 		CREATE INDEX items_bits ON items USING ivfflat ((binary_quantize(v)::bit($DIMS)) bit_hamming_ops)
 			WITH (lists = 8);
-		CREATE INDEX items_long ON items USING spann ((ann_test_vec(id, 2100)::vector(2100)) vector_l2_ops)
+		CREATE INDEX items_long ON items USING spann (vlong vector_l2_ops)
 			WITH (lists = 8);
-		CREATE INDEX items_split ON items USING spann ((ann_test_vec(id, 704)::vector(704)) vector_l2_ops)
+		CREATE INDEX items_split ON items USING spann (vsplit vector_l2_ops)
 			WITH (lists = 8);
 		CHECKPOINT;");
 	my @queries = map { "ann_test_clustered_vec($_, $DIMS, 8, $SPREAD)::vector" } (-1, 42, 777, 31337);
 	my %bits = (column => "binary_quantize(v)::bit($DIMS)", op => '<~>');
 	my @bit_queries = map { "binary_quantize($_)::bit($DIMS)" } @queries;
 	# the third index: keys too large for a page, on key pages of their own
-	my %long = (column => 'ann_test_vec(id, 2100)::vector(2100)');
+	my %long = (column => 'vlong');
 	# the fourth: vectors split across two pages
-	my %split = (column => 'ann_test_vec(id, 704)::vector(704)');
+	my %split = (column => 'vsplit');
 
 	# After recovery: every committed row is in the index once, and scans
 	# of every list are exact.

@@ -283,8 +283,10 @@ sub nearest_ids
 	my $sql = $approx
 	  ? "FROM generate_series(1, $QUERIES) qid CROSS JOIN LATERAL
 		   (SELECT id FROM items $where ORDER BY $key $op $q LIMIT 10) a"
-	  : "FROM (SELECT qid, id, rank() OVER (PARTITION BY qid ORDER BY $key $op $q) AS r
-			 FROM generate_series(1, $QUERIES) qid, items $where) a WHERE r <= 10";
+	  : "FROM (SELECT qid, id, rank() OVER (PARTITION BY qid ORDER BY $key $op query.key) AS r
+			 FROM generate_series(1, $QUERIES) qid
+			 CROSS JOIN LATERAL (SELECT $key AS key FROM items WHERE id = qid) query,
+			 items $where) a WHERE r <= 10";
 	my $query = "SELECT qid, string_agg(id::text, ',') $sql GROUP BY qid";
 	if ($approx)
 	{
