@@ -186,6 +186,29 @@ RESET hnsw.iterative_scan;
 SET hnsw.ef_search = 1000;
 DROP TABLE dup;
 
+-- Forty random vectors, each copied 200 times: twenty elements each,
+-- more than ef_search.  A search counts the elements at one distance
+-- (copies of one vector) once toward ef_search; counted one by one, one
+-- vector's copies filled its candidates and hid nearer vectors, and 4 of
+-- these 50 queries returned a farther vector first.
+SELECT setseed(0.42);
+CREATE TEMP TABLE twin_base AS
+SELECT j, (SELECT array_agg(random()::real) FROM generate_series(1, 16) WHERE j > 0)::vector(16) AS v
+FROM generate_series(1, 40) j;
+CREATE TABLE twins (id int PRIMARY KEY, v vector(16));
+INSERT INTO twins SELECT i, (SELECT v FROM twin_base WHERE j = 1 + i % 40) FROM generate_series(1, 8000) i;
+CREATE TEMP TABLE twin_queries AS
+SELECT q, (SELECT array_agg(random()::real) FROM generate_series(1, 16) WHERE q > 0)::vector(16) AS v
+FROM generate_series(1, 50) q;
+CREATE INDEX twins_idx ON twins USING hnsw (v vector_l2_ops);
+SET hnsw.ef_search = 10;
+SELECT count(*) FILTER (WHERE got > best) AS farther_first
+FROM (SELECT (SELECT t.v <-> q.v FROM twins t ORDER BY t.v <-> q.v LIMIT 1) AS got,
+			 (SELECT min(b.v <-> q.v) FROM twin_base b) AS best
+	  FROM twin_queries q) s;
+SET hnsw.ef_search = 1000;
+DROP TABLE twins, twin_base, twin_queries;
+
 -- iterative scans (on by default, strict order) go past ef_search rows
 CREATE TABLE it (id int, v vector(2));
 INSERT INTO it SELECT i, ARRAY[i % 37, i % 41] FROM generate_series(1, 2000) i;
@@ -219,6 +242,8 @@ RESET ann.incomplete_scan;
 SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 5) s;
 SET ann.incomplete_scan = sometimes;
 RESET hnsw.max_scan_tuples;
+-- off: the first search only, its ef_search nearest distances (rows at
+-- one distance count once: on this grid, 71 rows within distance 4)
 SET hnsw.iterative_scan = off;
 SELECT count(*) FROM (SELECT id FROM it ORDER BY v <-> '[5,5]' LIMIT 300) s;
 SELECT count(*) < 10 AS short FROM (SELECT id FROM it WHERE id % 10 = 0 ORDER BY v <-> '[5,5]' LIMIT 10) s;

@@ -62,6 +62,8 @@
 /* strict_order sweeps the index once it has met 1/this of the elements */
 #define HNSW_SWEEP_DIVISOR		8
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
+/* most results a search that counts ties once holds (HnswSearchCountTiesOnce) */
+#define HNSW_TIED_RESULTS		1024
 #define HNSW_WITNESSES			2	/* neighbours asked whether they link back */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
 
@@ -447,6 +449,20 @@ typedef struct HnswSearch
 	float	   *fresh_distances;
 	bool	   *fresh_ok;
 	HnswCandidate *coded;		/* scratch: neighbours with code estimates */
+
+	/*
+	 * With tie_cap > 0, results at one distance count once toward ef, and
+	 * the results hold at most Max(ef, tie_cap) (HnswSearchCountTiesOnce):
+	 * the distances the results lie at, in an open-addressing table
+	 */
+	int			tie_cap;
+	int			tie_slots;		/* a power of two */
+	int			tie_used;		/* slots with a distance */
+	uint32	   *tie_keys;		/* a distance's bits */
+	int32	   *tie_counts;		/* results at it */
+	uint32	   *tie_stamps;		/* a slot is empty unless it has tie_stamp */
+	uint32		tie_stamp;
+	int			ties;			/* results beyond the first at their distance */
 } HnswSearch;
 
 /* what became of a conditional write of a layer list */
@@ -709,6 +725,8 @@ extern HnswCandidate HnswHeapRemove(HnswHeap *heap, int i);
 extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
 extern void HnswHeapAppendBounded(HnswHeap *heap, HnswRef ref, float distance, float bound);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
+extern void HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info);
+extern bool HnswSearchResultsFull(const HnswSearch *search, int ef);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);
 extern int	HnswSearchExpand(HnswSearch *search, HnswHeap *found);

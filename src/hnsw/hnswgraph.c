@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+
 #include "hnsw.h"
 
 /* ---------------------------------------------------------------------
@@ -163,6 +165,8 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 	search->coded = palloc(sizeof(HnswCandidate) * 2 * m);
+	search->tie_cap = 0;		/* ties count as any results */
+	search->ties = 0;
 }
 
 static inline bool
@@ -178,13 +182,179 @@ leftover(HnswSearch *search, const HnswCandidate *c, bool evicted)
 		search->ops->leftover(search->graph, c, evicted);
 }
 
-/* The same for an element met at an exact distance */
-static inline void
-leftover_exact(HnswSearch *search, HnswRef ref, float distance, bool evicted)
-{
-	HnswCandidate c = {ref, distance, distance};
+/* ---------------------------------------------------------------------
+ * Ties among the results
+ *
+ * Copies of one vector (twins: a vector repeated past HNSW_HEAPTIDS rows
+ * takes an element for every HNSW_HEAPTIDS) all lie at one distance from
+ * a query.  Counted one by one, enough of them fill a search's ef results
+ * and it sees one vector where it should see ef: over 40 vectors each
+ * repeated 500 times, a scan at hnsw.ef_search 40 returned the fourth
+ * nearest vector's rows first.  A search that counts ties once (a
+ * scan's) counts the results at one distance as one toward ef, and
+ * takes results tied with the farthest; it holds at most
+ * HNSW_TIED_RESULTS (or ef) all the same.  Distinct vectors tie exactly so
+ * rarely that elsewhere nothing changes.
+ * ---------------------------------------------------------------------
+ */
 
-	leftover(search, &c, evicted);
+/*
+ * Count the results at one distance once from now on, unless the index's
+ * distances take few values (Hamming and Jaccard), where distinct keys
+ * tie all the time and the results would grow to their most.
+ */
+void
+HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info)
+{
+	if (info->dist.metric == ANN_METRIC_HAMMING || info->dist.metric == ANN_METRIC_JACCARD)
+		return;
+	search->tie_cap = HNSW_TIED_RESULTS;
+	search->tie_slots = 4 * HNSW_TIED_RESULTS;
+	search->tie_keys = palloc(sizeof(uint32) * search->tie_slots);
+	search->tie_counts = palloc(sizeof(int32) * search->tie_slots);
+	search->tie_stamps = palloc0(sizeof(uint32) * search->tie_slots);
+	search->tie_stamp = 1;
+	search->tie_used = 0;
+	search->ties = 0;
+}
+
+/* The table's slot for a distance: its own, or the empty one it would take */
+static int
+tie_slot(const HnswSearch *search, uint32 key)
+{
+	int			mask = search->tie_slots - 1;
+	int			slot = (int) (murmurhash32(key) & mask);
+
+	while (search->tie_stamps[slot] == search->tie_stamp && search->tie_keys[slot] != key)
+		slot = (slot + 1) & mask;
+	return slot;
+}
+
+static uint32
+tie_key(float distance)
+{
+	uint32		key;
+
+	memcpy(&key, &distance, sizeof(key));
+	return key;
+}
+
+/* One more result at distance; returns whether another was there already */
+static bool
+tie_count(HnswSearch *search, float distance)
+{
+	uint32		key = tie_key(distance);
+	int			slot = tie_slot(search, key);
+
+	if (search->tie_stamps[slot] != search->tie_stamp)
+	{
+		search->tie_stamps[slot] = search->tie_stamp;
+		search->tie_keys[slot] = key;
+		search->tie_counts[slot] = 1;
+		search->tie_used++;
+		return false;
+	}
+	return search->tie_counts[slot]++ > 0;
+}
+
+/* Count the results afresh (the caller may have changed them). */
+static void
+tie_rebuild(HnswSearch *search)
+{
+	HnswHeap   *results = &search->results;
+
+	if (search->tie_cap == 0)
+		return;
+	/* a new stamp empties every slot */
+	if (++search->tie_stamp == 0)
+	{
+		memset(search->tie_stamps, 0, sizeof(uint32) * search->tie_slots);
+		search->tie_stamp = 1;
+	}
+	search->tie_used = 0;
+	search->ties = 0;
+	for (int i = 0; i < results->count; i++)
+		search->ties += tie_count(search, results->items[i].distance);
+}
+
+/* A result at distance joined the results. */
+static void
+tie_add(HnswSearch *search, float distance)
+{
+	if (search->tie_cap == 0)
+		return;
+	search->ties += tie_count(search, distance);
+	/* distances whose results have all gone keep their slots: start afresh */
+	if (search->tie_used > search->tie_slots / 2)
+		tie_rebuild(search);
+}
+
+/* A result at distance left the results. */
+static void
+tie_remove(HnswSearch *search, float distance)
+{
+	int			slot;
+
+	if (search->tie_cap == 0)
+		return;
+	slot = tie_slot(search, tie_key(distance));
+	Assert(search->tie_stamps[slot] == search->tie_stamp && search->tie_counts[slot] > 0);
+	if (--search->tie_counts[slot] > 0)
+		search->ties--;
+}
+
+/* The most results a search for ef holds */
+static inline int
+results_room(const HnswSearch *search, int ef)
+{
+	return search->tie_cap > 0 ? Max(ef, search->tie_cap) : ef;
+}
+
+/* Do the results count ef (ties once, when the search counts them so)? */
+bool
+HnswSearchResultsFull(const HnswSearch *search, int ef)
+{
+	int			n = search->results.count;
+
+	return n - search->ties >= ef || n >= results_room(search, ef);
+}
+
+/* Do they count more than ef? */
+static inline bool
+results_over(const HnswSearch *search, int ef)
+{
+	int			n = search->results.count;
+
+	return n - search->ties > ef || n > results_room(search, ef);
+}
+
+/*
+ * May an element at distance join the results of a search for ef?  When
+ * they are full, only if it is nearer than the farthest, or tied with it
+ * where ties count once.
+ */
+static inline bool
+may_join(const HnswSearch *search, int ef, float distance)
+{
+	const HnswHeap *results = &search->results;
+
+	return !HnswSearchResultsFull(search, ef) || distance < results->items[0].distance ||
+		(search->tie_cap > 0 && distance == results->items[0].distance);
+}
+
+/* Push a result, then drop the farthest while the results count more than ef. */
+static void
+add_result(HnswSearch *search, int ef, const HnswCandidate *c)
+{
+	HnswHeapPushBounded(&search->results, c->ref, c->distance, c->bound);
+	tie_add(search, c->distance);
+	while (results_over(search, ef))
+	{
+		HnswCandidate dropped = HnswHeapPop(&search->results);
+
+		tie_remove(search, dropped.distance);
+		leftover(search, &dropped, true);
+	}
 }
 
 /*
@@ -294,6 +464,7 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 	HnswHeap   *candidates = &search->candidates;
 	HnswHeap   *results = &search->results;
 
+	tie_rebuild(search);
 	while (candidates->count > 0)
 	{
 		HnswCandidate nearest;
@@ -302,7 +473,7 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 		if (search->ops->stop != NULL && search->ops->stop(search->graph, ef))
 			break;
 		nearest = HnswHeapPop(candidates);
-		if (results->count >= ef && nearest.distance > results->items[0].distance)
+		if (HnswSearchResultsFull(search, ef) && nearest.distance > results->items[0].distance)
 		{
 			HnswHeapPush(candidates, nearest.ref, nearest.distance);
 			break;
@@ -314,24 +485,18 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 		for (int i = 0; i < nfresh; i++)
 		{
 			float		distance = search->fresh_distances[i];
+			HnswCandidate c = {search->fresh[i], distance, distance};
 
 			if (!search->fresh_ok[i])
 				continue;
-			if (results->count < ef || distance < results->items[0].distance)
+			if (may_join(search, ef, distance))
 			{
-				HnswHeapPush(candidates, search->fresh[i], distance);
-				if (!is_result(search, search->fresh[i]))
-					continue;
-				HnswHeapPush(results, search->fresh[i], distance);
-				if (results->count > ef)
-				{
-					HnswCandidate dropped = HnswHeapPop(results);
-
-					leftover(search, &dropped, true);
-				}
+				HnswHeapPush(candidates, c.ref, distance);
+				if (is_result(search, c.ref))
+					add_result(search, ef, &c);
 			}
 			else
-				leftover_exact(search, search->fresh[i], distance, false);
+				leftover(search, &c, false);
 		}
 	}
 }
@@ -344,21 +509,12 @@ HnswSearchLayer(HnswSearch *search, int ef, int layer)
 static void
 offer_result(HnswSearch *search, int ef, const HnswCandidate *c)
 {
-	HnswHeap   *results = &search->results;
-
-	if (!is_result(search, c->ref) ||
-		(results->count >= ef && c->distance >= results->items[0].distance))
+	if (!is_result(search, c->ref) || !may_join(search, ef, c->distance))
 	{
 		leftover(search, c, true);
 		return;
 	}
-	HnswHeapPushBounded(results, c->ref, c->distance, c->bound);
-	if (results->count > ef)
-	{
-		HnswCandidate dropped = HnswHeapPop(results);
-
-		leftover(search, &dropped, true);
-	}
+	add_result(search, ef, c);
 }
 
 /*
@@ -382,6 +538,7 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 	HnswHeap   *candidates = &search->candidates;
 	HnswHeap   *results = &search->results;
 
+	tie_rebuild(search);
 	while (candidates->count > 0)
 	{
 		HnswCandidate nearest;
@@ -390,7 +547,7 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 		if (search->ops->stop != NULL && search->ops->stop(search->graph, ef))
 			break;
 		nearest = HnswHeapPop(candidates);
-		if (results->count >= ef && nearest.distance > results->items[0].distance)
+		if (HnswSearchResultsFull(search, ef) && nearest.distance > results->items[0].distance)
 		{
 			HnswHeapPushBounded(candidates, nearest.ref, nearest.distance, nearest.bound);
 			break;
@@ -405,7 +562,7 @@ HnswSearchLayerCoded(HnswSearch *search, int ef)
 		{
 			HnswCandidate *c = &search->coded[i];
 
-			if (results->count < ef || c->distance < results->items[0].distance)
+			if (may_join(search, ef, c->distance))
 				HnswHeapPushBounded(candidates, c->ref, c->distance, c->bound);
 			else
 				leftover(search, c, false);

@@ -435,6 +435,7 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		so->graph.code_query = HnswCodeQueryCreate(so->info, so->graph.query);
 	HnswScanGraphInit(&so->scan_graph, &so->graph);
 	HnswSearchInit(&so->search, &hnsw_scan_graph_ops, &so->scan_graph, so->info->m);
+	HnswSearchCountTiesOnce(&so->search, so->info);
 
 	estimate = count_matches(scan, so, &meta, &few, &matches, &nmatches);
 	if (estimate >= 0 && estimate <= few)
@@ -472,7 +473,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		return;
 	HnswScanGraphSetBudget(&so->scan_graph, -1);
 
-	ran_out = so->search.candidates.count == 0 && so->search.results.count < hnsw_ef_search;
+	ran_out = so->search.candidates.count == 0 &&
+		!HnswSearchResultsFull(&so->search, hnsw_ef_search);
 	so->first_left = so->search.results.count;
 	pending_take(&so->pending, &so->search.results);
 	if (so->coded && so->scan_graph.keep_leftovers)
