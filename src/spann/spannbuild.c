@@ -15,9 +15,7 @@
  * 4. A second heap scan assigns each row by the closure rule (among the
  *    lists of its nearest groups, as an insert does) and appends it to
  *    its lists, in shared buffers without WAL; at the end the whole
- *    relation is WAL-logged once (in a parallel build by all the
- *    participants, a chunk of blocks each at a time, once every one has
- *    written its rows).  Rows are assigned in batches: each
+ *    relation is WAL-logged once.  Rows are assigned in batches: each
  *    group's centroids are compared with every row of the batch that
  *    searches the group while they are in cache, instead of being read
  *    again for every row.  Memory stays bounded whatever the table's
@@ -41,7 +39,6 @@
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/barrier.h"
 #include "storage/freespace.h"
 #include "utils/memutils.h"
 
@@ -759,12 +756,7 @@ typedef struct SpannParallelShared
 	int			ngroups;
 	slock_t		mutex;			/* guards entries */
 	double		entries;		/* list entries written by all participants */
-	Barrier		assigned;		/* every participant's rows are in the lists */
-	pg_atomic_uint32 next_chunk;	/* of SPANN_LOG_CHUNK blocks to WAL-log */
 } SpannParallelShared;
-
-/* Blocks a participant WAL-logs at a time once the lists are complete */
-#define SPANN_LOG_CHUNK		1024
 
 /*
  * The size of the area after sp for the lists and groups of bs; with sp,
@@ -791,39 +783,13 @@ lay_out_shared(SpannParallelShared *sp, SpannBuildState *bs)
 	return lists + keys + group_keys + group_start + sizeof(int) * bs->nlists;
 }
 
-/*
- * Once every participant has written its rows, WAL-log the index's pages
- * (but the metapage, which the leader changes after) a chunk at a time,
- * each chunk by whichever participant takes it: the whole relation is
- * logged in parallel instead of by the leader alone at the end.
- */
-static void
-log_share(SpannParallelShared *sp, Relation index)
-{
-	BlockNumber nblocks;
-	uint32		chunk;
-
-	BarrierArriveAndWait(&sp->assigned, PG_WAIT_EXTENSION);
-	nblocks = RelationGetNumberOfBlocks(index);
-	while ((chunk = pg_atomic_fetch_add_u32(&sp->next_chunk, 1)) <
-		   (nblocks + SPANN_LOG_CHUNK - 1) / SPANN_LOG_CHUNK)
-	{
-		BlockNumber start = Max((BlockNumber) chunk * SPANN_LOG_CHUNK, ANN_METAPAGE_BLKNO + 1);
-
-		AnnLogRelationRange(index, start, Min(nblocks, (BlockNumber) (chunk + 1) * SPANN_LOG_CHUNK));
-		CHECK_FOR_INTERRUPTS();
-	}
-	BarrierDetach(&sp->assigned);
-}
-
-/* One participant's share of the assignment, and of logging the pages */
+/* One participant's share of the assignment */
 static void
 assign_share(AnnBuildShared *shared, SpannParallelShared *sp, SpannBuildState *bs,
 			 bool progress)
 {
 	double		heap_tuples;
 
-	BarrierAttach(&sp->assigned);
 	AnnOpenBuildPool(bs->index);
 	heap_tuples = AnnParallelBuildScan(shared, bs->heap, bs->index, progress, assign_callback, bs);
 	assign_batch(bs);
@@ -833,7 +799,6 @@ assign_share(AnnBuildShared *shared, SpannParallelShared *sp, SpannBuildState *b
 	SpinLockAcquire(&sp->mutex);
 	sp->entries += bs->entries;
 	SpinLockRelease(&sp->mutex);
-	log_share(sp, bs->index);
 }
 
 /* Entry point of a parallel worker (named in CreateParallelContext). */
@@ -878,8 +843,6 @@ assign_parallel(SpannBuildState *bs, IndexInfo *indexInfo, int nworkers)
 	sp->ngroups = bs->ngroups;
 	SpinLockInit(&sp->mutex);
 	sp->entries = 0;
-	BarrierInit(&sp->assigned, 0);
-	pg_atomic_init_u32(&sp->next_chunk, 0);
 	lay_out_shared(sp, &shared);
 	memcpy(shared.lists, bs->lists, sizeof(SpannListRef) * bs->nlists);
 	memcpy(shared.centroid_keys, bs->centroid_keys, bs->keysize * bs->nlists);
@@ -997,7 +960,6 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
 	SpannBuildState bs;
 	SpannMetaPageData lists = {0};
-	bool		logged = false; /* all but the metapage, by parallel participants */
 	MemoryContext build_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"Spann build context",
 													ALLOCSET_DEFAULT_SIZES);
@@ -1027,9 +989,7 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		int			nworkers = AnnBuildWorkersWanted(heap, index);
 
 		assign_init(&bs);
-		if (nworkers > 0 && assign_parallel(&bs, indexInfo, nworkers))
-			logged = true;
-		else
+		if (nworkers == 0 || !assign_parallel(&bs, indexInfo, nworkers))
 		{
 			table_index_build_scan(heap, index, indexInfo, true, true, assign_callback, &bs,
 								   NULL);
@@ -1039,10 +999,7 @@ spannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		FreeSpaceMapVacuum(index);
 	}
 	update_metapage(&bs, &lists);
-	if (logged)
-		AnnLogRelationRange(index, ANN_METAPAGE_BLKNO, ANN_METAPAGE_BLKNO + 1);
-	else
-		AnnLogRelation(index, MAIN_FORKNUM);
+	AnnLogRelation(index, MAIN_FORKNUM);
 
 	result->index_tuples = bs.indtuples;
 	MemoryContextSwitchTo(old);
