@@ -82,6 +82,7 @@ sub log_clean_ok
 	my @cases = (
 		{ type => 'vector', column => "vector($DIMS)", ops => 'vector_l2_ops', op => '<->',
 		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 8', exact => { ids => 1 },
+		  parallel => 1,
 		  key => "ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD)::vector" },
 		{ type => 'halfvec', column => "halfvec($DIMS)", ops => 'halfvec_cosine_ops', op => '<=>',
 		  am => 'spann', with => 'lists = 10, epsilon = 0.5, replicas = 2',
@@ -100,6 +101,7 @@ sub log_clean_ok
 		# page): the clustered vector repeated 44 times, under inner product
 		{ type => 'split', column => 'vector(704)', ops => 'vector_ip_ops', op => '<#>',
 		  am => 'spann', with => 'lists = 10, epsilon = 1.0, replicas = 2', exact => { ids => 1 },
+		  parallel => 1,
 		  key => "('[' || rtrim(repeat(array_to_string(ann_test_clustered_vec(%s, $DIMS, 10, $SPREAD), ',') || ',',
 			44), ',') || ']')::vector" },
 	);
@@ -119,17 +121,27 @@ sub log_clean_ok
 		# the inserts triple the lists' mean size (the limit is twice it);
 		# the deletes all but empty cluster 0's lists, which VACUUM merges
 		# away; the second VACUUM frees the pages that splits and merges
-		# retired, and the last inserts take them
-		$primary->safe_psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{column});"
+		# retired, and the last inserts take them.  Cases marked parallel
+		# are built by two workers and the leader, each filling vector pages
+		# of its own.
+		my $parallel = $c->{parallel}
+		  ? "ALTER TABLE $t SET (parallel_workers = 2); SET max_parallel_maintenance_workers = 2;
+			 SET client_min_messages = debug1;"
+		  : '';
+		my ($ret, $out, $err) = $primary->psql('postgres', "CREATE TABLE $t (id int PRIMARY KEY, v $c->{column});"
 			  . $rows->($c, 1, 1000)
-			  . "INSERT INTO $t VALUES (0, NULL);
-			CREATE INDEX ${t}_idx ON $t USING $c->{am} (v $c->{ops}) WITH ($c->{with});"
+			  . "INSERT INTO $t VALUES (0, NULL); $parallel
+			CREATE INDEX ${t}_idx ON $t USING $c->{am} (v $c->{ops}) WITH ($c->{with});
+			RESET client_min_messages;"
 			  . $rows->($c, 1001, 3000)
 			  . "DELETE FROM $t WHERE id % 3 = 0 OR ann_test_cluster(id, 10) = 0;
 			VACUUM $t;"
 			  . $rows->($c, 3001, 3500)
 			  . "VACUUM $t;"
 			  . $rows->($c, 3501, 4500));
+		is($ret, 0, "$t: built, then split and merged") or diag($err);
+		like($err, qr/building spann index "${t}_idx" with 2 parallel workers/,
+			"$t: two parallel workers took part in the build") if $c->{parallel};
 		my $s = stats($primary, "${t}_idx");
 		note("$t: " . stats_text($s));
 		cmp_ok($s->{splits}, '>', 0, "$t: inserts split lists");
