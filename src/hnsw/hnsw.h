@@ -64,6 +64,7 @@
 #define HNSW_HEAPTIDS			10	/* heap rows one element can stand for */
 /* most results a search that counts ties once holds (HnswSearchCountTiesOnce) */
 #define HNSW_TIED_RESULTS		1024
+#define HNSW_TIE_SLOTS			(4 * HNSW_TIED_RESULTS)	/* a power of two */
 #define HNSW_WITNESSES			2	/* neighbours asked whether they link back */
 #define HNSW_MAX_LEVEL			12	/* neighbour tuple of m = 100 fits a page */
 
@@ -451,12 +452,12 @@ typedef struct HnswSearch
 	HnswCandidate *coded;		/* scratch: neighbours with code estimates */
 
 	/*
-	 * With tie_cap > 0, results at one distance count once toward ef, and
-	 * the results hold at most Max(ef, tie_cap) (HnswSearchCountTiesOnce):
-	 * the distances the results lie at, in an open-addressing table
+	 * With count_ties, results at one distance count once toward ef, and
+	 * the results hold at most Max(ef, HNSW_TIED_RESULTS)
+	 * (HnswSearchCountTiesOnce): the distances the results lie at, in an
+	 * open-addressing table of HNSW_TIE_SLOTS
 	 */
-	int			tie_cap;
-	int			tie_slots;		/* a power of two */
+	bool		count_ties;
 	int			tie_used;		/* slots with a distance */
 	uint32	   *tie_keys;		/* a distance's bits */
 	int32	   *tie_counts;		/* results at it */

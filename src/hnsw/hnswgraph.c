@@ -165,7 +165,7 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 	search->coded = palloc(sizeof(HnswCandidate) * 2 * m);
-	search->tie_cap = 0;		/* ties count as any results */
+	search->count_ties = false;	/* ties count as any results */
 	search->ties = 0;
 }
 
@@ -208,11 +208,10 @@ HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info)
 {
 	if (info->dist.metric == ANN_METRIC_HAMMING || info->dist.metric == ANN_METRIC_JACCARD)
 		return;
-	search->tie_cap = HNSW_TIED_RESULTS;
-	search->tie_slots = 4 * HNSW_TIED_RESULTS;
-	search->tie_keys = palloc(sizeof(uint32) * search->tie_slots);
-	search->tie_counts = palloc(sizeof(int32) * search->tie_slots);
-	search->tie_stamps = palloc0(sizeof(uint32) * search->tie_slots);
+	search->count_ties = true;
+	search->tie_keys = palloc(sizeof(uint32) * HNSW_TIE_SLOTS);
+	search->tie_counts = palloc(sizeof(int32) * HNSW_TIE_SLOTS);
+	search->tie_stamps = palloc0(sizeof(uint32) * HNSW_TIE_SLOTS);
 	search->tie_stamp = 1;
 	search->tie_used = 0;
 	search->ties = 0;
@@ -222,7 +221,7 @@ HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info)
 static int
 tie_slot(const HnswSearch *search, uint32 key)
 {
-	int			mask = search->tie_slots - 1;
+	int			mask = HNSW_TIE_SLOTS - 1;
 	int			slot = (int) (murmurhash32(key) & mask);
 
 	while (search->tie_stamps[slot] == search->tie_stamp && search->tie_keys[slot] != key)
@@ -263,12 +262,12 @@ tie_rebuild(HnswSearch *search)
 {
 	HnswHeap   *results = &search->results;
 
-	if (search->tie_cap == 0)
+	if (!search->count_ties)
 		return;
 	/* a new stamp empties every slot */
 	if (++search->tie_stamp == 0)
 	{
-		memset(search->tie_stamps, 0, sizeof(uint32) * search->tie_slots);
+		memset(search->tie_stamps, 0, sizeof(uint32) * HNSW_TIE_SLOTS);
 		search->tie_stamp = 1;
 	}
 	search->tie_used = 0;
@@ -281,11 +280,11 @@ tie_rebuild(HnswSearch *search)
 static void
 tie_add(HnswSearch *search, float distance)
 {
-	if (search->tie_cap == 0)
+	if (!search->count_ties)
 		return;
 	search->ties += tie_count(search, distance);
 	/* distances whose results have all gone keep their slots: start afresh */
-	if (search->tie_used > search->tie_slots / 2)
+	if (search->tie_used > HNSW_TIE_SLOTS / 2)
 		tie_rebuild(search);
 }
 
@@ -295,7 +294,7 @@ tie_remove(HnswSearch *search, float distance)
 {
 	int			slot;
 
-	if (search->tie_cap == 0)
+	if (!search->count_ties)
 		return;
 	slot = tie_slot(search, tie_key(distance));
 	Assert(search->tie_stamps[slot] == search->tie_stamp && search->tie_counts[slot] > 0);
@@ -307,7 +306,7 @@ tie_remove(HnswSearch *search, float distance)
 static inline int
 results_room(const HnswSearch *search, int ef)
 {
-	return search->tie_cap > 0 ? Max(ef, search->tie_cap) : ef;
+	return search->count_ties ? Max(ef, HNSW_TIED_RESULTS) : ef;
 }
 
 /* Do the results count ef (ties once, when the search counts them so)? */
@@ -339,7 +338,7 @@ may_join(const HnswSearch *search, int ef, float distance)
 	const HnswHeap *results = &search->results;
 
 	return !HnswSearchResultsFull(search, ef) || distance < results->items[0].distance ||
-		(search->tie_cap > 0 && distance == results->items[0].distance);
+		(search->count_ties && distance == results->items[0].distance);
 }
 
 /* Push a result, then drop the farthest while the results count more than ef. */
