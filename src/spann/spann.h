@@ -155,7 +155,9 @@ typedef SpannGroupTupleData *SpannGroupTuple;
 typedef struct SpannCentroidTupleData
 {
 	BlockNumber head;			/* first posting page; invalid: free slot */
-	BlockNumber tail;			/* last posting page, where entries go */
+	BlockNumber fill;			/* the posting page appends try first: the
+								 * last, or the first VACUUM left room on;
+								 * the chain goes on from it to its end */
 	uint32		count;			/* entries, dead ones included until VACUUM */
 	uint32		split_at;		/* try to split when count passes this */
 	float4		radius;			/* no entry is farther from the centroid

@@ -348,7 +348,7 @@ write_group_lists(SpannBuildState *bs, const SpannGroupRef *group, const int *me
 		SpannListRef *list = &bs->lists[members[m]];
 		Buffer		posting = new_build_page(bs->index, SPANN_PAGE_POSTING);
 
-		tuple->head = tuple->tail = BufferGetBlockNumber(posting);
+		tuple->head = tuple->fill = BufferGetBlockNumber(posting);
 		release_build_page(posting);
 		SpannPutKey(bs->index, info, true, tuple->key, bs->centroid_keys + bs->keysize * members[m],
 					InvalidBlockNumber);

@@ -6,8 +6,8 @@
  * of centroid pages, and the posting chain of every live list, one share
  * lock at a time (a centroid page is released before its lists are
  * walked: appends lock posting pages before centroid pages).  Chains must
- * hold pages of their kind, without cycles, and end at the tail their
- * owner names; no posting page may be in two lists; tuples must have
+ * hold pages of their kind, without cycles, and pass the page their
+ * owner names as its tail (a group) or fill page (a list); no posting page may be in two lists; tuples must have
  * their size.  Every entry must lie within its list's radius, which is
  * read again after the list was walked (an insert widens it just after
  * its append), since strict_order scans rely on it.  Heap TIDs are
@@ -160,7 +160,7 @@ check_entry(SpannCheck *check, BlockNumber blkno, OffsetNumber off, SpannEntryTu
 	return distance;
 }
 
-/* Walk one live list: its pages, entries, tail and radius */
+/* Walk one live list: its pages, entries, fill page and radius */
 static void
 check_list(SpannCheck *check, const CheckedList *list)
 {
@@ -168,15 +168,15 @@ check_list(SpannCheck *check, const CheckedList *list)
 	float	   *rotated_centroid = SpannRotate(check->info, centroid);
 	SpannChainWalk walk;
 	Page		page;
-	bool		tail_met = false;
+	bool		fill_met = false;
 	float		farthest = 0;
 	OffsetNumber farthest_at = InvalidOffsetNumber;
 	BlockNumber farthest_block = InvalidBlockNumber;
 	float		radius;
 
-	if (!block_in_index(check, list->tuple->head) || !block_in_index(check, list->tuple->tail))
+	if (!block_in_index(check, list->tuple->head) || !block_in_index(check, list->tuple->fill))
 		AnnCheckFailed(check->index, list->cblkno, list->coffset,
-					   "A list's head or tail lies outside the index.");
+					   "A list's head or fill page lies outside the index.");
 	SpannChainBegin(&walk, check->index, list->tuple->head, SPANN_PAGE_POSTING);
 	while ((page = SpannChainNext(&walk)) != NULL)
 	{
@@ -186,7 +186,7 @@ check_list(SpannCheck *check, const CheckedList *list)
 			AnnCheckFailed(check->index, walk.blkno, InvalidOffsetNumber,
 						   "A posting page is in two lists.");
 		check->in_a_list[walk.blkno] = true;
-		tail_met |= walk.blkno == list->tuple->tail;
+		fill_met |= walk.blkno == list->tuple->fill;
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
 			SpannEntryTuple e = SpannPageGetEntry(check->index, walk.blkno, page, off);
@@ -202,9 +202,9 @@ check_list(SpannCheck *check, const CheckedList *list)
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	if (!tail_met)
+	if (!fill_met)
 		AnnCheckFailed(check->index, list->cblkno, list->coffset,
-					   "A list's tail is not on its chain.");
+					   "A list's fill page is not on its chain.");
 	radius = current_radius(check, list);
 	if (radius >= 0 && farthest > radius * (1 + SPANN_BOUND_MARGIN))
 		AnnCheckFailed(check->index, farthest_block, farthest_at,

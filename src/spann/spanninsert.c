@@ -178,7 +178,7 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 	AnnEdit		edit;
 
 	second->head = half2->head;
-	second->tail = half2->tail;
+	second->fill = half2->tail;
 	second->count = half2->n;
 	second->radius = half2->radius;
 	SpannPutCentroidKey(index, info, false, second, half2->key);
@@ -195,7 +195,7 @@ switch_lists(Relation index, const SpannListRef *list, const SplitHalf *half1,
 	meta = SpannEditMeta(&edit, index);
 	first = SpannEditLockedList(&edit, index, list);
 	first->head = half1->head;
-	first->tail = half1->tail;
+	first->fill = half1->tail;
 	first->count = half1->n;
 	first->split_at = 0;
 	first->radius = half1->radius;
@@ -379,7 +379,7 @@ create_first_list(Relation index, const void *key)
 	AnnEdit		edit;
 
 	SpannLock(index, SPANN_SPLIT_LOCK, ShareLock);
-	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, NULL, &tuple->tail);
+	tuple->head = SpannWriteChain(index, NULL, NULL, NULL, 0, NULL, &tuple->fill);
 	SpannPutKey(index, info, false, tuple->key, key, InvalidBlockNumber);
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);

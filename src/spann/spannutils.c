@@ -356,9 +356,12 @@ SpannEditLockedList(AnnEdit *edit, Relation index, const SpannListRef *list)
 	return c;
 }
 
-/* Lock and return the true last page of a chain, starting at blkno. */
+/*
+ * Lock and return the first page of a chain, from blkno on, with room for
+ * size bytes, or else its last page.
+ */
 static Buffer
-lock_chain_end(Relation index, BlockNumber blkno)
+lock_page_with_room(Relation index, BlockNumber blkno, Size size)
 {
 	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 
@@ -366,34 +369,34 @@ lock_chain_end(Relation index, BlockNumber blkno)
 	{
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
 												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
-		BlockNumber next;
+		Page		page = BufferGetPage(buffer);
+		BlockNumber next = AnnPageGetOpaque(page)->nextblkno;
 
-		next = AnnPageGetOpaque(BufferGetPage(buffer))->nextblkno;
-		if (!BlockNumberIsValid(next))
+		if (PageGetFreeSpace(page) >= size || !BlockNumberIsValid(next))
 			return buffer;
 		UnlockReleaseBuffer(buffer);
 		blkno = next;
 	}
 }
 
-/* Read a list's tail, or return InvalidBlockNumber if the list is gone. */
+/* Read a list's fill page, or return InvalidBlockNumber if the list is gone. */
 static BlockNumber
-centroid_tail(Relation index, const SpannListRef *list)
+centroid_fill(Relation index, const SpannListRef *list)
 {
 	Buffer		buffer = ReadBuffer(index, list->cblkno);
 	SpannCentroidTuple c;
-	BlockNumber tail = InvalidBlockNumber;
+	BlockNumber fill = InvalidBlockNumber;
 	bool		found;
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
 	c = SpannPageGetCentroid(index, list->cblkno, BufferGetPage(buffer), list->coffset);
 	found = c->head == list->head;
 	if (found)
-		tail = c->tail;
+		fill = c->fill;
 	UnlockReleaseBuffer(buffer);
-	if (found && !BlockNumberIsValid(tail))
-		AnnCheckFailed(index, list->cblkno, list->coffset, "A list has a head but no tail.");
-	return tail;
+	if (found && !BlockNumberIsValid(fill))
+		AnnCheckFailed(index, list->cblkno, list->coffset, "A list has a head but no fill page.");
+	return fill;
 }
 
 /*
@@ -457,8 +460,10 @@ widen_radius(Relation index, const SpannListRef *list, float radius)
  * Append one entry (made for this list by SpannMakeEntry from key, the
  * whole entry key, signatures included) to a list.  The
  * caller keeps the list from being replaced (a share lock on it, or a
- * build).  One WAL record covers the tail page, a new tail page if the
- * old one is full, and the centroid page whose count and tail change.
+ * build).  The entry goes to the list's fill page or the first page
+ * after it with room, else to a new page linked after the last.  One WAL
+ * record covers that page (and the last page a new one is linked to) and
+ * the centroid page, whose count and fill page change.
  * Returns the list's new entry count, or -1 if the list is gone; if
  * split_at is not NULL, sets it to the list's own split limit (0: none).
  */
@@ -468,7 +473,7 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = info->entry_size;
-	BlockNumber tail = centroid_tail(index, list);
+	BlockNumber fill = centroid_fill(index, list);
 	Buffer		buffer;
 	Page		page;
 	SpannCentroidTuple c;
@@ -476,9 +481,9 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 	int			count;
 	float		wider = 0;
 
-	if (!BlockNumberIsValid(tail))
+	if (!BlockNumberIsValid(fill))
 		return -1;
-	buffer = lock_chain_end(index, tail);
+	buffer = lock_page_with_room(index, fill, size);
 	AnnEditBegin(&edit, index, building);
 	page = AnnEditRegister(&edit, buffer, false);
 	if (PageGetFreeSpace(page) < size)
@@ -488,10 +493,10 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 
 		AnnPageGetOpaque(page)->nextblkno = BufferGetBlockNumber(newbuffer);
 		page = newpage;
-		tail = BufferGetBlockNumber(newbuffer);
+		fill = BufferGetBlockNumber(newbuffer);
 	}
 	else
-		tail = BufferGetBlockNumber(buffer);
+		fill = BufferGetBlockNumber(buffer);
 	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) ==
 		InvalidOffsetNumber)
 		elog(ERROR, "failed to add entry to spann index \"%s\"", RelationGetRelationName(index));
@@ -500,7 +505,7 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 	if (c == NULL)
 		elog(ERROR, "spann list at block %u of index \"%s\" changed during an append",
 			 list->head, RelationGetRelationName(index));
-	c->tail = tail;
+	c->fill = fill;
 	count = ++c->count;
 	if (info->filters.ncolumns > 0)
 		AnnSummaryAdd(&info->filters, c->key + info->summary_offset,

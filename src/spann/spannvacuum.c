@@ -6,19 +6,28 @@
  * Bulk delete: under the split lock (exclusive: no split copies entries
  * while we look for dead ones), every page of every list, exclusively
  * locked in turn, loses the entries whose heap row is dead, and the
- * list's count drops by as many.
+ * list's count drops by as many.  The first of its pages that now has
+ * room becomes its fill page, where appends go first: the room VACUUM
+ * made is used at once, by the list's own appends.
  *
- * Cleanup, under the split lock too:
- * 1. A list with fewer live entries than the split limit / 8 (when there
+ * Cleanup:
+ * 1. A retired page whose retiring transaction ID no snapshot can still
+ *    precede (any retired page, when no other backend holds a snapshot)
+ *    is flagged free and given to the free space map; AnnNewBuffer takes
+ *    pages from there.
+ * Then under the split lock:
+ * 2. A list with fewer live entries than the split limit / 8 (when there
  *    are other lists) is merged away: under its list lock (exclusive),
  *    each entry is inserted again among the other lists, then its
  *    centroid slot is freed and its pages retired.
- * 2. A list whose pages hold much less than they could is rewritten
+ * 3. A list whose pages hold much less than they could is rewritten
  *    compactly into a new chain, switched in by one record, the old
- *    chain retired.
- * 3. A retired page whose retiring transaction ID no snapshot can still
- *    precede is flagged free and given to the free space map;
- *    AnnNewBuffer takes pages from there.
+ *    chain retired, as long as the pages step 1 found free hold the new
+ *    chain: compactions never grow the index, and the pages they retire
+ *    are free for the next VACUUM's.
+ * The chains merges and compactions replaced are freed at once instead of
+ * retired when no other backend holds a snapshot, so no scan can be
+ * reading them.
  *
  * README, "Vacuum", describes the states readers meet meanwhile.
  */
@@ -31,6 +40,7 @@
 #include "storage/bufmgr.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
+#include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
 #include "spann.h"
@@ -40,15 +50,23 @@
  * ---------------------------------------------------------------------
  */
 
-/* Remove the dead entries of one list; returns how many went. */
+/*
+ * Remove the dead entries of one list; returns how many went, and sets
+ * *room to the first of its pages that has room for an entry afterwards
+ * (invalid if none has).
+ */
 static int
 delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
-			   IndexBulkDeleteCallback callback, void *callback_state, double *live)
+			   IndexBulkDeleteCallback callback, void *callback_state, double *live,
+			   BlockNumber *room)
 {
 	Relation	index = vinfo->index;
+	Size		entry_size = SpannGetIndexInfo(index)->entry_size;
 	BlockNumber blkno = list->head;
 	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 	int			removed = 0;
+
+	*room = InvalidBlockNumber;
 
 	while (BlockNumberIsValid(blkno))
 	{
@@ -77,6 +95,8 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 			AnnEditFinish(&edit);
 			removed += ndead;
 		}
+		if (!BlockNumberIsValid(*room) && PageGetFreeSpace(page) >= entry_size)
+			*room = blkno;
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buffer);
 		vacuum_delay_point();
@@ -84,9 +104,13 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 	return removed;
 }
 
-/* Lower a list's count by removed */
+/*
+ * Lower a list's count by removed, and make room (a page of its chain, if
+ * valid) its fill page, so that appends take the room VACUUM made there
+ * first.
+ */
 static void
-uncount(Relation index, const SpannListRef *list, int removed)
+uncount(Relation index, const SpannListRef *list, int removed, BlockNumber room)
 {
 	AnnEdit		edit;
 	SpannCentroidTuple c;
@@ -96,6 +120,8 @@ uncount(Relation index, const SpannListRef *list, int removed)
 	if (c != NULL)
 	{
 		c->count -= Min(c->count, (uint32) removed);
+		if (BlockNumberIsValid(room))
+			c->fill = room;
 		AnnEditFinish(&edit);
 	}
 	else
@@ -118,10 +144,12 @@ spannbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	lists = SpannAllLists(index, &nlists);
 	for (int i = 0; i < nlists; i++)
 	{
-		int			removed = delete_in_list(info, &lists[i], callback, callback_state, &live);
+		BlockNumber room;
+		int			removed = delete_in_list(info, &lists[i], callback, callback_state,
+											 &live, &room);
 
 		if (removed > 0)
-			uncount(index, &lists[i], removed);
+			uncount(index, &lists[i], removed, room);
 		stats->tuples_removed += removed;
 	}
 	SpannDeleteDeadVectors(info, callback, callback_state);
@@ -178,7 +206,7 @@ merge_away(Relation index, const SpannListRef *list)
 	AnnEditBegin(&edit, index, false);
 	meta = SpannEditMeta(&edit, index);
 	c = SpannEditLockedList(&edit, index, list);
-	c->head = c->tail = InvalidBlockNumber;
+	c->head = c->fill = InvalidBlockNumber;
 	c->count = 0;
 	if (info->long_keysize > 0)
 		key_page = AnnLongKeyPage(c->key);
@@ -218,30 +246,58 @@ compact_list(Relation index, const SpannListRef *list)
 	meta->directory_version++;
 	c = SpannEditLockedList(&edit, index, list);
 	c->head = head;
-	c->tail = tail;
+	c->fill = tail;
 	c->count = n;
 	AnnEditFinish(&edit);
 	AnnEditUnlockRelease(&edit);
 }
 
 /*
- * Merge or compact one list if it needs it; *nlists counts the lists
- * left.  Returns true if the list's pages were retired.
+ * Might a scan still be reading a chain that the lists no longer reach?
+ * Only one whose snapshot is older than the change: a scan reads the
+ * directory after taking its snapshot, and a backend keeps an xmin while
+ * it has one.  Standbys' queries count too, as far as the primary knows
+ * of them: a walsender keeps the xmin of a standby's hot_standby_feedback
+ * (it is in no database), a replication slot keeps it while its standby
+ * is away.  Lazy VACUUMs do not scan our lists.
  */
 static bool
-tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists)
+others_hold_snapshots(void)
+{
+	TransactionId slot_xmin;
+	TransactionId slot_catalog_xmin;
+	int			n;
+
+	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
+	if (TransactionIdIsValid(slot_xmin))
+		return true;
+	pfree(GetCurrentVirtualXIDs(InvalidTransactionId, true, true, PROC_IN_VACUUM, &n));
+	return n > 0;
+}
+
+/*
+ * Merge or compact one list if it needs it; *nlists counts the lists
+ * left.  A compaction takes free pages, at most *free_pages of them (it
+ * lowers the count): the index never grows for one.  Returns true if the
+ * list's chain was replaced: the caller retires or frees its pages.
+ */
+static bool
+tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists,
+		  BlockNumber *free_pages)
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		entry_size = info->entry_size + sizeof(ItemIdData);
 	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData) / entry_size);
 	int			pages;
 	int			entries;
+	int			compact_pages;
 	bool		merge;
 	bool		compact;
 
 	measure_list(index, list->head, &pages, &entries);
+	compact_pages = Max((entries + per_page - 1) / per_page, 1);
 	merge = *nlists > 1 && (uint32) entries < limit / SPANN_MERGE_DIVISOR;
-	compact = pages > 1 && pages > (entries + per_page - 1) / per_page * 5 / 4 + 1;
+	compact = pages > compact_pages * 5 / 4 + 1 && compact_pages <= *free_pages;
 	if (!merge && !compact)
 		return false;
 
@@ -252,10 +308,39 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 		(*nlists)--;
 	}
 	else
+	{
 		compact_list(index, list);
+		*free_pages -= compact_pages;
+	}
 	SpannUnlock(index, list->head, ExclusiveLock);
-	SpannRetireChain(index, list->head);
 	return true;
+}
+
+/* Flag every page of a chain nothing reaches free; returns how many. */
+static BlockNumber
+free_chain(Relation index, BlockNumber head)
+{
+	BlockNumber blkno = head;
+	BlockNumber nfreed = 0;
+	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
+												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
+		AnnEdit		edit;
+		Page		page;
+
+		AnnEditBegin(&edit, index, false);
+		page = AnnEditRegister(&edit, buffer, false);
+		AnnPageGetOpaque(page)->flags = ANN_PAGE_FREE;
+		RecordFreeIndexPage(index, blkno);
+		nfreed++;
+		blkno = AnnPageGetOpaque(page)->nextblkno;
+		AnnEditFinish(&edit);
+		AnnEditUnlockRelease(&edit);
+	}
+	return nfreed;
 }
 
 /*
@@ -267,18 +352,20 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
  * pages to lists walked already: those pages are newer than the sweep's
  * start, so pages written since (by their LSN) are left alone.  Unlogged
  * and temporary indexes start empty after a crash and have no LSNs to go
- * by: they are not swept.
+ * by: they are not swept.  Returns how many pages it freed (and gave to
+ * the free space map).
  */
-static void
+static BlockNumber
 free_unreachable(IndexVacuumInfo *vinfo)
 {
 	Relation	index = vinfo->index;
 	XLogRecPtr	start;
 	BlockNumber nblocks;
+	BlockNumber nfreed = 0;
 	bool	   *reached;
 
 	if (!RelationNeedsWAL(index))
-		return;
+		return 0;
 	start = GetXLogInsertRecPtr();
 	nblocks = RelationGetNumberOfBlocks(index);
 	reached = SpannReachablePages(index, nblocks);
@@ -299,16 +386,20 @@ free_unreachable(IndexVacuumInfo *vinfo)
 			AnnEditBegin(&edit, index, false);
 			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
+			RecordFreeIndexPage(index, blkno);
+			nfreed++;
 		}
 		UnlockReleaseBuffer(buffer);
 		vacuum_delay_point();
 	}
 	pfree(reached);
+	return nfreed;
 }
 
 /*
- * Free every retired page no snapshot can still be reading, and give all
- * free pages to the free space map.  Returns how many pages are free.
+ * Free every retired page no snapshot can still be reading (any, when no
+ * other backend holds one), and give all free pages to the free space
+ * map.  Returns how many pages are free.
  */
 static BlockNumber
 recycle_pages(IndexVacuumInfo *vinfo)
@@ -316,6 +407,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 	Relation	index = vinfo->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	BlockNumber nfree = 0;
+	bool		unseen = !others_hold_snapshots();
 
 	for (BlockNumber blkno = ANN_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
 	{
@@ -330,7 +422,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 		if (!PageIsNew(page))
 			opaque = AnnPageGetOpaque(page);
 		if (opaque != NULL && (opaque->flags & SPANN_PAGE_RETIRED) &&
-			GlobalVisCheckRemovableXid(NULL, ((PageHeader) page)->pd_prune_xid))
+			(unseen || GlobalVisCheckRemovableXid(NULL, ((PageHeader) page)->pd_prune_xid)))
 		{
 			AnnEdit		edit;
 
@@ -358,6 +450,10 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	SpannListRef *lists;
 	int			nlists;
 	uint32		limit;
+	BlockNumber free_pages;
+	BlockNumber *replaced;
+	int			nreplaced = 0;
+	bool		unseen;
 
 	if (info->analyze_only)
 		return stats;
@@ -368,18 +464,34 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats->estimated_count = info->estimated_count;
 	}
 
+	/* what earlier VACUUMs retired, compactions now rewrite lists into */
+	free_pages = recycle_pages(info);
 	SpannLock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	SpannReadMeta(index, &meta);
 	/* an index that sizes its lists as it grows: as for the table's rows */
 	limit = meta.list_limit > 0 ? meta.list_limit :
 		SpannLimitForEntries(index, Max(info->num_heap_tuples, 0));
 	lists = SpannAllLists(index, &nlists);
+	replaced = palloc(sizeof(BlockNumber) * Max(nlists, 1));
 	for (int i = 0; i < nlists; i++)
-		tidy_list(index, &lists[i], limit, &meta.nlists);
-	free_unreachable(info);
+		if (tidy_list(index, &lists[i], limit, &meta.nlists, &free_pages))
+			replaced[nreplaced++] = lists[i].head;
+	/* when no scan can be reading them, the old chains are free at once */
+	unseen = nreplaced > 0 && !others_hold_snapshots();
+	for (int i = 0; i < nreplaced; i++)
+	{
+		if (unseen)
+			free_pages += free_chain(index, replaced[i]);
+		else
+			SpannRetireChain(index, replaced[i]);
+	}
+	/* after the old chains are retired or free: they are not leftovers */
+	free_pages += free_unreachable(info);
 	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	IndexFreeSpaceMapVacuum(index);
 
-	stats->pages_free = recycle_pages(info);
+	/* about: merges may have taken free pages too */
+	stats->pages_free = free_pages;
 	stats->num_pages = RelationGetNumberOfBlocks(index);
 	return stats;
 }

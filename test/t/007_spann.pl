@@ -418,6 +418,52 @@ INSERT INTO items (n, v) VALUES (:n, ann_test_clustered_vec(:n, $DIMS, 10, $SPRE
 	is($ret, 0, 'VACUUM after the concurrent work succeeds') or diag($err);
 	unlike($err, qr/WARNING|ERROR/, 'VACUUM reports no problem');
 	$consistent_ok->('after inserts and scans during VACUUM');
+
+	# A scan that read the directory before VACUUM rewrote lists goes on
+	# reading their old chains: VACUUM must leave those pages as they are
+	# (retired) while the scan's snapshot lives, although new rows then
+	# want pages, and frees them at once when no snapshot is left.  The
+	# cursor probes one list at a time, as FETCH wants rows, and each row
+	# is in one list.
+	my $retired = "SELECT count(*) FROM generate_series(1, pg_relation_size('%s') / 8192 - 1) b,
+		LATERAL get_raw_page('%s', b::int) raw WHERE get_byte(raw, 8188) & 8 <> 0";
+	$node->safe_psql('postgres', "CREATE EXTENSION pageinspect;
+		CREATE TABLE old_chains (id int PRIMARY KEY, v vector($DIMS));
+		INSERT INTO old_chains SELECT i, ann_test_clustered_vec(i, $DIMS, 10, $SPREAD) FROM generate_series(1, 3000) i;
+		CREATE INDEX old_chains_idx ON old_chains USING spann (v vector_l2_ops) WITH (lists = 10, replicas = 1);
+		DELETE FROM old_chains WHERE ann_test_cluster(id, 10) = 0;
+		VACUUM old_chains;");
+	is($node->safe_psql('postgres', sprintf($retired, ('old_chains_idx') x 2)), '0',
+		'with no other snapshot, VACUUM frees the chains it replaced at once');
+	# two rows in three go; the lists left hold a third of what their
+	# pages could, and VACUUM compacts them into the pages it freed
+	$node->safe_psql('postgres', 'DELETE FROM old_chains WHERE id % 3 <> 0');
+	my $visible = $node->safe_psql('postgres', 'SELECT count(*) FROM old_chains');
+	my ($c) = ann_session($node);
+	my ($out, $err) = session_run($c, "SET enable_seqscan = off; SET spann.probes = 1;
+		SET spann.iterative_scan = relaxed_order; SET spann.max_probes = -1;
+		BEGIN ISOLATION LEVEL REPEATABLE READ;
+		DECLARE c CURSOR FOR SELECT id FROM old_chains ORDER BY v <-> $queries[1];
+		FETCH 10 FROM c;");
+	is($err, '', 'a cursor reads the first rows') or diag($err);
+	my @ids = split /\n/, $out;
+	$node->safe_psql('postgres', 'VACUUM old_chains');
+	cmp_ok($node->safe_psql('postgres', sprintf($retired, ('old_chains_idx') x 2)), '>', 0,
+		'VACUUM retires the chains it replaced while the cursor lives');
+	$node->safe_psql('postgres', "INSERT INTO old_chains SELECT i, ann_test_clustered_vec(i, $DIMS, 10, $SPREAD)
+		FROM generate_series(3001, 6000) i;");
+	($out, $err) = session_run($c, 'FETCH ALL FROM c');
+	is($err, '', 'the cursor reads the rest') or diag($err);
+	push @ids, split /\n/, $out;
+	my %seen = map { $_ => 1 } @ids;
+	is(scalar(@ids) . '/' . scalar(keys %seen), "$visible/$visible",
+		'the cursor returns every row of its snapshot once, from the old chains, after inserts took new pages');
+	session_run($c, 'COMMIT');
+	$c->quit;
+	$node->safe_psql('postgres', 'VACUUM old_chains');
+	is($node->safe_psql('postgres', sprintf($retired, ('old_chains_idx') x 2)), '0',
+		'the next VACUUM frees them');
+	index_check_ok($node, 'postgres', 'old_chains_idx', 'ann_check_index passes after it');
 	log_clean_ok($node);
 	$node->stop;
 }
