@@ -30,6 +30,12 @@
 #include "spann.h"
 
 #define KMEANS_MAX_ITERATIONS	10
+/*
+ * Lloyd's rounds run on at most this many points a centre: more move the
+ * centres little, and each costs a pass over all (the build's first level
+ * clusters 20,000 points into 16)
+ */
+#define KMEANS_POINTS_PER_CENTRE 256
 #define KMEANS_FANOUT			16
 /*
  * weight of the size penalty, as a share of the mean nearest distance,
@@ -443,15 +449,19 @@ size_penalty(const PointSet *set, const float *centres, const int *assignment, i
 	return Min(by_distance, by_margin) / ((double) set->n / k);
 }
 
-/* k-means of a point set into centres (k * dim floats) and assignment */
+/*
+ * k-means of a point set into centres (k * dim floats) and assignment, by
+ * Lloyd's rounds; sets sizes and the size penalty of the last round
+ */
 static void
-kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assignment)
+kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assignment,
+	   int *sizes, double *penalty)
 {
-	int		   *sizes = palloc0(sizeof(int) * k);
-	double		penalty = 0;
 	bool		unclustered = false;
 	ClusterSums cs;
 
+	*penalty = 0;
+	memset(sizes, 0, sizeof(int) * k);
 	sums_init(&cs, k, set->dim);
 	seed_centres(set, k, rng, centres);
 	for (int i = 0; i < set->n; i++)
@@ -459,7 +469,7 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 	for (int iter = 0;; iter++)
 	{
 		double		margin;
-		int			changed = assign_points(set, centres, k, sizes, penalty, assignment, &cs,
+		int			changed = assign_points(set, centres, k, sizes, *penalty, assignment, &cs,
 											&margin);
 		int			moved;
 
@@ -472,10 +482,70 @@ kmeans(const PointSet *set, int k, pg_prng_state *rng, float *centres, int *assi
 								  rng, centres, sizes);
 		if (moved == 0 && changed <= set->n / 1000 && iter > 0)
 			break;
-		penalty = size_penalty(set, centres, assignment, k, margin, &unclustered);
+		*penalty = size_penalty(set, centres, assignment, k, margin, &unclustered);
 	}
-	pfree(sizes);
 	sums_free(&cs);
+}
+
+/* A random subset of m of the points of set (m <= set->n), in *subset */
+static int *
+choose_subset(const PointSet *set, int m, pg_prng_state *rng, PointSet *subset)
+{
+	int		   *idx = palloc(sizeof(int) * set->n);
+
+	for (int i = 0; i < set->n; i++)
+		idx[i] = set->idx ? set->idx[i] : i;
+	for (int i = 0; i < m; i++)
+	{
+		int			j = i + (int) pg_prng_uint64_range(rng, 0, set->n - 1 - i);
+		int			t = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	*subset = *set;
+	subset->idx = idx;
+	subset->n = m;
+	return idx;
+}
+
+/*
+ * k-means for the build's clustering: past KMEANS_POINTS_PER_CENTRE
+ * points a centre, Lloyd's rounds run on a random subset of that many;
+ * then every point is assigned once, with the subset's last sizes and
+ * penalty, and the centres move to the means of their points.
+ */
+static void
+kmeans_of_sample(const PointSet *set, int k, pg_prng_state *rng, float *centres,
+				 int *assignment)
+{
+	int		   *sizes = palloc(sizeof(int) * k);
+	int			most = KMEANS_POINTS_PER_CENTRE * k;
+	double		penalty;
+	PointSet	subset;
+	int		   *subset_idx;
+	int		   *subset_assignment;
+	ClusterSums cs;
+	double		margin;
+
+	if (set->n <= most)
+	{
+		kmeans(set, k, rng, centres, assignment, sizes, &penalty);
+		pfree(sizes);
+		return;
+	}
+	subset_idx = choose_subset(set, most, rng, &subset);
+	subset_assignment = palloc(sizeof(int) * most);
+	kmeans(&subset, k, rng, centres, subset_assignment, sizes, &penalty);
+	sums_init(&cs, k, set->dim);
+	for (int i = 0; i < set->n; i++)
+		assignment[i] = -1;
+	assign_points(set, centres, k, sizes, penalty, assignment, &cs, &margin);
+	update_centres(&cs, k, centres, sizes);
+	sums_free(&cs);
+	pfree(subset_assignment);
+	pfree(subset_idx);
+	pfree(sizes);
 }
 
 /*
@@ -488,10 +558,13 @@ SpannKMeans(const float *points, int npoints, int dim, int nclusters, uint64 see
 {
 	PointSet	set = {points, NULL, npoints, dim};
 	float	   *centres = palloc(sizeof(float) * nclusters * dim);
+	int		   *sizes = palloc(sizeof(int) * nclusters);
+	double		penalty;
 	pg_prng_state rng;
 
 	pg_prng_seed(&rng, seed);
-	kmeans(&set, nclusters, &rng, centres, assignment);
+	kmeans(&set, nclusters, &rng, centres, assignment, sizes, &penalty);
+	pfree(sizes);
 	return centres;
 }
 
@@ -580,7 +653,7 @@ cluster_into(const float *points, int dim, int *idx, int n, int wanted, pg_prng_
 	assignment = palloc(sizeof(int) * n);
 	sizes = palloc0(sizeof(int) * k);
 	shares = palloc(sizeof(int) * k);
-	kmeans(&set, k, rng, centres, assignment);
+	kmeans_of_sample(&set, k, rng, centres, assignment);
 	for (int i = 0; i < n; i++)
 		sizes[assignment[i]]++;
 	if (sizes[assignment[0]] == n)
