@@ -438,6 +438,19 @@ typedef struct HnswGraphOps
 	void		(*prefetch) (void *graph, HnswRef ref, int layer);
 } HnswGraphOps;
 
+/*
+ * The distances a search's results lie at, when it counts ties once: an
+ * open-addressing table, which a scan keeps across its rescans (a new
+ * stamp empties it)
+ */
+typedef struct HnswTieTable
+{
+	uint32		stamp;
+	uint32		stamps[HNSW_TIE_SLOTS]; /* a slot is empty unless it has stamp */
+	uint32		keys[HNSW_TIE_SLOTS];	/* a distance's bits */
+	int32		counts[HNSW_TIE_SLOTS]; /* results at it */
+} HnswTieTable;
+
 /* Reusable search state over one graph */
 typedef struct HnswSearch
 {
@@ -452,17 +465,12 @@ typedef struct HnswSearch
 	HnswCandidate *coded;		/* scratch: neighbours with code estimates */
 
 	/*
-	 * With count_ties, results at one distance count once toward ef, and
+	 * With a tie table, results at one distance count once toward ef, and
 	 * the results hold at most Max(ef, HNSW_TIED_RESULTS)
-	 * (HnswSearchCountTiesOnce): the distances the results lie at, in an
-	 * open-addressing table of HNSW_TIE_SLOTS
+	 * (HnswSearchCountTiesOnce); NULL: ties count as any results
 	 */
-	bool		count_ties;
+	HnswTieTable *tie_table;
 	int			tie_used;		/* slots with a distance */
-	uint32	   *tie_keys;		/* a distance's bits */
-	int32	   *tie_counts;		/* results at it */
-	uint32	   *tie_stamps;		/* a slot is empty unless it has tie_stamp */
-	uint32		tie_stamp;
 	int			ties;			/* results beyond the first at their distance */
 } HnswSearch;
 
@@ -726,7 +734,8 @@ extern HnswCandidate HnswHeapRemove(HnswHeap *heap, int i);
 extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
 extern void HnswHeapAppendBounded(HnswHeap *heap, HnswRef ref, float distance, float bound);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
-extern void HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info);
+extern void HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info,
+									HnswTieTable *table);
 extern bool HnswSearchResultsFull(const HnswSearch *search, int ef);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);

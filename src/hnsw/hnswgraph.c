@@ -165,7 +165,7 @@ HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m)
 	search->fresh_distances = palloc(sizeof(float) * 2 * m);
 	search->fresh_ok = palloc(sizeof(bool) * 2 * m);
 	search->coded = palloc(sizeof(HnswCandidate) * 2 * m);
-	search->count_ties = false;	/* ties count as any results */
+	search->tie_table = NULL;	/* ties count as any results */
 	search->ties = 0;
 }
 
@@ -198,33 +198,44 @@ leftover(HnswSearch *search, const HnswCandidate *c, bool evicted)
  * ---------------------------------------------------------------------
  */
 
-/*
- * Count the results at one distance once from now on, unless the index's
- * distances take few values (Hamming and Jaccard), where distinct keys
- * tie all the time and the results would grow to their most.
- */
-void
-HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info)
+/* Empty the tie table, to count the results afresh */
+static void
+tie_restart(HnswSearch *search)
 {
-	if (info->dist.metric == ANN_METRIC_HAMMING || info->dist.metric == ANN_METRIC_JACCARD)
-		return;
-	search->count_ties = true;
-	search->tie_keys = palloc(sizeof(uint32) * HNSW_TIE_SLOTS);
-	search->tie_counts = palloc(sizeof(int32) * HNSW_TIE_SLOTS);
-	search->tie_stamps = palloc0(sizeof(uint32) * HNSW_TIE_SLOTS);
-	search->tie_stamp = 1;
+	HnswTieTable *table = search->tie_table;
+
+	if (++table->stamp == 0)
+	{
+		memset(table->stamps, 0, sizeof(table->stamps));
+		table->stamp = 1;
+	}
 	search->tie_used = 0;
 	search->ties = 0;
 }
 
+/*
+ * Count the results at one distance once from now on, in table (whose
+ * contents do not matter), unless the index's distances take few values
+ * (Hamming and Jaccard), where distinct keys tie all the time and the
+ * results would grow to their most.
+ */
+void
+HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info, HnswTieTable *table)
+{
+	if (info->dist.metric == ANN_METRIC_HAMMING || info->dist.metric == ANN_METRIC_JACCARD)
+		return;
+	search->tie_table = table;
+	tie_restart(search);
+}
+
 /* The table's slot for a distance: its own, or the empty one it would take */
 static int
-tie_slot(const HnswSearch *search, uint32 key)
+tie_slot(const HnswTieTable *table, uint32 key)
 {
 	int			mask = HNSW_TIE_SLOTS - 1;
 	int			slot = (int) (murmurhash32(key) & mask);
 
-	while (search->tie_stamps[slot] == search->tie_stamp && search->tie_keys[slot] != key)
+	while (table->stamps[slot] == table->stamp && table->keys[slot] != key)
 		slot = (slot + 1) & mask;
 	return slot;
 }
@@ -242,18 +253,19 @@ tie_key(float distance)
 static bool
 tie_count(HnswSearch *search, float distance)
 {
+	HnswTieTable *table = search->tie_table;
 	uint32		key = tie_key(distance);
-	int			slot = tie_slot(search, key);
+	int			slot = tie_slot(table, key);
 
-	if (search->tie_stamps[slot] != search->tie_stamp)
+	if (table->stamps[slot] != table->stamp)
 	{
-		search->tie_stamps[slot] = search->tie_stamp;
-		search->tie_keys[slot] = key;
-		search->tie_counts[slot] = 1;
+		table->stamps[slot] = table->stamp;
+		table->keys[slot] = key;
+		table->counts[slot] = 1;
 		search->tie_used++;
 		return false;
 	}
-	return search->tie_counts[slot]++ > 0;
+	return table->counts[slot]++ > 0;
 }
 
 /* Count the results afresh (the caller may have changed them). */
@@ -262,16 +274,9 @@ tie_rebuild(HnswSearch *search)
 {
 	HnswHeap   *results = &search->results;
 
-	if (!search->count_ties)
+	if (search->tie_table == NULL)
 		return;
-	/* a new stamp empties every slot */
-	if (++search->tie_stamp == 0)
-	{
-		memset(search->tie_stamps, 0, sizeof(uint32) * HNSW_TIE_SLOTS);
-		search->tie_stamp = 1;
-	}
-	search->tie_used = 0;
-	search->ties = 0;
+	tie_restart(search);
 	for (int i = 0; i < results->count; i++)
 		search->ties += tie_count(search, results->items[i].distance);
 }
@@ -280,7 +285,7 @@ tie_rebuild(HnswSearch *search)
 static void
 tie_add(HnswSearch *search, float distance)
 {
-	if (!search->count_ties)
+	if (search->tie_table == NULL)
 		return;
 	search->ties += tie_count(search, distance);
 	/* distances whose results have all gone keep their slots: start afresh */
@@ -292,13 +297,14 @@ tie_add(HnswSearch *search, float distance)
 static void
 tie_remove(HnswSearch *search, float distance)
 {
+	HnswTieTable *table = search->tie_table;
 	int			slot;
 
-	if (!search->count_ties)
+	if (table == NULL)
 		return;
-	slot = tie_slot(search, tie_key(distance));
-	Assert(search->tie_stamps[slot] == search->tie_stamp && search->tie_counts[slot] > 0);
-	if (--search->tie_counts[slot] > 0)
+	slot = tie_slot(table, tie_key(distance));
+	Assert(table->stamps[slot] == table->stamp && table->counts[slot] > 0);
+	if (--table->counts[slot] > 0)
 		search->ties--;
 }
 
@@ -306,7 +312,7 @@ tie_remove(HnswSearch *search, float distance)
 static inline int
 results_room(const HnswSearch *search, int ef)
 {
-	return search->count_ties ? Max(ef, HNSW_TIED_RESULTS) : ef;
+	return search->tie_table != NULL ? Max(ef, HNSW_TIED_RESULTS) : ef;
 }
 
 /* Do the results count ef (ties once, when the search counts them so)? */
@@ -338,7 +344,7 @@ may_join(const HnswSearch *search, int ef, float distance)
 	const HnswHeap *results = &search->results;
 
 	return !HnswSearchResultsFull(search, ef) || distance < results->items[0].distance ||
-		(search->count_ties && distance == results->items[0].distance);
+		(search->tie_table != NULL && distance == results->items[0].distance);
 }
 
 /* Push a result, then drop the farthest while the results count more than ef. */

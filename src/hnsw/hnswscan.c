@@ -65,6 +65,7 @@ typedef struct HnswScanOpaqueData
 {
 	const HnswIndexInfo *info;
 	MemoryContext search_cxt;	/* reset by each rescan */
+	HnswTieTable *tie_table;	/* kept across rescans: made on first use */
 	bool		searched;
 	HnswDiskGraph graph;
 	HnswScanGraph scan_graph;	/* graph, as the search sees it */
@@ -435,7 +436,10 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		so->graph.code_query = HnswCodeQueryCreate(so->info, so->graph.query);
 	HnswScanGraphInit(&so->scan_graph, &so->graph);
 	HnswSearchInit(&so->search, &hnsw_scan_graph_ops, &so->scan_graph, so->info->m);
-	HnswSearchCountTiesOnce(&so->search, so->info);
+	/* in the scan's context, which outlives the rescans */
+	if (so->tie_table == NULL)
+		so->tie_table = MemoryContextAllocZero(GetMemoryChunkContext(so), sizeof(HnswTieTable));
+	HnswSearchCountTiesOnce(&so->search, so->info, so->tie_table);
 
 	estimate = count_matches(scan, so, &meta, &few, &matches, &nmatches);
 	if (estimate >= 0 && estimate <= few)
