@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -176,17 +177,17 @@ AnnNewBuffer(Relation index, ForkNumber fork)
  * smgrextend, instead of being added as a zero page, filled in a buffer,
  * read back to be logged and written again by a checkpoint.  Pages are
  * WAL-logged in batches before they are written, when the index needs
- * WAL, and then the fork is synced at the end, since a checkpoint that
- * began after the records cannot have written pages it never saw.  The
- * writer's blocks must be the main fork's next ones: nothing else may
- * extend it until AnnBulkFinish.
+ * WAL, and made durable at the end (bulk_sync).  The writer's blocks must
+ * be the main fork's next ones: nothing else may extend it until
+ * AnnBulkFinish.
  */
 void
 AnnBulkBegin(AnnBulkWriter *writer, Relation index)
 {
 	writer->index = index;
 	writer->use_wal = RelationNeedsWAL(index);
-	writer->next = RelationGetNumberOfBlocks(index);
+	writer->start_redo = GetRedoRecPtr();
+	writer->first = writer->next = RelationGetNumberOfBlocks(index);
 	writer->npending = 0;
 	writer->space = palloc(sizeof(PGAlignedBlock) * ANN_BULK_BATCH);
 	for (int i = 0; i < ANN_BULK_BATCH; i++)
@@ -228,13 +229,42 @@ AnnBulkNewPage(AnnBulkWriter *writer, BlockNumber *blkno)
 	return page;
 }
 
+/*
+ * Make the written pages durable by the next checkpoint, as if a buffer
+ * write had dirtied them: ask the checkpointer to sync every segment they
+ * are in (by writing one of its pages again, which is how PostgreSQL 15
+ * lets an extension ask).  A checkpoint that began while they were
+ * written may have put its redo point after their WAL records without
+ * syncing them, so then sync the fork now, as nbtree's build always does:
+ * on this machine's disk that took 1.5 s for an hnsw index of 468 MB.
+ * The requests go first, so that a checkpoint beginning after the check
+ * finds them.
+ */
+static void
+bulk_sync(AnnBulkWriter *writer)
+{
+	SMgrRelation smgr = RelationGetSmgr(writer->index);
+	PGAlignedBlock block;
+
+	for (BlockNumber seg = writer->first / RELSEG_SIZE;
+		 writer->next > writer->first && seg <= (writer->next - 1) / RELSEG_SIZE; seg++)
+	{
+		BlockNumber blkno = Max(seg * RELSEG_SIZE, writer->first);
+
+		smgrread(smgr, MAIN_FORKNUM, blkno, block.data);
+		smgrwrite(smgr, MAIN_FORKNUM, blkno, block.data, false);
+	}
+	if (GetRedoRecPtr() != writer->start_redo)
+		smgrimmedsync(smgr, MAIN_FORKNUM);
+}
+
 /* Write the pages left; returns the first block past the writer's. */
 BlockNumber
 AnnBulkFinish(AnnBulkWriter *writer)
 {
 	bulk_write_pending(writer);
 	if (writer->use_wal)
-		smgrimmedsync(RelationGetSmgr(writer->index), MAIN_FORKNUM);
+		bulk_sync(writer);
 	pfree(writer->space);
 	return writer->next;
 }

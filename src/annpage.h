@@ -104,6 +104,8 @@ typedef struct AnnBulkWriter
 {
 	Relation	index;
 	bool		use_wal;
+	XLogRecPtr	start_redo;		/* the redo point when it began */
+	BlockNumber first;			/* its first page */
 	BlockNumber next;			/* the block the next new page will be */
 	int			npending;		/* pages handed out, not yet written */
 	BlockNumber blknos[ANN_BULK_BATCH];
