@@ -470,6 +470,7 @@ extern int	SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple
 						const char *key, bool building, uint32 *split_at);
 extern Buffer SpannNewPostingPage(AnnEdit *edit, Relation index, Page *page);
 extern void SpannRetireChain(Relation index, BlockNumber head);
+extern BlockNumber SpannFreeChain(Relation index, BlockNumber head);
 extern int	SpannReadList(Relation index, BlockNumber head, SpannRow **rows, char **keys);
 extern BlockNumber SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
 								   const int *order, int n, const float *centroid,

@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/indexfsm.h"
 #include "storage/lmgr.h"
 #include "utils/memutils.h"
 
@@ -521,15 +522,16 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 }
 
 /*
- * Flag every page of a replaced list retired, with the next transaction
- * ID: VACUUM frees them once no snapshot from before can be scanning
- * them.  Readers that had the list in hand still read it whole.
+ * Flag every page of a chain no list reaches any more retired (with the
+ * next transaction ID) or, if free, free and in the free space map; one
+ * record a page.  Returns how many pages it has.
  */
-void
-SpannRetireChain(Relation index, BlockNumber head)
+static BlockNumber
+end_chain(Relation index, BlockNumber head, bool free)
 {
 	TransactionId xid = ReadNextTransactionId();
 	BlockNumber blkno = head;
+	BlockNumber npages = 0;
 	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
 
 	while (BlockNumberIsValid(blkno))
@@ -541,12 +543,43 @@ SpannRetireChain(Relation index, BlockNumber head)
 
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
-		AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
-		((PageHeader) page)->pd_prune_xid = xid;
+		if (free)
+		{
+			AnnPageGetOpaque(page)->flags = ANN_PAGE_FREE;
+			RecordFreeIndexPage(index, blkno);
+		}
+		else
+		{
+			AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
+			((PageHeader) page)->pd_prune_xid = xid;
+		}
+		npages++;
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		AnnEditFinish(&edit);
 		AnnEditUnlockRelease(&edit);
 	}
+	return npages;
+}
+
+/*
+ * Flag every page of a replaced list retired: VACUUM frees them once no
+ * snapshot from before can be scanning them.  Readers that had the list
+ * in hand still read it whole.
+ */
+void
+SpannRetireChain(Relation index, BlockNumber head)
+{
+	end_chain(index, head, false);
+}
+
+/*
+ * Free every page of a replaced list at once, when no reader can have it
+ * in hand (VACUUM); returns how many.
+ */
+BlockNumber
+SpannFreeChain(Relation index, BlockNumber head)
+{
+	return end_chain(index, head, true);
 }
 
 /*

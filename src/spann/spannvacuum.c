@@ -316,33 +316,6 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 	return true;
 }
 
-/* Flag every page of a chain nothing reaches free; returns how many. */
-static BlockNumber
-free_chain(Relation index, BlockNumber head)
-{
-	BlockNumber blkno = head;
-	BlockNumber nfreed = 0;
-	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
-
-	while (BlockNumberIsValid(blkno))
-	{
-		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
-												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
-		AnnEdit		edit;
-		Page		page;
-
-		AnnEditBegin(&edit, index, false);
-		page = AnnEditRegister(&edit, buffer, false);
-		AnnPageGetOpaque(page)->flags = ANN_PAGE_FREE;
-		RecordFreeIndexPage(index, blkno);
-		nfreed++;
-		blkno = AnnPageGetOpaque(page)->nextblkno;
-		AnnEditFinish(&edit);
-		AnnEditUnlockRelease(&edit);
-	}
-	return nfreed;
-}
-
 /*
  * Free the posting pages no list reaches that were neither retired nor
  * freed: what a split cut short by a crash left (README, "WAL and crash
@@ -481,7 +454,7 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	for (int i = 0; i < nreplaced; i++)
 	{
 		if (unseen)
-			free_pages += free_chain(index, replaced[i]);
+			free_pages += SpannFreeChain(index, replaced[i]);
 		else
 			SpannRetireChain(index, replaced[i]);
 	}
