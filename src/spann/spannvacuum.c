@@ -10,12 +10,12 @@
  * room becomes its fill page, where appends go first: the room VACUUM
  * made is used at once, by the list's own appends.
  *
- * Cleanup:
+ * Cleanup, under the split lock too (splits retire chains under it in
+ * share mode):
  * 1. A retired page whose retiring transaction ID no snapshot can still
  *    precede (any retired page, when no other backend holds a snapshot)
  *    is flagged free and given to the free space map; AnnNewBuffer takes
  *    pages from there.
- * Then under the split lock:
  * 2. A list with fewer live entries than the split limit / 8 (when there
  *    are other lists) is merged away: under its list lock (exclusive),
  *    each entry is inserted again among the other lists, then its
@@ -372,7 +372,8 @@ free_unreachable(IndexVacuumInfo *vinfo)
 /*
  * Free every retired page no snapshot can still be reading (any, when no
  * other backend holds one), and give all free pages to the free space
- * map.  Returns how many pages are free.
+ * map.  Returns how many pages are free.  The caller holds the split lock
+ * exclusively, so that no chain is retired after the look at snapshots.
  */
 static BlockNumber
 recycle_pages(IndexVacuumInfo *vinfo)
@@ -437,9 +438,13 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		stats->estimated_count = info->estimated_count;
 	}
 
-	/* what earlier VACUUMs retired, compactions now rewrite lists into */
-	free_pages = recycle_pages(info);
+	/*
+	 * What earlier VACUUMs and splits retired, compactions now rewrite
+	 * lists into.  No split retires a chain meanwhile: a chain retired
+	 * after recycle_pages found no snapshot could still have a reader.
+	 */
 	SpannLock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
+	free_pages = recycle_pages(info);
 	SpannReadMeta(index, &meta);
 	/* an index that sizes its lists as it grows: as for the table's rows */
 	limit = meta.list_limit > 0 ? meta.list_limit :
