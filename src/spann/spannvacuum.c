@@ -13,7 +13,7 @@
  * Cleanup, under the split lock too (splits retire chains under it in
  * share mode):
  * 1. A retired page whose retiring transaction ID no snapshot can still
- *    precede (any retired page, when no other backend holds a snapshot)
+ *    precede (any retired page, when others_hold_snapshots says no)
  *    is flagged free and given to the free space map; AnnNewBuffer takes
  *    pages from there.
  * 2. A list with fewer live entries than the split limit / 8 (when there
@@ -26,8 +26,8 @@
  *    chain: compactions never grow the index, and the pages they retire
  *    are free for the next VACUUM's.
  * The chains merges and compactions replaced are freed at once instead of
- * retired when no other backend holds a snapshot, so no scan can be
- * reading them.
+ * retired when no other backend holds a snapshot and no standby is
+ * connected, so no scan can be reading them (others_hold_snapshots).
  *
  * README, "Vacuum", describes the states readers meet meanwhile.
  */
@@ -40,6 +40,8 @@
 #include "storage/bufmgr.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -252,14 +254,32 @@ compact_list(Relation index, const SpannListRef *list)
 	AnnEditUnlockRelease(&edit);
 }
 
+/* Is a walsender (a standby, or a client of logical decoding) connected? */
+static bool
+walsender_connected(void)
+{
+	for (int i = 0; WalSndCtl != NULL && i < max_wal_senders; i++)
+	{
+		WalSnd	   *walsnd = &WalSndCtl->walsnds[i];
+		pid_t		pid;
+
+		SpinLockAcquire(&walsnd->mutex);
+		pid = walsnd->pid;
+		SpinLockRelease(&walsnd->mutex);
+		if (pid != 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Might a scan still be reading a chain that the lists no longer reach?
  * Only one whose snapshot is older than the change: a scan reads the
  * directory after taking its snapshot, and a backend keeps an xmin while
- * it has one.  Standbys' queries count too, as far as the primary knows
- * of them: a walsender keeps the xmin of a standby's hot_standby_feedback
- * (it is in no database), a replication slot keeps it while its standby
- * is away.  Lazy VACUUMs do not scan our lists.
+ * it has one.  Lazy VACUUMs do not scan our lists.  A connected standby's
+ * queries might too: the primary knows of them only through
+ * hot_standby_feedback, so with one connected the answer is yes (a
+ * replication slot keeps the feedback while its standby is away).
  */
 static bool
 others_hold_snapshots(void)
@@ -269,7 +289,7 @@ others_hold_snapshots(void)
 	int			n;
 
 	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
-	if (TransactionIdIsValid(slot_xmin))
+	if (TransactionIdIsValid(slot_xmin) || walsender_connected())
 		return true;
 	pfree(GetCurrentVirtualXIDs(InvalidTransactionId, true, true, PROC_IN_VACUUM, &n));
 	return n > 0;
