@@ -735,7 +735,7 @@ extern void HnswHeapAppend(HnswHeap *heap, HnswRef ref, float distance);
 extern void HnswHeapAppendBounded(HnswHeap *heap, HnswRef ref, float distance, float bound);
 extern void HnswSearchInit(HnswSearch *search, const HnswGraphOps *ops, void *graph, int m);
 extern void HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info,
-									HnswTieTable *table);
+									HnswTieTable **table, MemoryContext cxt);
 extern bool HnswSearchResultsFull(const HnswSearch *search, int ef);
 extern bool HnswSearchStart(HnswSearch *search, HnswRef entry, int layer);
 extern void HnswSearchLayer(HnswSearch *search, int ef, int layer);

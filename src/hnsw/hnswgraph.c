@@ -214,17 +214,20 @@ tie_restart(HnswSearch *search)
 }
 
 /*
- * Count the results at one distance once from now on, in table (whose
- * contents do not matter), unless the index's distances take few values
- * (Hamming and Jaccard), where distinct keys tie all the time and the
- * results would grow to their most.
+ * Count the results at one distance once from now on, in *table (made in
+ * cxt if NULL; its contents do not matter), unless the index's distances
+ * take few values (Hamming and Jaccard), where distinct keys tie all the
+ * time and the results would grow to their most.
  */
 void
-HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info, HnswTieTable *table)
+HnswSearchCountTiesOnce(HnswSearch *search, const HnswIndexInfo *info, HnswTieTable **table,
+						MemoryContext cxt)
 {
 	if (info->dist.metric == ANN_METRIC_HAMMING || info->dist.metric == ANN_METRIC_JACCARD)
 		return;
-	search->tie_table = table;
+	if (*table == NULL)
+		*table = MemoryContextAllocZero(cxt, sizeof(HnswTieTable));
+	search->tie_table = *table;
 	tie_restart(search);
 }
 

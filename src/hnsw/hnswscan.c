@@ -436,10 +436,8 @@ run_search(IndexScanDesc scan, HnswScanOpaque so)
 		so->graph.code_query = HnswCodeQueryCreate(so->info, so->graph.query);
 	HnswScanGraphInit(&so->scan_graph, &so->graph);
 	HnswSearchInit(&so->search, &hnsw_scan_graph_ops, &so->scan_graph, so->info->m);
-	/* in the scan's context, which outlives the rescans */
-	if (so->tie_table == NULL)
-		so->tie_table = MemoryContextAllocZero(GetMemoryChunkContext(so), sizeof(HnswTieTable));
-	HnswSearchCountTiesOnce(&so->search, so->info, so->tie_table);
+	/* made in the scan's context, which outlives the rescans */
+	HnswSearchCountTiesOnce(&so->search, so->info, &so->tie_table, GetMemoryChunkContext(so));
 
 	estimate = count_matches(scan, so, &meta, &few, &matches, &nmatches);
 	if (estimate >= 0 && estimate <= few)
@@ -794,6 +792,8 @@ hnswendscan(IndexScanDesc scan)
 	if (so->searched)
 		HnswDiskGraphRelease(&so->graph);
 	MemoryContextDelete(so->search_cxt);
+	if (so->tie_table != NULL)
+		pfree(so->tie_table);
 	pfree(so);
 	scan->opaque = NULL;
 }

@@ -226,6 +226,11 @@ typedef struct SpannRow
 	ItemPointerData vector;
 } SpannRow;
 
+/* Entries of entry_size bytes a posting page holds */
+#define SPANN_ENTRIES_PER_PAGE(entry_size) \
+	((int) ((BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData))) / \
+			((entry_size) + sizeof(ItemIdData))))
+
 /* The largest tuple a page takes, with its line pointer and our special space */
 #define SPANN_MAX_TUPLE_SIZE \
 	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData + sizeof(ItemIdData)) - \

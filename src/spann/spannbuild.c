@@ -23,7 +23,7 @@
  *    max_parallel_maintenance_workers, workers share this scan (a
  *    parallel heap scan, annbuild.c): the leader hands them the centroids
  *    in the segment, and every participant appends to the lists as an
- *    insert does, under buffer locks (tail page, then centroid page).
+ *    insert does, under buffer locks (fill page, then centroid page).
  *
  * Nothing else can see the index during a build, so pages are changed
  * under buffer locks only.

@@ -6,12 +6,12 @@
  * of centroid pages, and the posting chain of every live list, one share
  * lock at a time (a centroid page is released before its lists are
  * walked: appends lock posting pages before centroid pages).  Chains must
- * hold pages of their kind, without cycles, and pass the page their
- * owner names as its tail (a group) or fill page (a list); no posting page may be in two lists; tuples must have
- * their size.  Every entry must lie within its list's radius, which is
- * read again after the list was walked (an insert widens it just after
- * its append), since strict_order scans rely on it.  Heap TIDs are
- * collected for heapallindexed.  The list and group counts must match
+ * hold pages of their kind, without cycles, and pass the page their owner
+ * names (a group's tail, a list's fill page); no posting page may be in
+ * two lists; tuples must have their size.  Every entry must lie within
+ * its list's radius, which is read again after the list was walked (an
+ * insert widens it just after its append), since strict_order scans rely
+ * on it.  Heap TIDs are collected for heapallindexed.  The list and group counts must match
  * the metapage's, unless a split or merge ran meanwhile.
  */
 #include "postgres.h"

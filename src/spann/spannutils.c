@@ -474,7 +474,8 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = info->entry_size;
-	BlockNumber fill = centroid_fill(index, list);
+	BlockNumber first_try = centroid_fill(index, list);
+	BlockNumber fill;
 	Buffer		buffer;
 	Page		page;
 	SpannCentroidTuple c;
@@ -482,9 +483,9 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 	int			count;
 	float		wider = 0;
 
-	if (!BlockNumberIsValid(fill))
+	if (!BlockNumberIsValid(first_try))
 		return -1;
-	buffer = lock_page_with_room(index, fill, size);
+	buffer = lock_page_with_room(index, first_try, size);
 	AnnEditBegin(&edit, index, building);
 	page = AnnEditRegister(&edit, buffer, false);
 	if (PageGetFreeSpace(page) < size)
@@ -506,7 +507,9 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 	if (c == NULL)
 		elog(ERROR, "spann list at block %u of index \"%s\" changed during an append",
 			 list->head, RelationGetRelationName(index));
-	c->fill = fill;
+	/* unless VACUUM (or another append) moved it meanwhile: keep its room */
+	if (c->fill == first_try)
+		c->fill = fill;
 	count = ++c->count;
 	if (info->filters.ncolumns > 0)
 		AnnSummaryAdd(&info->filters, c->key + info->summary_offset,
@@ -536,6 +539,7 @@ end_chain(Relation index, BlockNumber head, bool free)
 
 	while (BlockNumberIsValid(blkno))
 	{
+		BlockNumber this_block = blkno;
 		Buffer		buffer = SpannReadChainPage(index, blkno, SPANN_PAGE_POSTING,
 												BUFFER_LOCK_EXCLUSIVE, &bound, NULL);
 		AnnEdit		edit;
@@ -544,10 +548,7 @@ end_chain(Relation index, BlockNumber head, bool free)
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
 		if (free)
-		{
 			AnnPageGetOpaque(page)->flags = ANN_PAGE_FREE;
-			RecordFreeIndexPage(index, blkno);
-		}
 		else
 		{
 			AnnPageGetOpaque(page)->flags |= SPANN_PAGE_RETIRED;
@@ -557,6 +558,9 @@ end_chain(Relation index, BlockNumber head, bool free)
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		AnnEditFinish(&edit);
 		AnnEditUnlockRelease(&edit);
+		/* once unlocked: a writer the map gives it to must get its lock */
+		if (free)
+			RecordFreeIndexPage(index, this_block);
 	}
 	return npages;
 }
@@ -646,8 +650,7 @@ SpannWriteChain(Relation index, const SpannRow *rows, const char *keys,
 {
 	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	Size		size = info->entry_size;
-	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(AnnPageOpaqueData))) /
-								  (size + sizeof(ItemIdData)));
+	int			per_page = SPANN_ENTRIES_PER_PAGE(size);
 	int			npages = Max(1, (n + per_page - 1) / per_page);
 	BlockNumber next = InvalidBlockNumber;
 

@@ -25,9 +25,9 @@
  *    chain retired, as long as the pages step 1 found free hold the new
  *    chain: compactions never grow the index, and the pages they retire
  *    are free for the next VACUUM's.
- * The chains merges and compactions replaced are freed at once instead of
- * retired when no other backend holds a snapshot and no standby is
- * connected, so no scan can be reading them (others_hold_snapshots).
+ * The chains merges and compactions replaced are then freed at once when
+ * no other backend holds a snapshot and no standby is connected, so no
+ * scan can be reading them (others_hold_snapshots).
  *
  * README, "Vacuum", describes the states readers meet meanwhile.
  */
@@ -297,17 +297,18 @@ others_hold_snapshots(void)
 
 /*
  * Merge or compact one list if it needs it; *nlists counts the lists
- * left.  A compaction takes free pages, at most *free_pages of them (it
- * lowers the count): the index never grows for one.  Returns true if the
- * list's chain was replaced: the caller retires or frees its pages.
+ * left.  A compaction takes the free pages its chain needs, when
+ * *free_pages (which it lowers) covers them: the index does not grow for
+ * one, unless other writers took those pages meanwhile.  A replaced
+ * chain is retired at once (an error later in VACUUM must not leave it
+ * unretired, which the next one's sweep for unreachable pages would free
+ * whatever the snapshots); returns true if it was.
  */
 static bool
 tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists,
 		  BlockNumber *free_pages)
 {
-	const SpannIndexInfo *info = SpannGetIndexInfo(index);
-	Size		entry_size = info->entry_size + sizeof(ItemIdData);
-	int			per_page = (int) ((BLCKSZ - SizeOfPageHeaderData) / entry_size);
+	int			per_page = SPANN_ENTRIES_PER_PAGE(SpannGetIndexInfo(index)->entry_size);
 	int			pages;
 	int			entries;
 	int			compact_pages;
@@ -315,9 +316,10 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 	bool		compact;
 
 	measure_list(index, list->head, &pages, &entries);
-	compact_pages = Max((entries + per_page - 1) / per_page, 1);
+	compact_pages = (entries + per_page - 1) / per_page;
 	merge = *nlists > 1 && (uint32) entries < limit / SPANN_MERGE_DIVISOR;
-	compact = pages > compact_pages * 5 / 4 + 1 && compact_pages <= *free_pages;
+	compact = pages > 1 && pages > compact_pages * 5 / 4 + 1 &&
+		Max(compact_pages, 1) <= *free_pages;
 	if (!merge && !compact)
 		return false;
 
@@ -330,9 +332,10 @@ tidy_list(Relation index, const SpannListRef *list, uint32 limit, uint32 *nlists
 	else
 	{
 		compact_list(index, list);
-		*free_pages -= compact_pages;
+		*free_pages -= Max(compact_pages, 1);
 	}
 	SpannUnlock(index, list->head, ExclusiveLock);
+	SpannRetireChain(index, list->head);
 	return true;
 }
 
@@ -366,6 +369,7 @@ free_unreachable(IndexVacuumInfo *vinfo)
 	{
 		Buffer		buffer;
 		Page		page;
+		bool		freed = false;
 
 		if (reached[blkno])
 			continue;
@@ -379,10 +383,15 @@ free_unreachable(IndexVacuumInfo *vinfo)
 			AnnEditBegin(&edit, index, false);
 			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
+			freed = true;
+		}
+		UnlockReleaseBuffer(buffer);
+		/* once unlocked: a writer the map gives it to must get its lock */
+		if (freed)
+		{
 			RecordFreeIndexPage(index, blkno);
 			nfreed++;
 		}
-		UnlockReleaseBuffer(buffer);
 		vacuum_delay_point();
 	}
 	pfree(reached);
@@ -409,6 +418,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 												vinfo->strategy);
 		Page		page;
 		AnnPageOpaque opaque = NULL;
+		bool		free;
 
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buffer);
@@ -424,12 +434,13 @@ recycle_pages(IndexVacuumInfo *vinfo)
 			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
 		}
-		if (opaque == NULL || (opaque->flags & ANN_PAGE_FREE))
+		free = opaque == NULL || (opaque->flags & ANN_PAGE_FREE);
+		UnlockReleaseBuffer(buffer);
+		if (free)
 		{
 			RecordFreeIndexPage(index, blkno);
 			nfree++;
 		}
-		UnlockReleaseBuffer(buffer);
 		vacuum_delay_point();
 	}
 	IndexFreeSpaceMapVacuum(index);
@@ -447,7 +458,6 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	BlockNumber free_pages;
 	BlockNumber *replaced;
 	int			nreplaced = 0;
-	bool		unseen;
 
 	if (info->analyze_only)
 		return stats;
@@ -475,15 +485,9 @@ spannvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 		if (tidy_list(index, &lists[i], limit, &meta.nlists, &free_pages))
 			replaced[nreplaced++] = lists[i].head;
 	/* when no scan can be reading them, the old chains are free at once */
-	unseen = nreplaced > 0 && !others_hold_snapshots();
-	for (int i = 0; i < nreplaced; i++)
-	{
-		if (unseen)
+	if (nreplaced > 0 && !others_hold_snapshots())
+		for (int i = 0; i < nreplaced; i++)
 			free_pages += SpannFreeChain(index, replaced[i]);
-		else
-			SpannRetireChain(index, replaced[i]);
-	}
-	/* after the old chains are retired or free: they are not leftovers */
 	free_pages += free_unreachable(info);
 	SpannUnlock(index, SPANN_SPLIT_LOCK, ExclusiveLock);
 	IndexFreeSpaceMapVacuum(index);
