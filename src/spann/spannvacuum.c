@@ -23,8 +23,9 @@
  * 3. A list whose pages hold much less than they could is rewritten
  *    compactly into a new chain, switched in by one record, the old
  *    chain retired, as long as the pages step 1 found free hold the new
- *    chain: compactions never grow the index, and the pages they retire
- *    are free for the next VACUUM's.
+ *    chain: compactions do not grow the index (unless concurrent inserts
+ *    take those pages first), and the pages they retire are free for the
+ *    next VACUUM's.
  * The chains merges and compactions replaced are then freed at once when
  * no other backend holds a snapshot and no standby is connected, so no
  * scan can be reading them (others_hold_snapshots).
