@@ -526,11 +526,11 @@ SpannAppend(Relation index, const SpannListRef *list, SpannEntryTuple entry, con
 
 /*
  * Flag every page of a chain no list reaches any more retired (with the
- * next transaction ID) or, if free, free and in the free space map; one
+ * next transaction ID) or, if now, free and in the free space map; one
  * record a page.  Returns how many pages it has.
  */
 static BlockNumber
-end_chain(Relation index, BlockNumber head, bool free)
+end_chain(Relation index, BlockNumber head, bool now)
 {
 	TransactionId xid = ReadNextTransactionId();
 	BlockNumber blkno = head;
@@ -547,7 +547,7 @@ end_chain(Relation index, BlockNumber head, bool free)
 
 		AnnEditBegin(&edit, index, false);
 		page = AnnEditRegister(&edit, buffer, false);
-		if (free)
+		if (now)
 			AnnPageGetOpaque(page)->flags = ANN_PAGE_FREE;
 		else
 		{
@@ -559,7 +559,7 @@ end_chain(Relation index, BlockNumber head, bool free)
 		AnnEditFinish(&edit);
 		AnnEditUnlockRelease(&edit);
 		/* once unlocked: a writer the map gives it to must get its lock */
-		if (free)
+		if (now)
 			RecordFreeIndexPage(index, this_block);
 	}
 	return npages;

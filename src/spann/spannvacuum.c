@@ -38,11 +38,11 @@
 #include "access/xlog.h"
 #include "commands/vacuum.h"
 #include "miscadmin.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
 #include "storage/bufmgr.h"
 #include "storage/indexfsm.h"
 #include "storage/lmgr.h"
-#include "replication/walsender.h"
-#include "replication/walsender_private.h"
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
@@ -64,9 +64,9 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 			   BlockNumber *room)
 {
 	Relation	index = vinfo->index;
-	Size		entry_size = SpannGetIndexInfo(index)->entry_size;
+	const SpannIndexInfo *info = SpannGetIndexInfo(index);
 	BlockNumber blkno = list->head;
-	AnnChainBound bound = AnnChainStart(*SpannGetIndexInfo(index)->known_nblocks);
+	AnnChainBound bound = AnnChainStart(*info->known_nblocks);
 	int			removed = 0;
 
 	*room = InvalidBlockNumber;
@@ -98,7 +98,7 @@ delete_in_list(IndexVacuumInfo *vinfo, const SpannListRef *list,
 			AnnEditFinish(&edit);
 			removed += ndead;
 		}
-		if (!BlockNumberIsValid(*room) && PageGetFreeSpace(page) >= entry_size)
+		if (!BlockNumberIsValid(*room) && PageGetFreeSpace(page) >= info->entry_size)
 			*room = blkno;
 		blkno = AnnPageGetOpaque(page)->nextblkno;
 		UnlockReleaseBuffer(buffer);
@@ -419,7 +419,7 @@ recycle_pages(IndexVacuumInfo *vinfo)
 												vinfo->strategy);
 		Page		page;
 		AnnPageOpaque opaque = NULL;
-		bool		free;
+		bool		is_free;
 
 		LockBuffer(buffer, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buffer);
@@ -435,9 +435,9 @@ recycle_pages(IndexVacuumInfo *vinfo)
 			AnnPageGetOpaque(AnnEditRegister(&edit, buffer, false))->flags = ANN_PAGE_FREE;
 			AnnEditFinish(&edit);
 		}
-		free = opaque == NULL || (opaque->flags & ANN_PAGE_FREE);
+		is_free = opaque == NULL || (opaque->flags & ANN_PAGE_FREE);
 		UnlockReleaseBuffer(buffer);
-		if (free)
+		if (is_free)
 		{
 			RecordFreeIndexPage(index, blkno);
 			nfree++;
